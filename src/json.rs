@@ -1,0 +1,1224 @@
+//! json: RFC 8259 encoding and decoding straight between bytes and Lua values.
+//!
+//! Both directions work on the Lua C API inside one protected call (`Lua::exec_raw`), so a
+//! document costs no intermediate tree. Code inside the protected call owns nothing with a
+//! destructor: everything it allocates lives in the caller's frame (`Scratch`), so a Lua
+//! memory error unwinding through it leaks nothing.
+//!
+//! Array rule for encoding (documented in README): a table with keys exactly 1..n is an
+//! array; a table whose metatable is `json.array_mt` (or has `__jsontype = "array"`) is an
+//! array of its `1..#t` items; `json.empty_array` is `[]`; a table with only positive integer
+//! keys and holes becomes an array with `null` in the holes unless it is excessively sparse
+//! (largest index above 10 and above twice the item count), which is an error; every other
+//! table is an object whose number keys become strings. An empty plain table is `{}`.
+
+use std::os::raw::{c_int, c_void};
+
+use mlua::{ffi, Lua, LightUserData, Result, Table, Value};
+
+use crate::error::{self, Error};
+use crate::module::{export, Class, ModuleDef, TypeDef};
+use crate::{func, slot};
+
+/// Deepest nesting either direction accepts unless told otherwise.
+pub const DEFAULT_MAX_DEPTH: usize = 1000;
+/// Lua C API and JSON nesting both stay far below this, whatever the caller asks.
+const HARD_MAX_DEPTH: usize = 10_000;
+
+pub static DEFINITION: ModuleDef = ModuleDef {
+    name: "json",
+    description: "JSON encoding and decoding (RFC 8259) with a distinct null and array marker",
+    classes: &[Class::Deterministic],
+    functions: &[
+        func!("encode", "Encodes a Lua value as JSON text.", [value: "any", opts: "json.EncodeOptions?"], [text: "string?", err: "essh.Error?"]),
+        func!("decode", "Decodes JSON text into a Lua value.", [text: "string", opts: "json.DecodeOptions?"], [value: "any", err: "essh.Error?"]),
+    ],
+    constants: &[
+        slot!(null: "lightuserdata", "The JSON null: distinct from nil, round-trips through decode and encode."),
+        slot!(empty_array: "lightuserdata", "Encodes as []."),
+        slot!(array_mt: "table", "Metatable marking a table as a JSON array; decoded arrays carry it."),
+    ],
+    types: &[
+        TypeDef {
+            name: "json.EncodeOptions",
+            doc: "Options of json.encode.",
+            fields: &[
+                slot!(indent: "boolean|integer?", "Pretty-print: true for two spaces, or a width."),
+                slot!(sort_keys: "boolean?", "Sort object keys (numbers before strings)."),
+                slot!(escape_slash: "boolean?", "Write / as \\/."),
+                slot!(max_depth: "integer?", "Deepest nesting allowed (default 1000)."),
+            ],
+            methods: &[],
+        },
+        TypeDef {
+            name: "json.DecodeOptions",
+            doc: "Options of json.decode.",
+            fields: &[
+                slot!(all: "boolean?", "Decode a stream of concatenated values into a list."),
+                slot!(max_depth: "integer?", "Deepest nesting allowed (default 1000)."),
+            ],
+            methods: &[],
+        },
+    ],
+    build,
+};
+
+static EMPTY_ARRAY_MARK: u8 = 0;
+
+/// The null sentinel shared by json and yaml (the same value as lua-cjson's `cjson.null`).
+pub fn null() -> Value {
+    Value::LightUserData(LightUserData(std::ptr::null_mut()))
+}
+
+pub fn empty_array_mark() -> LightUserData {
+    LightUserData(&EMPTY_ARRAY_MARK as *const u8 as *mut c_void)
+}
+
+fn empty_array() -> Value {
+    Value::LightUserData(empty_array_mark())
+}
+
+/// The metatable marking arrays, one per Lua state, shared by json and yaml.
+pub fn array_mt(lua: &Lua) -> Result<Table> {
+    const KEY: &str = "essh_native.array_mt";
+    if let Ok(Value::Table(t)) = lua.named_registry_value::<Value>(KEY) {
+        return Ok(t);
+    }
+    let mt = lua.create_table()?;
+    mt.raw_set("__jsontype", "array")?;
+    lua.set_named_registry_value(KEY, &mt)?;
+    Ok(mt)
+}
+
+fn build(lua: &Lua, m: &Table) -> Result<()> {
+    m.raw_set("null", null())?;
+    m.raw_set("empty_array", empty_array())?;
+    m.raw_set("array_mt", array_mt(lua)?)?;
+    export(lua, m, "json.encode", |lua, (value, opts): (Value, Option<Table>)| {
+        let opts = EncodeOptions::from_lua(opts.as_ref())?;
+        let result = encode(lua, value, &opts)?;
+        error::pair(lua, result)
+    })?;
+    export(lua, m, "json.decode", |lua, (text, opts): (mlua::LuaString, Option<Table>)| {
+        let opts = DecodeOptions::from_lua(opts.as_ref())?;
+        let result = decode(lua, &text.as_bytes(), &opts)?;
+        error::pair(lua, result)
+    })?;
+    Ok(())
+}
+
+fn max_depth_option(opts: Option<&Table>) -> Result<usize> {
+    let depth: Option<i64> = match opts {
+        Some(t) => t.get("max_depth")?,
+        None => None,
+    };
+    match depth {
+        None => Ok(DEFAULT_MAX_DEPTH),
+        Some(d) if d >= 1 && (d as usize) <= HARD_MAX_DEPTH => Ok(d as usize),
+        Some(d) => Err(mlua::Error::runtime(format!("max_depth must be between 1 and {HARD_MAX_DEPTH}, got {d}"))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecodeOptions {
+    pub all: bool,
+    pub max_depth: usize,
+}
+
+impl DecodeOptions {
+    fn from_lua(opts: Option<&Table>) -> Result<Self> {
+        let all = match opts {
+            Some(t) => t.get::<Option<bool>>("all")?.unwrap_or(false),
+            None => false,
+        };
+        Ok(DecodeOptions { all, max_depth: max_depth_option(opts)? })
+    }
+}
+
+/// Why decoding stopped, and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syntax {
+    ExpectedValue,
+    ExpectedArrayEnd,
+    ExpectedObjectEnd,
+    ExpectedKey,
+    ExpectedColon,
+    UnterminatedString,
+    ControlCharacter,
+    InvalidEscape,
+    InvalidUnicodeEscape,
+    LoneSurrogate,
+    InvalidNumber,
+    NumberOutOfRange,
+    InvalidLiteral,
+    TrailingCharacters,
+    TooDeep,
+    InvalidUtf8,
+    Empty,
+}
+
+impl Syntax {
+    fn message(self) -> &'static str {
+        match self {
+            Syntax::ExpectedValue => "expected a value",
+            Syntax::ExpectedArrayEnd => "expected ',' or ']' after an array item",
+            Syntax::ExpectedObjectEnd => "expected ',' or '}' after an object member",
+            Syntax::ExpectedKey => "expected a string key",
+            Syntax::ExpectedColon => "expected ':' after an object key",
+            Syntax::UnterminatedString => "unterminated string",
+            Syntax::ControlCharacter => "unescaped control character in string",
+            Syntax::InvalidEscape => "invalid escape sequence",
+            Syntax::InvalidUnicodeEscape => "invalid \\u escape",
+            Syntax::LoneSurrogate => "unpaired UTF-16 surrogate in \\u escape",
+            Syntax::InvalidNumber => "invalid number",
+            Syntax::NumberOutOfRange => "number out of range",
+            Syntax::InvalidLiteral => "invalid literal",
+            Syntax::TrailingCharacters => "unexpected text after the JSON value",
+            Syntax::TooDeep => "nesting too deep",
+            Syntax::InvalidUtf8 => "invalid UTF-8",
+            Syntax::Empty => "empty input",
+        }
+    }
+}
+
+/// A decode error as a structured error: byte offset, line and column (1-based, in characters).
+pub fn syntax_error(src: &[u8], code: Syntax, offset: usize, max_depth: usize) -> Error {
+    let offset = offset.min(src.len());
+    let before = &src[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let column = before[line_start..].iter().filter(|&&b| (b & 0xC0) != 0x80).count() + 1;
+    let what = if code == Syntax::TooDeep {
+        format!("nesting deeper than {max_depth} levels")
+    } else {
+        code.message().to_owned()
+    };
+    Error::invalid(format!("invalid JSON at line {line}, column {column} (byte {offset}): {what}"))
+        .with("offset", offset)
+        .with("line", line)
+        .with("column", column)
+}
+
+pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Result<Value>> {
+    if let Err(e) = std::str::from_utf8(src) {
+        return Ok(Err(syntax_error(src, Syntax::InvalidUtf8, e.valid_up_to(), opts.max_depth)));
+    }
+    let mut scratch = Vec::new();
+    let mut decoder = Decoder {
+        src,
+        pos: 0,
+        depth: 0,
+        max_depth: opts.max_depth,
+        scratch: &mut scratch,
+        error: None,
+    };
+    let all = opts.all;
+    // Stack inside the protected call: 1 = null, 2 = array metatable.
+    let value: Value = unsafe {
+        lua.exec_raw((null(), array_mt(lua)?), |state| {
+            let ok = if all { decoder.stream(state) } else { decoder.document(state) };
+            if ok {
+                ffi::lua_replace(state, 1);
+                ffi::lua_settop(state, 1);
+            } else {
+                ffi::lua_settop(state, 0);
+            }
+        })?
+    };
+    Ok(match decoder.error {
+        Some((code, at)) => Err(syntax_error(src, code, at, opts.max_depth)),
+        None => Ok(value),
+    })
+}
+
+const NULL_INDEX: c_int = 1;
+const ARRAY_MT_INDEX: c_int = 2;
+
+struct Decoder<'a> {
+    src: &'a [u8],
+    pos: usize,
+    depth: usize,
+    max_depth: usize,
+    scratch: &'a mut Vec<u8>,
+    error: Option<(Syntax, usize)>,
+}
+
+impl Decoder<'_> {
+    fn fail(&mut self, code: Syntax, at: usize) -> bool {
+        if self.error.is_none() {
+            self.error = Some((code, at));
+        }
+        false
+    }
+
+    #[inline]
+    fn skip_whitespace(&mut self) {
+        while let Some(&b) = self.src.get(self.pos) {
+            if b == b' ' || b == b'\n' || b == b'\r' || b == b'\t' {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    unsafe fn document(&mut self, state: *mut ffi::lua_State) -> bool {
+        self.skip_whitespace();
+        if self.pos == self.src.len() {
+            return self.fail(Syntax::Empty, self.pos);
+        }
+        if !self.value(state) {
+            return false;
+        }
+        self.skip_whitespace();
+        if self.pos != self.src.len() {
+            return self.fail(Syntax::TrailingCharacters, self.pos);
+        }
+        true
+    }
+
+    /// Concatenated or newline-separated values, decoded into a list.
+    unsafe fn stream(&mut self, state: *mut ffi::lua_State) -> bool {
+        ffi::lua_createtable(state, 0, 0);
+        let mut n = 0;
+        loop {
+            self.skip_whitespace();
+            if self.pos == self.src.len() {
+                return true;
+            }
+            if !self.value(state) {
+                return false;
+            }
+            n += 1;
+            ffi::lua_rawseti(state, -2, n);
+        }
+    }
+
+    /// Pushes the value at `pos`, or records an error and pushes nothing.
+    unsafe fn value(&mut self, state: *mut ffi::lua_State) -> bool {
+        self.skip_whitespace();
+        let Some(&b) = self.src.get(self.pos) else {
+            return self.fail(Syntax::ExpectedValue, self.pos);
+        };
+        match b {
+            b'{' => self.object(state),
+            b'[' => self.array(state),
+            b'"' => self.string(state),
+            b't' => self.literal(state, b"true", |s| ffi::lua_pushboolean(s, 1)),
+            b'f' => self.literal(state, b"false", |s| ffi::lua_pushboolean(s, 0)),
+            b'n' => self.literal(state, b"null", |s| ffi::lua_pushvalue(s, NULL_INDEX)),
+            b'-' | b'0'..=b'9' => self.number(state),
+            _ => self.fail(Syntax::ExpectedValue, self.pos),
+        }
+    }
+
+    unsafe fn literal(&mut self, state: *mut ffi::lua_State, word: &[u8], push: unsafe fn(*mut ffi::lua_State)) -> bool {
+        if self.src[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            push(state);
+            true
+        } else {
+            self.fail(Syntax::InvalidLiteral, self.pos)
+        }
+    }
+
+    unsafe fn enter(&mut self, state: *mut ffi::lua_State) -> bool {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            return self.fail(Syntax::TooDeep, self.pos);
+        }
+        ffi::luaL_checkstack(state, 4, c"JSON nesting".as_ptr());
+        true
+    }
+
+    unsafe fn array(&mut self, state: *mut ffi::lua_State) -> bool {
+        if !self.enter(state) {
+            return false;
+        }
+        self.pos += 1;
+        ffi::lua_createtable(state, 0, 0);
+        ffi::lua_pushvalue(state, ARRAY_MT_INDEX);
+        ffi::lua_setmetatable(state, -2);
+        self.skip_whitespace();
+        if self.src.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return true;
+        }
+        let mut n: ffi::lua_Integer = 0;
+        loop {
+            if !self.value(state) {
+                ffi::lua_pop(state, 1);
+                return false;
+            }
+            n += 1;
+            ffi::lua_rawseti(state, -2, n);
+            self.skip_whitespace();
+            match self.src.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return true;
+                }
+                _ => {
+                    ffi::lua_pop(state, 1);
+                    return self.fail(Syntax::ExpectedArrayEnd, self.pos);
+                }
+            }
+        }
+    }
+
+    unsafe fn object(&mut self, state: *mut ffi::lua_State) -> bool {
+        if !self.enter(state) {
+            return false;
+        }
+        self.pos += 1;
+        ffi::lua_createtable(state, 0, 0);
+        self.skip_whitespace();
+        if self.src.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return true;
+        }
+        loop {
+            self.skip_whitespace();
+            if self.src.get(self.pos) != Some(&b'"') {
+                ffi::lua_pop(state, 1);
+                return self.fail(Syntax::ExpectedKey, self.pos);
+            }
+            if !self.string(state) {
+                ffi::lua_pop(state, 1);
+                return false;
+            }
+            self.skip_whitespace();
+            if self.src.get(self.pos) != Some(&b':') {
+                ffi::lua_pop(state, 2);
+                return self.fail(Syntax::ExpectedColon, self.pos);
+            }
+            self.pos += 1;
+            if !self.value(state) {
+                ffi::lua_pop(state, 2);
+                return false;
+            }
+            ffi::lua_rawset(state, -3);
+            self.skip_whitespace();
+            match self.src.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return true;
+                }
+                _ => {
+                    ffi::lua_pop(state, 1);
+                    return self.fail(Syntax::ExpectedObjectEnd, self.pos);
+                }
+            }
+        }
+    }
+
+    unsafe fn string(&mut self, state: *mut ffi::lua_State) -> bool {
+        let start = self.pos + 1;
+        let mut i = start;
+        let src = self.src;
+        // Fast path: no escapes, pushed straight from the input.
+        loop {
+            match src.get(i) {
+                None => return self.fail(Syntax::UnterminatedString, self.pos),
+                Some(b'"') => {
+                    ffi::lua_pushlstring(state, src.as_ptr().add(start) as *const _, i - start);
+                    self.pos = i + 1;
+                    return true;
+                }
+                Some(b'\\') => break,
+                Some(&b) if b < 0x20 => return self.fail(Syntax::ControlCharacter, i),
+                Some(_) => i += 1,
+            }
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&src[start..i]);
+        loop {
+            match src.get(i) {
+                None => return self.fail(Syntax::UnterminatedString, self.pos),
+                Some(b'"') => {
+                    ffi::lua_pushlstring(state, self.scratch.as_ptr() as *const _, self.scratch.len());
+                    self.pos = i + 1;
+                    return true;
+                }
+                Some(b'\\') => {
+                    let escape_at = i;
+                    let byte = match src.get(i + 1) {
+                        Some(b'"') => b'"',
+                        Some(b'\\') => b'\\',
+                        Some(b'/') => b'/',
+                        Some(b'b') => 0x08,
+                        Some(b'f') => 0x0c,
+                        Some(b'n') => b'\n',
+                        Some(b'r') => b'\r',
+                        Some(b't') => b'\t',
+                        Some(b'u') => {
+                            match self.unicode_escape(i) {
+                                Ok(next) => i = next,
+                                Err(code) => return self.fail(code, escape_at),
+                            }
+                            continue;
+                        }
+                        _ => return self.fail(Syntax::InvalidEscape, escape_at),
+                    };
+                    self.scratch.push(byte);
+                    i += 2;
+                }
+                Some(&b) if b < 0x20 => return self.fail(Syntax::ControlCharacter, i),
+                Some(&b) => {
+                    self.scratch.push(b);
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Decodes `\uXXXX` (and a following low surrogate) at `at` into scratch; returns the
+    /// position after it.
+    fn unicode_escape(&mut self, at: usize) -> std::result::Result<usize, Syntax> {
+        let first = hex4(self.src, at + 2).ok_or(Syntax::InvalidUnicodeEscape)?;
+        let mut next = at + 6;
+        let code = match first {
+            0xD800..=0xDBFF => {
+                if self.src.get(next) != Some(&b'\\') || self.src.get(next + 1) != Some(&b'u') {
+                    return Err(Syntax::LoneSurrogate);
+                }
+                let second = hex4(self.src, next + 2).ok_or(Syntax::InvalidUnicodeEscape)?;
+                if !(0xDC00..=0xDFFF).contains(&second) {
+                    return Err(Syntax::LoneSurrogate);
+                }
+                next += 6;
+                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+            }
+            0xDC00..=0xDFFF => return Err(Syntax::LoneSurrogate),
+            c => c,
+        };
+        let ch = char::from_u32(code).ok_or(Syntax::InvalidUnicodeEscape)?;
+        let mut buf = [0u8; 4];
+        self.scratch.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+        Ok(next)
+    }
+
+    unsafe fn number(&mut self, state: *mut ffi::lua_State) -> bool {
+        let src = self.src;
+        let start = self.pos;
+        let mut i = start;
+        if src[i] == b'-' {
+            i += 1;
+        }
+        let int_start = i;
+        match src.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while matches!(src.get(i), Some(b'0'..=b'9')) {
+                    i += 1;
+                }
+            }
+            _ => return self.fail(Syntax::InvalidNumber, start),
+        }
+        let int_digits = i - int_start;
+        let mut is_float = false;
+        if src.get(i) == Some(&b'.') {
+            i += 1;
+            if !matches!(src.get(i), Some(b'0'..=b'9')) {
+                return self.fail(Syntax::InvalidNumber, start);
+            }
+            while matches!(src.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            is_float = true;
+        }
+        if matches!(src.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(src.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !matches!(src.get(i), Some(b'0'..=b'9')) {
+                return self.fail(Syntax::InvalidNumber, start);
+            }
+            while matches!(src.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            is_float = true;
+        }
+        self.pos = i;
+        let text = &src[start..i];
+        if !is_float && int_digits <= 18 {
+            let mut n: i64 = 0;
+            for &d in &src[int_start..i] {
+                n = n * 10 + (d - b'0') as i64;
+            }
+            if start != int_start {
+                n = -n;
+            }
+            push_integer(state, n);
+            return true;
+        }
+        // Only ASCII digits, signs, '.', 'e' reach here.
+        let text = std::str::from_utf8_unchecked(text);
+        if !is_float {
+            if let Ok(n) = text.parse::<i64>() {
+                push_integer(state, n);
+                return true;
+            }
+        }
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => {
+                ffi::lua_pushnumber(state, f);
+                true
+            }
+            _ => self.fail(Syntax::NumberOutOfRange, start),
+        }
+    }
+}
+
+fn hex4(src: &[u8], at: usize) -> Option<u32> {
+    let digits = src.get(at..at + 4)?;
+    let mut n = 0u32;
+    for &d in digits {
+        n = n * 16 + (d as char).to_digit(16)?;
+    }
+    Some(n)
+}
+
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
+    ffi::lua_pushinteger(state, n);
+}
+
+#[cfg(not(any(feature = "lua53", feature = "lua54")))]
+unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
+    ffi::lua_pushnumber(state, n as f64);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+#[derive(Clone, Copy, Debug)]
+pub struct EncodeOptions {
+    pub indent: usize,
+    pub sort_keys: bool,
+    pub escape_slash: bool,
+    pub max_depth: usize,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions { indent: 0, sort_keys: false, escape_slash: false, max_depth: DEFAULT_MAX_DEPTH }
+    }
+}
+
+impl EncodeOptions {
+    pub fn from_lua(opts: Option<&Table>) -> Result<Self> {
+        let Some(t) = opts else { return Ok(EncodeOptions::default()) };
+        let indent = match t.get::<Value>("indent")? {
+            Value::Nil | Value::Boolean(false) => 0,
+            Value::Boolean(true) => 2,
+            Value::Integer(n) if (0..=16).contains(&n) => n as usize,
+            Value::Number(n) if n.fract() == 0.0 && (0.0..=16.0).contains(&n) => n as usize,
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "indent must be a boolean or a width from 0 to 16, got {}",
+                    other.to_string().unwrap_or_else(|_| other.type_name().into())
+                )))
+            }
+        };
+        Ok(EncodeOptions {
+            indent,
+            sort_keys: t.get::<Option<bool>>("sort_keys")?.unwrap_or(false),
+            escape_slash: t.get::<Option<bool>>("escape_slash")?.unwrap_or(false),
+            max_depth: max_depth_option(opts)?,
+        })
+    }
+}
+
+/// Why a value cannot be encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unencodable {
+    Type(c_int),
+    NonFinite,
+    Cycle,
+    TooDeep,
+    KeyType(c_int),
+    Sparse,
+    InvalidUtf8,
+    UserData,
+}
+
+/// A step of the path to the value that could not be encoded, for the error message.
+pub enum PathStep {
+    Index(i64),
+    Key(String),
+}
+
+/// Allocations the protected encoder uses, owned outside it.
+struct Scratch {
+    out: Vec<u8>,
+    /// Tables being encoded, to detect cycles.
+    open: Vec<*const c_void>,
+    /// Keys of the objects being encoded with `sort_keys`, as (pointer, length) into Lua strings
+    /// that the tables keep alive; each level sorts its own slice.
+    keys: Vec<SortKey>,
+    path: Vec<PathStep>,
+    error: Option<Unencodable>,
+}
+
+#[derive(Clone, Copy)]
+struct SortKey {
+    number: Option<f64>,
+    text: *const u8,
+    len: usize,
+}
+
+impl SortKey {
+    fn bytes(&self) -> &[u8] {
+        unsafe { std::slice::from_raw_parts(self.text, self.len) }
+    }
+}
+
+pub fn encode(lua: &Lua, value: Value, opts: &EncodeOptions) -> Result<error::Result<String>> {
+    let mut scratch = Scratch { out: Vec::with_capacity(256), open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None };
+    let encoder = Encoder { opts: *opts };
+    // Stack inside the protected call: 1 = value, 2 = array metatable.
+    unsafe {
+        lua.exec_raw::<()>((value, array_mt(lua)?), |state| {
+            encoder.value(state, 1, 0, &mut scratch);
+            ffi::lua_settop(state, 0);
+        })?;
+    }
+    match scratch.error {
+        Some(problem) => Ok(Err(describe_unencodable(problem, &scratch.path, opts))),
+        // The encoder writes only valid UTF-8: checked strings, ASCII punctuation and numbers.
+        None => Ok(Ok(unsafe { String::from_utf8_unchecked(scratch.out) })),
+    }
+}
+
+fn type_name(t: c_int) -> &'static str {
+    match t {
+        ffi::LUA_TFUNCTION => "function",
+        ffi::LUA_TTHREAD => "thread",
+        ffi::LUA_TUSERDATA => "userdata",
+        ffi::LUA_TLIGHTUSERDATA => "light userdata",
+        ffi::LUA_TBOOLEAN => "boolean",
+        ffi::LUA_TTABLE => "table",
+        _ => "value",
+    }
+}
+
+/// `$.users[3].name` for the steps recorded innermost first.
+pub fn format_path(path: &[PathStep]) -> String {
+    let mut at = String::from("$");
+    for step in path.iter().rev() {
+        match step {
+            PathStep::Index(i) => at.push_str(&format!("[{i}]")),
+            PathStep::Key(k) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
+                at.push('.');
+                at.push_str(k);
+            }
+            PathStep::Key(k) => at.push_str(&format!("[{k:?}]")),
+        }
+    }
+    at
+}
+
+pub const SPARSE_MESSAGE: &str = "excessively sparse array (largest index above 10 and above twice the item count); use string keys";
+
+fn describe_unencodable(problem: Unencodable, path: &[PathStep], opts: &EncodeOptions) -> Error {
+    let at = format_path(path);
+    let what = match problem {
+        Unencodable::Type(t) => format!("cannot encode a {} value", type_name(t)),
+        Unencodable::UserData => "cannot encode a userdata value".to_owned(),
+        Unencodable::NonFinite => "cannot encode NaN or infinity".to_owned(),
+        Unencodable::Cycle => "cannot encode a table that contains itself".to_owned(),
+        Unencodable::TooDeep => format!("nesting deeper than {} levels", opts.max_depth),
+        Unencodable::KeyType(t) => format!("object keys must be strings or numbers, found a {} key", type_name(t)),
+        Unencodable::Sparse => SPARSE_MESSAGE.to_owned(),
+        Unencodable::InvalidUtf8 => "string is not valid UTF-8".to_owned(),
+    };
+    Error::invalid(format!("json.encode: {what} at {at}")).with("path", at)
+}
+
+struct Encoder {
+    opts: EncodeOptions,
+}
+
+/// What kind of container a table becomes.
+pub enum Shape {
+    Object,
+    /// An array of `1..=n`, with `null` where items are missing.
+    Array(i64),
+}
+
+impl Encoder {
+    unsafe fn value(&self, state: *mut ffi::lua_State, idx: c_int, depth: usize, s: &mut Scratch) -> bool {
+        match ffi::lua_type(state, idx) {
+            ffi::LUA_TNIL => s.out.extend_from_slice(b"null"),
+            ffi::LUA_TBOOLEAN => {
+                s.out.extend_from_slice(if ffi::lua_toboolean(state, idx) != 0 { b"true" } else { b"false" })
+            }
+            ffi::LUA_TNUMBER => return self.number(state, idx, s),
+            ffi::LUA_TSTRING => {
+                let mut len = 0usize;
+                let ptr = ffi::lua_tolstring(state, idx, &mut len);
+                let bytes = std::slice::from_raw_parts(ptr as *const u8, len);
+                return self.string(bytes, s);
+            }
+            ffi::LUA_TLIGHTUSERDATA => {
+                let p = ffi::lua_touserdata(state, idx);
+                if p.is_null() {
+                    s.out.extend_from_slice(b"null");
+                } else if p as *const u8 == &EMPTY_ARRAY_MARK as *const u8 {
+                    s.out.extend_from_slice(b"[]");
+                } else {
+                    s.error = Some(Unencodable::UserData);
+                    return false;
+                }
+            }
+            ffi::LUA_TTABLE => return self.table(state, idx, depth, s),
+            other => {
+                s.error = Some(Unencodable::Type(other));
+                return false;
+            }
+        }
+        true
+    }
+
+    unsafe fn number(&self, state: *mut ffi::lua_State, idx: c_int, s: &mut Scratch) -> bool {
+        let mut text = NumberText::new();
+        if text.format(state, idx) {
+            s.out.extend_from_slice(text.bytes());
+            true
+        } else {
+            s.error = Some(Unencodable::NonFinite);
+            false
+        }
+    }
+
+    fn string(&self, bytes: &[u8], s: &mut Scratch) -> bool {
+        if std::str::from_utf8(bytes).is_err() {
+            s.error = Some(Unencodable::InvalidUtf8);
+            return false;
+        }
+        write_string(bytes, self.opts.escape_slash, &mut s.out);
+        true
+    }
+
+    unsafe fn newline(&self, depth: usize, s: &mut Scratch) {
+        if self.opts.indent > 0 {
+            s.out.push(b'\n');
+            s.out.resize(s.out.len() + depth * self.opts.indent, b' ');
+        }
+    }
+
+    unsafe fn table(&self, state: *mut ffi::lua_State, idx: c_int, depth: usize, s: &mut Scratch) -> bool {
+        if depth >= self.opts.max_depth {
+            s.error = Some(Unencodable::TooDeep);
+            return false;
+        }
+        let ptr = ffi::lua_topointer(state, idx);
+        if s.open.contains(&ptr) {
+            s.error = Some(Unencodable::Cycle);
+            return false;
+        }
+        ffi::luaL_checkstack(state, 6, c"JSON nesting".as_ptr());
+        let shape = match self.shape(state, idx) {
+            Ok(shape) => shape,
+            Err(problem) => {
+                s.error = Some(problem);
+                return false;
+            }
+        };
+        s.open.push(ptr);
+        let ok = match shape {
+            Shape::Array(n) => self.array(state, idx, n, depth, s),
+            Shape::Object if self.opts.sort_keys => self.sorted_object(state, idx, depth, s),
+            Shape::Object => self.object(state, idx, depth, s),
+        };
+        s.open.pop();
+        ok
+    }
+
+    /// Decides between array and object (see the module documentation for the rule).
+    unsafe fn shape(&self, state: *mut ffi::lua_State, idx: c_int) -> std::result::Result<Shape, Unencodable> {
+        if ffi::lua_getmetatable(state, idx) != 0 {
+            let marked = ffi::lua_rawequal(state, -1, ARRAY_MT_INDEX) != 0 || {
+                ffi::lua_pushstring(state, c"__jsontype".as_ptr());
+                ffi::lua_rawget(state, -2);
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(state, -1, &mut len);
+                let kind = if p.is_null() { &[][..] } else { std::slice::from_raw_parts(p as *const u8, len) };
+                let array = kind == b"array";
+                let object = kind == b"object";
+                ffi::lua_pop(state, 1);
+                if object {
+                    ffi::lua_pop(state, 1);
+                    return Ok(Shape::Object);
+                }
+                array
+            };
+            ffi::lua_pop(state, 1);
+            if marked {
+                return Ok(Shape::Array(ffi::lua_rawlen(state, idx) as i64));
+            }
+        }
+        let mut count: i64 = 0;
+        let mut max: i64 = 0;
+        let mut all_indices = true;
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, idx) != 0 {
+            ffi::lua_pop(state, 1);
+            count += 1;
+            if all_indices {
+                match array_index(state, -1) {
+                    Some(i) => max = max.max(i),
+                    None => all_indices = false,
+                }
+            }
+        }
+        classify(count, max, all_indices).map_err(|()| Unencodable::Sparse)
+    }
+
+    unsafe fn array(&self, state: *mut ffi::lua_State, idx: c_int, n: i64, depth: usize, s: &mut Scratch) -> bool {
+        s.out.push(b'[');
+        for i in 1..=n {
+            if i > 1 {
+                s.out.push(b',');
+            }
+            self.newline(depth + 1, s);
+            ffi::lua_rawgeti(state, idx, i as ffi::lua_Integer);
+            let top = ffi::lua_gettop(state);
+            if !self.value(state, top, depth + 1, s) {
+                s.path.push(PathStep::Index(i));
+                return false;
+            }
+            ffi::lua_pop(state, 1);
+        }
+        if n > 0 {
+            self.newline(depth, s);
+        }
+        s.out.push(b']');
+        true
+    }
+
+    unsafe fn member(&self, state: *mut ffi::lua_State, key: SortKey, first: bool, depth: usize, s: &mut Scratch) -> bool {
+        if !first {
+            s.out.push(b',');
+        }
+        self.newline(depth + 1, s);
+        if !self.string(key.bytes(), s) {
+            s.path.push(PathStep::Key(String::from_utf8_lossy(key.bytes()).into_owned()));
+            return false;
+        }
+        s.out.push(b':');
+        if self.opts.indent > 0 {
+            s.out.push(b' ');
+        }
+        let top = ffi::lua_gettop(state);
+        if !self.value(state, top, depth + 1, s) {
+            s.path.push(PathStep::Key(String::from_utf8_lossy(key.bytes()).into_owned()));
+            return false;
+        }
+        true
+    }
+
+    /// The key at stack index `key_idx` as text; a number key is formatted into `number_text`.
+    unsafe fn key(&self, state: *mut ffi::lua_State, key_idx: c_int, number_text: &mut NumberText) -> std::result::Result<SortKey, Unencodable> {
+        match ffi::lua_type(state, key_idx) {
+            ffi::LUA_TSTRING => {
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(state, key_idx, &mut len);
+                Ok(SortKey { number: None, text: p as *const u8, len })
+            }
+            ffi::LUA_TNUMBER => {
+                let value = ffi::lua_tonumber(state, key_idx);
+                if !number_text.format(state, key_idx) {
+                    return Err(Unencodable::NonFinite);
+                }
+                Ok(SortKey { number: Some(value), text: number_text.buf.as_ptr(), len: number_text.len })
+            }
+            other => Err(Unencodable::KeyType(other)),
+        }
+    }
+
+    unsafe fn object(&self, state: *mut ffi::lua_State, idx: c_int, depth: usize, s: &mut Scratch) -> bool {
+        s.out.push(b'{');
+        let mut first = true;
+        let mut number_text = NumberText::new();
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, idx) != 0 {
+            let key = match self.key(state, -2, &mut number_text) {
+                Ok(k) => k,
+                Err(problem) => {
+                    s.error = Some(problem);
+                    return false;
+                }
+            };
+            if !self.member(state, key, first, depth, s) {
+                return false;
+            }
+            first = false;
+            ffi::lua_pop(state, 1);
+        }
+        if !first {
+            self.newline(depth, s);
+        }
+        s.out.push(b'}');
+        true
+    }
+
+    unsafe fn sorted_object(&self, state: *mut ffi::lua_State, idx: c_int, depth: usize, s: &mut Scratch) -> bool {
+        let base = s.keys.len();
+        let mut number_text = NumberText::new();
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, idx) != 0 {
+            ffi::lua_pop(state, 1);
+            match ffi::lua_type(state, -1) {
+                ffi::LUA_TSTRING => {
+                    let mut len = 0usize;
+                    let p = ffi::lua_tolstring(state, -1, &mut len);
+                    s.keys.push(SortKey { number: None, text: p as *const u8, len });
+                }
+                ffi::LUA_TNUMBER => {
+                    // Number keys are sorted by value and looked up again by value below.
+                    if let Err(problem) = self.key(state, -1, &mut number_text) {
+                        s.error = Some(problem);
+                        return false;
+                    }
+                    s.keys.push(SortKey { number: Some(ffi::lua_tonumber(state, -1)), text: std::ptr::null(), len: 0 });
+                }
+                other => {
+                    s.error = Some(Unencodable::KeyType(other));
+                    return false;
+                }
+            }
+        }
+        s.keys[base..].sort_by(|a, b| match (a.number, b.number) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.bytes().cmp(b.bytes()),
+        });
+        s.out.push(b'{');
+        let count = s.keys.len() - base;
+        for i in 0..count {
+            let key = s.keys[base + i];
+            let key = match key.number {
+                None => {
+                    ffi::lua_pushlstring(state, key.text as *const _, key.len);
+                    ffi::lua_pushvalue(state, -1);
+                    ffi::lua_rawget(state, idx);
+                    ffi::lua_remove(state, -2);
+                    key
+                }
+                Some(n) => {
+                    push_number_key(state, n);
+                    let k = match self.key(state, -1, &mut number_text) {
+                        Ok(k) => k,
+                        Err(problem) => {
+                            s.error = Some(problem);
+                            return false;
+                        }
+                    };
+                    ffi::lua_rawget(state, idx);
+                    k
+                }
+            };
+            if !self.member(state, key, i == 0, depth, s) {
+                s.keys.truncate(base);
+                return false;
+            }
+            ffi::lua_pop(state, 1);
+        }
+        s.keys.truncate(base);
+        if count > 0 {
+            self.newline(depth, s);
+        }
+        s.out.push(b'}');
+        true
+    }
+}
+
+/// The array rule of the module documentation, from a table's key count, its largest
+/// positive integer key, and whether every key is one.
+pub fn classify(count: i64, max: i64, all_indices: bool) -> std::result::Result<Shape, ()> {
+    if count == 0 || !all_indices {
+        Ok(Shape::Object)
+    } else if max > count && max > 10 && max > 2 * count {
+        Err(())
+    } else {
+        Ok(Shape::Array(max))
+    }
+}
+
+/// Pushes a number key so that it finds the same table slot it was read from.
+unsafe fn push_number_key(state: *mut ffi::lua_State, n: f64) {
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    if n.fract() == 0.0 && n >= -(2f64.powi(63)) && n < 2f64.powi(63) {
+        ffi::lua_pushinteger(state, n as i64);
+        return;
+    }
+    ffi::lua_pushnumber(state, n);
+}
+
+/// The positive integer a key denotes, if it is one.
+unsafe fn array_index(state: *mut ffi::lua_State, idx: c_int) -> Option<i64> {
+    if ffi::lua_type(state, idx) != ffi::LUA_TNUMBER {
+        return None;
+    }
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    if ffi::lua_isinteger(state, idx) != 0 {
+        let n = ffi::lua_tointeger(state, idx);
+        return if n >= 1 { Some(n) } else { None };
+    }
+    let f = ffi::lua_tonumber(state, idx);
+    if f >= 1.0 && f.fract() == 0.0 && f < 9.007_199_254_740_992e15 {
+        Some(f as i64)
+    } else {
+        None
+    }
+}
+
+/// A number's JSON text, formatted on the stack (the encoder may not allocate).
+pub struct NumberText {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl NumberText {
+    pub fn new() -> Self {
+        NumberText { buf: [0; 40], len: 0 }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn set(&mut self, text: &str) {
+        self.len = text.len();
+        self.buf[..self.len].copy_from_slice(text.as_bytes());
+    }
+
+    /// Formats the Lua number at `idx`; false when it is NaN or infinite.
+    unsafe fn format(&mut self, state: *mut ffi::lua_State, idx: c_int) -> bool {
+        #[cfg(any(feature = "lua53", feature = "lua54"))]
+        if ffi::lua_isinteger(state, idx) != 0 {
+            self.set(itoa::Buffer::new().format(ffi::lua_tointeger(state, idx)));
+            return true;
+        }
+        self.float(ffi::lua_tonumber(state, idx))
+    }
+
+    /// The shortest text that reads back as exactly `f`. Integral values below 2^53 are
+    /// written without a fraction on interpreters without an integer subtype; on Lua 5.3+ a
+    /// float keeps its `.0` so that it decodes back as a float.
+    pub fn float(&mut self, f: f64) -> bool {
+        if !f.is_finite() {
+            return false;
+        }
+        let integral_style = !cfg!(any(feature = "lua53", feature = "lua54"));
+        if integral_style && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+            if f == 0.0 && f.is_sign_negative() {
+                self.set("-0");
+            } else {
+                self.set(itoa::Buffer::new().format(f as i64));
+            }
+        } else {
+            self.set(ryu::Buffer::new().format_finite(f));
+        }
+        true
+    }
+}
+
+impl Default for NumberText {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Bytes that need an escape: control characters, `"` and `\` (and `/` on request).
+static ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Writes a JSON string literal; `bytes` must be valid UTF-8.
+pub fn write_string(bytes: &[u8], escape_slash: bool, out: &mut Vec<u8>) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !ESCAPE[b as usize] && !(escape_slash && b == b'/') {
+            continue;
+        }
+        out.extend_from_slice(&bytes[run..i]);
+        run = i + 1;
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'/' => out.extend_from_slice(b"\\/"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 15) as usize]);
+            }
+        }
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escaped(s: &str, slash: bool) -> String {
+        let mut out = Vec::new();
+        write_string(s.as_bytes(), slash, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_quotes_backslashes_and_control_characters() {
+        assert_eq!(escaped("a\"b\\c\n\u{1}é/", false), r#""a\"b\\c\n\u0001é/""#);
+        assert_eq!(escaped("a/b", true), r#""a\/b""#);
+    }
+
+    #[test]
+    fn floats_are_shortest_round_trip() {
+        let mut text = NumberText::new();
+        assert!(text.float(0.1));
+        assert_eq!(text.bytes(), b"0.1");
+        assert!(text.float(1e300));
+        assert_eq!(text.bytes(), b"1e300");
+        assert!(!text.float(f64::NAN));
+        assert!(!text.float(f64::INFINITY));
+    }
+
+    #[test]
+    fn syntax_errors_give_line_column_and_offset() {
+        let src = "{\n  \"é\": tru\n}".as_bytes();
+        let e = syntax_error(src, Syntax::InvalidLiteral, 10, 1000);
+        assert_eq!(e.message, "invalid JSON at line 2, column 8 (byte 10): invalid literal");
+    }
+}

@@ -1,0 +1,101 @@
+//! essh_native: the native half of essh, loaded by a stock Lua interpreter with
+//! `require "essh_native"` (or one submodule: `require "essh_native.json"`).
+
+pub mod base64;
+pub mod crypto;
+pub mod error;
+pub mod json;
+pub mod module;
+pub mod yaml;
+
+use mlua::{Lua, Result, Table, Value};
+
+use module::ModuleDef;
+
+/// Every native module, in the order `essh_native.modules()` lists them.
+pub static MODULES: &[&ModuleDef] = &[&json::DEFINITION, &yaml::DEFINITION, &crypto::DEFINITION, &base64::DEFINITION];
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const ROOT_KEY: &str = "essh_native.root";
+
+/// The root table, built once per Lua state and shared by every entry point.
+pub fn open(lua: &Lua) -> Result<Table> {
+    if let Ok(Value::Table(root)) = lua.named_registry_value::<Value>(ROOT_KEY) {
+        return Ok(root);
+    }
+    let root = lua.create_table()?;
+    for def in MODULES {
+        root.raw_set(def.name, def.open(lua)?)?;
+    }
+    root.raw_set("version", VERSION)?;
+    root.raw_set("interpreter", interpreter())?;
+    root.raw_set(
+        "modules",
+        module::function(lua, "essh_native.modules", |lua, ()| {
+            let list = lua.create_table()?;
+            for def in MODULES {
+                list.push(def.describe(lua)?)?;
+            }
+            Ok(list)
+        })?,
+    )?;
+    let root = module::readonly(lua, "essh_native", root)?;
+    lua.set_named_registry_value(ROOT_KEY, &root)?;
+    Ok(root)
+}
+
+/// The interpreter this build targets, as the rock names it.
+pub fn interpreter() -> &'static str {
+    if cfg!(feature = "luajit") {
+        "luajit"
+    } else if cfg!(feature = "lua54") {
+        "lua54"
+    } else if cfg!(feature = "lua53") {
+        "lua53"
+    } else if cfg!(feature = "lua52") {
+        "lua52"
+    } else {
+        "lua51"
+    }
+}
+
+fn submodule(lua: &Lua, name: &str) -> Result<Value> {
+    open(lua)?.get(name)
+}
+
+#[cfg(feature = "module")]
+mod entry {
+    use super::*;
+
+    #[mlua::lua_module]
+    fn essh_native(lua: &Lua) -> Result<Table> {
+        open(lua)
+    }
+
+    #[mlua::lua_module(name = "essh_native_json")]
+    fn open_json(lua: &Lua) -> Result<Value> {
+        submodule(lua, "json")
+    }
+
+    #[mlua::lua_module(name = "essh_native_yaml")]
+    fn open_yaml(lua: &Lua) -> Result<Value> {
+        submodule(lua, "yaml")
+    }
+
+    #[mlua::lua_module(name = "essh_native_crypto")]
+    fn open_crypto(lua: &Lua) -> Result<Value> {
+        submodule(lua, "crypto")
+    }
+
+    #[mlua::lua_module(name = "essh_native_base64")]
+    fn open_base64(lua: &Lua) -> Result<Value> {
+        submodule(lua, "base64")
+    }
+}
+
+#[cfg(not(feature = "module"))]
+#[allow(dead_code)]
+fn keep_submodule_used(lua: &Lua) -> Result<Value> {
+    submodule(lua, "json")
+}
