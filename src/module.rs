@@ -209,11 +209,12 @@ static RAISE_MARK: u8 = 0;
 
 /// Wraps a Rust function for Lua, raising its errors the way Lua's own functions do.
 /// `f(...)` returns either its results or `RAISE, message`; `check` raises the message at the
-/// caller's level, so `error` positions read `script.lua:12: bad argument #1 to ...`.
+/// caller's level, so `error` positions read `script.lua:12: bad argument #1 to ...`. `check` is
+/// a tail call: Lua 5.1 keeps a frame for it, so the caller is one level further there.
 const TRAMPOLINE: &str = r#"
-local raise, error = ...
+local raise, error, level = ...
 local function check(first, ...)
-  if first == raise then error((...), 2) end
+  if first == raise then error((...), level) end
   return first, ...
 end
 return function(f)
@@ -228,7 +229,7 @@ fn trampoline(lua: &Lua) -> Result<mlua::Function> {
     }
     let raise = Value::LightUserData(mlua::LightUserData(&RAISE_MARK as *const u8 as *mut std::ffi::c_void));
     let error: mlua::Function = lua.globals().raw_get("error")?;
-    let factory: mlua::Function = lua.load(TRAMPOLINE).set_name("=essh_native").call((raise, error))?;
+    let factory: mlua::Function = lua.load(TRAMPOLINE).set_name("=essh_native").call((raise, error, if cfg!(feature = "lua51") { 3 } else { 2 }))?;
     lua.set_named_registry_value(KEY, &factory)?;
     Ok(factory)
 }

@@ -1,0 +1,75 @@
+# essh: build, install, test, lint and benchmark the native module and the Lua library.
+#
+# LUA picks the interpreter (lua5.1, lua5.2, lua5.3, lua5.4 or luajit); the cargo feature is
+# derived from it, so the same rules serve `luarocks make` (which passes LUA) and developers.
+
+LUA ?= lua5.4
+CARGO ?= cargo
+INTERPRETERS := lua5.1 lua5.2 lua5.3 lua5.4 luajit
+INSTALLED := $(foreach i,$(INTERPRETERS),$(if $(shell command -v $(i) 2>/dev/null),$(i)))
+TREE ?= lua_modules
+
+# lua5.4 -> lua54, luajit -> luajit
+feature = $(shell $(1) -e 'print(jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"):gsub("%.", "")))')
+FEATURE := $(call feature,$(LUA))
+SO := build/$(FEATURE)/essh_native.so
+LUA_FILES := $(wildcard lua/essh/*.lua)
+
+.PHONY: all build install test test-rust test-lua bench lint types deps demo fuzz clean rock-build rock-install
+
+all: build
+
+build:
+	$(CARGO) build --release --locked --features $(FEATURE),module
+	mkdir -p build/$(FEATURE)
+	cp target/release/libessh_native.so $(SO)
+
+# Installs the rock for each interpreter into its own tree: lua_modules/<interpreter>.
+install:
+	@for i in $(INSTALLED); do \
+	  tools/luarocks-for $$i --tree $(TREE)/$$i make rockspec/essh-scm-1.rockspec || exit 1; \
+	done
+
+test: test-rust test-lua
+
+test-rust:
+	$(CARGO) test --locked --features lua54,vendored
+
+test-lua:
+	@for i in $(INSTALLED); do \
+	  echo "== busted on $$i"; \
+	  $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; \
+	  $$i spec/run.lua || exit 1; \
+	done
+
+bench:
+	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
+	lua5.4 bench/run.lua
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --features lua54,module -- -D warnings
+	luacheck lua spec bench tools examples
+
+types: build
+	$(LUA) tools/gen_types.lua types
+
+deps:
+	tools/install-deps
+
+demo: build
+	$(LUA) examples/demo.lua
+
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} $(CARGO) test --release --locked --features lua54,vendored --test fuzz -- --nocapture
+
+clean:
+	rm -rf build target
+
+# Called by `luarocks make` with LUA, LIBDIR, LUADIR and BINDIR set for the target tree.
+rock-build: build
+
+rock-install:
+	mkdir -p "$(INST_LIBDIR)" "$(INST_LUADIR)/essh"
+	cp $(SO) "$(INST_LIBDIR)/essh_native.so"
+	cp $(LUA_FILES) "$(INST_LUADIR)/essh/"

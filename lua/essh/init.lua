@@ -1,0 +1,15 @@
+--- essh: Lua-first SSH automation.
+-- `require "essh"` returns this table and sets no globals.
+local native = require "essh_native"
+
+local M = {
+  _VERSION = native.version,
+  --- The native core (json, yaml, crypto, base64, ...), as `require "essh_native"` returns it.
+  native = native,
+  json = native.json,
+  yaml = native.yaml,
+  crypto = native.crypto,
+  base64 = native.base64,
+}
+
+return M

@@ -1,0 +1,86 @@
+local crypto = require "essh.crypto"
+local base64 = require "essh.base64"
+local values = require "support.values"
+
+describe("crypto digests", function()
+  it("match the standard test vectors", function()
+    assert.equal("a9993e364706816aba3e25717850c26c9cd0d89d", crypto.sha1("abc"))
+    assert.equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", crypto.sha256("abc"))
+    assert.equal("ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+      .. "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f", crypto.sha512("abc"))
+  end)
+
+  it("return raw bytes or base64 on request", function()
+    assert.equal(32, #crypto.sha256("abc", "raw"))
+    assert.equal("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=", crypto.sha256("abc", "base64"))
+    assert.has_error(function() crypto.sha256("abc", "hexx") end)
+  end)
+
+  it("stream through a hasher that chains and can be read midway", function()
+    local h = crypto.hasher("sha256"):update("a")
+    assert.equal(crypto.sha256("a"), h:hex())
+    h:update("b"):update("c")
+    assert.equal(crypto.sha256("abc"), h:hex())
+    assert.equal(crypto.sha256("abc", "raw"), h:digest())
+    assert.has_error(function() crypto.hasher("md5") end, "unknown digest algorithm 'md5' (expected sha1, sha256 or sha512)")
+  end)
+
+  it("digest a file in a stream and report a missing file", function()
+    local path = values.tempname()
+    local f = io.open(path, "wb")
+    f:write(string.rep("x", 3 * 1024 * 1024 + 7))
+    f:close()
+    assert.equal(crypto.sha256(string.rep("x", 3 * 1024 * 1024 + 7)), crypto.file_digest(path, "sha256"))
+    os.remove(path)
+    local digest, err = crypto.file_digest(path, "sha256")
+    assert.is_nil(digest)
+    assert.equal("not_found", err.kind)
+  end)
+end)
+
+describe("crypto.hmac", function()
+  it("matches RFC 4231 test case 2", function()
+    assert.equal("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+      crypto.hmac("sha256", "Jefe", "what do ya want for nothing?"))
+  end)
+end)
+
+describe("crypto.random_bytes", function()
+  it("returns n fresh bytes", function()
+    local a, b = crypto.random_bytes(32), crypto.random_bytes(32)
+    assert.equal(32, #a)
+    assert.are_not.equal(a, b)
+    assert.equal("", crypto.random_bytes(0))
+    assert.has_error(function() crypto.random_bytes(-1) end)
+  end)
+end)
+
+describe("crypto.constant_time_equal", function()
+  it("compares contents and lengths", function()
+    assert.is_true(crypto.constant_time_equal("token", "token"))
+    assert.is_false(crypto.constant_time_equal("token", "tokem"))
+    assert.is_false(crypto.constant_time_equal("token", "tokens"))
+  end)
+end)
+
+describe("base64", function()
+  it("round-trips binary data in both alphabets", function()
+    local data = "\0\1\2\251\255\254hello"
+    assert.equal(data, base64.decode(base64.encode(data)))
+    assert.equal(data, base64.decode(base64.encode(data, { url = true }), { url = true }))
+    assert.equal("-_8", base64.encode("\251\255", { url = true, padding = false }))
+    assert.equal("+/8=", base64.encode("\251\255"))
+  end)
+
+  it("accepts missing padding unless padding is required", function()
+    assert.equal("hi", base64.decode("aGk"))
+    assert.is_nil(base64.decode("aGk", { padding = true }))
+  end)
+
+  it("returns nil and an error naming the bad character", function()
+    local data, err = base64.decode("aG!k")
+    assert.is_nil(data)
+    assert.equal("invalid", err.kind)
+    assert.equal("invalid base64: invalid character '!' at byte 2", tostring(err))
+  end)
+end)

@@ -1,0 +1,152 @@
+local json = require "essh.json"
+local values = require "support.values"
+
+local has_integers = math.type ~= nil
+
+describe("json.decode", function()
+  it("decodes objects, arrays, strings, numbers, booleans and null", function()
+    local v = assert(json.decode('{"a": [1, 2.5, "x", true, false, null], "b": {"c": -3e2}}'))
+    assert.same({ 1, 2.5, "x", true, false, json.null }, setmetatable(v.a, nil))
+    assert.equal(-300, v.b.c)
+  end)
+
+  it("keeps integers integers on interpreters that have them", function()
+    local v = json.decode("[1, 1.0, 9007199254740993]")
+    if has_integers then
+      assert.equal("integer", math.type(v[1]))
+      assert.equal("float", math.type(v[2]))
+      assert.equal(9007199254740993, v[3])
+    else
+      assert.equal(1, v[1])
+    end
+  end)
+
+  it("decodes escapes and surrogate pairs", function()
+    assert.equal('a"\\/\b\f\n\r\t\0', json.decode('"a\\"\\\\\\/\\b\\f\\n\\r\\t\\u0000"'))
+    assert.equal("\240\159\152\128", json.decode('"\\ud83d\\ude00"'))
+    assert.equal("é", json.decode('"\\u00e9"'))
+  end)
+
+  it("marks decoded arrays so that empty arrays and objects stay apart", function()
+    local v = json.decode('{"list": [], "map": {}}')
+    assert.equal(json.array_mt, getmetatable(v.list))
+    assert.is_nil(getmetatable(v.map))
+    assert.equal('{"list":[],"map":{}}', json.encode(v, { sort_keys = true }))
+  end)
+
+  it("returns nil and a structured error with line, column and byte offset", function()
+    local v, err = json.decode('{\n  "a": tru\n}')
+    assert.is_nil(v)
+    assert.equal("invalid", err.kind)
+    assert.is_false(err.retryable)
+    assert.equal(2, err.details.line)
+    assert.equal(8, err.details.column)
+    assert.equal(9, err.details.offset)
+    assert.equal("invalid JSON at line 2, column 8 (byte 9): invalid literal", tostring(err))
+  end)
+
+  it("bounds nesting instead of overflowing the stack", function()
+    local v, err = json.decode(string.rep("[", 100000))
+    assert.is_nil(v)
+    assert.matches("nesting deeper than 1000 levels", err.message)
+    assert.is_table(json.decode(string.rep("[", 50) .. string.rep("]", 50), { max_depth = 50 }))
+    assert.is_nil(json.decode(string.rep("[", 51) .. string.rep("]", 51), { max_depth = 50 }))
+  end)
+
+  it("rejects trailing text, bad UTF-8, lone surrogates and huge numbers", function()
+    assert.matches("unexpected text", select(2, json.decode("[1] x")).message)
+    assert.matches("invalid UTF%-8", select(2, json.decode('"\255"')).message)
+    assert.matches("surrogate", select(2, json.decode('"\\ud800"')).message)
+    assert.matches("out of range", select(2, json.decode("1e400")).message)
+    assert.matches("empty input", select(2, json.decode("  ")).message)
+  end)
+
+  it("decodes a stream of values with all = true", function()
+    local list = json.decode('{"a":1}\n[2]\n3 "x"', { all = true })
+    assert.equal(4, #list)
+    assert.equal(1, list[1].a)
+    assert.equal("x", list[4])
+    assert.same({}, json.decode("", { all = true }))
+  end)
+
+  it("raises on a wrong argument type, naming the argument", function()
+    assert.has_error(function() json.decode(nil) end, "bad argument #1 to 'json.decode' (string expected, got nil)")
+    assert.has_error(function() json.decode("1", "x") end, "bad argument #2 to 'json.decode' (table expected, got string)")
+  end)
+end)
+
+describe("json.encode", function()
+  it("encodes scalars, arrays and objects", function()
+    assert.equal('[1,"a",true,null]', json.encode({ 1, "a", true, json.null }))
+    assert.equal('{"a":1}', json.encode({ a = 1 }))
+    assert.equal('"x"', json.encode("x"))
+    assert.equal("null", json.encode(nil))
+  end)
+
+  it("writes the shortest number text that reads back exactly", function()
+    assert.equal("[0.1,1e+300,-2.5]", (json.encode({ 0.1, 1e300, -2.5 }):gsub("1e300", "1e+300")))
+    assert.equal(0.1 + 0.2, json.decode(json.encode(0.1 + 0.2)))
+    if has_integers then
+      assert.equal("[3,3.0]", json.encode({ 3, 3.0 }))
+    else
+      assert.equal("[3,3]", json.encode({ 3, 3.0 }))
+    end
+  end)
+
+  it("refuses NaN and infinities", function()
+    local text, err = json.encode({ x = 0 / 0 })
+    assert.is_nil(text)
+    assert.equal("json.encode: cannot encode NaN or infinity at $.x", err.message)
+    assert.is_nil(json.encode(math.huge))
+  end)
+
+  it("detects cycles and names the path", function()
+    local t = { list = { {} } }
+    t.list[1].back = t
+    local text, err = json.encode(t)
+    assert.is_nil(text)
+    assert.equal("json.encode: cannot encode a table that contains itself at $.list[1].back", err.message)
+  end)
+
+  it("encodes a table shared twice without calling it a cycle", function()
+    local shared = { 1 }
+    assert.equal('[[1],[1]]', json.encode({ shared, shared }))
+  end)
+
+  it("sorts keys, numbers before strings, and indents on request", function()
+    assert.equal('{"a":1,"b":2,"c":3}', json.encode({ c = 3, a = 1, b = 2 }, { sort_keys = true }))
+    assert.equal('{\n    "a": [\n        1\n    ]\n}', json.encode({ a = { 1 } }, { indent = 4 }))
+    assert.equal('{\n  "a": {}\n}', json.encode({ a = {} }, { indent = true }))
+    assert.equal('{"1":"x","b":"y"}', json.encode({ [1] = "x", b = "y" }, { sort_keys = true }))
+  end)
+
+  it("follows the documented array rule for sparse and mixed tables", function()
+    assert.equal("[1,null,3]", json.encode({ 1, nil, 3 }))
+    local sparse = {}
+    sparse[1000] = true
+    local text, err = json.encode(sparse)
+    assert.is_nil(text)
+    assert.matches("excessively sparse", err.message)
+    assert.equal("[]", json.encode(json.empty_array))
+    assert.equal("[]", json.encode(setmetatable({}, json.array_mt)))
+    assert.equal("[]", json.encode(setmetatable({}, { __jsontype = "array" })))
+    assert.equal('{"1":"x"}', json.encode(setmetatable({ "x" }, { __jsontype = "object" })))
+  end)
+
+  it("escapes control characters, quotes and (on request) slashes", function()
+    assert.equal('"a\\"b\\\\c\\n\\u0001/"', json.encode('a"b\\c\n\1/'))
+    assert.equal('"a\\/b"', json.encode("a/b", { escape_slash = true }))
+  end)
+
+  it("refuses strings that are not UTF-8 and values JSON cannot hold", function()
+    assert.matches("not valid UTF%-8", select(2, json.encode("\255")).message)
+    assert.matches("cannot encode a function value at %$%[2%]", select(2, json.encode({ 1, print })).message)
+    assert.matches("keys must be strings or numbers", select(2, json.encode({ [true] = 1 })).message)
+  end)
+
+  it("round-trips null, empty arrays and nested data", function()
+    local doc = '{"a":[],"b":{},"c":null,"d":[1,[2,[3]]],"e":"\\u00e9"}'
+    assert.equal('{"a":[],"b":{},"c":null,"d":[1,[2,[3]]],"e":"é"}', json.encode(json.decode(doc), { sort_keys = true }))
+    assert.is_true(values.same(json.decode(doc), json.decode(json.encode(json.decode(doc)))))
+  end)
+end)
