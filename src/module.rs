@@ -310,3 +310,31 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 fn internal(message: String) -> mlua::Error {
     mlua::Error::runtime(message)
 }
+
+#[cfg(all(test, feature = "vendored"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_lua_error_and_the_interpreter_goes_on() {
+        let lua = Lua::new();
+        let boom = function(&lua, "test.boom", |_, ()| -> Result<()> { panic!("kaboom") }).unwrap();
+        lua.globals().set("boom", boom).unwrap();
+        let (ok, message): (bool, String) = lua.load("return pcall(boom)").eval().unwrap();
+        assert!(!ok);
+        assert!(message.contains("test.boom: internal error (a bug in essh): kaboom"), "{message}");
+        assert_eq!(lua.load("return 1 + 1").eval::<i64>().unwrap(), 2);
+    }
+
+    #[test]
+    fn readonly_tables_refuse_assignment_and_read_through() {
+        let lua = Lua::new();
+        let inner = lua.create_table().unwrap();
+        inner.set("x", 1).unwrap();
+        lua.globals().set("t", readonly(&lua, "mod", inner).unwrap()).unwrap();
+        let (x, ok, message): (i64, bool, String) = lua.load("local ok, e = pcall(function() t.y = 2 end) return t.x, ok, e").eval().unwrap();
+        assert_eq!((x, ok), (1, false));
+        assert!(message.ends_with("mod is read-only: cannot assign to field 'y'"), "{message}");
+    }
+
+}

@@ -282,7 +282,8 @@ fn push_text(tape: &mut Tape, s: &str, anchor: u32) -> error::Result<Op> {
 /// Resolves a scalar by the YAML 1.2 core schema, or by its explicit tag.
 fn scalar(tape: &mut Tape, value: Cow<'_, str>, style: ScalarStyle, tag: Option<&Tag>, anchor: u32) -> std::result::Result<Op, String> {
     let core = tag.filter(|t| t.is_yaml_core_schema()).map(|t| t.suffix.as_str());
-    let non_specific = tag.is_some_and(|t| t.handle == "!" && t.suffix.is_empty());
+    // The parser reports the non-specific tag `!` as an empty handle with suffix "!".
+    let non_specific = tag.is_some_and(|t| (t.handle.is_empty() && t.suffix == "!") || (t.handle == "!" && t.suffix.is_empty()));
     let text = |tape: &mut Tape| push_text(tape, &value, anchor).map_err(|e| e.message);
     match core {
         Some("str") => return text(tape),
@@ -1034,6 +1035,13 @@ mod tests {
         assert_eq!(resolve("1.2.3"), Resolved::Str);
         assert_eq!(resolve("yes"), Resolved::Str);
         assert_eq!(resolve("."), Resolved::Str);
+    }
+
+    #[test]
+    fn non_specific_tags_make_strings() {
+        let tape = parse("- ! 12\n- 12\n", 100).unwrap();
+        assert!(matches!(tape.ops[2], Op::Str { .. }));
+        assert!(matches!(tape.ops[3], Op::Int { value: 12, .. }));
     }
 
     #[test]

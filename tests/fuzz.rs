@@ -1,0 +1,128 @@
+//! Randomised robustness test of the json and yaml decoders and the json encoder.
+//!
+//! Mutates the conformance and benchmark documents (byte flips, insertions, deletions,
+//! splices, deep nesting) and feeds them to the decoders through a real Lua state; every
+//! accepted JSON value must re-encode and decode to the same text. Runs for FUZZ_SECONDS
+//! (default 5): `make fuzz` runs it for 10 minutes. A crash or a Rust panic fails the test.
+
+use std::time::{Duration, Instant};
+
+use mlua::{Lua, Table, Value};
+
+fn corpus() -> Vec<Vec<u8>> {
+    let mut docs = Vec::new();
+    for dir in ["spec/data/JSONTestSuite"] {
+        for entry in std::fs::read_dir(dir).expect("conformance data") {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                docs.push(std::fs::read(path).unwrap());
+            }
+        }
+    }
+    let yaml_cases = std::path::Path::new("spec/data/yaml-test-suite/cases");
+    for entry in std::fs::read_dir(yaml_cases).expect("yaml data") {
+        let path = entry.unwrap().path().join("in.yaml");
+        if let Ok(bytes) = std::fs::read(path) {
+            docs.push(bytes);
+        }
+    }
+    docs
+}
+
+/// xorshift64*: deterministic per seed, so a failure can be replayed with FUZZ_SEED.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+const INTERESTING: &[&[u8]] = &[b"[", b"]", b"{", b"}", b"\"", b"\\u", b"\\ud800", b":", b",", b"&a ", b"*a", b"<<: ", b"- ", b"\n  ", b"---\n", b"1e999", b"-0", b"\xff", b"\t", b"!!int ", b"? "];
+
+fn mutate(rng: &mut Rng, docs: &[Vec<u8>]) -> Vec<u8> {
+    let mut doc = docs[rng.below(docs.len())].clone();
+    for _ in 0..1 + rng.below(4) {
+        let at = rng.below(doc.len() + 1);
+        match rng.below(6) {
+            0 if !doc.is_empty() => {
+                let i = rng.below(doc.len());
+                doc[i] ^= 1 << rng.below(8);
+            }
+            1 => {
+                let piece = INTERESTING[rng.below(INTERESTING.len())];
+                doc.splice(at..at, piece.iter().copied());
+            }
+            2 if !doc.is_empty() => {
+                let end = (at + rng.below(16)).min(doc.len());
+                doc.drain(at.min(end)..end);
+            }
+            3 => {
+                let other = &docs[rng.below(docs.len())];
+                let from = rng.below(other.len());
+                let to = (from + rng.below(64)).min(other.len());
+                doc.splice(at..at, other[from..to].iter().copied());
+            }
+            4 => {
+                let depth = rng.below(3000);
+                let open = if rng.below(2) == 0 { b"[" } else { b"{" };
+                doc.splice(at..at, std::iter::repeat_n(open[0], depth));
+            }
+            _ => {}
+        }
+    }
+    doc
+}
+
+#[test]
+fn decoders_survive_mutated_documents() {
+    let seconds: u64 = std::env::var("FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let seed: u64 = std::env::var("FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let lua = Lua::new();
+    let native = essh_native::open(&lua).unwrap();
+    let json: Table = native.get("json").unwrap();
+    let yaml: Table = native.get("yaml").unwrap();
+    let json_decode: mlua::Function = json.get("decode").unwrap();
+    let json_encode: mlua::Function = json.get("encode").unwrap();
+    let yaml_decode: mlua::Function = yaml.get("decode").unwrap();
+    let all = lua.create_table().unwrap();
+    all.set("all", true).unwrap();
+    let sorted = lua.create_table().unwrap();
+    sorted.set("sort_keys", true).unwrap();
+    let docs = corpus();
+    let mut rng = Rng(seed);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let (mut runs, mut json_ok, mut yaml_ok) = (0u64, 0u64, 0u64);
+    while Instant::now() < deadline {
+        for _ in 0..200 {
+            let input = mutate(&mut rng, &docs);
+            let text = lua.create_string(&input).unwrap();
+            let (value, _err): (Value, Value) = json_decode.call(text.clone()).expect("json.decode must not raise on any input");
+            if !value.is_nil() {
+                json_ok += 1;
+                let (encoded, err): (Value, Value) = json_encode.call((value, sorted.clone())).expect("json.encode must not raise");
+                let encoded = match encoded {
+                    Value::String(s) => s,
+                    _ => panic!("a decoded value must re-encode: {err:?}"),
+                };
+                let (again, _): (Value, Value) = json_decode.call(encoded.clone()).unwrap();
+                let (twice, _): (Value, Value) = json_encode.call((again, sorted.clone())).unwrap();
+                assert_eq!(twice.to_string().unwrap(), encoded.to_str().unwrap().to_string(), "encode is stable");
+            }
+            let (value, _err): (Value, Value) = yaml_decode.call((text, all.clone())).expect("yaml.decode must not raise on any input");
+            if !value.is_nil() {
+                yaml_ok += 1;
+            }
+            runs += 1;
+        }
+        lua.gc_collect().unwrap();
+    }
+    eprintln!("fuzz: {runs} inputs in {seconds} s (seed {seed}): json accepted {json_ok}, yaml accepted {yaml_ok}");
+    assert!(runs > 0);
+}
