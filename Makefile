@@ -44,7 +44,7 @@ test-lua:
 
 bench:
 	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
-	lua5.4 bench/run.lua
+	bench/run.sh
 
 lint:
 	$(CARGO) fmt --check
@@ -57,8 +57,10 @@ types: build
 deps:
 	tools/install-deps
 
-demo: build
-	$(LUA) examples/demo.lua
+# Installs the rock for $(LUA) into lua_modules/ and runs the demo against that install.
+demo:
+	tools/luarocks-for $(LUA) --tree $(TREE)/$(LUA) make rockspec/essh-scm-1.rockspec >/dev/null
+	eval "$$(tools/luarocks-for $(LUA) --tree $(TREE)/$(LUA) path)" && $(LUA) examples/demo.lua
 
 fuzz:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} $(CARGO) test --release --locked --features lua54,vendored --test fuzz -- --nocapture

@@ -69,6 +69,11 @@ describe("json.decode", function()
     assert.same({}, json.decode("", { all = true }))
   end)
 
+  it("returns just the value on success, like io.open", function()
+    assert.equal(1, select("#", json.decode("[1]")))
+    assert.equal(2, select("#", json.decode("[")))
+  end)
+
   it("raises on a wrong argument type, naming the argument", function()
     assert.has_error(function() json.decode(nil) end, "bad argument #1 to 'json.decode' (string expected, got nil)")
     assert.has_error(function() json.decode("1", "x") end, "bad argument #2 to 'json.decode' (table expected, got string)")

@@ -91,6 +91,13 @@ describe("yaml.encode", function()
     assert.is_true(values.same(value, back))
   end)
 
+  it("encodes large nested arrays on every interpreter", function()
+    local rows = {}
+    for i = 1, 20000 do rows[i] = { i, i + 0.5 } end
+    local text = assert(yaml.encode({ rows = rows }))
+    assert.equal(20000.5, yaml.decode(text).rows[20000][2])
+  end)
+
   it("sorts keys for stable output", function()
     assert.equal("a: 1\nb: 2\nc: 3\n", yaml.encode({ c = 3, b = 2, a = 1 }))
   end)

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use mlua::{IntoLua, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, Value};
+use mlua::{IntoLua, IntoLuaMulti, Lua, MetaMethod, MultiValue, UserData, UserDataFields, UserDataMethods, Value};
 
 /// What went wrong, in words a caller can branch on (`err.kind == "timeout"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,11 +169,11 @@ impl UserData for Error {
     }
 }
 
-/// Turns a result into Lua's `value` or `nil, err` convention.
-pub fn pair<T: IntoLua>(lua: &Lua, result: Result<T>) -> mlua::Result<(Value, Value)> {
+/// Turns a result into Lua's convention: `value` on success, `nil, err` on failure.
+pub fn pair<T: IntoLua>(lua: &Lua, result: Result<T>) -> mlua::Result<MultiValue> {
     match result {
-        Ok(value) => Ok((value.into_lua(lua)?, Value::Nil)),
-        Err(err) => Ok((Value::Nil, lua.create_userdata(err)?.into_lua(lua)?)),
+        Ok(value) => value.into_lua_multi(lua),
+        Err(err) => (Value::Nil, lua.create_userdata(err)?).into_lua_multi(lua),
     }
 }
 

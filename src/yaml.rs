@@ -775,10 +775,6 @@ impl Walk<'_> {
             return Err("cannot encode a table that contains itself".into());
         }
         let err = |e: mlua::Error| e.to_string();
-        let mut pairs: Vec<(Value, Value)> = Vec::new();
-        for pair in t.pairs::<Value, Value>() {
-            pairs.push(pair.map_err(err)?);
-        }
         let marked = match t.metatable() {
             Some(mt) => match mt.raw_get::<Value>("__jsontype").map_err(err)? {
                 Value::String(s) if s == "array" => Some(true),
@@ -787,28 +783,30 @@ impl Walk<'_> {
             },
             None => None,
         };
+        // Keys only: holding every value at once would exhaust LuaJIT's reference stack.
         let shape = match marked {
             Some(true) => json::Shape::Array(t.raw_len() as i64),
             Some(false) => json::Shape::Object,
             None => {
-                let mut max = 0i64;
-                let mut all_indices = true;
-                for (k, _) in &pairs {
-                    match array_index(k) {
+                let (mut count, mut max, mut all_indices) = (0i64, 0i64, true);
+                for pair in t.pairs::<Value, Value>() {
+                    let (k, _) = pair.map_err(err)?;
+                    count += 1;
+                    match array_index(&k) {
                         Some(i) => max = max.max(i),
                         None => all_indices = false,
                     }
                 }
-                json::classify(pairs.len() as i64, max, all_indices).map_err(|_| json::SPARSE_MESSAGE.to_owned())?
+                json::classify(count, max, all_indices).map_err(|_| json::SPARSE_MESSAGE.to_owned())?
             }
         };
         self.open.push(ptr);
-        let result = self.children(t, shape, pairs, depth);
+        let result = self.children(t, shape, depth);
         self.open.pop();
         result
     }
 
-    fn children(&mut self, t: &Table, shape: json::Shape, pairs: Vec<(Value, Value)>, depth: usize) -> std::result::Result<Node, String> {
+    fn children(&mut self, t: &Table, shape: json::Shape, depth: usize) -> std::result::Result<Node, String> {
         match shape {
             json::Shape::Array(n) => {
                 let mut items = Vec::with_capacity(n as usize);
@@ -825,8 +823,9 @@ impl Walk<'_> {
                 Ok(Node::Seq(items))
             }
             json::Shape::Object => {
-                let mut entries = Vec::with_capacity(pairs.len());
-                for (k, v) in pairs {
+                let mut entries = Vec::new();
+                for pair in t.pairs::<Value, Value>() {
+                    let (k, v) = pair.map_err(|e| e.to_string())?;
                     let key = match &k {
                         Value::String(_) | Value::Integer(_) | Value::Number(_) | Value::Boolean(_) => self.node(&k, depth + 1)?,
                         Value::LightUserData(p) if p.0.is_null() => Node::Null,
