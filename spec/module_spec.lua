@@ -22,6 +22,7 @@ describe("essh_native", function()
     assert.equal("string", type(err))
     local line = debug.getinfo(1, "l").currentline + 1
     ok, err = pcall(function() native.json.decode(nil) end)
+    assert.is_false(ok)
     assert.matches("module_spec.lua:" .. line .. ": bad argument #1 to 'json.decode'", err)
   end)
 

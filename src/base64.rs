@@ -44,9 +44,8 @@ fn engine(opts: Options, decoding: bool) -> GeneralPurpose {
         (_, Some(true)) | (false, None) => DecodePaddingMode::RequireCanonical,
         (_, Some(false)) => DecodePaddingMode::RequireNone,
     };
-    let config = GeneralPurposeConfig::new()
-        .with_encode_padding(opts.padding.unwrap_or(true))
-        .with_decode_padding_mode(mode);
+    let config =
+        GeneralPurposeConfig::new().with_encode_padding(opts.padding.unwrap_or(true)).with_decode_padding_mode(mode);
     GeneralPurpose::new(alphabet, config)
 }
 
@@ -80,7 +79,9 @@ fn options(opts: Option<Table>) -> Result<Options> {
 }
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
-    export(lua, m, "base64.encode", |_, (data, opts): (mlua::LuaString, Option<Table>)| Ok(encode(&data.as_bytes(), options(opts)?)))?;
+    export(lua, m, "base64.encode", |_, (data, opts): (mlua::LuaString, Option<Table>)| {
+        Ok(encode(&data.as_bytes(), options(opts)?))
+    })?;
     export(lua, m, "base64.decode", |lua, (text, opts): (mlua::LuaString, Option<Table>)| {
         let result = match decode(&text.as_bytes(), options(opts)?) {
             Ok(bytes) => Ok(lua.create_string(bytes)?),

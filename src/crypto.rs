@@ -10,8 +10,8 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::error::{self, Error};
-use crate::module::{export, Class, ModuleDef, TypeDef};
 use crate::func;
+use crate::module::{export, Class, ModuleDef, TypeDef};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "crypto",
@@ -215,26 +215,32 @@ fn encoding_arg(name: Option<mlua::LuaString>) -> Result<Encoding> {
 }
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
-    for (name, algorithm) in [("crypto.sha1", Algorithm::Sha1), ("crypto.sha256", Algorithm::Sha256), ("crypto.sha512", Algorithm::Sha512)] {
+    for (name, algorithm) in
+        [("crypto.sha1", Algorithm::Sha1), ("crypto.sha256", Algorithm::Sha256), ("crypto.sha512", Algorithm::Sha512)]
+    {
         export(lua, m, name, move |lua, (data, encoding): (mlua::LuaString, Option<mlua::LuaString>)| {
             let encoding = encoding_arg(encoding)?;
             lua.create_string(encoding.apply(&digest(algorithm, &data.as_bytes())))
         })?;
     }
-    export(lua, m, "crypto.hasher", |lua, name: String| {
-        lua.create_userdata(Hasher::new(algorithm_arg(&name)?))
-    })?;
-    export(lua, m, "crypto.hmac", |lua, (name, key, message, encoding): (String, mlua::LuaString, mlua::LuaString, Option<mlua::LuaString>)| {
-        let algorithm = algorithm_arg(&name)?;
-        let encoding = encoding_arg(encoding)?;
-        lua.create_string(encoding.apply(&hmac(algorithm, &key.as_bytes(), &message.as_bytes())))
-    })?;
+    export(lua, m, "crypto.hasher", |lua, name: String| lua.create_userdata(Hasher::new(algorithm_arg(&name)?)))?;
+    export(
+        lua,
+        m,
+        "crypto.hmac",
+        |lua, (name, key, message, encoding): (String, mlua::LuaString, mlua::LuaString, Option<mlua::LuaString>)| {
+            let algorithm = algorithm_arg(&name)?;
+            let encoding = encoding_arg(encoding)?;
+            lua.create_string(encoding.apply(&hmac(algorithm, &key.as_bytes(), &message.as_bytes())))
+        },
+    )?;
     export(lua, m, "crypto.random_bytes", |lua, n: i64| {
         if !(0..=1 << 20).contains(&n) {
             return Err(mlua::Error::runtime(format!("random_bytes: n must be between 0 and 1048576, got {n}")));
         }
         let mut buf = vec![0u8; n as usize];
-        getrandom::fill(&mut buf).map_err(|e| mlua::Error::runtime(format!("random_bytes: the OS random source failed: {e}")))?;
+        getrandom::fill(&mut buf)
+            .map_err(|e| mlua::Error::runtime(format!("random_bytes: the OS random source failed: {e}")))?;
         lua.create_string(buf)
     })?;
     export(lua, m, "crypto.constant_time_equal", |_, (a, b): (mlua::LuaString, mlua::LuaString)| {
@@ -258,7 +264,10 @@ mod tests {
 
     #[test]
     fn digests_match_known_vectors() {
-        assert_eq!(to_hex(&digest(Algorithm::Sha256, b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            to_hex(&digest(Algorithm::Sha256, b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(to_hex(&digest(Algorithm::Sha1, b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert!(to_hex(&digest(Algorithm::Sha512, b"abc")).starts_with("ddaf35a193617aba"));
     }

@@ -14,7 +14,7 @@
 
 use std::os::raw::{c_int, c_void};
 
-use mlua::{ffi, Lua, LightUserData, Result, Table, Value};
+use mlua::{ffi, LightUserData, Lua, Result, Table, Value};
 
 use crate::error::{self, Error};
 use crate::module::{export, Class, ModuleDef, TypeDef};
@@ -207,14 +207,7 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
         return Ok(Err(syntax_error(src, Syntax::InvalidUtf8, e.valid_up_to(), opts.max_depth)));
     }
     let mut scratch = Vec::new();
-    let mut decoder = Decoder {
-        src,
-        pos: 0,
-        depth: 0,
-        max_depth: opts.max_depth,
-        scratch: &mut scratch,
-        error: None,
-    };
+    let mut decoder = Decoder { src, pos: 0, depth: 0, max_depth: opts.max_depth, scratch: &mut scratch, error: None };
     let all = opts.all;
     // Stack inside the protected call: 1 = null, 2 = array metatable.
     let value: Value = unsafe {
@@ -315,7 +308,12 @@ impl Decoder<'_> {
         }
     }
 
-    unsafe fn literal(&mut self, state: *mut ffi::lua_State, word: &[u8], push: unsafe fn(*mut ffi::lua_State)) -> bool {
+    unsafe fn literal(
+        &mut self,
+        state: *mut ffi::lua_State,
+        word: &[u8],
+        push: unsafe fn(*mut ffi::lua_State),
+    ) -> bool {
         if self.src[self.pos..].starts_with(word) {
             self.pos += word.len();
             push(state);
@@ -685,7 +683,8 @@ impl SortKey {
 }
 
 pub fn encode(lua: &Lua, value: Value, opts: &EncodeOptions) -> Result<error::Result<String>> {
-    let mut scratch = Scratch { out: Vec::with_capacity(256), open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None };
+    let mut scratch =
+        Scratch { out: Vec::with_capacity(256), open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None };
     let encoder = Encoder { opts: *opts };
     // Stack inside the protected call: 1 = value, 2 = array metatable.
     unsafe {
@@ -729,7 +728,8 @@ pub fn format_path(path: &[PathStep]) -> String {
     at
 }
 
-pub const SPARSE_MESSAGE: &str = "excessively sparse array (largest index above 10 and above twice the item count); use string keys";
+pub const SPARSE_MESSAGE: &str =
+    "excessively sparse array (largest index above 10 and above twice the item count); use string keys";
 
 fn describe_unencodable(problem: Unencodable, path: &[PathStep], opts: &EncodeOptions) -> Error {
     let at = format_path(path);
@@ -775,7 +775,7 @@ impl Encoder {
                 let p = ffi::lua_touserdata(state, idx);
                 if p.is_null() {
                     s.out.extend_from_slice(b"null");
-                } else if p as *const u8 == &EMPTY_ARRAY_MARK as *const u8 {
+                } else if std::ptr::eq(p as *const u8, &EMPTY_ARRAY_MARK) {
                     s.out.extend_from_slice(b"[]");
                 } else {
                     s.error = Some(Unencodable::UserData);
@@ -883,7 +883,7 @@ impl Encoder {
                 }
             }
         }
-        classify(count, max, all_indices).map_err(|()| Unencodable::Sparse)
+        classify(count, max, all_indices).map_err(|TooSparse| Unencodable::Sparse)
     }
 
     unsafe fn array(&self, state: *mut ffi::lua_State, idx: c_int, n: i64, depth: usize, s: &mut Scratch) -> bool {
@@ -908,7 +908,14 @@ impl Encoder {
         true
     }
 
-    unsafe fn member(&self, state: *mut ffi::lua_State, key: SortKey, first: bool, depth: usize, s: &mut Scratch) -> bool {
+    unsafe fn member(
+        &self,
+        state: *mut ffi::lua_State,
+        key: SortKey,
+        first: bool,
+        depth: usize,
+        s: &mut Scratch,
+    ) -> bool {
         if !first {
             s.out.push(b',');
         }
@@ -930,7 +937,12 @@ impl Encoder {
     }
 
     /// The key at stack index `key_idx` as text; a number key is formatted into `number_text`.
-    unsafe fn key(&self, state: *mut ffi::lua_State, key_idx: c_int, number_text: &mut NumberText) -> std::result::Result<SortKey, Unencodable> {
+    unsafe fn key(
+        &self,
+        state: *mut ffi::lua_State,
+        key_idx: c_int,
+        number_text: &mut NumberText,
+    ) -> std::result::Result<SortKey, Unencodable> {
         match ffi::lua_type(state, key_idx) {
             ffi::LUA_TSTRING => {
                 let mut len = 0usize;
@@ -1046,13 +1058,17 @@ impl Encoder {
     }
 }
 
+/// A table with integer keys too far apart to be an array.
+#[derive(Debug)]
+pub struct TooSparse;
+
 /// The array rule of the module documentation, from a table's key count, its largest
 /// positive integer key, and whether every key is one.
-pub fn classify(count: i64, max: i64, all_indices: bool) -> std::result::Result<Shape, ()> {
+pub fn classify(count: i64, max: i64, all_indices: bool) -> std::result::Result<Shape, TooSparse> {
     if count == 0 || !all_indices {
         Ok(Shape::Object)
     } else if max > count && max > 10 && max > 2 * count {
-        Err(())
+        Err(TooSparse)
     } else {
         Ok(Shape::Array(max))
     }
@@ -1162,7 +1178,7 @@ pub fn write_string(bytes: &[u8], escape_slash: bool, out: &mut Vec<u8>) {
     out.push(b'"');
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if !ESCAPE[b as usize] && !(escape_slash && b == b'/') {
+        if !(ESCAPE[b as usize] || (escape_slash && b == b'/')) {
             continue;
         }
         out.extend_from_slice(&bytes[run..i]);

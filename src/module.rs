@@ -193,10 +193,7 @@ pub fn readonly(lua: &Lua, name: &str, inner: Table) -> Result<Table> {
         })?,
     )?;
     let next: mlua::Function = lua.globals().raw_get("next")?;
-    meta.raw_set(
-        "__pairs",
-        lua.create_function(move |_, _: Value| Ok((next.clone(), inner.clone(), Value::Nil)))?,
-    )?;
+    meta.raw_set("__pairs", lua.create_function(move |_, _: Value| Ok((next.clone(), inner.clone(), Value::Nil)))?)?;
     meta.raw_set("__metatable", format!("{name} (read-only)"))?;
     let label = name.to_owned();
     meta.raw_set("__tostring", lua.create_function(move |_, _: Value| Ok(format!("module {label}")))?)?;
@@ -229,7 +226,11 @@ fn trampoline(lua: &Lua) -> Result<mlua::Function> {
     }
     let raise = Value::LightUserData(mlua::LightUserData(&RAISE_MARK as *const u8 as *mut std::ffi::c_void));
     let error: mlua::Function = lua.globals().raw_get("error")?;
-    let factory: mlua::Function = lua.load(TRAMPOLINE).set_name("=essh_native").call((raise, error, if cfg!(feature = "lua51") { 3 } else { 2 }))?;
+    let factory: mlua::Function = lua.load(TRAMPOLINE).set_name("=essh_native").call((
+        raise,
+        error,
+        if cfg!(feature = "lua51") { 3 } else { 2 },
+    ))?;
     lua.set_named_registry_value(KEY, &factory)?;
     Ok(factory)
 }
@@ -278,7 +279,9 @@ fn argument_error(name: &str, err: mlua::Error) -> mlua::Error {
     match err {
         mlua::Error::BadArgument { pos, cause, .. } => {
             let detail = match cause.as_ref() {
-                mlua::Error::FromLuaConversionError { from, to, .. } => format!("{} expected, got {from}", to.to_lowercase()),
+                mlua::Error::FromLuaConversionError { from, to, .. } => {
+                    format!("{} expected, got {from}", to.to_lowercase())
+                }
                 other => message_of(other),
             };
             mlua::Error::runtime(format!("bad argument #{pos} to '{name}' ({detail})"))
@@ -332,9 +335,9 @@ mod tests {
         let inner = lua.create_table().unwrap();
         inner.set("x", 1).unwrap();
         lua.globals().set("t", readonly(&lua, "mod", inner).unwrap()).unwrap();
-        let (x, ok, message): (i64, bool, String) = lua.load("local ok, e = pcall(function() t.y = 2 end) return t.x, ok, e").eval().unwrap();
+        let (x, ok, message): (i64, bool, String) =
+            lua.load("local ok, e = pcall(function() t.y = 2 end) return t.x, ok, e").eval().unwrap();
         assert_eq!((x, ok), (1, false));
         assert!(message.ends_with("mod is read-only: cannot assign to field 'y'"), "{message}");
     }
-
 }

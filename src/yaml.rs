@@ -140,15 +140,36 @@ impl DecodeOptions {
 /// One step of the tape. Anchors are numbered from 1; 0 means none.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
-    Null { anchor: u32 },
-    Bool { value: bool, anchor: u32 },
-    Int { value: i64, anchor: u32 },
-    Float { value: f64, anchor: u32 },
-    Str { start: u32, len: u32, anchor: u32 },
-    SeqStart { anchor: u32 },
-    MapStart { anchor: u32 },
+    Null {
+        anchor: u32,
+    },
+    Bool {
+        value: bool,
+        anchor: u32,
+    },
+    Int {
+        value: i64,
+        anchor: u32,
+    },
+    Float {
+        value: f64,
+        anchor: u32,
+    },
+    Str {
+        start: u32,
+        len: u32,
+        anchor: u32,
+    },
+    SeqStart {
+        anchor: u32,
+    },
+    MapStart {
+        anchor: u32,
+    },
     End,
-    Alias { anchor: u32 },
+    Alias {
+        anchor: u32,
+    },
     /// The `<<` key: the next value is merged into the enclosing mapping.
     MergeKey,
     Document,
@@ -225,7 +246,8 @@ pub fn parse(src: &str, max_depth: usize) -> error::Result<Tape> {
                 let op = if is_key && style == ScalarStyle::Plain && tag.is_none() && value == "<<" {
                     Op::MergeKey
                 } else {
-                    scalar(&mut tape, value, style, tag.as_deref(), anchor).map_err(|what| error_at(mark.0, mark.1, &what))?
+                    scalar(&mut tape, value, style, tag.as_deref(), anchor)
+                        .map_err(|what| error_at(mark.0, mark.1, &what))?
                 };
                 if anchor != 0 {
                     sizes.insert(anchor, 1);
@@ -280,10 +302,17 @@ fn push_text(tape: &mut Tape, s: &str, anchor: u32) -> error::Result<Op> {
 }
 
 /// Resolves a scalar by the YAML 1.2 core schema, or by its explicit tag.
-fn scalar(tape: &mut Tape, value: Cow<'_, str>, style: ScalarStyle, tag: Option<&Tag>, anchor: u32) -> std::result::Result<Op, String> {
+fn scalar(
+    tape: &mut Tape,
+    value: Cow<'_, str>,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    anchor: u32,
+) -> std::result::Result<Op, String> {
     let core = tag.filter(|t| t.is_yaml_core_schema()).map(|t| t.suffix.as_str());
     // The parser reports the non-specific tag `!` as an empty handle with suffix "!".
-    let non_specific = tag.is_some_and(|t| (t.handle.is_empty() && t.suffix == "!") || (t.handle == "!" && t.suffix.is_empty()));
+    let non_specific =
+        tag.is_some_and(|t| (t.handle.is_empty() && t.suffix == "!") || (t.handle == "!" && t.suffix.is_empty()));
     let text = |tape: &mut Tape| push_text(tape, &value, anchor).map_err(|e| e.message);
     match core {
         Some("str") => return text(tape),
@@ -416,7 +445,8 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
         Err(e) => {
             let offset = e.valid_up_to();
             let line = src[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
-            return Ok(Err(Error::invalid(format!("invalid YAML at line {line}: invalid UTF-8 (byte {offset})")).with("line", line)));
+            return Ok(Err(Error::invalid(format!("invalid YAML at line {line}: invalid UTF-8 (byte {offset})"))
+                .with("line", line)));
         }
     };
     let tape = match parse(text, opts.max_depth) {
@@ -424,8 +454,18 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
         Err(e) => return Ok(Err(e)),
     };
     if !opts.all && tape.documents > 1 {
-        let (line, column) = tape.ops.iter().enumerate().filter(|(_, op)| **op == Op::Document).nth(1).map_or((1, 1), |(i, _)| tape.marks[i]);
-        return Ok(Err(error_at(line, column, &format!("the stream has {} documents; decode it with {{all = true}}", tape.documents))));
+        let (line, column) = tape
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| **op == Op::Document)
+            .nth(1)
+            .map_or((1, 1), |(i, _)| tape.marks[i]);
+        return Ok(Err(error_at(
+            line,
+            column,
+            &format!("the stream has {} documents; decode it with {{all = true}}", tape.documents),
+        )));
     }
     let mut failure: Option<(BuildError, usize)> = None;
     // Stack inside the protected call: 1 = null, 2 = array metatable, 3 = anchors.
@@ -736,7 +776,9 @@ pub fn encode(value: &Value, opts: &EncodeOptions) -> error::Result<String> {
             }
         }
         (true, Node::Map(ref m)) if m.is_empty() => {}
-        (true, _) => return Err(Error::invalid("yaml.encode: with {all = true} the value must be a list of documents")),
+        (true, _) => {
+            return Err(Error::invalid("yaml.encode: with {all = true} the value must be a list of documents"))
+        }
         (false, node) => emit_document(&node, &mut out),
     }
     Ok(out)
@@ -827,9 +869,16 @@ impl Walk<'_> {
                 for pair in t.pairs::<Value, Value>() {
                     let (k, v) = pair.map_err(|e| e.to_string())?;
                     let key = match &k {
-                        Value::String(_) | Value::Integer(_) | Value::Number(_) | Value::Boolean(_) => self.node(&k, depth + 1)?,
+                        Value::String(_) | Value::Integer(_) | Value::Number(_) | Value::Boolean(_) => {
+                            self.node(&k, depth + 1)?
+                        }
                         Value::LightUserData(p) if p.0.is_null() => Node::Null,
-                        other => return Err(format!("mapping keys must be strings, numbers or booleans, found a {} key", other.type_name())),
+                        other => {
+                            return Err(format!(
+                                "mapping keys must be strings, numbers or booleans, found a {} key",
+                                other.type_name()
+                            ))
+                        }
                     };
                     match self.node(&v, depth + 1) {
                         Ok(node) => entries.push((key, node)),
@@ -1061,7 +1110,9 @@ mod tests {
         let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..9 {
             let p = i - 1;
-            doc.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            doc.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         let err = parse(&doc, 100).unwrap_err();
         assert!(err.message.contains("alias bomb"), "{}", err.message);
@@ -1079,7 +1130,13 @@ mod tests {
             (Node::Str("name".into()), Node::Str("web".into())),
             (Node::Str("port".into()), Node::Str("22".into())),
             (Node::Str("flag".into()), Node::Str("yes".into())),
-            (Node::Str("hosts".into()), Node::Seq(vec![Node::Map(vec![(Node::Str("a".into()), Node::Int(1)), (Node::Str("b".into()), Node::Null)])])),
+            (
+                Node::Str("hosts".into()),
+                Node::Seq(vec![Node::Map(vec![
+                    (Node::Str("a".into()), Node::Int(1)),
+                    (Node::Str("b".into()), Node::Null),
+                ])]),
+            ),
             (Node::Str("empty".into()), Node::Seq(vec![])),
             (Node::Str("text".into()), Node::Str("line 1\nline 2\n".into())),
         ]);

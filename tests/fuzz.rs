@@ -44,7 +44,10 @@ impl Rng {
     }
 }
 
-const INTERESTING: &[&[u8]] = &[b"[", b"]", b"{", b"}", b"\"", b"\\u", b"\\ud800", b":", b",", b"&a ", b"*a", b"<<: ", b"- ", b"\n  ", b"---\n", b"1e999", b"-0", b"\xff", b"\t", b"!!int ", b"? "];
+const INTERESTING: &[&[u8]] = &[
+    b"[", b"]", b"{", b"}", b"\"", b"\\u", b"\\ud800", b":", b",", b"&a ", b"*a", b"<<: ", b"- ", b"\n  ", b"---\n",
+    b"1e999", b"-0", b"\xff", b"\t", b"!!int ", b"? ",
+];
 
 fn mutate(rng: &mut Rng, docs: &[Vec<u8>]) -> Vec<u8> {
     let mut doc = docs[rng.below(docs.len())].clone();
@@ -103,10 +106,12 @@ fn decoders_survive_mutated_documents() {
         for _ in 0..200 {
             let input = mutate(&mut rng, &docs);
             let text = lua.create_string(&input).unwrap();
-            let (value, _err): (Value, Value) = json_decode.call(text.clone()).expect("json.decode must not raise on any input");
+            let (value, _err): (Value, Value) =
+                json_decode.call(text.clone()).expect("json.decode must not raise on any input");
             if !value.is_nil() {
                 json_ok += 1;
-                let (encoded, err): (Value, Value) = json_encode.call((value, sorted.clone())).expect("json.encode must not raise");
+                let (encoded, err): (Value, Value) =
+                    json_encode.call((value, sorted.clone())).expect("json.encode must not raise");
                 let encoded = match encoded {
                     Value::String(s) => s,
                     _ => panic!("a decoded value must re-encode: {err:?}"),
@@ -115,7 +120,8 @@ fn decoders_survive_mutated_documents() {
                 let (twice, _): (Value, Value) = json_encode.call((again, sorted.clone())).unwrap();
                 assert_eq!(twice.to_string().unwrap(), encoded.to_str().unwrap().to_string(), "encode is stable");
             }
-            let (value, _err): (Value, Value) = yaml_decode.call((text, all.clone())).expect("yaml.decode must not raise on any input");
+            let (value, _err): (Value, Value) =
+                yaml_decode.call((text, all.clone())).expect("yaml.decode must not raise on any input");
             if !value.is_nil() {
                 yaml_ok += 1;
             }
