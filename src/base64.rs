@@ -83,11 +83,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         Ok(encode(&data.as_bytes(), options(opts)?))
     })?;
     export(lua, m, "base64.decode", |lua, (text, opts): (mlua::LuaString, Option<Table>)| {
-        let result = match decode(&text.as_bytes(), options(opts)?) {
-            Ok(bytes) => Ok(lua.create_string(bytes)?),
-            Err(e) => Err(e),
-        };
-        error::pair(lua, result)
+        error::bytes_pair(lua, decode(&text.as_bytes(), options(opts)?))
     })?;
     Ok(())
 }

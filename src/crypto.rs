@@ -249,11 +249,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     export(lua, m, "crypto.file_digest", |lua, (path, name, encoding): (String, String, Option<mlua::LuaString>)| {
         let algorithm = algorithm_arg(&name)?;
         let encoding = encoding_arg(encoding)?;
-        let result = match file_digest(&path, algorithm) {
-            Ok(d) => Ok(lua.create_string(encoding.apply(&d))?),
-            Err(e) => Err(e),
-        };
-        error::pair(lua, result)
+        error::bytes_pair(lua, file_digest(&path, algorithm).map(|d| encoding.apply(&d)))
     })?;
     Ok(())
 }

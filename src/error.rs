@@ -177,6 +177,14 @@ pub fn pair<T: IntoLua>(lua: &Lua, result: Result<T>) -> mlua::Result<MultiValue
     }
 }
 
+/// `pair` for byte results, which become Lua strings.
+pub fn bytes_pair(lua: &Lua, result: Result<Vec<u8>>) -> mlua::Result<MultiValue> {
+    match result {
+        Ok(bytes) => lua.create_string(bytes)?.into_lua_multi(lua),
+        Err(err) => pair::<Value>(lua, Err(err)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -587,13 +587,19 @@ fn hex4(src: &[u8], at: usize) -> Option<u32> {
     Some(n)
 }
 
+/// Pushes an integer: the integer subtype on Lua 5.3+, a float elsewhere.
+///
+/// # Safety
+/// `state` must be a valid Lua state with room for one more stack slot.
 #[cfg(any(feature = "lua53", feature = "lua54"))]
-unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
+pub unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
     ffi::lua_pushinteger(state, n);
 }
 
+/// # Safety
+/// As above.
 #[cfg(not(any(feature = "lua53", feature = "lua54")))]
-unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
+pub unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
     ffi::lua_pushnumber(state, n as f64);
 }
 

@@ -570,7 +570,7 @@ impl Builder<'_> {
                 self.anchor(state, anchor);
             }
             Op::Int { value, anchor } => {
-                push_integer(state, value);
+                json::push_integer(state, value);
                 self.anchor(state, anchor);
             }
             Op::Float { value, anchor } => {
@@ -709,16 +709,6 @@ unsafe fn merge_absent(state: *mut ffi::lua_State, target: c_int, source: c_int)
             ffi::lua_rawset(state, target);
         }
     }
-}
-
-#[cfg(any(feature = "lua53", feature = "lua54"))]
-unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
-    ffi::lua_pushinteger(state, n);
-}
-
-#[cfg(not(any(feature = "lua53", feature = "lua54")))]
-unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
-    ffi::lua_pushnumber(state, n as f64);
 }
 
 // ---------------------------------------------------------------------------------------------
