@@ -6,6 +6,7 @@ pub mod crypto;
 pub mod error;
 pub mod json;
 pub mod module;
+pub mod runtime;
 pub mod yaml;
 
 use mlua::{Lua, Result, Table, Value};
@@ -13,7 +14,8 @@ use mlua::{Lua, Result, Table, Value};
 use module::ModuleDef;
 
 /// Every native module, in the order `essh_native.modules()` lists them.
-pub static MODULES: &[&ModuleDef] = &[&json::DEFINITION, &yaml::DEFINITION, &crypto::DEFINITION, &base64::DEFINITION];
+pub static MODULES: &[&ModuleDef] =
+    &[&json::DEFINITION, &yaml::DEFINITION, &crypto::DEFINITION, &base64::DEFINITION, &runtime::DEFINITION];
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -91,6 +93,11 @@ mod entry {
     #[mlua::lua_module(name = "essh_native_base64")]
     fn open_base64(lua: &Lua) -> Result<Value> {
         submodule(lua, "base64")
+    }
+
+    #[mlua::lua_module(name = "essh_native_runtime")]
+    fn open_runtime(lua: &Lua) -> Result<Value> {
+        submodule(lua, "runtime")
     }
 }
 

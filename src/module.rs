@@ -161,7 +161,14 @@ fn describe_function(lua: &Lua, f: &FunctionDef) -> Result<Table> {
     t.set("doc", f.doc)?;
     t.set("params", describe_slots(lua, f.params)?)?;
     t.set("returns", describe_slots(lua, f.returns)?)?;
-    let params: Vec<String> = f.params.iter().map(|p| format!("{}: {}", p.name, p.ty)).collect();
+    let params: Vec<String> = f
+        .params
+        .iter()
+        .map(|p| match p.ty.strip_suffix(" ...") {
+            Some(ty) => format!("...: {ty}"),
+            None => format!("{}: {}", p.name.trim_end_matches('_'), p.ty),
+        })
+        .collect();
     let returns: Vec<&str> = f.returns.iter().map(|r| r.ty).collect();
     t.set("signature", format!("({}) -> ({})", params.join(", "), returns.join(", ")))?;
     Ok(t)
@@ -171,8 +178,17 @@ fn describe_slots(lua: &Lua, slots: &[Slot]) -> Result<Table> {
     let list = lua.create_table()?;
     for s in slots {
         let t = lua.create_table()?;
-        t.set("name", s.name)?;
-        t.set("type", s.ty)?;
+        // `fn_: "T"` names a parameter `fn`; `args: "T ..."` is a vararg `...: T`.
+        match s.ty.strip_suffix(" ...") {
+            Some(ty) => {
+                t.set("name", "...")?;
+                t.set("type", ty)?;
+            }
+            None => {
+                t.set("name", s.name.trim_end_matches('_'))?;
+                t.set("type", s.ty)?;
+            }
+        }
         t.set("doc", s.doc)?;
         list.push(t)?;
     }
@@ -203,36 +219,26 @@ pub fn readonly(lua: &Lua, name: &str, inner: Table) -> Result<Table> {
 
 /// Marks a result that the Lua trampoline must raise as an error (see [`function`]).
 static RAISE_MARK: u8 = 0;
+/// Marks a pending operation that the trampoline must wait for (see [`waiting`]).
+static WAIT_MARK: u8 = 0;
 
-/// Wraps a Rust function for Lua, raising its errors the way Lua's own functions do.
-/// `f(...)` returns either its results or `RAISE, message`; `check` raises the message at the
-/// caller's level, so `error` positions read `script.lua:12: bad argument #1 to ...`. `check` is
-/// a tail call: Lua 5.1 keeps a frame for it, so the caller is one level further there.
-const TRAMPOLINE: &str = r#"
-local raise, error, level = ...
-local function check(first, ...)
-  if first == raise then error((...), level) end
-  return first, ...
-end
-return function(f)
-  return function(...) return check(f(...)) end
-end
-"#;
+fn mark(m: &'static u8) -> Value {
+    Value::LightUserData(mlua::LightUserData(m as *const u8 as *mut std::ffi::c_void))
+}
 
+pub fn raise_mark() -> Value {
+    mark(&RAISE_MARK)
+}
+
+pub fn wait_mark() -> Value {
+    mark(&WAIT_MARK)
+}
+
+/// The trampoline factory of runtime.lua: `wrap(f)` returns a function that calls `f(...)` and
+/// then raises `RAISE, err` at the caller's level (so positions read `script.lua:12: bad
+/// argument #1 to ...`), waits for `WAIT, op` (blocking or yielding), or returns the results.
 fn trampoline(lua: &Lua) -> Result<mlua::Function> {
-    const KEY: &str = "essh_native.trampoline";
-    if let Ok(Value::Function(f)) = lua.named_registry_value::<Value>(KEY) {
-        return Ok(f);
-    }
-    let raise = Value::LightUserData(mlua::LightUserData(&RAISE_MARK as *const u8 as *mut std::ffi::c_void));
-    let error: mlua::Function = lua.globals().raw_get("error")?;
-    let factory: mlua::Function = lua.load(TRAMPOLINE).set_name("=essh_native").call((
-        raise,
-        error,
-        if cfg!(feature = "lua51") { 3 } else { 2 },
-    ))?;
-    lua.set_named_registry_value(KEY, &factory)?;
-    Ok(factory)
+    crate::runtime::scheduler(lua)?.raw_get("wrap")
 }
 
 /// Creates a Lua function named `name` (e.g. `json.decode`) from `f`. Argument conversion
@@ -245,7 +251,6 @@ where
     R: IntoLuaMulti,
     F: Fn(&Lua, A) -> Result<R> + MaybeSend + 'static,
 {
-    let raise = Value::LightUserData(mlua::LightUserData(&RAISE_MARK as *const u8 as *mut std::ffi::c_void));
     let inner = lua.create_function(move |lua, args: mlua::MultiValue| {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let args = A::from_lua_args(args, 1, Some(name), lua).map_err(|e| argument_error(name, e))?;
@@ -253,14 +258,39 @@ where
         }));
         match outcome {
             Ok(Ok(values)) => Ok(values),
-            Ok(Err(err)) => (raise.clone(), message_of(&err)).into_lua_multi(lua),
+            Ok(Err(err)) => (raise_mark(), message_of(&err)).into_lua_multi(lua),
             Err(panic) => {
                 let message = format!("{name}: internal error (a bug in essh): {}", panic_message(&panic));
-                (raise.clone(), message).into_lua_multi(lua)
+                (raise_mark(), message).into_lua_multi(lua)
             }
         }
     })?;
     trampoline(lua)?.call(inner)
+}
+
+/// Like [`function`] for a primitive that waits: `f` checks its arguments and returns the work
+/// as a future, which runs on the runtime while the caller blocks (plain code) or yields (a task).
+pub fn waiting<A, Fut, F>(lua: &Lua, name: &'static str, f: F) -> Result<mlua::Function>
+where
+    A: FromLuaMulti,
+    Fut: std::future::Future<Output = crate::runtime::Outcome> + Send + 'static,
+    F: Fn(&Lua, A) -> Result<Fut> + MaybeSend + 'static,
+{
+    function(lua, name, move |lua, args: A| {
+        let op = crate::runtime::Op::spawn(lua, f(lua, args)?)?;
+        (wait_mark(), op).into_lua_multi(lua)
+    })
+}
+
+/// Registers a [`waiting`] function in `table` under the last part of its qualified `name`.
+pub fn export_waiting<A, Fut, F>(lua: &Lua, table: &Table, name: &'static str, f: F) -> Result<()>
+where
+    A: FromLuaMulti,
+    Fut: std::future::Future<Output = crate::runtime::Outcome> + Send + 'static,
+    F: Fn(&Lua, A) -> Result<Fut> + MaybeSend + 'static,
+{
+    let key = name.rsplit('.').next().unwrap_or(name);
+    table.raw_set(key, waiting(lua, name, f)?)
 }
 
 /// Registers `f` in `table` under the last part of its qualified `name` (`json.decode`).
@@ -280,13 +310,22 @@ fn argument_error(name: &str, err: mlua::Error) -> mlua::Error {
         mlua::Error::BadArgument { pos, cause, .. } => {
             let detail = match cause.as_ref() {
                 mlua::Error::FromLuaConversionError { from, to, .. } => {
-                    format!("{} expected, got {from}", to.to_lowercase())
+                    format!("{} expected, got {from}", lua_type_name(to))
                 }
                 other => message_of(other),
             };
             mlua::Error::runtime(format!("bad argument #{pos} to '{name}' ({detail})"))
         }
         other => other,
+    }
+}
+
+/// The Lua name of the type a Rust conversion wanted (`f64` is a number to Lua users).
+fn lua_type_name(rust: &str) -> String {
+    match rust {
+        "f32" | "f64" => "number".into(),
+        "i8" | "i16" | "i32" | "i64" | "isize" | "u8" | "u16" | "u32" | "u64" | "usize" => "integer".into(),
+        other => other.to_lowercase(),
     }
 }
 

@@ -10,6 +10,7 @@ local M = {
   yaml = native.yaml,
   crypto = native.crypto,
   base64 = native.base64,
+  runtime = native.runtime,
 }
 
 return M

@@ -1,0 +1,33 @@
+--- The interpreter running the specs, to start helper scripts under the same Lua.
+local M = {}
+
+local i = 0
+while arg and arg[i - 1] do i = i - 1 end
+M.interpreter = arg and arg[i] or "lua"
+
+local name = jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"):gsub("%.", ""))
+M.cpath = "build/" .. name .. "/?.so"
+
+--- A shell command that runs the Lua source `code` under this interpreter, with this checkout's
+--- modules, writing the script to a temporary file.
+function M.script(code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write("package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path\n")
+  f:write("package.cpath = '", M.cpath, ";' .. package.cpath\n")
+  f:write(code)
+  f:close()
+  return M.interpreter .. " " .. path, path
+end
+
+--- Runs `code` in a child interpreter and returns its standard output and exit status.
+function M.run(code)
+  local command, path = M.script(code)
+  local p = assert(io.popen(command .. " 2>&1"))
+  local out = p:read("*a")
+  local _, _, status = p:close()
+  os.remove(path)
+  return out, status
+end
+
+return M

@@ -1,0 +1,429 @@
+//! runtime: the tokio runtime each Lua state owns, the pending operations that waiting
+//! primitives return, and the scheduler that runs many Lua coroutines over them.
+//!
+//! A waiting primitive (ssh, sleep, ...) spawns its work on the runtime and hands Lua an [`Op`].
+//! The bridge in `runtime.lua` then either blocks on it (plain code) or yields it to the
+//! scheduler (inside a task), which resumes the task when the operation completes. Lua values are
+//! only ever made on the Lua thread: an operation's result is a [`Deliver`] closure that turns
+//! plain Rust data into Lua values once the Lua side takes it.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table, UserData, UserDataMethods, Value};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::error::{Error, Kind};
+use crate::func;
+use crate::module::{self, Class, ModuleDef, TypeDef};
+
+pub static DEFINITION: ModuleDef = ModuleDef {
+    name: "runtime",
+    description: "The async runtime: waits that block in plain code and yield in tasks, and the task scheduler",
+    classes: &[Class::Nondeterministic],
+    functions: &[
+        func!("spawn", "Starts fn(...) as a task; it runs while anything waits.", [fn_: "fun(...): any", args: "any ..."], [handle: "runtime.Task"]),
+        func!("parallel", "Runs the functions as tasks (at most limit at once) and returns their results in order: each item is a table of return values, or {nil, err} when the function failed.", [fns: "(fun(): any)[]", options: "runtime.ParallelOptions?"], [results: "table[]"]),
+        func!("sleep", "Waits for a number of seconds.", [seconds: "number"], []),
+        func!("timeout", "Runs fn(...) as a task and returns its results, or nil and a timeout error when it takes longer than seconds.", [seconds: "number", fn_: "fun(...): any", args: "any ..."], [results: "any ..."]),
+        func!("monotonic", "Seconds since an arbitrary fixed point, from a clock that never goes back.", [], [seconds: "number"]),
+        func!("current", "The task running this code, or nil in plain code.", [], [task: "runtime.Task?"]),
+    ],
+    constants: &[],
+    types: &[
+        TypeDef {
+            name: "runtime.ParallelOptions",
+            doc: "",
+            fields: &[crate::slot!(limit: "integer?", "At most this many functions run at once (default: all).")],
+            methods: &[],
+        },
+        TypeDef {
+            name: "runtime.Task",
+            doc: "A task started by spawn.",
+            fields: &[crate::slot!(done: "boolean", "Whether the task has finished.")],
+            methods: &[
+                func!("wait", "Waits for the task; returns its results, or nil and its error.", [], [results: "any ..."]),
+                func!(
+                    "cancel",
+                    "Stops the task at its current wait; waiting on it then returns nil and an interrupted error.",
+                    [],
+                    []
+                ),
+            ],
+        },
+    ],
+    build,
+};
+
+/// What an operation produces: a closure that makes its Lua values on the Lua thread.
+pub type Deliver = Box<dyn FnOnce(&Lua) -> Result<MultiValue> + Send>;
+pub type Outcome = std::result::Result<Deliver, Error>;
+
+/// `Ok` with a single value made by `f` on the Lua thread.
+pub fn deliver<F, R>(f: F) -> Outcome
+where
+    F: FnOnce(&Lua) -> Result<R> + Send + 'static,
+    R: IntoLuaMulti,
+{
+    Ok(Box::new(move |lua| f(lua)?.into_lua_multi(lua)))
+}
+
+/// The runtime of one Lua state: created on first use, shut down when the state closes.
+pub struct Runtime {
+    tokio: Option<tokio::runtime::Runtime>,
+    completed_tx: UnboundedSender<u64>,
+    completed_rx: RefCell<UnboundedReceiver<u64>>,
+    next_id: Cell<u64>,
+    interrupts: OnceLock<AsyncFd<OwnedFd>>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.tokio.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+impl Runtime {
+    fn new() -> std::io::Result<Self> {
+        let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("essh-runtime").build()?;
+        let (completed_tx, completed_rx) = unbounded_channel();
+        Ok(Runtime {
+            tokio: Some(tokio),
+            completed_tx,
+            completed_rx: RefCell::new(completed_rx),
+            next_id: Cell::new(1),
+            interrupts: OnceLock::new(),
+        })
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.tokio.as_ref().expect("the runtime lives as long as its Lua state").handle()
+    }
+
+    /// Runs `fut` to completion on this thread, or returns an `interrupted` error when Ctrl-C
+    /// arrives first. Only called from the Lua thread, which never runs inside the runtime.
+    pub fn block_on<F: Future>(&self, fut: F) -> std::result::Result<F::Output, Error> {
+        let _guard = SigintGuard::install();
+        let generation = INTERRUPTS.load(Ordering::SeqCst);
+        let handle = self.handle();
+        handle.block_on(async {
+            let interrupts = match self.interrupts.get() {
+                Some(fd) => Some(fd),
+                None => interrupt_pipe().map(|fd| self.interrupts.get_or_init(|| fd)),
+            };
+            tokio::select! {
+                biased;
+                _ = interrupted(interrupts, generation) => Err(Error::new(Kind::Interrupted, "interrupted")),
+                out = fut => Ok(out),
+            }
+        })
+    }
+
+    fn next_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+}
+
+/// The runtime of this Lua state, made on first use.
+pub fn get(lua: &Lua) -> Result<mlua::AppDataRef<'_, Runtime>> {
+    if lua.app_data_ref::<Runtime>().is_none() {
+        let rt = Runtime::new().map_err(|e| mlua::Error::runtime(format!("cannot start the async runtime: {e}")))?;
+        lua.set_app_data(rt);
+    }
+    lua.app_data_ref::<Runtime>().ok_or_else(|| mlua::Error::runtime("the async runtime is gone"))
+}
+
+// Ctrl-C: while the Lua thread waits, a handler of ours counts SIGINTs and wakes the wait
+// through a pipe; before and after, whatever handler the interpreter had is in place.
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+static PIPE: OnceLock<(RawFd, RawFd)> = OnceLock::new();
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+    if let Some(&(_, write_end)) = PIPE.get() {
+        // SAFETY: write(2) is async-signal-safe; a full pipe already holds a wake-up.
+        unsafe { libc::write(write_end, b"!".as_ptr().cast(), 1) };
+    }
+}
+
+fn pipe_fds() -> Option<(RawFd, RawFd)> {
+    if let Some(fds) = PIPE.get() {
+        return Some(*fds);
+    }
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        return None;
+    }
+    Some(*PIPE.get_or_init(|| (fds[0], fds[1])))
+}
+
+/// This runtime's own descriptor for the read end of the interrupt pipe.
+fn interrupt_pipe() -> Option<AsyncFd<OwnedFd>> {
+    let (read_end, _) = pipe_fds()?;
+    // SAFETY: dup returns a new descriptor that we own from here on.
+    let fd = unsafe { libc::fcntl(read_end, libc::F_DUPFD_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor is owned by the AsyncFd and closed only when it is dropped.
+    unsafe { AsyncFd::register(OwnedFd::from_raw_fd(fd)) }.ok()
+}
+
+async fn interrupted(pipe: Option<&AsyncFd<OwnedFd>>, generation: u64) {
+    let Some(pipe) = pipe else { return std::future::pending().await };
+    loop {
+        if INTERRUPTS.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        let Ok(mut ready) = pipe.readable().await else { return std::future::pending().await };
+        let mut buf = [0u8; 64];
+        // SAFETY: reading into a local buffer from a descriptor we own.
+        while unsafe { libc::read(pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        ready.clear_ready();
+    }
+}
+
+struct SigintGuard {
+    old: libc::sigaction,
+    installed: bool,
+}
+
+impl SigintGuard {
+    fn install() -> Self {
+        // SAFETY: plain sigaction(2) calls with zeroed, then filled, structures.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigint as *const () as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            let mut old: libc::sigaction = std::mem::zeroed();
+            let installed = pipe_fds().is_some() && libc::sigaction(libc::SIGINT, &action, &mut old) == 0;
+            SigintGuard { old, installed }
+        }
+    }
+}
+
+impl Drop for SigintGuard {
+    fn drop(&mut self) {
+        if self.installed {
+            // SAFETY: restores the handler saved by install.
+            unsafe { libc::sigaction(libc::SIGINT, &self.old, std::ptr::null_mut()) };
+        }
+    }
+}
+
+enum State {
+    Pending(Option<(UnboundedSender<u64>, u64)>),
+    Done(Outcome),
+    Taken,
+}
+
+/// Where a spawned operation leaves its outcome, and whom it tells.
+struct Slot(Mutex<State>);
+
+impl Slot {
+    fn complete(&self, outcome: Outcome) {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let State::Pending(notify) = std::mem::replace(&mut *state, State::Done(outcome)) {
+            if let Some((tx, id)) = notify {
+                let _ = tx.send(id);
+            }
+        }
+    }
+}
+
+/// Completes the slot even when the operation panics, so that no one waits forever.
+struct CompleteOnDrop(Arc<Slot>);
+
+impl Drop for CompleteOnDrop {
+    fn drop(&mut self) {
+        let pending = matches!(*self.0 .0.lock().unwrap_or_else(|p| p.into_inner()), State::Pending(_));
+        if pending {
+            self.0.complete(Err(Error::new(Kind::Internal, "internal error (a bug in essh): an operation panicked")));
+        }
+    }
+}
+
+/// A pending operation, as Lua holds it. Dropping it cancels the work.
+pub struct Op {
+    id: u64,
+    slot: Arc<Slot>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Op {
+    /// Spawns `fut` on the runtime of this Lua state.
+    pub fn spawn<F>(lua: &Lua, fut: F) -> Result<Op>
+    where
+        F: Future<Output = Outcome> + Send + 'static,
+    {
+        let rt = get(lua)?;
+        let slot = Arc::new(Slot(Mutex::new(State::Pending(None))));
+        let guard = CompleteOnDrop(slot.clone());
+        let task = rt.handle().spawn(async move {
+            let outcome = fut.await;
+            guard.0.complete(outcome);
+        });
+        Ok(Op { id: rt.next_id(), slot, task: Some(task) })
+    }
+
+    fn take(&self, lua: &Lua) -> Result<MultiValue> {
+        let state = std::mem::replace(&mut *self.slot.0.lock().unwrap_or_else(|p| p.into_inner()), State::Taken);
+        match state {
+            State::Done(Ok(deliver)) => deliver(lua),
+            State::Done(Err(err)) => (Value::Nil, err).into_lua_multi(lua),
+            State::Pending(_) | State::Taken => {
+                Err(mlua::Error::runtime("internal error (a bug in essh): an operation was taken twice"))
+            }
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(*self.slot.0.lock().unwrap_or_else(|p| p.into_inner()), State::Done(_))
+    }
+}
+
+impl UserData for Op {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("id", |_, op, ()| Ok(op.id));
+        // Blocks until done; an interrupt cancels the work and comes back as RAISE, err.
+        methods.add_method_mut("wait", |lua, op, ()| {
+            if let Some(task) = op.task.as_mut() {
+                let waited = get(lua)?.block_on(async { task.await });
+                if let Err(err) = waited {
+                    if let Some(task) = op.task.take() {
+                        task.abort();
+                    }
+                    return (module::raise_mark(), err).into_lua_multi(lua);
+                }
+                op.task = None;
+            }
+            op.take(lua)
+        });
+        // Asks to be told on the completion channel; true when already done.
+        methods.add_method("park", |lua, op, ()| {
+            let rt = get(lua)?;
+            let mut state = op.slot.0.lock().unwrap_or_else(|p| p.into_inner());
+            match &mut *state {
+                State::Pending(notify) => {
+                    *notify = Some((rt.completed_tx.clone(), op.id));
+                    Ok(false)
+                }
+                _ => Ok(true),
+            }
+        });
+        methods.add_method("take", |lua, op, ()| op.take(lua));
+        methods.add_method("done", |_, op, ()| Ok(op.is_done()));
+        methods.add_method_mut("cancel", |_, op, ()| {
+            if let Some(task) = op.task.take() {
+                task.abort();
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Blocks until at least one parked operation completes; returns their ids, or nil and an
+/// interrupted error on Ctrl-C.
+fn wait_any(lua: &Lua, _: ()) -> Result<MultiValue> {
+    let rt = get(lua)?;
+    let mut rx = rt.completed_rx.borrow_mut();
+    let first = match rt.block_on(rx.recv()) {
+        Ok(Some(id)) => id,
+        Ok(None) => return Err(mlua::Error::runtime("internal error (a bug in essh): the completion channel closed")),
+        Err(err) => return (Value::Nil, err).into_lua_multi(lua),
+    };
+    let ids = lua.create_table()?;
+    ids.raw_push(first)?;
+    while let Ok(id) = rx.try_recv() {
+        ids.raw_push(id)?;
+    }
+    ids.into_lua_multi(lua)
+}
+
+/// The process-wide start of `monotonic`.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// A future that completes after `seconds` (validated by the caller).
+pub fn duration(seconds: f64, what: &str) -> std::result::Result<Duration, mlua::Error> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(mlua::Error::runtime(format!("{what}: seconds must be a non-negative number, got {seconds}")));
+    }
+    Ok(Duration::from_secs_f64(seconds.min(1e9)))
+}
+
+const SCHEDULER: &str = include_str!("runtime.lua");
+
+/// The bridge and scheduler of this Lua state (see runtime.lua), loaded once.
+pub fn scheduler(lua: &Lua) -> Result<Table> {
+    const KEY: &str = "essh_native.scheduler";
+    if let Ok(Value::Table(t)) = lua.named_registry_value::<Value>(KEY) {
+        return Ok(t);
+    }
+    let globals = lua.globals();
+    let error_fn: mlua::Function = globals.raw_get("error")?;
+    let sleep = lua.create_function(|lua, seconds: f64| {
+        let d = duration(seconds, "runtime.sleep")?;
+        Op::spawn(lua, async move {
+            tokio::time::sleep(d).await;
+            deliver(|_| Ok(()))
+        })
+    })?;
+    let new_error = lua.create_function(|_, (kind, message): (String, String)| {
+        let kind = match kind.as_str() {
+            "timeout" => Kind::Timeout,
+            "interrupted" => Kind::Interrupted,
+            _ => Kind::Internal,
+        };
+        Ok(Error::new(kind, message))
+    })?;
+    let helpers = lua.create_table()?;
+    helpers.raw_set("raise", module::raise_mark())?;
+    helpers.raw_set("wait", module::wait_mark())?;
+    helpers.raw_set("error", error_fn)?;
+    helpers.raw_set("level", if cfg!(feature = "lua51") { 3 } else { 2 })?;
+    helpers.raw_set("wait_any", lua.create_function(wait_any)?)?;
+    helpers.raw_set("sleep_op", sleep)?;
+    helpers.raw_set("new_error", new_error)?;
+    helpers.raw_set("lua51", cfg!(feature = "lua51"))?;
+    let bridge: Table = lua.load(SCHEDULER).set_name("=essh_native.runtime").call(helpers)?;
+    lua.set_named_registry_value(KEY, &bridge)?;
+    Ok(bridge)
+}
+
+fn build(lua: &Lua, m: &Table) -> Result<()> {
+    let bridge = scheduler(lua)?;
+    for name in ["spawn", "parallel", "timeout", "current"] {
+        m.raw_set(name, bridge.raw_get::<mlua::Function>(name)?)?;
+    }
+    module::export_waiting(lua, m, "runtime.sleep", |_, seconds: f64| {
+        let d = duration(seconds, "runtime.sleep")?;
+        Ok(async move {
+            tokio::time::sleep(d).await;
+            deliver(|_| Ok(()))
+        })
+    })?;
+    module::export(lua, m, "runtime.monotonic", |_, ()| Ok(epoch().elapsed().as_secs_f64()))?;
+    Ok(())
+}
