@@ -7,6 +7,7 @@ pub mod error;
 pub mod json;
 pub mod module;
 pub mod runtime;
+pub mod ssh;
 pub mod yaml;
 
 use mlua::{Lua, Result, Table, Value};
@@ -14,8 +15,14 @@ use mlua::{Lua, Result, Table, Value};
 use module::ModuleDef;
 
 /// Every native module, in the order `essh_native.modules()` lists them.
-pub static MODULES: &[&ModuleDef] =
-    &[&json::DEFINITION, &yaml::DEFINITION, &crypto::DEFINITION, &base64::DEFINITION, &runtime::DEFINITION];
+pub static MODULES: &[&ModuleDef] = &[
+    &json::DEFINITION,
+    &yaml::DEFINITION,
+    &crypto::DEFINITION,
+    &base64::DEFINITION,
+    &runtime::DEFINITION,
+    &ssh::DEFINITION,
+];
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -93,6 +100,11 @@ mod entry {
     #[mlua::lua_module(name = "essh_native_base64")]
     fn open_base64(lua: &Lua) -> Result<Value> {
         submodule(lua, "base64")
+    }
+
+    #[mlua::lua_module(name = "essh_native_ssh")]
+    fn open_ssh(lua: &Lua) -> Result<Value> {
+        submodule(lua, "ssh")
     }
 
     #[mlua::lua_module(name = "essh_native_runtime")]

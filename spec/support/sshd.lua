@@ -1,0 +1,158 @@
+--- Throwaway OpenSSH servers for the specs: each `start()` runs its own sshd on a free
+--- loopback port, with generated host and user keys, a user CA, a test user with a password
+--- (when the suite runs as root), and internal-sftp. Nothing depends on the machine's own sshd.
+local M = {}
+
+local function sh(command)
+  local p = assert(io.popen(command .. " 2>&1"))
+  local out = p:read("*a")
+  local ok, _, code = p:close()
+  if ok == true or code == 0 then return out end
+  return nil, out
+end
+
+local function must(command)
+  local out, err = sh(command)
+  if not out then error("support/sshd: `" .. command .. "` failed: " .. tostring(err), 2) end
+  return out
+end
+
+local function write(path, text, mode)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  if mode then must("chmod " .. mode .. " '" .. path .. "'") end
+end
+
+local function read(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+M.is_root = (sh("id -u") or ""):match("^0") ~= nil
+M.USER = "essh-test"
+M.PASSWORD = "essh-Test-pw-" .. tostring(os.time() % 100000)
+
+--- Makes sure the test user exists and has M.PASSWORD (root only).
+local function ensure_user()
+  if not M.is_root then return (os.getenv("USER") or must("id -un"):gsub("%s+$", "")) end
+  if not sh("id -u " .. M.USER) then must("useradd -m -s /bin/sh " .. M.USER) end
+  must("echo '" .. M.USER .. ":" .. M.PASSWORD .. "' | chpasswd")
+  return M.USER
+end
+
+local keys_dir
+--- User keys, made once per run: ed25519, ecdsa, rsa, an encrypted ed25519 and a certificate.
+function M.keys()
+  if keys_dir then return keys_dir end
+  keys_dir = must("mktemp -d /tmp/essh-keys.XXXXXX"):gsub("%s+$", "")
+  must("chmod 755 " .. keys_dir)
+  local d = keys_dir
+  must("ssh-keygen -q -t ed25519 -N '' -C essh-ed25519 -f " .. d .. "/id_ed25519")
+  must("ssh-keygen -q -t ecdsa -b 256 -N '' -C essh-ecdsa -f " .. d .. "/id_ecdsa")
+  must("ssh-keygen -q -t rsa -b 2048 -N '' -C essh-rsa -f " .. d .. "/id_rsa")
+  must("ssh-keygen -q -t ed25519 -N 'sesame' -C essh-encrypted -f " .. d .. "/id_encrypted")
+  must("ssh-keygen -q -t ed25519 -N '' -C essh-ca -f " .. d .. "/user_ca")
+  must("ssh-keygen -q -t ed25519 -N '' -C essh-certified -f " .. d .. "/id_certified")
+  must("ssh-keygen -q -t ed25519 -N '' -C essh-unlisted -f " .. d .. "/id_unlisted")
+  return d
+end
+
+local function free_port()
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  for _ = 1, 50 do
+    local port = math.random(20000, 60000)
+    if not sh("ss -Htln 'sport = :" .. port .. "' | grep -q LISTEN") then return port end
+  end
+  error("support/sshd: no free port")
+end
+
+--- Starts an sshd. Returns a server: port, user, password, known_hosts (a file listing its
+--- host key), host_key (the public key line), dir, and stop().
+function M.start(options)
+  options = options or {}
+  local keys = M.keys()
+  local user = ensure_user()
+  local dir = must("mktemp -d /tmp/essh-sshd.XXXXXX"):gsub("%s+$", "")
+  must("chmod 755 " .. dir)
+  must("mkdir -p /run/sshd")
+  must("ssh-keygen -q -t ed25519 -N '' -f " .. dir .. "/host_ed25519")
+  local authorized = {}
+  for _, name in ipairs({ "id_ed25519", "id_ecdsa", "id_rsa", "id_encrypted" }) do
+    authorized[#authorized + 1] = read(keys .. "/" .. name .. ".pub")
+  end
+  write(dir .. "/authorized_keys", table.concat(authorized), "644")
+  must(("ssh-keygen -q -s %s/user_ca -I essh-test -n %s -V -5m:+1h %s/id_certified.pub"):format(keys, user, keys))
+  local server = { dir = dir, user = user, password = M.is_root and M.PASSWORD or nil, keys = keys }
+  for _ = 1, 5 do
+    local port = free_port()
+    write(dir .. "/sshd_config", table.concat({
+      "Port " .. port,
+      "ListenAddress 127.0.0.1",
+      "HostKey " .. dir .. "/host_ed25519",
+      "PidFile " .. dir .. "/sshd.pid",
+      "AuthorizedKeysFile " .. dir .. "/authorized_keys",
+      "TrustedUserCAKeys " .. keys .. "/user_ca.pub",
+      "StrictModes no",
+      "UsePAM " .. (M.is_root and "yes" or "no"),
+      "PasswordAuthentication yes",
+      "KbdInteractiveAuthentication " .. (options.kbdint and "yes" or "no"),
+      "PermitRootLogin yes",
+      "AcceptEnv ESSH_*",
+      "Subsystem sftp internal-sftp",
+      "MaxSessions 1000",
+      "MaxStartups 1000:30:1000",
+      "MaxAuthTries 20",
+      "LogLevel ERROR",
+      "",
+    }, "\n"))
+    local ok, err = sh("/usr/sbin/sshd -f " .. dir .. "/sshd_config -E " .. dir .. "/sshd.log")
+    if ok and read(dir .. "/sshd.pid") then
+      server.port = port
+      break
+    end
+    server.last_error = err
+  end
+  if not server.port then
+    error("support/sshd: sshd did not start: " .. tostring(server.last_error) .. (read(dir .. "/sshd.log") or ""))
+  end
+  server.host_key = read(dir .. "/host_ed25519.pub"):match("^(%S+ %S+)")
+  server.known_hosts = dir .. "/known_hosts"
+  write(server.known_hosts, ("[127.0.0.1]:%d %s\n"):format(server.port, server.host_key))
+  server.pid = tonumber(read(dir .. "/sshd.pid"))
+
+  --- Options for ssh.connect that reach this server with the ed25519 key, plus `extra`.
+  function server.options(extra)
+    local o = {
+      host = "127.0.0.1", port = server.port, user = server.user,
+      identity_file = keys .. "/id_ed25519", known_hosts_file = server.known_hosts,
+      ssh_config = false, agent = false, connect_timeout = 10,
+    }
+    for k, v in pairs(extra or {}) do
+      if v == M.NONE then o[k] = nil else o[k] = v end
+    end
+    return o
+  end
+
+  --- Kills the server (its connections too) and removes its files.
+  function server.stop()
+    sh("kill " .. server.pid)
+    sh("pkill -f 'sshd: .*' -P " .. server.pid)
+    sh("rm -rf " .. dir)
+  end
+
+  --- Kills the server and every session process it started (a crash, as clients see it).
+  function server.kill_all()
+    sh("pkill -KILL -f '" .. dir .. "/sshd_config'")
+    sh("pkill -KILL -u " .. server.user .. " -f 'sleep'")
+  end
+  return server
+end
+
+--- Marks an option to remove from server.options().
+M.NONE = setmetatable({}, { __tostring = function() return "NONE" end })
+
+return M
