@@ -234,10 +234,8 @@ struct Slot(Mutex<State>);
 impl Slot {
     fn complete(&self, outcome: Outcome) {
         let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let State::Pending(notify) = std::mem::replace(&mut *state, State::Done(outcome)) {
-            if let Some((tx, id)) = notify {
-                let _ = tx.send(id);
-            }
+        if let State::Pending(Some((tx, id))) = std::mem::replace(&mut *state, State::Done(outcome)) {
+            let _ = tx.send(id);
         }
     }
 }
@@ -307,7 +305,7 @@ impl UserData for Op {
         // Blocks until done; an interrupt cancels the work and comes back as RAISE, err.
         methods.add_method_mut("wait", |lua, op, ()| {
             if let Some(task) = op.task.as_mut() {
-                let waited = get(lua)?.block_on(async { task.await });
+                let waited = get(lua)?.block_on(task);
                 if let Err(err) = waited {
                     if let Some(task) = op.task.take() {
                         task.abort();

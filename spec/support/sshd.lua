@@ -3,12 +3,15 @@
 --- (when the suite runs as root), and internal-sftp. Nothing depends on the machine's own sshd.
 local M = {}
 
+-- Runs a shell command; its output, or nil and the output when it fails (Lua 5.1's popen
+-- gives no exit status, so the shell prints it).
 local function sh(command)
-  local p = assert(io.popen(command .. " 2>&1"))
+  local p = assert(io.popen("(" .. command .. ") 2>&1; echo \"rc=$?\""))
   local out = p:read("*a")
-  local ok, _, code = p:close()
-  if ok == true or code == 0 then return out end
-  return nil, out
+  p:close()
+  local text, code = out:match("^(.-)rc=(%d+)%s*$")
+  if code == "0" then return text end
+  return nil, text
 end
 
 local function must(command)
@@ -110,7 +113,11 @@ function M.start(options)
       "",
     }, "\n"))
     local ok, err = sh("/usr/sbin/sshd -f " .. dir .. "/sshd_config -E " .. dir .. "/sshd.log")
-    if ok and read(dir .. "/sshd.pid") then
+    for _ = 1, 100 do
+      if not ok or tonumber(read(dir .. "/sshd.pid") or "") then break end
+      sh("sleep 0.02")
+    end
+    if ok and tonumber(read(dir .. "/sshd.pid") or "") then
       server.port = port
       break
     end
@@ -146,8 +153,7 @@ function M.start(options)
 
   --- Kills the server and every session process it started (a crash, as clients see it).
   function server.kill_all()
-    sh("pkill -KILL -f '" .. dir .. "/sshd_config'")
-    sh("pkill -KILL -u " .. server.user .. " -f 'sleep'")
+    sh(("for m in $(pgrep -P %d); do pkill -KILL -P $m; kill -KILL $m; done; kill -KILL %d"):format(server.pid, server.pid))
   end
   return server
 end
