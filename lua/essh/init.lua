@@ -11,6 +11,7 @@ local M = {
   crypto = native.crypto,
   base64 = native.base64,
   runtime = native.runtime,
+  ssh = native.ssh,
 }
 
 return M

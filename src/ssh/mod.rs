@@ -1,6 +1,7 @@
 //! ssh: the Lua face of the SSH client (russh): connect, exec, transfers over SFTP, tunnels.
 
 pub mod config;
+pub mod forward;
 pub mod known_hosts;
 pub mod session;
 pub mod sftp;
@@ -495,6 +496,7 @@ fn session_methods(lua: &Lua) -> Result<Table> {
         })?,
     )?;
     sftp::add_methods(lua, &m)?;
+    forward::add_methods(lua, &m)?;
     Ok(m)
 }
 
