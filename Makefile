@@ -15,7 +15,7 @@ FEATURE := $(call feature,$(LUA))
 SO := build/$(FEATURE)/essh_native.so
 LUA_FILES := $(wildcard lua/essh/*.lua)
 
-.PHONY: all build install test test-rust test-lua bench lint types deps demo fuzz clean rock-build rock-install
+.PHONY: all build install test test-rust test-lua bench bench-codecs bench-ssh lint types deps demo fuzz clean rock-build rock-install
 
 all: build
 
@@ -42,9 +42,16 @@ test-lua:
 	  $$i spec/run.lua || exit 1; \
 	done
 
-bench:
+bench: bench-codecs bench-ssh
+
+bench-codecs:
 	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
 	bench/run.sh
+
+# Needs root (a test user for the throwaway sshd) and PyPI for the peers (asyncssh, Fabric, parallel-ssh).
+bench-ssh:
+	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
+	lua5.4 bench/ssh.lua
 
 lint:
 	$(CARGO) fmt --check

@@ -371,6 +371,16 @@ pub fn duration(seconds: f64, what: &str) -> std::result::Result<Duration, mlua:
     Ok(Duration::from_secs_f64(seconds.min(1e9)))
 }
 
+/// Waits `d`; zero only lets other work run (the timer wheel would round it up to a millisecond).
+async fn sleep(d: Duration) -> Outcome {
+    if d.is_zero() {
+        tokio::task::yield_now().await;
+    } else {
+        tokio::time::sleep(d).await;
+    }
+    deliver(|_| Ok(()))
+}
+
 const SCHEDULER: &str = include_str!("runtime.lua");
 
 /// The bridge and scheduler of this Lua state (see runtime.lua), loaded once.
@@ -381,13 +391,7 @@ pub fn scheduler(lua: &Lua) -> Result<Table> {
     }
     let globals = lua.globals();
     let error_fn: mlua::Function = globals.raw_get("error")?;
-    let sleep = lua.create_function(|lua, seconds: f64| {
-        let d = duration(seconds, "runtime.sleep")?;
-        Op::spawn(lua, async move {
-            tokio::time::sleep(d).await;
-            deliver(|_| Ok(()))
-        })
-    })?;
+    let sleep = lua.create_function(|lua, seconds: f64| Op::spawn(lua, sleep(duration(seconds, "runtime.sleep")?)))?;
     let new_error = lua.create_function(|_, (kind, message): (String, String)| {
         let kind = match kind.as_str() {
             "timeout" => Kind::Timeout,
@@ -415,13 +419,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     for name in ["spawn", "parallel", "timeout", "current"] {
         m.raw_set(name, bridge.raw_get::<mlua::Function>(name)?)?;
     }
-    module::export_waiting(lua, m, "runtime.sleep", |_, seconds: f64| {
-        let d = duration(seconds, "runtime.sleep")?;
-        Ok(async move {
-            tokio::time::sleep(d).await;
-            deliver(|_| Ok(()))
-        })
-    })?;
+    module::export_waiting(lua, m, "runtime.sleep", |_, seconds: f64| Ok(sleep(duration(seconds, "runtime.sleep")?)))?;
     module::export(lua, m, "runtime.monotonic", |_, ()| Ok(epoch().elapsed().as_secs_f64()))?;
     Ok(())
 }

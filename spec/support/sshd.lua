@@ -73,7 +73,7 @@ local function free_port()
   error("support/sshd: no free port")
 end
 
---- Starts an sshd. Returns a server: port, user, password, known_hosts (a file listing its
+--- Starts an sshd (options: kbdint, listen = list of addresses, pam = false). Returns a server: port, user, password, known_hosts (a file listing its
 --- host key), host_key (the public key line), dir, and stop().
 function M.start(options)
   options = options or {}
@@ -94,13 +94,13 @@ function M.start(options)
     local port = free_port()
     write(dir .. "/sshd_config", table.concat({
       "Port " .. port,
-      "ListenAddress 127.0.0.1",
+      "ListenAddress " .. table.concat(options.listen or { "127.0.0.1" }, "\nListenAddress "),
       "HostKey " .. dir .. "/host_ed25519",
       "PidFile " .. dir .. "/sshd.pid",
       "AuthorizedKeysFile " .. dir .. "/authorized_keys",
       "TrustedUserCAKeys " .. keys .. "/user_ca.pub",
       "StrictModes no",
-      "UsePAM " .. (M.is_root and "yes" or "no"),
+      "UsePAM " .. ((M.is_root and options.pam ~= false) and "yes" or "no"),
       "PasswordAuthentication yes",
       "KbdInteractiveAuthentication " .. (options.kbdint and "yes" or "no"),
       "PermitRootLogin yes",
@@ -110,6 +110,9 @@ function M.start(options)
       "MaxStartups 1000:30:1000",
       "MaxAuthTries 20",
       "LogLevel ERROR",
+      -- options.listen = {"0.0.0.0"} (the benchmark's 100 loopback addresses): loopback only.
+      "Match Address *,!127.0.0.0/8",
+      "  DenyUsers *",
       "",
     }, "\n"))
     local ok, err = sh("/usr/sbin/sshd -f " .. dir .. "/sshd_config -E " .. dir .. "/sshd.log")

@@ -411,8 +411,8 @@ async fn authenticate(handle: &mut Handle<Checker>, target: &Target, secrets: &S
             offered.extend(remaining_methods.iter().map(|m| method_name(m).to_owned()));
         }
     };
-    let rsa_hash = || async { handle_rsa_hash(handle).await };
-    let rsa = rsa_hash().await;
+    // Which RSA signature the server takes, asked only when an RSA key comes up.
+    let mut rsa: Option<Option<russh::keys::HashAlg>> = None;
     let mut key_problems: Vec<String> = Vec::new();
 
     // 1. Agent identities.
@@ -423,7 +423,7 @@ async fn authenticate(handle: &mut Handle<Checker>, target: &Target, secrets: &S
                 for identity in identities {
                     let public = identity.public_key().into_owned();
                     tried.push(format!("agent key {}", known_hosts::fingerprint(&public)));
-                    let hash = if public.algorithm().is_rsa() { rsa } else { None };
+                    let hash = if public.algorithm().is_rsa() { rsa_hash(handle, &mut rsa).await } else { None };
                     match handle.authenticate_publickey_with(user.clone(), public, hash, &mut agent).await {
                         Ok(AuthResult::Success) => return Ok(()),
                         Ok(result) => note(&mut offered, &result),
@@ -455,7 +455,7 @@ async fn authenticate(handle: &mut Handle<Checker>, target: &Target, secrets: &S
             }
         }
         tried.push(format!("key {shown}"));
-        let hash = if key.algorithm().is_rsa() { rsa } else { None };
+        let hash = if key.algorithm().is_rsa() { rsa_hash(handle, &mut rsa).await } else { None };
         match handle.authenticate_publickey(user.clone(), PrivateKeyWithHashAlg::new(key, hash)).await {
             Ok(AuthResult::Success) => return Ok(()),
             Ok(result) => note(&mut offered, &result),
@@ -509,11 +509,19 @@ async fn authenticate(handle: &mut Handle<Checker>, target: &Target, secrets: &S
     Err(Error::new(Kind::Auth, message).with("host", label).with("user", user))
 }
 
-async fn handle_rsa_hash(handle: &Handle<Checker>) -> Option<russh::keys::HashAlg> {
-    match handle.best_supported_rsa_hash().await {
+async fn rsa_hash(
+    handle: &Handle<Checker>,
+    known: &mut Option<Option<russh::keys::HashAlg>>,
+) -> Option<russh::keys::HashAlg> {
+    if let Some(hash) = known {
+        return *hash;
+    }
+    let hash = match handle.best_supported_rsa_hash().await {
         Ok(Some(hash)) => hash,
         _ => Some(russh::keys::HashAlg::Sha256),
-    }
+    };
+    *known = Some(hash);
+    hash
 }
 
 fn describe_key_error(file: &str, err: &russh::keys::Error, have_passphrase: bool) -> String {

@@ -1,0 +1,145 @@
+-- SSH benchmarks: essh against asyncssh, Fabric, parallel-ssh and OpenSSH, side by side in one
+-- run, on one throwaway sshd listening on 127.0.0.1-127.0.0.101.   Run: make bench-ssh
+-- Prints a table of medians (3 runs each) and the ratios the issue sets as targets.
+package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
+package.cpath = "build/lua54/?.so;" .. package.cpath
+local sshd = require "support.sshd"
+local runtime = require("essh").runtime
+
+local RUNS = tonumber(os.getenv("BENCH_RUNS") or "3")
+local out = "bench/out"
+local venv = out .. "/venv"
+
+local function sh(command)
+  local p = assert(io.popen("(" .. command .. ") 2>&1; echo \"rc=$?\""))
+  local text = p:read("*a")
+  p:close()
+  local body, code = text:match("^(.-)rc=(%d+)%s*$")
+  if code ~= "0" then error("bench: `" .. command .. "` failed:\n" .. body, 2) end
+  return body
+end
+
+os.execute("mkdir -p " .. out)
+if not io.open(venv .. "/bin/python") then
+  io.stderr:write("bench: installing asyncssh, fabric and parallel-ssh into " .. venv .. "\n")
+  sh("python3 -m venv " .. venv .. " && " .. venv .. "/bin/pip install -q asyncssh fabric parallel-ssh")
+end
+local python = venv .. "/bin/python"
+
+local hosts = {}
+for i = 2, 101 do hosts[#hosts + 1] = "127.0.0." .. i end
+local listen = { "127.0.0.1" }
+for _, h in ipairs(hosts) do listen[#listen + 1] = h end
+-- sshd takes at most 16 ListenAddress lines: listen everywhere, and it refuses non-loopback peers.
+local server = sshd.start({ listen = { "0.0.0.0" }, pam = false })
+local ok, failure = pcall(function()
+  local port, user, key = server.port, server.user, server.keys .. "/id_ed25519"
+  local kh = server.dir .. "/known_hosts_all"
+  local f = assert(io.open(kh, "w"))
+  for _, h in ipairs(listen) do f:write(("[%s]:%d %s\n"):format(h, port, server.host_key)) end
+  f:close()
+  local host_list = table.concat(hosts, " ")
+  local lua = "lua5.4"
+
+  local function sshd_cpu()
+    local stat = io.open("/proc/" .. server.pid .. "/stat"):read("*a")
+    local fields = {}
+    for field in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = field end
+    -- utime, stime, cutime, cstime are fields 14-17 of stat; 12-15 after the name.
+    return (tonumber(fields[12]) + tonumber(fields[13]) + tonumber(fields[14]) + tonumber(fields[15])) / 100
+  end
+
+  -- Runs command RUNS times; returns the median of the seconds it prints (or of its wall time
+  -- when it prints nothing), and the median sshd CPU seconds per run.
+  local function measure(command)
+    local times, cpus = {}, {}
+    for i = 1, RUNS do
+      local cpu0 = sshd_cpu()
+      local t0 = runtime.monotonic()
+      local text = sh(command)
+      local wall = runtime.monotonic() - t0
+      runtime.sleep(0.5) -- sshd reaps its children, and only then counts their CPU time
+      cpus[i] = sshd_cpu() - cpu0
+      times[i] = tonumber(text:match("([%d.]+)%s*$") or "") or wall
+    end
+    table.sort(times)
+    table.sort(cpus)
+    local mid = math.floor((RUNS + 1) / 2)
+    return times[mid], cpus[mid]
+  end
+
+  local essh = ("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/lua54/?.so;;' %s bench/ssh_client.lua"):format(lua)
+  local openssh = ("ssh -q -o BatchMode=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -i %s -p %d -l %s")
+    :format(kh, key, port, user)
+  local rows = {}
+  local function row(group, name, seconds, cpu)
+    rows[#rows + 1] = { group = group, name = name, seconds = seconds, cpu = cpu }
+    io.stderr:write(("%-12s %-44s %8.3f s   sshd cpu %6.2f s\n"):format(group, name, seconds, cpu or 0))
+  end
+
+  -- 1. Fan-out of `true` to 100 hosts.
+  row("fanout", "essh (lua5.4)", measure(("%s fanout %d %s %s %s 100 true %s"):format(essh, port, user, key, kh, host_list)))
+  row("fanout", "asyncssh", measure(("%s bench/peers/asyncssh_fanout.py %d %s %s %s true %s"):format(python, port, user, key, kh, host_list)))
+  row("fanout", "Fabric ThreadingGroup", measure(("%s bench/peers/fabric_fanout.py %d %s %s %s true %s"):format(python, port, user, key, kh, host_list)))
+  row("fanout", "parallel-ssh", measure(("%s bench/peers/pssh_fanout.py %d %s %s %s true %s"):format(python, port, user, key, kh, host_list)))
+  row("fanout", "OpenSSH xargs -P 100 (curve25519)", measure(("printf '%%s\\n' %s | xargs -P 100 -I{} %s -o KexAlgorithms=curve25519-sha256 {} true"):format(host_list, openssh)))
+  row("fanout", "OpenSSH xargs -P 100 (default kex)", measure(("printf '%%s\\n' %s | xargs -P 100 -I{} %s {} true"):format(host_list, openssh)))
+
+  -- 2. 100 sequential commands on one connection.
+  row("sequential", "essh (lua5.4)", measure(("%s sequential 127.0.0.1 %d %s %s %s 100"):format(essh, port, user, key, kh)))
+  row("sequential", "asyncssh", measure(("%s bench/peers/asyncssh_sequential.py 127.0.0.1 %d %s %s %s 100"):format(python, port, user, key, kh)))
+  local control = server.dir .. "/cm.sock"
+  sh(("%s -o ControlMaster=yes -o ControlPath=%s -fN 127.0.0.1"):format(openssh, control))
+  row("sequential", "OpenSSH ControlMaster", measure(("for i in $(seq 100); do %s -o ControlPath=%s 127.0.0.1 true; done"):format(openssh, control)))
+  sh(("%s -o ControlPath=%s -O exit 127.0.0.1"):format(openssh, control))
+
+  -- 3. 256 MiB upload and download.
+  local area = server.dir .. "/transfer"
+  sh(("mkdir -p %s && chmod 1777 %s && head -c 268435456 /dev/urandom > %s/src.bin"):format(area, area, area))
+  row("upload", "essh SFTP", measure(("%s upload 127.0.0.1 %d %s %s %s %s/src.bin %s/up.bin"):format(essh, port, user, key, kh, area, area)))
+  row("upload", "OpenSSH scp", measure(("scp -q -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -i %s -P %d %s/src.bin %s@127.0.0.1:%s/scp.bin"):format(kh, key, port, area, user, area)))
+  row("download", "essh SFTP", measure(("%s download 127.0.0.1 %d %s %s %s %s/src.bin %s/down.bin"):format(essh, port, user, key, kh, area, area)))
+  row("download", "OpenSSH ssh cat", measure(("%s 127.0.0.1 cat %s/src.bin > %s/cat.bin"):format(openssh, area, area)))
+
+  -- 4. 500 hosts, at most 100 connections at once: peak RSS.
+  local five = {}
+  for _ = 1, 5 do five[#five + 1] = host_list end
+  local rss = sh(("/usr/bin/time -f 'rss=%%M' sh -c '%s fanout %d %s %s %s 100 true %s'"):format(
+    essh:gsub("'", "'\\''"), port, user, key, kh, table.concat(five, " ")))
+  local peak_kib = tonumber(rss:match("rss=(%d+)"))
+
+  local function best(group, exclude)
+    local b
+    for _, r in ipairs(rows) do
+      if r.group == group and r.name ~= exclude and (not b or r.seconds < b.seconds) then b = r end
+    end
+    return b
+  end
+  local function find(group, name)
+    for _, r in ipairs(rows) do if r.group == group and r.name == name then return r end end
+  end
+  local fan = find("fanout", "essh (lua5.4)")
+  local fastest = best("fanout", "essh (lua5.4)")
+  local seq = find("sequential", "essh (lua5.4)")
+  print()
+  print("| benchmark | essh | peer | ratio (essh / peer) | target |")
+  print("|---|---|---|---|---|")
+  print(("| fan-out `true` to 100 hosts | %.3f s | %s %.3f s | %.2fx | <= 0.6x |"):format(fan.seconds, fastest.name, fastest.seconds, fan.seconds / fastest.seconds))
+  print(("| fan-out: sshd CPU during the run | %.2f s | floor (CPU / 2 cores) %.2f s | %.2fx | <= 1.25x |"):format(fan.cpu, fan.cpu / 2, fan.seconds / (fan.cpu / 2)))
+  local aseq = find("sequential", "asyncssh")
+  local cm = find("sequential", "OpenSSH ControlMaster")
+  print(("| 100 sequential commands, one connection | %.2f ms/cmd | asyncssh %.2f ms/cmd | %.2fx | <= 0.6x |"):format(seq.seconds * 10, aseq.seconds * 10, seq.seconds / aseq.seconds))
+  print(("| (same) | | OpenSSH ControlMaster %.2f ms/cmd | %.2fx | |"):format(cm.seconds * 10, seq.seconds / cm.seconds))
+  local up, scp = find("upload", "essh SFTP"), find("upload", "OpenSSH scp")
+  local down, cat = find("download", "essh SFTP"), find("download", "OpenSSH ssh cat")
+  print(("| upload 256 MiB | %.3f s (%.0f MiB/s) | scp %.3f s | %.2fx throughput | >= 1.0x |"):format(up.seconds, 256 / up.seconds, scp.seconds, scp.seconds / up.seconds))
+  print(("| download 256 MiB | %.3f s (%.0f MiB/s) | ssh cat %.3f s | %.2fx throughput | >= 1.0x |"):format(down.seconds, 256 / down.seconds, cat.seconds, cat.seconds / down.seconds))
+  print(("| 500 hosts, limit 100: peak RSS | %.1f MiB | | | < 150 MiB |"):format(peak_kib / 1024))
+  print()
+  print("All rows (median of " .. RUNS .. " runs):")
+  for _, r in ipairs(rows) do
+    print(("  %-10s %-36s %8.3f s   sshd cpu %6.2f s"):format(r.group, r.name, r.seconds, r.cpu))
+  end
+end)
+server.stop()
+if not ok then error(failure, 0) end
