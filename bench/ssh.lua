@@ -68,44 +68,55 @@ local ok, failure = pcall(function()
     return times[mid], cpus[mid]
   end
 
-  local essh = ("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/lua54/?.so;;' %s bench/ssh_client.lua"):format(lua)
-  local openssh = ("ssh -q -o BatchMode=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -i %s -p %d -l %s")
-    :format(kh, key, port, user)
+  local essh = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/lua54/?.so;;' " .. lua .. " bench/ssh_client.lua"
+  local openssh = table.concat({
+    "ssh -q -o BatchMode=yes -o UserKnownHostsFile=" .. kh, "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
+    "-i " .. key, "-p " .. port, "-l " .. user,
+  }, " ")
+  local creds = ("%d %s %s %s"):format(port, user, key, kh)          -- port user key known_hosts
+  local local_creds = "127.0.0.1 " .. creds                            -- host port user key known_hosts
   local rows = {}
-  local function row(group, name, seconds, cpu)
+  local function row(group, name, command)
+    local seconds, cpu = measure(command)
     rows[#rows + 1] = { group = group, name = name, seconds = seconds, cpu = cpu }
     io.stderr:write(("%-12s %-44s %8.3f s   sshd cpu %6.2f s\n"):format(group, name, seconds, cpu or 0))
   end
+  local function peer(script, args) return ("%s bench/peers/%s.py %s"):format(python, script, args) end
+  local function xargs(extra)
+    return ("printf '%%s\\n' %s | xargs -P 100 -I{} %s %s {} true"):format(host_list, openssh, extra)
+  end
 
   -- 1. Fan-out of `true` to 100 hosts.
-  row("fanout", "essh (lua5.4)", measure(("%s fanout %d %s %s %s 100 true %s"):format(essh, port, user, key, kh, host_list)))
-  row("fanout", "asyncssh", measure(("%s bench/peers/asyncssh_fanout.py %d %s %s %s true %s"):format(python, port, user, key, kh, host_list)))
-  row("fanout", "Fabric ThreadingGroup", measure(("%s bench/peers/fabric_fanout.py %d %s %s %s true %s"):format(python, port, user, key, kh, host_list)))
-  row("fanout", "parallel-ssh", measure(("%s bench/peers/pssh_fanout.py %d %s %s %s true %s"):format(python, port, user, key, kh, host_list)))
-  row("fanout", "OpenSSH xargs -P 100 (curve25519)", measure(("printf '%%s\\n' %s | xargs -P 100 -I{} %s -o KexAlgorithms=curve25519-sha256 {} true"):format(host_list, openssh)))
-  row("fanout", "OpenSSH xargs -P 100 (default kex)", measure(("printf '%%s\\n' %s | xargs -P 100 -I{} %s {} true"):format(host_list, openssh)))
+  row("fanout", "essh (lua5.4)", ("%s fanout %s 100 true %s"):format(essh, creds, host_list))
+  row("fanout", "asyncssh", peer("asyncssh_fanout", creds .. " true " .. host_list))
+  row("fanout", "Fabric ThreadingGroup", peer("fabric_fanout", creds .. " true " .. host_list))
+  row("fanout", "parallel-ssh", peer("pssh_fanout", creds .. " true " .. host_list))
+  row("fanout", "OpenSSH xargs -P 100 (curve25519)", xargs("-o KexAlgorithms=curve25519-sha256"))
+  row("fanout", "OpenSSH xargs -P 100 (default kex)", xargs(""))
 
   -- 2. 100 sequential commands on one connection.
-  row("sequential", "essh (lua5.4)", measure(("%s sequential 127.0.0.1 %d %s %s %s 100"):format(essh, port, user, key, kh)))
-  row("sequential", "asyncssh", measure(("%s bench/peers/asyncssh_sequential.py 127.0.0.1 %d %s %s %s 100"):format(python, port, user, key, kh)))
-  local control = server.dir .. "/cm.sock"
-  sh(("%s -o ControlMaster=yes -o ControlPath=%s -fN 127.0.0.1"):format(openssh, control))
-  row("sequential", "OpenSSH ControlMaster", measure(("for i in $(seq 100); do %s -o ControlPath=%s 127.0.0.1 true; done"):format(openssh, control)))
-  sh(("%s -o ControlPath=%s -O exit 127.0.0.1"):format(openssh, control))
+  row("sequential", "essh (lua5.4)", ("%s sequential %s 100"):format(essh, local_creds))
+  row("sequential", "asyncssh", peer("asyncssh_sequential", local_creds .. " 100"))
+  local control = "-o ControlPath=" .. server.dir .. "/cm.sock"
+  sh(("%s -o ControlMaster=yes %s -fN 127.0.0.1"):format(openssh, control))
+  row("sequential", "OpenSSH ControlMaster",
+    ("for i in $(seq 100); do %s %s 127.0.0.1 true; done"):format(openssh, control))
+  sh(("%s %s -O exit 127.0.0.1"):format(openssh, control))
 
   -- 3. 256 MiB upload and download.
   local area = server.dir .. "/transfer"
   sh(("mkdir -p %s && chmod 1777 %s && head -c 268435456 /dev/urandom > %s/src.bin"):format(area, area, area))
-  row("upload", "essh SFTP", measure(("%s upload 127.0.0.1 %d %s %s %s %s/src.bin %s/up.bin"):format(essh, port, user, key, kh, area, area)))
-  row("upload", "OpenSSH scp", measure(("scp -q -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -i %s -P %d %s/src.bin %s@127.0.0.1:%s/scp.bin"):format(kh, key, port, area, user, area)))
-  row("download", "essh SFTP", measure(("%s download 127.0.0.1 %d %s %s %s %s/src.bin %s/down.bin"):format(essh, port, user, key, kh, area, area)))
-  row("download", "OpenSSH ssh cat", measure(("%s 127.0.0.1 cat %s/src.bin > %s/cat.bin"):format(openssh, area, area)))
+  row("upload", "essh SFTP", ("%s upload %s %s/src.bin %s/up.bin"):format(essh, local_creds, area, area))
+  row("upload", "OpenSSH scp", ("scp -q -o UserKnownHostsFile=%s -i %s -P %d %s/src.bin %s@127.0.0.1:%s/scp.bin")
+    :format(kh, key, port, area, user, area))
+  row("download", "essh SFTP", ("%s download %s %s/src.bin %s/down.bin"):format(essh, local_creds, area, area))
+  row("download", "OpenSSH ssh cat", ("%s 127.0.0.1 cat %s/src.bin > %s/cat.bin"):format(openssh, area, area))
 
   -- 4. 500 hosts, at most 100 connections at once: peak RSS.
   local five = {}
   for _ = 1, 5 do five[#five + 1] = host_list end
-  local rss = sh(("/usr/bin/time -f 'rss=%%M' sh -c '%s fanout %d %s %s %s 100 true %s'"):format(
-    essh:gsub("'", "'\\''"), port, user, key, kh, table.concat(five, " ")))
+  local rss = sh(("/usr/bin/time -f 'rss=%%M' sh -c '%s fanout %s 100 true %s'"):format(
+    essh:gsub("'", "'\\''"), creds, table.concat(five, " ")))
   local peak_kib = tonumber(rss:match("rss=(%d+)"))
 
   local function best(group, exclude)
@@ -124,17 +135,22 @@ local ok, failure = pcall(function()
   print()
   print("| benchmark | essh | peer | ratio (essh / peer) | target |")
   print("|---|---|---|---|---|")
-  print(("| fan-out `true` to 100 hosts | %.3f s | %s %.3f s | %.2fx | <= 0.6x |"):format(fan.seconds, fastest.name, fastest.seconds, fan.seconds / fastest.seconds))
-  print(("| fan-out: sshd CPU during the run | %.2f s | floor (CPU / 2 cores) %.2f s | %.2fx | <= 1.25x |"):format(fan.cpu, fan.cpu / 2, fan.seconds / (fan.cpu / 2)))
-  local aseq = find("sequential", "asyncssh")
-  local cm = find("sequential", "OpenSSH ControlMaster")
-  print(("| 100 sequential commands, one connection | %.2f ms/cmd | asyncssh %.2f ms/cmd | %.2fx | <= 0.6x |"):format(seq.seconds * 10, aseq.seconds * 10, seq.seconds / aseq.seconds))
-  print(("| (same) | | OpenSSH ControlMaster %.2f ms/cmd | %.2fx | |"):format(cm.seconds * 10, seq.seconds / cm.seconds))
+  local function line(fmt, ...) print(fmt:format(...)) end
+  line("| fan-out `true` to 100 hosts | %.3f s | %s %.3f s | %.2fx | <= 0.6x |",
+    fan.seconds, fastest.name, fastest.seconds, fan.seconds / fastest.seconds)
+  line("| fan-out: sshd CPU during the run | %.2f s | floor (CPU / 2 cores) %.2f s | %.2fx | <= 1.25x |",
+    fan.cpu, fan.cpu / 2, fan.seconds / (fan.cpu / 2))
+  local aseq, cm = find("sequential", "asyncssh"), find("sequential", "OpenSSH ControlMaster")
+  line("| 100 sequential commands, one connection | %.2f ms/cmd | asyncssh %.2f ms/cmd | %.2fx | <= 0.6x |",
+    seq.seconds * 10, aseq.seconds * 10, seq.seconds / aseq.seconds)
+  line("| (same) | | OpenSSH ControlMaster %.2f ms/cmd | %.2fx | |", cm.seconds * 10, seq.seconds / cm.seconds)
   local up, scp = find("upload", "essh SFTP"), find("upload", "OpenSSH scp")
   local down, cat = find("download", "essh SFTP"), find("download", "OpenSSH ssh cat")
-  print(("| upload 256 MiB | %.3f s (%.0f MiB/s) | scp %.3f s | %.2fx throughput | >= 1.0x |"):format(up.seconds, 256 / up.seconds, scp.seconds, scp.seconds / up.seconds))
-  print(("| download 256 MiB | %.3f s (%.0f MiB/s) | ssh cat %.3f s | %.2fx throughput | >= 1.0x |"):format(down.seconds, 256 / down.seconds, cat.seconds, cat.seconds / down.seconds))
-  print(("| 500 hosts, limit 100: peak RSS | %.1f MiB | | | < 150 MiB |"):format(peak_kib / 1024))
+  line("| upload 256 MiB | %.3f s (%.0f MiB/s) | scp %.3f s | %.2fx throughput | >= 1.0x |",
+    up.seconds, 256 / up.seconds, scp.seconds, scp.seconds / up.seconds)
+  line("| download 256 MiB | %.3f s (%.0f MiB/s) | ssh cat %.3f s | %.2fx throughput | >= 1.0x |",
+    down.seconds, 256 / down.seconds, cat.seconds, cat.seconds / down.seconds)
+  line("| 500 hosts, limit 100: peak RSS | %.1f MiB | | | < 150 MiB |", peak_kib / 1024)
   print()
   print("All rows (median of " .. RUNS .. " runs):")
   for _, r in ipairs(rows) do

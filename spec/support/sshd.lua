@@ -73,8 +73,9 @@ local function free_port()
   error("support/sshd: no free port")
 end
 
---- Starts an sshd (options: kbdint, listen = list of addresses, pam = false). Returns a server: port, user, password, known_hosts (a file listing its
---- host key), host_key (the public key line), dir, and stop().
+--- Starts an sshd. Options: kbdint (offer keyboard-interactive), listen (addresses), pam = false.
+--- Returns a server: port, user, password, known_hosts (a file listing its host key), host_key
+--- (the public key line), dir, keys, pid, options(extra), stop() and kill_all().
 function M.start(options)
   options = options or {}
   local keys = M.keys()
@@ -88,7 +89,8 @@ function M.start(options)
     authorized[#authorized + 1] = read(keys .. "/" .. name .. ".pub")
   end
   write(dir .. "/authorized_keys", table.concat(authorized), "644")
-  must(("ssh-keygen -q -s %s/user_ca -I essh-test -n %s -V -5m:+1h %s/id_certified.pub"):format(keys, user, keys))
+  must(("ssh-keygen -q -s %s/user_ca -I essh-test -n %s -V -5m:+1h %s/id_certified.pub")
+    :format(keys, user, keys))
   local server = { dir = dir, user = user, password = M.is_root and M.PASSWORD or nil, keys = keys }
   for _ = 1, 5 do
     local port = free_port()
