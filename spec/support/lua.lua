@@ -20,14 +20,15 @@ function M.script(code)
   return M.interpreter .. " " .. path, path
 end
 
---- Runs `code` in a child interpreter and returns its standard output and exit status.
+--- Runs `code` in a child interpreter; returns its output (stdout and stderr) and exit status.
 function M.run(code)
   local command, path = M.script(code)
-  local p = assert(io.popen(command .. " 2>&1"))
-  local out = p:read("*a")
-  local _, _, status = p:close()
+  local p = assert(io.popen("(" .. command .. ") 2>&1; echo \"rc=$?\""))
+  local text = p:read("*a")
+  p:close()
   os.remove(path)
-  return out, status
+  local out, status = text:match("^(.-)rc=(%d+)%s*$")
+  return out, tonumber(status)
 end
 
 return M
