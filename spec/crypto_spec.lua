@@ -25,6 +25,13 @@ describe("crypto digests", function()
     assert.has_error(function() crypto.hasher("md5") end, "unknown digest algorithm 'md5' (expected sha1, sha256 or sha512)")
   end)
 
+  it("names the bad argument of a hasher method the way Lua does", function()
+    local h = crypto.hasher("sha1")
+    assert.has_error(function() h:update(nil) end, "bad argument #1 to 'hasher:update' (string expected, got nil)")
+    assert.has_error(function() h.hex({}) end, "calling 'hasher:hex' on bad self (userdata expected, got table)")
+    assert.matches("^crypto.Hasher%(sha1%)$", tostring(h))
+  end)
+
   it("digest a file in a stream and report a missing file", function()
     local path = values.tempname()
     local f = io.open(path, "wb")

@@ -5,13 +5,13 @@ use std::fs::File;
 use std::io::Read;
 
 use hmac::{Hmac, Mac};
-use mlua::{AnyUserData, Lua, Result, Table, UserData, UserDataMethods};
+use mlua::{AnyUserData, Lua, Result, Table, UserData, UserDataMethods, UserDataRef};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::error::{self, Error};
 use crate::func;
-use crate::module::{export, Class, ModuleDef, TypeDef};
+use crate::module::{self, export, Class, ModuleDef, TypeDef};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "crypto",
@@ -186,14 +186,14 @@ pub fn file_digest(path: &str, algorithm: Algorithm) -> error::Result<Vec<u8>> {
 }
 
 impl UserData for Hasher {
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_function("update", |_, (this, data): (AnyUserData, mlua::LuaString)| {
-            this.borrow_mut::<Hasher>()?.update(&data.as_bytes());
-            Ok(this)
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field_with("__index", |lua| {
+            module::method_table(lua, "essh_native.crypto.Hasher", hasher_methods)
         });
-        methods.add_method("hex", |_, h, ()| Ok(to_hex(&h.peek())));
-        methods.add_method("digest", |lua, h, ()| lua.create_string(h.peek()));
-        methods.add_method("base64", |lua, h, ()| lua.create_string(Encoding::Base64.apply(&h.peek())));
+        fields.add_meta_field("__name", "crypto.Hasher");
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_meta_method(mlua::MetaMethod::ToString, |_, h, ()| {
             let name = match h {
                 Hasher::Sha1(_) => "sha1",
@@ -203,6 +203,27 @@ impl UserData for Hasher {
             Ok(format!("crypto.Hasher({name})"))
         });
     }
+}
+
+fn hasher_methods(lua: &Lua, m: &Table) -> Result<()> {
+    m.raw_set(
+        "update",
+        module::function(lua, "hasher:update", |_, (this, data): (AnyUserData, mlua::LuaString)| {
+            this.borrow_mut::<Hasher>()?.update(&data.as_bytes());
+            Ok(this)
+        })?,
+    )?;
+    m.raw_set("hex", module::function(lua, "hasher:hex", |_, h: UserDataRef<Hasher>| Ok(to_hex(&h.peek())))?)?;
+    m.raw_set(
+        "digest",
+        module::function(lua, "hasher:digest", |lua, h: UserDataRef<Hasher>| lua.create_string(h.peek()))?,
+    )?;
+    m.raw_set(
+        "base64",
+        module::function(lua, "hasher:base64", |lua, h: UserDataRef<Hasher>| {
+            lua.create_string(Encoding::Base64.apply(&h.peek()))
+        })?,
+    )
 }
 
 fn algorithm_arg(name: &str) -> Result<Algorithm> {

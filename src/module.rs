@@ -314,10 +314,27 @@ fn argument_error(name: &str, err: mlua::Error) -> mlua::Error {
                 }
                 other => message_of(other),
             };
+            // Methods (`session:exec`) count from the first argument after self, as Lua's do.
+            let pos = if name.contains(':') { pos.saturating_sub(1) } else { pos };
+            if pos == 0 {
+                return mlua::Error::runtime(format!("calling '{name}' on bad self ({detail})"));
+            }
             mlua::Error::runtime(format!("bad argument #{pos} to '{name}' ({detail})"))
         }
         other => other,
     }
+}
+
+/// The `__index` table of a userdata type whose methods go through [`function`], built by
+/// `build` once per Lua state.
+pub fn method_table(lua: &Lua, key: &'static str, build: fn(&Lua, &Table) -> Result<()>) -> Result<Table> {
+    if let Ok(Value::Table(t)) = lua.named_registry_value::<Value>(key) {
+        return Ok(t);
+    }
+    let t = lua.create_table()?;
+    build(lua, &t)?;
+    lua.set_named_registry_value(key, &t)?;
+    Ok(t)
 }
 
 /// The Lua name of the type a Rust conversion wanted (`f64` is a number to Lua users).

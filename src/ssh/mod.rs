@@ -142,7 +142,9 @@ impl Session {
 
 impl UserData for Session {
     fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
-        fields.add_meta_field_with("__index", |lua| methods(lua, SESSION_METHODS_KEY));
+        fields.add_meta_field_with("__index", |lua| {
+            module::method_table(lua, "essh_native.ssh.Session", session_methods)
+        });
         fields.add_meta_field("__name", "ssh.Session");
     }
 
@@ -157,12 +159,6 @@ impl UserData for Session {
             Ok(())
         });
     }
-}
-
-const SESSION_METHODS_KEY: &str = "essh_native.ssh.Session";
-
-fn methods(lua: &Lua, key: &str) -> Result<Table> {
-    lua.named_registry_value::<Table>(key)
 }
 
 fn opt<T: mlua::FromLua>(t: &Table, key: &str, what: &str, ty: &str) -> Result<Option<T>> {
@@ -406,8 +402,7 @@ return function(self, command, options)
 end
 "#;
 
-fn session_methods(lua: &Lua) -> Result<Table> {
-    let m = lua.create_table()?;
+fn session_methods(lua: &Lua, m: &Table) -> Result<()> {
     let exec = module::waiting(
         lua,
         "session:exec",
@@ -495,9 +490,8 @@ fn session_methods(lua: &Lua) -> Result<Table> {
             })
         })?,
     )?;
-    sftp::add_methods(lua, &m)?;
-    forward::add_methods(lua, &m)?;
-    Ok(m)
+    sftp::add_methods(lua, m)?;
+    forward::add_methods(lua, m)
 }
 
 fn split(ev: Event) -> (u8, Vec<u8>) {
@@ -508,7 +502,6 @@ fn split(ev: Event) -> (u8, Vec<u8>) {
 }
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
-    lua.set_named_registry_value(SESSION_METHODS_KEY, session_methods(lua)?)?;
     module::export_waiting(lua, m, "ssh.connect", |_, options: Table| {
         let (options, secrets) = connect_options(&options)?;
         let target = session::resolve(&options);

@@ -258,12 +258,10 @@ pub struct Sftp {
 
 impl UserData for Sftp {
     fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
-        fields.add_meta_field_with("__index", |lua| lua.named_registry_value::<Table>(SFTP_METHODS_KEY));
+        fields.add_meta_field_with("__index", |lua| module::method_table(lua, "essh_native.ssh.Sftp", sftp_methods));
         fields.add_meta_field("__name", "ssh.Sftp");
     }
 }
-
-const SFTP_METHODS_KEY: &str = "essh_native.ssh.Sftp";
 
 fn attrs_table(lua: &Lua, a: &FileAttributes) -> Result<Table> {
     let t = lua.create_table()?;
@@ -338,12 +336,10 @@ pub fn add_methods(lua: &Lua, m: &Table) -> Result<()> {
             })
         })?,
     )?;
-    lua.set_named_registry_value(SFTP_METHODS_KEY, sftp_methods(lua)?)?;
     Ok(())
 }
 
-fn sftp_methods(lua: &Lua) -> Result<Table> {
-    let m = lua.create_table()?;
+fn sftp_methods(lua: &Lua, m: &Table) -> Result<()> {
     m.raw_set(
         "stat",
         module::waiting(lua, "sftp:stat", |_, (s, path): (UserDataRef<Sftp>, String)| {
@@ -442,7 +438,7 @@ fn sftp_methods(lua: &Lua) -> Result<Table> {
             },
         )?,
     )?;
-    Ok(m)
+    Ok(())
 }
 
 async fn read_small(raw: &RawSftpSession, path: &str) -> std::result::Result<Vec<u8>, SftpError> {
