@@ -3,11 +3,14 @@
 
 pub mod base64;
 pub mod crypto;
+pub mod env;
 pub mod error;
+pub mod fs;
 pub mod json;
 pub mod module;
 pub mod runtime;
 pub mod ssh;
+pub mod time;
 pub mod yaml;
 
 use mlua::{Lua, Result, Table, Value};
@@ -22,6 +25,9 @@ pub static MODULES: &[&ModuleDef] = &[
     &base64::DEFINITION,
     &runtime::DEFINITION,
     &ssh::DEFINITION,
+    &fs::DEFINITION,
+    &env::DEFINITION,
+    &time::DEFINITION,
 ];
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -105,6 +111,21 @@ mod entry {
     #[mlua::lua_module(name = "essh_native_ssh")]
     fn open_ssh(lua: &Lua) -> Result<Value> {
         submodule(lua, "ssh")
+    }
+
+    #[mlua::lua_module(name = "essh_native_fs")]
+    fn open_fs(lua: &Lua) -> Result<Value> {
+        submodule(lua, "fs")
+    }
+
+    #[mlua::lua_module(name = "essh_native_env")]
+    fn open_env(lua: &Lua) -> Result<Value> {
+        submodule(lua, "env")
+    }
+
+    #[mlua::lua_module(name = "essh_native_time")]
+    fn open_time(lua: &Lua) -> Result<Value> {
+        submodule(lua, "time")
     }
 
     #[mlua::lua_module(name = "essh_native_runtime")]

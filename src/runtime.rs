@@ -357,6 +357,11 @@ fn wait_any(lua: &Lua, _: ()) -> Result<MultiValue> {
     ids.into_lua_multi(lua)
 }
 
+/// Seconds since an arbitrary fixed point of this process, from a clock that never goes back.
+pub fn monotonic() -> f64 {
+    epoch().elapsed().as_secs_f64()
+}
+
 /// The process-wide start of `monotonic`.
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -372,7 +377,7 @@ pub fn duration(seconds: f64, what: &str) -> std::result::Result<Duration, mlua:
 }
 
 /// Waits `d`; zero only lets other work run (the timer wheel would round it up to a millisecond).
-async fn sleep(d: Duration) -> Outcome {
+pub async fn sleep(d: Duration) -> Outcome {
     if d.is_zero() {
         tokio::task::yield_now().await;
     } else {
@@ -420,6 +425,6 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         m.raw_set(name, bridge.raw_get::<mlua::Function>(name)?)?;
     }
     module::export_waiting(lua, m, "runtime.sleep", |_, seconds: f64| Ok(sleep(duration(seconds, "runtime.sleep")?)))?;
-    module::export(lua, m, "runtime.monotonic", |_, ()| Ok(epoch().elapsed().as_secs_f64()))?;
+    module::export(lua, m, "runtime.monotonic", |_, ()| Ok(monotonic()))?;
     Ok(())
 }

@@ -81,7 +81,9 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     })?;
     export(lua, m, "yaml.write", |lua, (path, value, opts): (String, Value, Option<Table>)| {
         let opts = EncodeOptions::from_lua(opts.as_ref())?;
-        let result = encode(&value, &opts).and_then(|text| write_atomically(&path, text.as_bytes())).map(|()| true);
+        let result = encode(&value, &opts)
+            .and_then(|text| crate::fs::write_atomically(&path, text.as_bytes(), None))
+            .map(|()| true);
         error::pair(lua, result)
     })?;
     Ok(())
@@ -90,32 +92,6 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
 fn located_in(mut err: Error, path: &str) -> Error {
     err.message = format!("{path}: {}", err.message);
     err.with("path", path)
-}
-
-/// Writes through a temporary file in the same directory and a rename, so readers never see
-/// a partial file.
-pub fn write_atomically(path: &str, bytes: &[u8]) -> error::Result<()> {
-    use std::io::Write;
-    let target = std::path::Path::new(path);
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut suffix = [0u8; 6];
-    let _ = getrandom::fill(&mut suffix);
-    let temp = dir.join(format!(".{name}.{}.tmp", crate::crypto::to_hex(&suffix)));
-    let temp_name = temp.to_string_lossy().into_owned();
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp).map_err(|e| Error::from_io(&e, "create", &temp_name))?;
-        file.write_all(bytes).map_err(|e| Error::from_io(&e, "write", &temp_name))?;
-        file.sync_all().map_err(|e| Error::from_io(&e, "sync", &temp_name))?;
-        std::fs::rename(&temp, target).map_err(|e| Error::from_io(&e, "replace", path))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 --- essh: Lua-first SSH automation.
 -- `require "essh"` returns this table and sets no globals.
 local native = require "essh_native"
+local secret = require "essh.secret"
 
 local M = {
   _VERSION = native.version,
@@ -12,6 +13,14 @@ local M = {
   base64 = native.base64,
   runtime = native.runtime,
   ssh = native.ssh,
+  fs = require "essh.fs",
+  env = native.env,
+  time = native.time,
+  template = require "essh.template",
+  log = require "essh.log",
+  inspect = require "essh.inspect",
+  --- `essh.secret(value)`: a value that prints as ****** (see essh.secret).
+  secret = secret,
 }
 
 return M

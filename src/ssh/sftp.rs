@@ -54,18 +54,6 @@ fn local_error(err: &std::io::Error, action: &str, path: &Path) -> Error {
     Error::from_io(err, action, &path.display().to_string())
 }
 
-/// A temporary name beside `path`: `dir/.name.essh-<random>.tmp`.
-fn temporary_beside(path: &str) -> String {
-    let mut random = [0u8; 6];
-    let _ = getrandom::fill(&mut random);
-    let tag: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let (dir, name) = match path.rsplit_once('/') {
-        Some((dir, name)) => (format!("{dir}/"), name),
-        None => (String::new(), path),
-    };
-    format!("{dir}.{name}.essh-{tag}.tmp")
-}
-
 /// SSH string encoding, for extension requests.
 fn ssh_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_be_bytes());
@@ -115,7 +103,7 @@ pub async fn upload(
     let label = conn.label.clone();
     let mut file = tokio::fs::File::open(&local).await.map_err(|e| local_error(&e, "open", &local))?;
     let sftp = open(&conn).await?;
-    let target = if atomic { temporary_beside(&remote) } else { remote.clone() };
+    let target = if atomic { crate::fs::temporary_beside(&remote) } else { remote.clone() };
     let mut leftover = RemoteLeftover { sftp: sftp.clone(), path: atomic.then(|| target.clone()) };
     let attrs = FileAttributes { permissions: Some(mode.unwrap_or(0o644)), ..Default::default() };
     let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
@@ -177,7 +165,7 @@ pub async fn download(conn: Arc<Connection>, remote: String, local: PathBuf, ato
         .map_err(|e| sftp_error(&label, "open", &remote, e))?
         .handle;
     let local_text = local.display().to_string();
-    let target = if atomic { PathBuf::from(temporary_beside(&local_text)) } else { local.clone() };
+    let target = if atomic { PathBuf::from(crate::fs::temporary_beside(&local_text)) } else { local.clone() };
     let mut file = tokio::fs::File::create(&target).await.map_err(|e| local_error(&e, "create", &target))?;
     let guard = LocalLeftover(atomic.then(|| target.clone()));
     let received = async {
@@ -465,7 +453,7 @@ async fn write_small(
     data: Vec<u8>,
     mode: Option<u32>,
 ) -> std::result::Result<(), SftpError> {
-    let tmp = temporary_beside(path);
+    let tmp = crate::fs::temporary_beside(path);
     let attrs = FileAttributes { permissions: Some(mode.unwrap_or(0o644)), ..Default::default() };
     let handle = raw.open(tmp.clone(), OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE, attrs).await?.handle;
     let mut offset = 0u64;

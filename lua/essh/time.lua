@@ -1,0 +1,2 @@
+--- essh.time: the native time module (see types/time.lua).
+return require("essh_native").time
