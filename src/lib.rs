@@ -6,6 +6,7 @@ pub mod crypto;
 pub mod env;
 pub mod error;
 pub mod fs;
+pub mod http;
 pub mod json;
 pub mod module;
 pub mod runtime;
@@ -28,6 +29,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &fs::DEFINITION,
     &env::DEFINITION,
     &time::DEFINITION,
+    &http::DEFINITION,
 ];
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -126,6 +128,11 @@ mod entry {
     #[mlua::lua_module(name = "essh_native_time")]
     fn open_time(lua: &Lua) -> Result<Value> {
         submodule(lua, "time")
+    }
+
+    #[mlua::lua_module(name = "essh_native_http")]
+    fn open_http(lua: &Lua) -> Result<Value> {
+        submodule(lua, "http")
     }
 
     #[mlua::lua_module(name = "essh_native_runtime")]

@@ -16,6 +16,7 @@ local M = {
   fs = require "essh.fs",
   env = native.env,
   time = native.time,
+  http = native.http,
   template = require "essh.template",
   log = require "essh.log",
   inspect = require "essh.inspect",
