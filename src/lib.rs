@@ -12,6 +12,7 @@ pub mod module;
 pub mod runtime;
 pub mod ssh;
 pub mod time;
+pub mod watch;
 pub mod yaml;
 
 use mlua::{Lua, Result, Table, Value};
@@ -30,6 +31,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &env::DEFINITION,
     &time::DEFINITION,
     &http::DEFINITION,
+    &watch::DEFINITION,
 ];
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -133,6 +135,11 @@ mod entry {
     #[mlua::lua_module(name = "essh_native_http")]
     fn open_http(lua: &Lua) -> Result<Value> {
         submodule(lua, "http")
+    }
+
+    #[mlua::lua_module(name = "essh_native_watch")]
+    fn open_watch(lua: &Lua) -> Result<Value> {
+        submodule(lua, "watch")
     }
 
     #[mlua::lua_module(name = "essh_native_runtime")]

@@ -17,6 +17,7 @@ local M = {
   env = native.env,
   time = native.time,
   http = native.http,
+  watch = native.watch,
   template = require "essh.template",
   log = require "essh.log",
   inspect = require "essh.inspect",

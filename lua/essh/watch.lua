@@ -1,0 +1,2 @@
+--- essh.watch: the native watch module (see types/watch.lua).
+return require("essh_native").watch
