@@ -260,6 +260,7 @@ fn connect_options(t: &Table) -> Result<(ConnectOptions, Secrets)> {
         passphrase: opt(t, "passphrase", W, "a string")?,
         password: opt(t, "password", W, "a string")?,
         agent: opt(t, "agent", W, "a boolean")?,
+        agent_socket: crate::env::get("SSH_AUTH_SOCK"),
     };
     Ok((options, secrets))
 }

@@ -78,11 +78,11 @@ pub struct Target {
 }
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    crate::env::get("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
 }
 
 fn local_user() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "root".into())
+    crate::env::get("USER").or_else(|| crate::env::get("LOGNAME")).unwrap_or_else(|| "root".into())
 }
 
 /// Resolves `options` against ssh_config: explicit options win, then the config, then defaults.
@@ -331,6 +331,8 @@ pub struct Secrets {
     pub passphrase: Option<String>,
     pub password: Option<String>,
     pub agent: Option<bool>,
+    /// $SSH_AUTH_SOCK, read on the Lua thread (the environment is read under env's lock).
+    pub agent_socket: Option<String>,
 }
 
 async fn connect_one(target: &Target, via: Option<Arc<Connection>>, secrets: &Secrets) -> Result<Connection> {
@@ -416,9 +418,9 @@ async fn authenticate(handle: &mut Handle<Checker>, target: &Target, secrets: &S
     let mut key_problems: Vec<String> = Vec::new();
 
     // 1. Agent identities.
-    let agent_wanted = secrets.agent.unwrap_or(true) && std::env::var_os("SSH_AUTH_SOCK").is_some();
-    if agent_wanted && !target.identities_only {
-        if let Ok(mut agent) = AgentClient::connect_env().await {
+    let agent_socket = secrets.agent_socket.as_ref().filter(|_| secrets.agent.unwrap_or(true));
+    if let (Some(socket), false) = (agent_socket, target.identities_only) {
+        if let Ok(mut agent) = AgentClient::connect_uds(socket).await {
             if let Ok(identities) = agent.request_identities().await {
                 for identity in identities {
                     let public = identity.public_key().into_owned();
