@@ -15,7 +15,7 @@ FEATURE := $(call feature,$(LUA))
 SO := build/$(FEATURE)/essh_native.so
 LUA_FILES := $(wildcard lua/essh/*.lua)
 
-.PHONY: all build install test test-rust test-lua bench bench-codecs bench-ssh lint types deps demo fuzz clean rock-build rock-install
+.PHONY: all build install test test-rust test-lua bench bench-codecs bench-io bench-ssh lint types deps demo fuzz clean rock-build rock-install
 
 all: build
 
@@ -42,11 +42,15 @@ test-lua:
 	  $$i spec/run.lua || exit 1; \
 	done
 
-bench: bench-codecs bench-ssh
+bench: bench-codecs bench-io bench-ssh
 
 bench-codecs:
 	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
 	bench/run.sh
+
+bench-io:
+	@for i in lua5.4 luajit lua5.1; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
+	@for i in lua5.4 luajit lua5.1; do $$i bench/io.lua || exit 1; done
 
 # Needs root (a test user for the throwaway sshd) and PyPI for the peers (asyncssh, Fabric, parallel-ssh).
 bench-ssh:
