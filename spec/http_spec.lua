@@ -76,6 +76,23 @@ describe("http", function()
     assert.is_true(runtime.monotonic() - t0 < 2)
   end)
 
+  it("times out against a port that accepts connections and never answers", function()
+    local port = 40000 + math.random(0, 9999)
+    local listener = ("import socket, time\ns = socket.socket()\n"
+      .. "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+      .. "s.bind(('127.0.0.1', %d))\ns.listen(5)\ntime.sleep(30)"):format(port)
+    local p = io.popen("python3 -c \"" .. listener .. "\" >/dev/null 2>&1 & echo $!")
+    local pid = p:read("*l")
+    p:close()
+    finally(function() os.execute("kill " .. pid) end)
+    runtime.sleep(0.3)
+    local t0 = runtime.monotonic()
+    local r, err = http.get(("http://127.0.0.1:%d/"):format(port), { timeout = 0.5 })
+    assert.is_nil(r)
+    assert.equal("timeout", err.kind)
+    assert.is_true(runtime.monotonic() - t0 < 2)
+  end)
+
   it("reports a refused connection as a retryable network error", function()
     local r, err = http.get("http://127.0.0.1:1/")
     assert.is_nil(r)

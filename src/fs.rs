@@ -14,7 +14,7 @@ use crate::module::{export, Class, ModuleDef, TypeDef};
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "fs",
     description: "Files and directories: atomic writes, stat, list, glob, copy, move, temporary files, paths",
-    classes: &[Class::Io, Class::Storage],
+    classes: &[Class::Io],
     functions: &[
         func!("read", "The whole content of a file.", [path: "string"], [data: "string?", err: "essh.Error?"]),
         func!("write", "Writes a whole file, atomically unless told otherwise.", [path: "string", data: "string", options: "fs.WriteOptions?"], [ok: "true?", err: "essh.Error?"]),

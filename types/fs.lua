@@ -26,7 +26,7 @@ local fs_RemoveOptions = {}
 ---@field gid integer 
 local fs_Stat = {}
 
---- Files and directories: atomic writes, stat, list, glob, copy, move, temporary files, paths (classes: io, storage)
+--- Files and directories: atomic writes, stat, list, glob, copy, move, temporary files, paths (classes: io)
 ---@class essh_native.fs
 local fs = {}
 
