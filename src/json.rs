@@ -207,7 +207,15 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
         return Ok(Err(syntax_error(src, Syntax::InvalidUtf8, e.valid_up_to(), opts.max_depth)));
     }
     let mut scratch = Vec::new();
-    let mut decoder = Decoder { src, pos: 0, depth: 0, max_depth: opts.max_depth, scratch: &mut scratch, error: None };
+    let mut decoder = Decoder {
+        src,
+        pos: 0,
+        depth: 0,
+        max_depth: opts.max_depth,
+        scratch: &mut scratch,
+        error: None,
+        hints: [[0; 2]; HINT_DEPTHS],
+    };
     let all = opts.all;
     // Stack inside the protected call: 1 = null, 2 = array metatable.
     let value: Value = unsafe {
@@ -237,9 +245,26 @@ struct Decoder<'a> {
     max_depth: usize,
     scratch: &'a mut Vec<u8>,
     error: Option<(Syntax, usize)>,
+    /// The size of the last array and object seen at each depth: siblings tend to match, so
+    /// tables are made that size up front instead of growing through rehashes.
+    hints: [[u16; 2]; HINT_DEPTHS],
 }
 
+const HINT_DEPTHS: usize = 32;
+const ARRAY_HINT: usize = 0;
+const OBJECT_HINT: usize = 1;
+
 impl Decoder<'_> {
+    fn hint(&self, kind: usize) -> std::ffi::c_int {
+        self.hints.get(self.depth).map_or(0, |h| h[kind] as std::ffi::c_int)
+    }
+
+    fn set_hint(&mut self, kind: usize, n: usize) {
+        if let Some(h) = self.hints.get_mut(self.depth) {
+            h[kind] = n.min(u16::MAX as usize) as u16;
+        }
+    }
+
     fn fail(&mut self, code: Syntax, at: usize) -> bool {
         if self.error.is_none() {
             self.error = Some((code, at));
@@ -337,7 +362,8 @@ impl Decoder<'_> {
             return false;
         }
         self.pos += 1;
-        ffi::lua_createtable(state, 0, 0);
+        let hint = self.hint(ARRAY_HINT);
+        ffi::lua_createtable(state, hint, 0);
         ffi::lua_pushvalue(state, ARRAY_MT_INDEX);
         ffi::lua_setmetatable(state, -2);
         self.skip_whitespace();
@@ -359,6 +385,7 @@ impl Decoder<'_> {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
+                    self.set_hint(ARRAY_HINT, n as usize);
                     self.depth -= 1;
                     return true;
                 }
@@ -375,7 +402,9 @@ impl Decoder<'_> {
             return false;
         }
         self.pos += 1;
-        ffi::lua_createtable(state, 0, 0);
+        let hint = self.hint(OBJECT_HINT);
+        ffi::lua_createtable(state, 0, hint);
+        let mut keys = 0usize;
         self.skip_whitespace();
         if self.src.get(self.pos) == Some(&b'}') {
             self.pos += 1;
@@ -403,11 +432,13 @@ impl Decoder<'_> {
                 return false;
             }
             ffi::lua_rawset(state, -3);
+            keys += 1;
             self.skip_whitespace();
             match self.src.get(self.pos) {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
+                    self.set_hint(OBJECT_HINT, keys);
                     self.depth -= 1;
                     return true;
                 }
