@@ -62,6 +62,14 @@ describe("log", function()
     assert.equal("******", tostring(pw))
   end)
 
+  it("receives the warnings of native modules", function()
+    local httpd = require "support.httpd"
+    local tls = httpd.start({ tls = true })
+    finally(tls.stop)
+    assert(require("essh.http").get(tls.url .. "/hello", { insecure = true }))
+    assert.matches("WARN TLS certificate verification is off for 127.0.0.1", fs.read(path))
+  end)
+
   it("refuses unknown levels and formats", function()
     assert.has_error(function() log.set_level("loud") end)
     assert.has_error(function() log.set_format("xml") end)

@@ -207,7 +207,8 @@ fn prepare(
         .map_err(|_| mlua::Error::runtime(format!("{what}: bad method '{method}'")))?;
     let insecure = t.raw_get::<Option<bool>>("insecure")?.unwrap_or(false);
     if insecure {
-        eprintln!("essh: warning: TLS certificate verification is off for {}", parsed.host_str().unwrap_or(""));
+        let host = parsed.host_str().unwrap_or("");
+        module::warn(lua, &format!("TLS certificate verification is off for {host} (insecure = true)"));
     }
     let key = ClientKey {
         ca_file: t.raw_get("ca_file")?,

@@ -49,6 +49,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
     }
     root.raw_set("version", VERSION)?;
     root.raw_set("interpreter", interpreter())?;
+    root.raw_set("on_warning", module::on_warning(lua)?)?;
     root.raw_set(
         "modules",
         module::function(lua, "essh_native.modules", |lua, ()| {

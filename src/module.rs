@@ -325,6 +325,26 @@ fn argument_error(name: &str, err: mlua::Error) -> mlua::Error {
     }
 }
 
+const WARN_KEY: &str = "essh_native.on_warning";
+
+/// Reports a warning through the handler set with `essh_native.on_warning` (essh.log sets
+/// one), or on stderr when there is none or it fails.
+pub fn warn(lua: &Lua, text: &str) {
+    if let Ok(Value::Function(handler)) = lua.named_registry_value::<Value>(WARN_KEY) {
+        if handler.call::<()>(text).is_ok() {
+            return;
+        }
+    }
+    eprintln!("essh: warning: {text}");
+}
+
+/// `essh_native.on_warning(fn)`: where native warnings go (nil: stderr).
+pub fn on_warning(lua: &Lua) -> Result<mlua::Function> {
+    function(lua, "essh_native.on_warning", |lua, handler: Option<mlua::Function>| {
+        lua.set_named_registry_value(WARN_KEY, handler)
+    })
+}
+
 /// The `__index` table of a userdata type whose methods go through [`function`], built by
 /// `build` once per Lua state.
 pub fn method_table(lua: &Lua, key: &'static str, build: fn(&Lua, &Table) -> Result<()>) -> Result<Table> {

@@ -123,4 +123,7 @@ end
 --- Colour on or off (nil: decide from the terminal and NO_COLOR).
 function M.set_colour(on) state.colour = on end
 
+-- Warnings of the native modules (host key checking off, TLS verification off) are logged.
+native.on_warning(function(text) emit("warn", root.fields, text) end)
+
 return M

@@ -88,6 +88,8 @@ function M.start(options)
   for _, name in ipairs({ "id_ed25519", "id_ecdsa", "id_rsa", "id_encrypted" }) do
     authorized[#authorized + 1] = read(keys .. "/" .. name .. ".pub")
   end
+  -- A fixed ECDSA key whose private scalar has a leading zero byte (see src/ssh/keyfix.rs).
+  authorized[#authorized + 1] = read("spec/data/keys/id_ecdsa_short.pub")
   write(dir .. "/authorized_keys", table.concat(authorized), "644")
   must(("ssh-keygen -q -s %s/user_ca -I essh-test -n %s -V -5m:+1h %s/id_certified.pub")
     :format(keys, user, keys))

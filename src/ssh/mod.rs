@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod forward;
+pub mod keyfix;
 pub mod known_hosts;
 pub mod session;
 pub mod sftp;
@@ -503,9 +504,17 @@ fn split(ev: Event) -> (u8, Vec<u8>) {
 }
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
-    module::export_waiting(lua, m, "ssh.connect", |_, options: Table| {
+    module::export_waiting(lua, m, "ssh.connect", |lua, options: Table| {
         let (options, secrets) = connect_options(&options)?;
         let target = session::resolve(&options);
+        if let Ok(t) = &target {
+            for hop in t.jumps.iter().chain(std::iter::once(t)) {
+                if hop.policy == HostKeyPolicy::Off {
+                    let label = known_hosts::host_label(&hop.alias, hop.port);
+                    module::warn(lua, &format!("host key checking is off for {label} (known_hosts = \"off\")"));
+                }
+            }
+        }
         Ok(async move {
             let target = target?;
             let conn = session::connect(target, Arc::new(secrets)).await?;

@@ -200,9 +200,7 @@ impl client::Handler for Checker {
 
 fn check_host_key(host: &str, port: u16, file: &Path, policy: HostKeyPolicy, key: &PublicKey) -> Result<()> {
     let label = known_hosts::host_label(host, port);
-    let fp = known_hosts::fingerprint(key);
     if policy == HostKeyPolicy::Off {
-        eprintln!("essh: warning: host key checking is off for {label} ({} {fp})", key.algorithm());
         return Ok(());
     }
     let text = match std::fs::read_to_string(file) {
@@ -210,6 +208,7 @@ fn check_host_key(host: &str, port: u16, file: &Path, policy: HostKeyPolicy, key
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::from_io(&e, "read known_hosts file", &file.display().to_string())),
     };
+    let fp = known_hosts::fingerprint(key);
     let file_text = file.display().to_string();
     match known_hosts::check(&text, host, port, key) {
         Verdict::Known => Ok(()),
@@ -440,7 +439,7 @@ async fn authenticate(handle: &mut Handle<Checker>, target: &Target, secrets: &S
     let files = if target.identity_files.is_empty() { default_identities() } else { target.identity_files.clone() };
     for file in &files {
         let shown = file.display().to_string();
-        let key = match russh::keys::load_secret_key(file, secrets.passphrase.as_deref()) {
+        let key = match load_key(file, secrets.passphrase.as_deref()) {
             Ok(key) => Arc::new(key),
             Err(e) => {
                 key_problems.push(describe_key_error(&shown, &e, secrets.passphrase.is_some()));
@@ -524,6 +523,19 @@ async fn rsa_hash(
     };
     *known = Some(hash);
     hash
+}
+
+/// Reads a private key file, working around keys that ssh-key misreads (see keyfix.rs).
+fn load_key(path: &Path, passphrase: Option<&str>) -> std::result::Result<russh::keys::PrivateKey, russh::keys::Error> {
+    let first = russh::keys::load_secret_key(path, passphrase);
+    if first.is_ok() {
+        return first;
+    }
+    let fixed = std::fs::read_to_string(path).ok().and_then(|pem| super::keyfix::pad_short_ecdsa_scalar(&pem));
+    match fixed {
+        Some(pem) => russh::keys::decode_secret_key(&pem, passphrase).or(first),
+        None => first,
+    }
 }
 
 fn describe_key_error(file: &str, err: &russh::keys::Error, have_passphrase: bool) -> String {
