@@ -10,14 +10,8 @@ local RUNS = tonumber(os.getenv("BENCH_RUNS") or "3")
 local out = "bench/out"
 local venv = out .. "/venv"
 
-local function sh(command)
-  local p = assert(io.popen("(" .. command .. ") 2>&1; echo \"rc=$?\""))
-  local text = p:read("*a")
-  p:close()
-  local body, code = text:match("^(.-)rc=(%d+)%s*$")
-  if code ~= "0" then error("bench: `" .. command .. "` failed:\n" .. body, 2) end
-  return body
-end
+local shell = require "support.shell"
+local sh = shell.must
 
 os.execute("mkdir -p " .. out)
 if not io.open(venv .. "/bin/python") then

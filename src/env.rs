@@ -286,10 +286,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
                 map.insert(k, v);
             }
         }
-        match expand(&text, &map, &get) {
-            Ok(s) => error::pair(lua, Ok(s)),
-            Err(e) => error::pair::<Value>(lua, Err(Error::invalid(e))),
-        }
+        error::invalid_pair(lua, expand(&text, &map, &get))
     })?;
     Ok(())
 }

@@ -177,6 +177,11 @@ pub fn pair<T: IntoLua>(lua: &Lua, result: Result<T>) -> mlua::Result<MultiValue
     }
 }
 
+/// `pair` for a result whose failure is a message about bad input (kind `invalid`).
+pub fn invalid_pair<T: IntoLua>(lua: &Lua, result: std::result::Result<T, String>) -> mlua::Result<MultiValue> {
+    pair(lua, result.map_err(Error::invalid))
+}
+
 /// `pair` for byte results, which become Lua strings.
 pub fn bytes_pair(lua: &Lua, result: Result<Vec<u8>>) -> mlua::Result<MultiValue> {
     match result {

@@ -2,9 +2,9 @@
 //! (strftime formats and ISO 8601), and durations such as "1m30s".
 
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use mlua::{Lua, Result, Table, Value};
+use mlua::{Lua, Result, Table};
 
-use crate::error::{self, Error};
+use crate::error;
 use crate::func;
 use crate::module::{export, export_waiting, Class, ModuleDef};
 use crate::runtime;
@@ -158,14 +158,10 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     export(lua, m, "time.format", |_, (t, fmt): (Option<f64>, Option<String>)| {
         format(t.unwrap_or_else(now), fmt.as_deref()).map_err(mlua::Error::runtime)
     })?;
-    export(lua, m, "time.parse", |lua, (text, fmt): (String, Option<String>)| match parse(&text, fmt.as_deref()) {
-        Ok(t) => error::pair(lua, Ok(t)),
-        Err(e) => error::pair::<Value>(lua, Err(Error::invalid(e))),
+    export(lua, m, "time.parse", |lua, (text, fmt): (String, Option<String>)| {
+        error::invalid_pair(lua, parse(&text, fmt.as_deref()))
     })?;
-    export(lua, m, "time.duration", |lua, text: String| match duration(&text) {
-        Ok(t) => error::pair(lua, Ok(t)),
-        Err(e) => error::pair::<Value>(lua, Err(Error::invalid(e))),
-    })?;
+    export(lua, m, "time.duration", |lua, text: String| error::invalid_pair(lua, duration(&text)))?;
     Ok(())
 }
 

@@ -2,14 +2,8 @@
 --- `start({tls = true})` returns { url, port, ca_file (TLS), stop() }.
 local M = {}
 
-local function sh(command)
-  local p = assert(io.popen("(" .. command .. ") 2>&1; echo \"rc=$?\""))
-  local text = p:read("*a")
-  p:close()
-  local out, code = text:match("^(.-)rc=(%d+)%s*$")
-  if code ~= "0" then error("support/httpd: `" .. command .. "` failed: " .. out, 2) end
-  return out
-end
+local shell = require "support.shell"
+local sh = shell.must
 
 local function pki(dir)
   sh(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=essh-test-ca"

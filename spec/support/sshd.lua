@@ -3,22 +3,8 @@
 --- (when the suite runs as root), and internal-sftp. Nothing depends on the machine's own sshd.
 local M = {}
 
--- Runs a shell command; its output, or nil and the output when it fails (Lua 5.1's popen
--- gives no exit status, so the shell prints it).
-local function sh(command)
-  local p = assert(io.popen("(" .. command .. ") 2>&1; echo \"rc=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local text, code = out:match("^(.-)rc=(%d+)%s*$")
-  if code == "0" then return text end
-  return nil, text
-end
-
-local function must(command)
-  local out, err = sh(command)
-  if not out then error("support/sshd: `" .. command .. "` failed: " .. tostring(err), 2) end
-  return out
-end
+local shell = require "support.shell"
+local sh, must = shell.sh, shell.must
 
 local function write(path, text, mode)
   local f = assert(io.open(path, "w"))
