@@ -2,6 +2,7 @@
 //! `require "essh_native"` (or one submodule: `require "essh_native.json"`).
 
 pub mod base64;
+pub mod command;
 pub mod crypto;
 pub mod env;
 pub mod error;

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use mlua::{Lua, Result, Table, UserData, UserDataRef, Value};
 
-use crate::error::{Error, Kind};
 use crate::func;
 use crate::module::{self, Class, ModuleDef, TypeDef};
 use crate::runtime::{deliver, duration};
-use session::{ConfigSource, ConnectOptions, Connection, Event, ExecOptions, ExecResult, HostKeyPolicy, Pty, Secrets};
+use session::{ConfigSource, ConnectOptions, Connection, ExecOptions, HostKeyPolicy, Pty, Secrets};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "ssh",
@@ -307,179 +306,21 @@ fn exec_options(t: Option<&Table>) -> Result<(ExecOptions, bool)> {
     Ok((ExecOptions { stdin, env, pty, timeout }, lines))
 }
 
-fn result_table(lua: &Lua, r: ExecResult) -> Result<Table> {
-    let t = lua.create_table()?;
-    if let Some(code) = r.exit_status {
-        t.raw_set("exitStatus", code)?;
-        t.raw_set("exit_status", code)?;
-    }
-    if let Some(sig) = r.signal {
-        t.raw_set("signal", sig)?;
-    }
-    t.raw_set("stdout", lua.create_string(&r.stdout)?)?;
-    t.raw_set("stderr", lua.create_string(&r.stderr)?)?;
-    t.raw_set("ok", r.exit_status == Some(0))?;
-    t.raw_set("duration", r.duration.as_secs_f64())?;
-    Ok(t)
-}
-
-/// Live output of a command, handed to Lua in batches by `next`.
-struct ExecStream {
-    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Event>>>,
-    outcome: Arc<Mutex<Option<crate::error::Result<ExecResult>>>>,
-    partial: Arc<Mutex<[Vec<u8>; 2]>>,
-    lines: bool,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for ExecStream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl UserData for ExecStream {}
-
-const BATCH_BYTES: usize = 1 << 20;
-
-/// Adds one event to a batch: whole lines when `lines`, else the chunk.
-fn add_event(batch: &mut Vec<(u8, Vec<u8>)>, partial: &mut [Vec<u8>; 2], lines: bool, stream: u8, data: Vec<u8>) {
-    if !lines {
-        batch.push((stream, data));
-        return;
-    }
-    let buf = &mut partial[(stream - 1) as usize];
-    buf.extend_from_slice(&data);
-    let mut start = 0;
-    while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
-        let mut line = &buf[start..start + pos];
-        if line.last() == Some(&b'\r') {
-            line = &line[..line.len() - 1];
-        }
-        batch.push((stream, line.to_vec()));
-        start += pos + 1;
-    }
-    buf.drain(..start);
-}
-
-fn batch_table(lua: &Lua, batch: Vec<(u8, Vec<u8>)>) -> Result<Value> {
-    if batch.is_empty() {
-        return Ok(Value::Boolean(false));
-    }
-    let t = lua.create_table_with_capacity(batch.len() * 2, 0)?;
-    for (stream, data) in batch {
-        t.raw_push(stream)?;
-        t.raw_push(lua.create_string(&data)?)?;
-    }
-    Ok(Value::Table(t))
-}
-
-/// The Lua half of exec: streams to callbacks when asked, else one native call.
-const SESSION_LUA: &str = r#"
-local exec, start, next_batch, finish = ...
-local type, concat = type, table.concat
-return function(self, command, options)
-  if type(options) ~= "table" then return exec(self, command, options) end
-  local stdin = options.stdin
-  if type(stdin) == "function" then
-    local chunks = {}
-    for chunk in stdin do chunks[#chunks + 1] = chunk end
-    local copy = {}
-    for k, v in pairs(options) do copy[k] = v end
-    copy.stdin = concat(chunks)
-    options = copy
-  end
-  local on_stdout, on_stderr = options.on_stdout, options.on_stderr
-  if not on_stdout and not on_stderr then return exec(self, command, options) end
-  local stream = start(self, command, options)
-  while true do
-    local batch = next_batch(stream)
-    if not batch then break end
-    for i = 1, #batch, 2 do
-      local callback = batch[i] == 1 and on_stdout or on_stderr
-      if callback then callback(batch[i + 1]) end
-    end
-  end
-  return finish(stream)
-end
-"#;
-
 fn session_methods(lua: &Lua, m: &Table) -> Result<()> {
-    let exec = module::waiting(
+    let exec = crate::command::runner(
         lua,
         "session:exec",
+        3,
         |_, (s, command, options): (UserDataRef<Session>, String, Option<Table>)| {
             let conn = s.connection()?;
-            let (options, _) = exec_options(options.as_ref())?;
-            Ok(async move {
-                let r = session::exec(conn, command, options, None).await?;
-                deliver(move |lua| result_table(lua, r))
+            let (options, lines) = exec_options(options.as_ref())?;
+            Ok(crate::command::Prepared {
+                lines,
+                run: Box::new(move |sink| Box::pin(session::exec(conn, command, options, sink))),
             })
         },
     )?;
-    let start = module::function(
-        lua,
-        "session:exec",
-        |lua, (s, command, options): (UserDataRef<Session>, String, Option<Table>)| {
-            let conn = s.connection()?;
-            let (options, lines) = exec_options(options.as_ref())?;
-            let (tx, rx) = tokio::sync::mpsc::channel(64);
-            let outcome = Arc::new(Mutex::new(None));
-            let slot = outcome.clone();
-            let task = crate::runtime::get(lua)?.handle().spawn(async move {
-                let r = session::exec(conn, command, options, Some(tx.clone())).await;
-                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-                drop(tx);
-            });
-            let stream = ExecStream {
-                rx: Arc::new(tokio::sync::Mutex::new(rx)),
-                outcome,
-                partial: Arc::new(Mutex::new([Vec::new(), Vec::new()])),
-                lines,
-                task,
-            };
-            lua.create_userdata(stream)
-        },
-    )?;
-    let next_batch = module::waiting(lua, "session:exec", |_, stream: UserDataRef<ExecStream>| {
-        let (rx, cell, lines) = (stream.rx.clone(), stream.partial.clone(), stream.lines);
-        Ok(async move {
-            let mut rx = rx.lock().await;
-            let mut partial = std::mem::take(&mut *cell.lock().unwrap_or_else(|p| p.into_inner()));
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            let mut next = rx.recv().await;
-            let ended = next.is_none();
-            while let Some(ev) = next {
-                let (stream, data) = split(ev);
-                bytes += data.len();
-                add_event(&mut batch, &mut partial, lines, stream, data);
-                next = if bytes < BATCH_BYTES { rx.try_recv().ok() } else { None };
-            }
-            if ended {
-                for (i, rest) in partial.iter_mut().enumerate() {
-                    if !rest.is_empty() {
-                        batch.push((i as u8 + 1, std::mem::take(rest)));
-                    }
-                }
-            }
-            *cell.lock().unwrap_or_else(|p| p.into_inner()) = partial;
-            deliver(move |lua| batch_table(lua, batch))
-        })
-    })?;
-    let finish = module::function(lua, "session:exec", |lua, stream: UserDataRef<ExecStream>| {
-        let outcome = stream.outcome.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match outcome {
-            Some(Ok(r)) => crate::error::pair(lua, Ok(result_table(lua, r)?)),
-            Some(Err(e)) => crate::error::pair::<Value>(lua, Err(e)),
-            None => {
-                crate::error::pair::<Value>(lua, Err(Error::new(Kind::Internal, "the command ended without a result")))
-            }
-        }
-    })?;
-    let exec_lua: mlua::Function =
-        lua.load(SESSION_LUA).set_name("=essh_native.ssh").call((exec, start, next_batch, finish))?;
-    m.raw_set("exec", exec_lua)?;
+    m.raw_set("exec", exec)?;
     m.raw_set(
         "close",
         module::waiting(lua, "session:close", |_, s: UserDataRef<Session>| {
@@ -494,13 +335,6 @@ fn session_methods(lua: &Lua, m: &Table) -> Result<()> {
     )?;
     sftp::add_methods(lua, m)?;
     forward::add_methods(lua, m)
-}
-
-fn split(ev: Event) -> (u8, Vec<u8>) {
-    match ev {
-        Event::Stdout(d) => (1, d),
-        Event::Stderr(d) => (2, d),
-    }
 }
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {

@@ -11,6 +11,7 @@ use russh::{ChannelMsg, MethodKind, Preferred};
 
 use super::config::{self, HostConfig, Tokens};
 use super::known_hosts::{self, Verdict};
+use crate::command::{CommandResult, Event, Sink};
 use crate::error::{Error, Kind, Result};
 
 /// How unknown and changed host keys are treated.
@@ -565,22 +566,6 @@ pub struct Pty {
     pub rows: u32,
 }
 
-/// How a command ended.
-#[derive(Debug, Default)]
-pub struct ExecResult {
-    pub exit_status: Option<u32>,
-    pub signal: Option<String>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub duration: Duration,
-}
-
-/// One piece of live output.
-pub enum Event {
-    Stdout(Vec<u8>),
-    Stderr(Vec<u8>),
-}
-
 /// Opens a session channel and starts `command` on it, with env and pty set first.
 pub async fn start(conn: &Connection, command: &str, options: &ExecOptions) -> Result<russh::Channel<client::Msg>> {
     let label = &conn.label;
@@ -603,8 +588,8 @@ pub async fn exec(
     conn: Arc<Connection>,
     command: String,
     options: ExecOptions,
-    mut sink: Option<tokio::sync::mpsc::Sender<Event>>,
-) -> Result<ExecResult> {
+    sink: Option<Sink>,
+) -> Result<CommandResult> {
     let started = Instant::now();
     let label = conn.label.clone();
     let run = async {
@@ -613,22 +598,12 @@ pub async fn exec(
             channel.data_bytes(stdin.clone()).await.map_err(|e| session_error(&label, e))?;
         }
         channel.eof().await.map_err(|e| session_error(&label, e))?;
-        let mut result = ExecResult::default();
+        let mut result = CommandResult::default();
         let mut refused = false;
         while let Some(msg) = channel.wait().await {
             match msg {
-                ChannelMsg::Data { data } => match &mut sink {
-                    Some(tx) => {
-                        let _ = tx.send(Event::Stdout(data.to_vec())).await;
-                    }
-                    None => result.stdout.extend_from_slice(&data),
-                },
-                ChannelMsg::ExtendedData { data, ext: 1 } => match &mut sink {
-                    Some(tx) => {
-                        let _ = tx.send(Event::Stderr(data.to_vec())).await;
-                    }
-                    None => result.stderr.extend_from_slice(&data),
-                },
+                ChannelMsg::Data { data } => result.take(&sink, Event::Stdout(data.to_vec())).await,
+                ChannelMsg::ExtendedData { data, ext: 1 } => result.take(&sink, Event::Stderr(data.to_vec())).await,
                 ChannelMsg::ExitStatus { exit_status } => result.exit_status = Some(exit_status),
                 ChannelMsg::ExitSignal { signal_name, .. } => result.signal = Some(signal_name_text(&signal_name)),
                 ChannelMsg::Failure => refused = true,

@@ -1,0 +1,233 @@
+//! What remote commands (ssh) and local processes share: the result table, and live output
+//! handed to Lua callbacks in batches (whole lines when asked), never accumulated.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mlua::{FromLuaMulti, Lua, Result, Table, UserData, UserDataRef, Value};
+
+use crate::error::{self, Error, Kind};
+use crate::module;
+use crate::runtime::deliver;
+
+/// One piece of live output.
+pub enum Event {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+/// Where live output goes; bounded, so a fast producer waits for Lua.
+pub type Sink = tokio::sync::mpsc::Sender<Event>;
+
+/// How a command ended.
+#[derive(Debug, Default)]
+pub struct CommandResult {
+    pub exit_status: Option<u32>,
+    pub signal: Option<String>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub duration: Duration,
+}
+
+impl CommandResult {
+    /// Collects `ev` unless it goes to `sink`.
+    pub async fn take(&mut self, sink: &Option<Sink>, ev: Event) {
+        match (sink, ev) {
+            (Some(tx), ev) => {
+                let _ = tx.send(ev).await;
+            }
+            (None, Event::Stdout(d)) => self.stdout.extend_from_slice(&d),
+            (None, Event::Stderr(d)) => self.stderr.extend_from_slice(&d),
+        }
+    }
+}
+
+/// `{ exitStatus, exit_status, signal, stdout, stderr, ok, duration }`.
+pub fn result_table(lua: &Lua, r: CommandResult) -> Result<Table> {
+    let t = lua.create_table()?;
+    if let Some(code) = r.exit_status {
+        t.raw_set("exitStatus", code)?;
+        t.raw_set("exit_status", code)?;
+    }
+    if let Some(sig) = r.signal {
+        t.raw_set("signal", sig)?;
+    }
+    t.raw_set("stdout", lua.create_string(&r.stdout)?)?;
+    t.raw_set("stderr", lua.create_string(&r.stderr)?)?;
+    t.raw_set("ok", r.exit_status == Some(0))?;
+    t.raw_set("duration", r.duration.as_secs_f64())?;
+    Ok(t)
+}
+
+pub type Job = Pin<Box<dyn Future<Output = error::Result<CommandResult>> + Send>>;
+
+/// A command ready to start: with a sink its output streams, without one it is collected.
+pub struct Prepared {
+    pub lines: bool,
+    pub run: Box<dyn FnOnce(Option<Sink>) -> Job>,
+}
+
+/// Live output of a running command, handed to Lua in batches by `next`.
+struct OutputStream {
+    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Event>>>,
+    outcome: Arc<Mutex<Option<error::Result<CommandResult>>>>,
+    partial: Arc<Mutex<[Vec<u8>; 2]>>,
+    lines: bool,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OutputStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl UserData for OutputStream {}
+
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Adds one event to a batch: whole lines when `lines`, else the chunk.
+fn add_event(batch: &mut Vec<(u8, Vec<u8>)>, partial: &mut [Vec<u8>; 2], lines: bool, ev: Event) {
+    let (stream, data) = match ev {
+        Event::Stdout(d) => (1u8, d),
+        Event::Stderr(d) => (2u8, d),
+    };
+    if !lines {
+        batch.push((stream, data));
+        return;
+    }
+    let buf = &mut partial[(stream - 1) as usize];
+    buf.extend_from_slice(&data);
+    let mut start = 0;
+    while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+        let mut line = &buf[start..start + pos];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        batch.push((stream, line.to_vec()));
+        start += pos + 1;
+    }
+    buf.drain(..start);
+}
+
+fn batch_table(lua: &Lua, batch: Vec<(u8, Vec<u8>)>) -> Result<Value> {
+    if batch.is_empty() {
+        return Ok(Value::Boolean(false));
+    }
+    let t = lua.create_table_with_capacity(batch.len() * 2, 0)?;
+    for (stream, data) in batch {
+        t.raw_push(stream)?;
+        t.raw_push(lua.create_string(&data)?)?;
+    }
+    Ok(Value::Table(t))
+}
+
+/// The Lua half: streams to callbacks when asked, else one native call. A stdin function is
+/// read whole first. `at` is the position of the options table among the arguments.
+const RUNNER_LUA: &str = r##"
+local plain, start, next_batch, finish, at = ...
+local type, pairs, select, concat = type, pairs, select, table.concat
+local unpack = table.unpack or unpack
+return function(...)
+  local options = select(at, ...)
+  if type(options) ~= "table" then return plain(...) end
+  local args = { n = select("#", ...), ... }
+  if type(options.stdin) == "function" then
+    local chunks = {}
+    for chunk in options.stdin do chunks[#chunks + 1] = chunk end
+    local copy = {}
+    for k, v in pairs(options) do copy[k] = v end
+    copy.stdin = concat(chunks)
+    options = copy
+    args[at] = copy
+  end
+  local on_stdout, on_stderr = options.on_stdout, options.on_stderr
+  if not on_stdout and not on_stderr then return plain(unpack(args, 1, args.n)) end
+  local stream = start(unpack(args, 1, args.n))
+  while true do
+    local batch = next_batch(stream)
+    if not batch then break end
+    for i = 1, #batch, 2 do
+      local callback = batch[i] == 1 and on_stdout or on_stderr
+      if callback then callback(batch[i + 1]) end
+    end
+  end
+  return finish(stream)
+end
+"##;
+
+/// A Lua function named `name` that runs what `prepare` makes of its arguments, collecting the
+/// output, or streaming it to `on_stdout` / `on_stderr` from the options at position `at`.
+pub fn runner<A, F>(lua: &Lua, name: &'static str, at: usize, prepare: F) -> Result<mlua::Function>
+where
+    A: FromLuaMulti + 'static,
+    F: Fn(&Lua, A) -> Result<Prepared> + 'static,
+{
+    let prepare = Rc::new(prepare);
+    let for_plain = prepare.clone();
+    let plain = module::waiting(lua, name, move |lua, args: A| {
+        let job = (for_plain(lua, args)?.run)(None);
+        Ok(async move {
+            let r = job.await?;
+            deliver(move |lua| result_table(lua, r))
+        })
+    })?;
+    let start = module::function(lua, name, move |lua, args: A| {
+        let prepared = prepare(lua, args)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let outcome = Arc::new(Mutex::new(None));
+        let slot = outcome.clone();
+        let job = (prepared.run)(Some(tx.clone()));
+        let task = crate::runtime::get(lua)?.handle().spawn(async move {
+            let r = job.await;
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            // Only now may the channel close: when Lua sees it closed, the outcome is there.
+            drop(tx);
+        });
+        lua.create_userdata(OutputStream {
+            rx: Arc::new(tokio::sync::Mutex::new(rx)),
+            outcome,
+            partial: Arc::new(Mutex::new([Vec::new(), Vec::new()])),
+            lines: prepared.lines,
+            task,
+        })
+    })?;
+    let next_batch = module::waiting(lua, name, |_, stream: UserDataRef<OutputStream>| {
+        let (rx, cell, lines) = (stream.rx.clone(), stream.partial.clone(), stream.lines);
+        Ok(async move {
+            let mut rx = rx.lock().await;
+            let mut partial = std::mem::take(&mut *cell.lock().unwrap_or_else(|p| p.into_inner()));
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            let mut next = rx.recv().await;
+            let ended = next.is_none();
+            while let Some(ev) = next {
+                bytes += match &ev {
+                    Event::Stdout(d) | Event::Stderr(d) => d.len(),
+                };
+                add_event(&mut batch, &mut partial, lines, ev);
+                next = if bytes < BATCH_BYTES { rx.try_recv().ok() } else { None };
+            }
+            if ended {
+                for (i, rest) in partial.iter_mut().enumerate() {
+                    if !rest.is_empty() {
+                        batch.push((i as u8 + 1, std::mem::take(rest)));
+                    }
+                }
+            }
+            *cell.lock().unwrap_or_else(|p| p.into_inner()) = partial;
+            deliver(move |lua| batch_table(lua, batch))
+        })
+    })?;
+    let finish = module::function(lua, name, |lua, stream: UserDataRef<OutputStream>| {
+        match stream.outcome.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(Ok(r)) => error::pair(lua, Ok(result_table(lua, r)?)),
+            Some(Err(e)) => error::pair::<Value>(lua, Err(e)),
+            None => error::pair::<Value>(lua, Err(Error::new(Kind::Internal, "the command ended without a result"))),
+        }
+    })?;
+    lua.load(RUNNER_LUA).set_name("=essh_native.command").call((plain, start, next_batch, finish, at))
+}
