@@ -10,6 +10,7 @@ pub mod fs;
 pub mod http;
 pub mod json;
 pub mod module;
+pub mod process;
 pub mod runtime;
 pub mod ssh;
 pub mod time;
@@ -33,6 +34,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &time::DEFINITION,
     &http::DEFINITION,
     &watch::DEFINITION,
+    &process::DEFINITION,
 ];
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -142,6 +144,11 @@ mod entry {
     #[mlua::lua_module(name = "essh_native_watch")]
     fn open_watch(lua: &Lua) -> Result<Value> {
         submodule(lua, "watch")
+    }
+
+    #[mlua::lua_module(name = "essh_native_process")]
+    fn open_process(lua: &Lua) -> Result<Value> {
+        submodule(lua, "process")
     }
 
     #[mlua::lua_module(name = "essh_native_runtime")]

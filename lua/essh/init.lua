@@ -18,6 +18,7 @@ local M = {
   time = native.time,
   http = native.http,
   watch = native.watch,
+  process = native.process,
   template = require "essh.template",
   log = require "essh.log",
   inspect = require "essh.inspect",

@@ -1,0 +1,2 @@
+--- essh.process: the native process module (see types/process.lua).
+return require("essh_native").process
