@@ -45,6 +45,11 @@ describe("http", function()
     assert.equal("", http.head(server.url .. "/hello").body)
   end)
 
+  it("goes through a proxy when told", function()
+    local r = assert(http.get("http://essh.invalid/through", { proxy = server.url }))
+    assert.equal("http://essh.invalid/through", r.json().proxied)
+  end)
+
   it("returns error statuses as responses, not errors", function()
     local r = assert(http.get(server.url .. "/status/503"))
     assert.equal(503, r.status)

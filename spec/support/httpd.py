@@ -9,6 +9,7 @@ Writes its port to PORT_FILE once listening. Endpoints:
   /delay/MS         waits MS milliseconds, then "ok"
   /bytes/N          N bytes of a fixed pattern, streamed
   /status/CODE      an empty answer with that status
+  http://...        (a proxy request) JSON naming the URL asked for
 """
 import json, socketserver, ssl, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +36,10 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def handle_any(self):
+        if self.path.startswith("http://"):
+            # Asked as a proxy: say so, with the URL the client wanted.
+            self.send_body(200, json.dumps({"proxied": self.path}).encode(), "application/json")
+            return
         url = urlsplit(self.path)
         parts = url.path.strip("/").split("/")
         length = int(self.headers.get("Content-Length") or 0)
