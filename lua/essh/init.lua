@@ -26,4 +26,16 @@ local M = {
   secret = secret,
 }
 
+-- The DSL, bound to essh's default registry (config files and `require "essh.dsl"` use it).
+local config = require "essh.config"
+local default = config.new()
+M.registry = default.registry
+M.host, M.task, M.driver, M.group = default.host, default.task, default.driver, default.group
+M.hosts, M.select = default.hosts, default.select
+
+--- Runs a config file into the default registry; the registry, or nil and a file:line error.
+function M.load(path)
+  return config.load(path, default.registry)
+end
+
 return M

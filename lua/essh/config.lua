@@ -1,0 +1,173 @@
+--- essh.config: the configuration language: `host`, `task`, `driver`, `group`, bound to a registry,
+--- and config files run in an environment of their own (`require "essh.dsl"` gives a plain script
+--- the same globals). `config.load(path [, registry])` runs a config file.
+local registry_of = require "essh.registry"
+local host_of = require "essh.host"
+local query = require "essh.query"
+
+local M = {}
+
+-- "file:line" of the code `level` frames above the caller.
+local function where(level)
+  local info = debug.getinfo(level + 1, "Sl")
+  if not info then return "?" end
+  local source = info.source:sub(1, 1) == "@" and info.source:sub(2) or info.short_src
+  return source .. ":" .. (info.currentline or 0)
+end
+
+local TASK_FIELDS = {
+  description = true, hidden = true, disabled = true, targets = true, filters = true, backend = true,
+  parallel = true, prefix = true, privileged = true, user = true, env = true, props = true, args = true,
+  driver = true, timeout = true, on_failure = true, prepare = true, script = true, override = true, stdin = true,
+}
+
+local Group = {}
+Group.__index = Group
+
+--- The DSL functions bound to `registry` (a new one when nil).
+function M.new(registry)
+  registry = registry or registry_of.new()
+  local dsl = { registry = registry }
+
+  local pending = {} -- hosts defined twice by `host "x"` alone: fine only if `{ override = true }` follows
+
+  function dsl.host(name, spec)
+    local at = where(2)
+    local h = host_of.new(name, nil, at)
+    rawset(h, "_registry", registry)
+    if spec ~= nil then
+      registry:add("host", name, h, at, type(spec) == "table" and spec.override)
+      return host_of.apply(h, spec)
+    end
+    local ok, err = pcall(registry.add, registry, "host", name, h, at)
+    if not ok then
+      rawset(h, "_conflict", err)
+      pending[#pending + 1] = h
+    end
+    return h
+  end
+
+  --- Raises the first definition conflict left unresolved (call once the config has run).
+  function dsl.finish()
+    for _, h in ipairs(pending) do
+      local conflict = rawget(h, "_conflict")
+      if conflict then error(conflict, 0) end
+    end
+    pending = {}
+    return registry
+  end
+
+  local function define_task(name, spec, at)
+    if type(spec) == "string" or (type(spec) == "table" and spec[1] ~= nil and spec.script == nil) then
+      spec = { script = spec }
+    end
+    if type(spec) ~= "table" then error(("%s: task %s: expected a table or a script"):format(at, name), 0) end
+    for key in pairs(spec) do
+      if not TASK_FIELDS[key] then error(("%s: task %s: unknown field '%s'"):format(at, name, tostring(key)), 0) end
+    end
+    local t = { name = name, _where = at }
+    for k, v in pairs(spec) do t[k] = v end
+    t.backend = t.backend or (t.targets and "remote" or "local")
+    if t.backend ~= "remote" and t.backend ~= "local" then
+      error(("%s: task %s: backend must be \"remote\" or \"local\""):format(at, name), 0)
+    end
+    return registry:add("task", name, t, at, spec.override)
+  end
+
+  function dsl.task(name, spec)
+    local at = where(2)
+    if spec ~= nil then return define_task(name, spec, at) end
+    return function(s) return define_task(name, s, at) end
+  end
+
+  function dsl.driver(name, spec)
+    local at = where(2)
+    local function define(s)
+      if type(s) == "string" or type(s) == "function" then s = { template = s } end
+      local d = { name = name, _where = at, template = s.template }
+      if d.template == nil then error(("%s: driver %s: a template is required"):format(at, name), 0) end
+      return registry:add("driver", name, d, at, s.override)
+    end
+    if spec ~= nil then return define(spec) end
+    return define
+  end
+
+  -- Members (hosts and nested groups) get the group's fields they do not set themselves.
+  local function apply_defaults(member, defaults)
+    if getmetatable(member) == Group then
+      for _, m in ipairs(member.members) do apply_defaults(m, defaults) end
+    elseif host_of.is(member) then
+      for key, value in pairs(defaults) do
+        if member[key] == nil or (key == "tags" and #member.tags == 0) then member[key] = value end
+      end
+    end
+  end
+
+  function dsl.group(spec)
+    local g = setmetatable({ members = {}, defaults = {} }, Group)
+    for k, v in pairs(spec) do
+      if type(k) == "number" then
+        g.members[#g.members + 1] = v
+      elseif k == "hosts" then
+        for _, h in ipairs(v) do g.members[#g.members + 1] = h end
+      else
+        g.defaults[k] = v
+      end
+    end
+    -- Inner groups applied their defaults already, so their members' values win.
+    for _, m in ipairs(g.members) do apply_defaults(m, g.defaults) end
+    return g
+  end
+
+  function dsl.hosts(targets) return query.new(registry, targets):list() end
+  function dsl.select(targets) return query.new(registry, targets) end
+  return dsl
+end
+
+-- Modules a config file can `require` by their short names.
+local SHORT_NAMES = {
+  json = "essh.json", yaml = "essh.yaml", fs = "essh.fs", template = "essh.template", http = "essh.http",
+  env = "essh.env", crypto = "essh.crypto", base64 = "essh.base64", time = "essh.time", log = "essh.log",
+  inspect = "essh.inspect", watch = "essh.watch", process = "essh.process", ssh = "essh.ssh",
+}
+
+--- `require` as config files see it: essh's modules first.
+function M.require(name)
+  local mapped = SHORT_NAMES[name]
+  return require(mapped or name)
+end
+
+--- The environment of a config file: the DSL, `essh`, `require`, then the real globals.
+function M.environment(dsl)
+  local essh = require "essh"
+  local env = { host = dsl.host, task = dsl.task, driver = dsl.driver, group = dsl.group, essh = essh,
+    require = M.require }
+  return setmetatable(env, { __index = _G })
+end
+
+local loadstring, setfenv = rawget(_G, "loadstring"), rawget(_G, "setfenv")
+
+--- Runs the config file at `path` into `registry` (a new one when nil); returns the registry,
+--- or nil and an error naming the file and line.
+function M.load(path, registry)
+  local dsl = M.new(registry)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read("*a")
+  f:close()
+  local env = M.environment(dsl)
+  local chunk
+  if setfenv then
+    chunk, err = loadstring(text, "@" .. path)
+    if chunk then setfenv(chunk, env) end
+  else
+    chunk, err = load(text, "@" .. path, "t", env)
+  end
+  if not chunk then return nil, err end
+  local ok, run_err = pcall(chunk)
+  if ok then ok, run_err = pcall(dsl.finish) end
+  if not ok then return nil, tostring(run_err) end
+  return dsl.registry
+end
+
+return M

@@ -1,0 +1,9 @@
+--- `require "essh.dsl"`: a plain script opts into what config files get: the globals `host`,
+--- `task`, `driver`, `group` (bound to essh's default registry) and `essh`.
+local essh = require "essh"
+
+-- luacheck: push ignore 122
+_G.host, _G.task, _G.driver, _G.group, _G.essh = essh.host, essh.task, essh.driver, essh.group, essh
+-- luacheck: pop
+
+return essh
