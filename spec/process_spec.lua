@@ -54,6 +54,15 @@ describe("process.run", function()
     assert.equal(20000000, bytes)
   end)
 
+  it("waits for whole lines longer than one read", function()
+    local lines = {}
+    local r = assert(process.run("head -c 300000 /dev/zero | tr '\\0' x; echo; echo end", {
+      on_stdout = function(l) lines[#lines + 1] = #l end, lines = true,
+    }))
+    assert.same({ 300000, 3 }, lines)
+    assert.is_true(r.ok)
+  end)
+
   it("runs many commands at once under the scheduler", function()
     local fns = {}
     for i = 1, 20 do fns[i] = function() return process.run("sleep 0.2; echo " .. i).stdout end end

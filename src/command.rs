@@ -201,15 +201,19 @@ where
             let mut rx = rx.lock().await;
             let mut partial = std::mem::take(&mut *cell.lock().unwrap_or_else(|p| p.into_inner()));
             let mut batch = Vec::new();
-            let mut bytes = 0;
-            let mut next = rx.recv().await;
-            let ended = next.is_none();
-            while let Some(ev) = next {
-                bytes += match &ev {
-                    Event::Stdout(d) | Event::Stderr(d) => d.len(),
-                };
-                add_event(&mut batch, &mut partial, lines, ev);
-                next = if bytes < BATCH_BYTES { rx.try_recv().ok() } else { None };
+            let mut ended = false;
+            // An empty batch would read as the end: wait until a whole line or the end comes.
+            while batch.is_empty() && !ended {
+                let mut bytes = 0;
+                let mut next = rx.recv().await;
+                ended = next.is_none();
+                while let Some(ev) = next {
+                    bytes += match &ev {
+                        Event::Stdout(d) | Event::Stderr(d) => d.len(),
+                    };
+                    add_event(&mut batch, &mut partial, lines, ev);
+                    next = if bytes < BATCH_BYTES { rx.try_recv().ok() } else { None };
+                }
             }
             if ended {
                 for (i, rest) in partial.iter_mut().enumerate() {

@@ -1,0 +1,154 @@
+local essh = require "essh"
+local config = require "essh.config"
+local runner = require "essh.runner"
+local sshd = require "support.sshd"
+local fs = require "essh.fs"
+
+-- A writer that keeps what is written, line by line.
+local function capture()
+  local buf = { parts = {} }
+  function buf:write(...)
+    for i = 1, select("#", ...) do self.parts[#self.parts + 1] = select(i, ...) end
+  end
+  function buf:text() return table.concat(self.parts) end
+  function buf:lines()
+    local out = {}
+    for line in self:text():gmatch("([^\n]*)\n") do out[#out + 1] = line end
+    return out
+  end
+  return buf
+end
+
+describe("essh.runner", function()
+  local server, dsl
+
+  setup(function()
+    server = sshd.start()
+    dsl = config.new()
+    local function alias(name, tags)
+      return dsl.host(name, {
+        HostName = "127.0.0.1", Port = server.port, User = server.user,
+        IdentityFile = server.keys .. "/id_ed25519", UserKnownHostsFile = server.known_hosts, tags = tags,
+        props = { role = name },
+      })
+    end
+    alias("web1", { "web" })
+    alias("web2", { "web" })
+    alias("db1", { "db" })
+    dsl.host("down", { HostName = "127.0.0.1", Port = 1, User = server.user, tags = { "broken" },
+      IdentityFile = server.keys .. "/id_ed25519", UserKnownHostsFile = server.known_hosts })
+  end)
+
+  teardown(function() server.stop() end)
+
+  it("runs a script on every target, over stdin, with essh's variables, prefixed per host", function()
+    local t = dsl.task("vars", { targets = "web", parallel = true, props = { stage = "prod" },
+      script = { "echo $ESSH_TASK_NAME $ESSH_HOST_NAME $ESSH_HOST_TAGS_WEB $ESSH_HOST_PROPS_ROLE $ESSH_TASK_PROPS_STAGE",
+        "echo to-stderr >&2" } })
+    local out, err = capture(), capture()
+    local report = runner.run(dsl.registry, t, { stdout = out, stderr = err })
+    assert.is_true(report.ok)
+    local lines = out:lines()
+    table.sort(lines)
+    assert.same({ "[web1] vars web1 1 web1 prod", "[web2] vars web2 1 web2 prod" }, lines)
+    assert.equal(2, #err:lines())
+    assert.equal(0, report.hosts.web1.exitStatus)
+    assert.equal(0, runner.exit_code(report))
+  end)
+
+  it("keeps lines whole when hosts print long lines at once", function()
+    local t = dsl.task("long", { targets = { "web", "db" }, parallel = true,
+      script = "for i in 1 2 3 4 5; do head -c 20000 /dev/zero | tr '\\0' x; echo; done" })
+    local out = capture()
+    runner.run(dsl.registry, t, { stdout = out })
+    local lines = out:lines()
+    assert.equal(15, #lines)
+    for _, line in ipairs(lines) do assert.matches("^%[%w+%]%s+x+$", line) end
+  end)
+
+  it("runs with set -e: the first failing command fails the host, and abort starts no new hosts", function()
+    local t = dsl.task("fail", { targets = { "web", "db" }, parallel = 1, script = "false\necho not-reached" })
+    local out = capture()
+    local report = runner.run(dsl.registry, t, { stdout = out, stderr = capture() })
+    assert.is_false(report.ok)
+    assert.same({ "web1" }, report.failed)
+    assert.same({ "web2", "db1" }, report.skipped)
+    assert.equal("", out:text())
+    assert.equal(1, runner.exit_code(report))
+    report = runner.run(dsl.registry, t, { on_failure = "continue", stdout = capture(), stderr = capture() })
+    assert.equal(3, #report.failed)
+  end)
+
+  it("reports an unreachable host apart from failed ones", function()
+    local t = dsl.task("reach", { targets = { "web1", "broken" }, parallel = true, script = "true" })
+    local report = runner.run(dsl.registry, t, { stdout = capture(), stderr = capture() })
+    assert.same({ "down" }, report.unreachable)
+    assert.equal("ok", report.hosts.web1.status)
+    assert.equal("network", report.hosts.down.error.kind)
+    assert.equal(3, runner.exit_code(report))
+  end)
+
+  it("runs a Lua script function with task:run on the host, as the seed's deploy does", function()
+    local seen = {}
+    local t = dsl.task("deploy", { targets = "db1", script = function(task)
+      local result = task:run("echo pulled; exit 0")
+      if result.exitStatus ~= 0 then error("Failed to pull latest code: " .. result.stderr) end
+      seen[#seen + 1] = task.host.name .. ":" .. result.stdout
+    end })
+    local report = runner.run(dsl.registry, t)
+    assert.is_true(report.ok)
+    assert.same({ "db1:pulled\n" }, seen)
+  end)
+
+  it("aborts when prepare returns false or raises", function()
+    local t = dsl.task("prep", { targets = "web1", prepare = function(task)
+      local check = task:run("which definitely-not-installed-git")
+      if check.exitStatus ~= 0 then error("Git is not installed on the system") end
+    end, script = "echo never" })
+    local report = runner.run(dsl.registry, t, { stdout = capture() })
+    assert.is_false(report.ok)
+    assert.matches("Git is not installed on the system", report.error)
+  end)
+
+  it("runs local tasks on this machine", function()
+    local t = dsl.task("here", { script = "echo local $ESSH_HOST_NAME" })
+    local out = capture()
+    local report = runner.run(dsl.registry, t, { stdout = out })
+    assert.is_true(report.ok)
+    assert.equal("local localhost\n", out:text())
+  end)
+
+  it("prints what would run with dry_run, connecting to nothing", function()
+    local t = dsl.task("dry", { targets = { "web1", "broken" }, script = "rm -rf /tmp/nothing" })
+    local out = capture()
+    local report = runner.run(dsl.registry, t, { dry_run = true, stdout = out })
+    assert.is_true(report.ok)
+    assert.matches("%[down%]%s+rm %-rf /tmp/nothing", out:text())
+    assert.matches("%[web1%]%s+export ESSH_HOST_NAME=web1", out:text())
+  end)
+
+  it("renders scripts through a custom driver", function()
+    dsl.driver("loud", { template = "echo driver {{ host.name }}\n{{ script }}" })
+    local t = dsl.task("driven", { targets = "web1", driver = "loud", script = "echo body" })
+    local out = capture()
+    runner.run(dsl.registry, t, { stdout = out })
+    assert.equal("driver web1\nbody\n", out:text())
+  end)
+
+  it("uploads and renders templates to the host", function()
+    local dir = assert(fs.tempdir())
+    os.execute("chmod 777 " .. dir)
+    local tpl = fs.join(dir, "motd.tpl")
+    fs.write(tpl, "Welcome to {{ host.name }} ({{ role }})\n")
+    local t = dsl.task("files", { targets = "web2", script = function(task)
+      task:template(tpl, fs.join(dir, "motd"), { role = "frontend" })
+    end })
+    assert.is_true(runner.run(dsl.registry, t).ok)
+    assert.equal("Welcome to web2 (frontend)\n", fs.read(fs.join(dir, "motd")))
+    fs.remove(dir, { recursive = true })
+  end)
+
+  it("is reachable from essh itself", function()
+    assert.is_function(essh.host)
+  end)
+end)
