@@ -148,7 +148,35 @@ describe("essh.runner", function()
     fs.remove(dir, { recursive = true })
   end)
 
-  it("is reachable from essh itself", function()
-    assert.is_function(essh.host)
+  it("runs from essh.main with the documented exit codes, as the mission's deploy.lua does", function()
+    local lua = require "support.lua"
+    local function main(args)
+      local out, status = lua.run(([[
+        local essh = require "essh"
+        local host, task = essh.host, essh.task
+        host "web1" { HostName = "127.0.0.1", Port = %d, User = %q, IdentityFile = %q,
+          UserKnownHostsFile = %q, tags = { "web" } }
+        host "down" { HostName = "127.0.0.1", Port = 1, tags = { "broken" } }
+        task "deploy" { targets = "web", parallel = true, script = function(t)
+          local r = t:run("echo git pull")
+          if r.exitStatus ~= 0 then error(r.stderr) end
+          io.write(r.stdout)
+        end }
+        task "fail" { targets = "web", script = "exit 7" }
+        task "reach" { targets = "broken", script = "true" }
+        os.exit(essh.main({ [0] = "deploy.lua", %s }))
+      ]]):format(server.port, server.user, server.keys .. "/id_ed25519", server.known_hosts, args))
+      return out, status
+    end
+    local out, status = main('"deploy"')
+    assert.equal(0, status)
+    assert.equal("git pull\n", out)
+    assert.equal(1, select(2, main('"fail"')))
+    assert.equal(3, select(2, main('"reach"')))
+    assert.equal(2, select(2, main('"nope"')))
+    assert.equal(2, select(2, main("")))
+    out, status = main('"fail", "--dry-run"')
+    assert.equal(0, status)
+    assert.matches("exit 7", out)
   end)
 end)

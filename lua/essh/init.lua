@@ -32,10 +32,93 @@ local default = config.new()
 M.registry = default.registry
 M.host, M.task, M.driver, M.group = default.host, default.task, default.driver, default.group
 M.hosts, M.select = default.hosts, default.select
+M.shell = { quote = require("essh.template").shell_quote }
 
 --- Runs a config file into the default registry; the registry, or nil and a file:line error.
 function M.load(path)
   return config.load(path, default.registry)
+end
+
+local runner = require "essh.runner"
+
+--- Runs a task (its name or record) on its hosts; returns the report (see essh.runner).
+function M.run(task, options)
+  default.finish()
+  return runner.run(default.registry, task, options)
+end
+
+local USAGE = [[
+usage: %s TASK [options] [-- args...]
+  --dry-run           print what would run, connect to nothing
+  --select NAME|TAG   run on these hosts (repeatable) instead of the task's targets
+  --filter NAME|TAG   keep only hosts matching every filter (repeatable)
+  --parallel N        at most N hosts at once
+  --continue          keep going after a host fails
+]]
+
+--- Runs the task a command line names and returns the exit code: 0 all ok, 1 a host failed,
+--- 2 usage or config error, 3 only unreachable hosts, 130 interrupted.
+function M.main(argv)
+  argv = argv or {}
+  local program = argv[0] or "essh"
+  local name, options, select, filter, args = nil, {}, {}, {}, {}
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    if a == "--dry-run" then options.dry_run = true
+    elseif a == "--continue" then options.on_failure = "continue"
+    elseif a == "--select" or a == "--filter" or a == "--parallel" then
+      local v = argv[i + 1]
+      if not v then io.stderr:write(("%s: %s needs a value\n"):format(program, a)) return 2 end
+      if a == "--select" then select[#select + 1] = v
+      elseif a == "--filter" then filter[#filter + 1] = v
+      else options.parallel = tonumber(v) end
+      i = i + 1
+    elseif a == "--" then
+      for j = i + 1, #argv do args[#args + 1] = argv[j] end
+      break
+    elseif a:sub(1, 2) == "--" then
+      io.stderr:write(("%s: unknown option %s\n"):format(program, a), USAGE:format(program))
+      return 2
+    elseif not name then name = a
+    else args[#args + 1] = a end
+    i = i + 1
+  end
+  if not name then
+    io.stderr:write(USAGE:format(program), "tasks:\n")
+    for _, t in ipairs(default.registry:list("task")) do
+      if not t.hidden then io.stderr:write(("  %-20s %s\n"):format(t.name, t.description or "")) end
+    end
+    return 2
+  end
+  local ok_config, config_err = pcall(default.finish)
+  if not ok_config then io.stderr:write(program, ": ", tostring(config_err), "\n") return 2 end
+  local task = default.registry:get("task", name)
+  if not task then io.stderr:write(("%s: no task named %s\n"):format(program, name)) return 2 end
+  if #select > 0 then options.select = select end
+  if #filter > 0 then options.filter = filter end
+  if #args > 0 then options.args = args end
+  local ok, report = pcall(runner.run, default.registry, task, options)
+  if not ok then
+    if type(report) == "userdata" and report.kind == "interrupted" then
+      io.stderr:write(program, ": interrupted\n")
+      return 130
+    end
+    io.stderr:write(program, ": ", tostring(report), "\n")
+    return 2
+  end
+  if report.error then io.stderr:write(program, ": ", tostring(report.error), "\n") end
+  local names = {}
+  for host in pairs(report.hosts) do names[#names + 1] = host end
+  table.sort(names)
+  if #names > 1 or not report.ok then
+    for _, host in ipairs(names) do
+      local h = report.hosts[host]
+      io.stderr:write(("%-20s %-12s %6.2fs%s\n"):format(host, h.status, h.duration or 0,
+        h.error and ("  " .. tostring(h.error)) or ""))
+    end
+  end
+  return runner.exit_code(report)
 end
 
 return M
