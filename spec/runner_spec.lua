@@ -1,4 +1,3 @@
-local essh = require "essh"
 local config = require "essh.config"
 local runner = require "essh.runner"
 local sshd = require "support.sshd"
