@@ -23,7 +23,17 @@ end
 
 M.is_root = (sh("id -u") or ""):match("^0") ~= nil
 M.USER = "essh-test"
-M.PASSWORD = "essh-Test-pw-" .. tostring(os.time() % 100000)
+-- One random password for the test user, kept in a root-only file so that suites running at
+-- the same time (several interpreters, say) agree on it instead of changing it under each other.
+local PASSWORD_FILE = "/var/tmp/essh-test.password"
+local function password()
+  local existing = read(PASSWORD_FILE)
+  if existing and #existing > 8 then return (existing:gsub("%s+$", "")) end
+  local made = (sh("od -An -N12 -tx1 /dev/urandom") or tostring(os.time())):gsub("%s", "")
+  write(PASSWORD_FILE, "Essh-" .. made .. "\n", "600")
+  return (read(PASSWORD_FILE):gsub("%s+$", ""))
+end
+M.PASSWORD = M.is_root and password() or nil
 
 --- Makes sure the test user exists and has M.PASSWORD (root only).
 local function ensure_user()
