@@ -1,4 +1,5 @@
 local config = require "essh.config"
+local runtime = require "essh.runtime"
 local runner = require "essh.runner"
 local sshd = require "support.sshd"
 local fs = require "essh.fs"
@@ -145,6 +146,50 @@ describe("essh.runner", function()
     assert.is_true(runner.run(dsl.registry, t).ok)
     assert.equal("Welcome to web2 (frontend)\n", fs.read(fs.join(dir, "motd")))
     fs.remove(dir, { recursive = true })
+  end)
+
+  it("runs host hooks around the connection: local before and after, remote after connecting", function()
+    local dir = assert(fs.tempdir())
+    os.execute("chmod 777 " .. dir)
+    local order = {}
+    dsl.host("hooked", {
+      HostName = "127.0.0.1", Port = server.port, User = server.user,
+      IdentityFile = server.keys .. "/id_ed25519", UserKnownHostsFile = server.known_hosts,
+      before_connect = "touch " .. fs.join(dir, "before"),
+      after_connect = "echo remote > " .. fs.join(dir, "after_connect"),
+      after_disconnect = function(host) order[#order + 1] = "disconnected " .. host.name end,
+    })
+    local t = dsl.task("hooks", { targets = "hooked", script = function() order[#order + 1] = "script" end })
+    assert.is_true(runner.run(dsl.registry, t).ok)
+    assert.is_true(fs.exists(fs.join(dir, "before")))
+    assert.equal("remote\n", fs.read(fs.join(dir, "after_connect")))
+    assert.same({ "script", "disconnected hooked" }, order)
+    fs.remove(dir, { recursive = true })
+  end)
+
+  it("fails a host that outlives the task's timeout", function()
+    local t = dsl.task("slow", { targets = "web1", timeout = 0.3, script = "sleep 5" })
+    local t0 = runtime.monotonic()
+    local report = runner.run(dsl.registry, t, { stdout = capture(), stderr = capture() })
+    assert.is_true(runtime.monotonic() - t0 < 2)
+    assert.same({ "web1" }, report.failed)
+    assert.equal("timeout", report.hosts.web1.error.kind)
+  end)
+
+  it("tells listeners when tasks and hosts start and finish", function()
+    local events = {}
+    local off = runner.on("host_done", function(task, host, entry)
+      events[#events + 1] = task.name .. " " .. host.name .. " " .. entry.status
+    end)
+    local off2 = runner.on("task_done", function(task, report)
+      events[#events + 1] = task.name .. " done " .. tostring(report.ok)
+    end)
+    runner.run(dsl.registry, dsl.task("events", { targets = "db1", script = "true" }))
+    off()
+    off2()
+    runner.run(dsl.registry, dsl.registry:get("task", "events"))
+    assert.same({ "events db1 ok", "events done true" }, events)
+    assert.has_error(function() runner.on("sometime", print) end, "essh.on: unknown event 'sometime'")
   end)
 
   it("runs from essh.main with the documented exit codes, as the mission's deploy.lua does", function()

@@ -41,6 +41,9 @@ end
 
 local runner = require "essh.runner"
 
+--- `essh.on(event, fn)`: task_start, host_start, host_done, task_done (see essh.runner).
+M.on = runner.on
+
 --- Runs a task (its name or record) on its hosts; returns the report (see essh.runner).
 function M.run(task, options)
   default.finish()

@@ -12,6 +12,27 @@ local M = {}
 
 local DEFAULT_PARALLEL = 32
 
+local EVENTS = { task_start = true, host_start = true, host_done = true, task_done = true }
+local listeners = { task_start = {}, host_start = {}, host_done = {}, task_done = {} }
+
+--- Calls `fn` on an event: task_start(task), host_start(task, host), host_done(task, host,
+--- entry), task_done(task, report). For logging, notifications and custom reports.
+function M.on(event, fn)
+  if not EVENTS[event] then error(("essh.on: unknown event '%s'"):format(tostring(event)), 2) end
+  if type(fn) ~= "function" then error("essh.on: a function is required", 2) end
+  local list = listeners[event]
+  list[#list + 1] = fn
+  return function()
+    for i, f in ipairs(list) do
+      if f == fn then table.remove(list, i) return end
+    end
+  end
+end
+
+local function emit(event, ...)
+  for _, fn in ipairs(listeners[event]) do fn(...) end
+end
+
 -- The built-in driver: essh's variables, `set -e`, then the task's script.
 local DEFAULT_DRIVER = [[
 set -e
@@ -108,6 +129,17 @@ function Context:template(src, dst, vars)
   end
 end
 
+-- Runs a host hook: a function gets (host, task context); a string is a command, run on the
+-- host when `session` is given, else on this machine. Raises when it fails.
+local function run_hook(hook, host, ctx, session)
+  if hook == nil then return end
+  if type(hook) == "function" then return hook(host, ctx) end
+  local r, err
+  if session then r, err = session:exec(hook) else r, err = process.run(hook) end
+  if not r then error(err, 0) end
+  if not r.ok then error(("hook `%s` failed with exit status %s: %s"):format(hook, tostring(r.exitStatus), r.stderr), 0) end
+end
+
 local function local_host()
   return { name = "localhost", HostName = "localhost", tags = {}, props = {}, matches = function() return false end }
 end
@@ -138,6 +170,7 @@ function M.run(registry, task, options)
     hosts = { local_host() }
   end
 
+  emit("task_start", task)
   if task.prepare then
     local ctx = setmetatable({ task = task, host = local_host(), args = args, name = task.name }, Context)
     local ok, result = pcall(task.prepare, ctx)
@@ -175,6 +208,43 @@ function M.run(registry, task, options)
   local policy = options.on_failure or task.on_failure or "abort"
   local failures, stopped = 0, false
 
+  -- One host's work: connect (with hooks), run the script, disconnect. Raises on failure.
+  local function work(host, entry)
+    local session
+    local ctx = setmetatable({ task = task, host = host, args = args, name = task.name }, Context)
+    if task.backend == "remote" then
+      run_hook(host.before_connect, host, ctx)
+      local s, err = ssh.connect(host:connect_options())
+      if not s then
+        entry.status, entry.ok, entry.error = "unreachable", false, err
+        return
+      end
+      session = s
+      ctx.session = s
+    end
+    local ok, failure = pcall(function()
+      if session then run_hook(host.after_connect, host, ctx, session) end
+      local p = prefix_of(host)
+      if type(task.script) == "function" then
+        task.script(ctx)
+      elseif task.script then
+        local text = M.render(registry, task, host, args)
+        local stream = { stdin = text, lines = true, on_stdout = line_writer(out, p),
+          on_stderr = line_writer(err_out, p), env = task.env }
+        local r, e
+        if session then r, e = session:exec(SHELL, stream) else r, e = process.run(SHELL, stream) end
+        if not r then error(e, 0) end
+        entry.exitStatus = r.exitStatus
+        if not r.ok then error(("exit status %s"):format(tostring(r.exitStatus or r.signal)), 0) end
+      end
+    end)
+    if session then
+      session:close()
+      run_hook(host.after_disconnect, host, ctx)
+    end
+    if not ok then error(failure, 0) end
+  end
+
   local function job(host)
     return function()
       local entry = { status = "ok", ok = true }
@@ -184,42 +254,20 @@ function M.run(registry, task, options)
         report.skipped[#report.skipped + 1] = host.name
         return
       end
+      emit("host_start", task, host)
       local t0 = runtime.monotonic()
-      local session
-      if task.backend == "remote" then
-        local s, err = ssh.connect(host:connect_options())
-        if not s then
-          entry.status, entry.ok, entry.error = "unreachable", false, err
-          report.unreachable[#report.unreachable + 1] = host.name
-          entry.duration = runtime.monotonic() - t0
-          return
-        end
-        session = s
+      local ok, failure
+      if task.timeout then
+        local done, err = runtime.timeout(task.timeout, function() work(host, entry) return true end)
+        ok, failure = done == true, err
+      else
+        ok, failure = pcall(work, host, entry)
       end
-      local p = prefix_of(host)
-      local ctx = setmetatable({ task = task, host = host, args = args, name = task.name, session = session }, Context)
-      local ok = true
-      if type(task.script) == "function" then
-        local done, failure = pcall(task.script, ctx)
-        if not done then ok, entry.error = false, failure end
-      elseif task.script then
-        local text = M.render(registry, task, host, args)
-        local stream = { stdin = text, lines = true, on_stdout = line_writer(out, p), on_stderr = line_writer(err_out, p),
-          env = task.env }
-        local r, e
-        if session then r, e = session:exec(SHELL, stream) else r, e = process.run(SHELL, stream) end
-        if not r then
-          ok, entry.error = false, e
-        else
-          entry.exitStatus = r.exitStatus
-          ok = r.ok
-          if not ok then entry.error = ("exit status %s"):format(tostring(r.exitStatus or r.signal)) end
-        end
-      end
-      if session then session:close() end
       entry.duration = runtime.monotonic() - t0
-      if not ok then
-        entry.status, entry.ok = "failed", false
+      if entry.status == "unreachable" then
+        report.unreachable[#report.unreachable + 1] = host.name
+      elseif not ok then
+        entry.status, entry.ok, entry.error = "failed", false, failure
         report.failed[#report.failed + 1] = host.name
         failures = failures + 1
         if policy == "abort" then
@@ -228,6 +276,7 @@ function M.run(registry, task, options)
           stopped = true
         end
       end
+      emit("host_done", task, host, entry)
     end
   end
 
@@ -245,6 +294,7 @@ function M.run(registry, task, options)
   end
   report.ok = #report.failed == 0 and #report.unreachable == 0 and #report.skipped == 0
   report.duration = runtime.monotonic() - started
+  emit("task_done", task, report)
   return report
 end
 
