@@ -262,7 +262,27 @@ local function timeout(seconds, fn, ...)
   return outcome(task)
 end
 
+-- pcall that keeps waits yieldable. Lua 5.1's own pcall is a C boundary: a wait under it
+-- blocks (other tasks still run, but a timeout cannot stop it). Here `f` runs in a coroutine
+-- of the same task, whose yields pass through to the scheduler.
+local function task_pcall(f, ...)
+  local me = native.lua51 and current()
+  if not me then return pcall(f, ...) end
+  local co = create(f)
+  tasks[co] = me
+  local args = pack(...)
+  while true do
+    local r = pack(resume(co, unpack(args, 1, args.n)))
+    if status(co) == "dead" then
+      tasks[co] = nil
+      return unpack(r, 1, r.n)
+    end
+    args = pack(yield(unpack(r, 2, r.n)))
+  end
+end
+
 return {
+  pcall = task_pcall,
   wrap = wrap,
   spawn = spawn,
   parallel = parallel,

@@ -33,6 +33,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         func!("timeout", "Runs fn(...) as a task and returns its results, or nil and a timeout error when it takes longer than seconds.", [seconds: "number", fn_: "fun(...): any", args: "any ..."], [results: "any ..."]),
         func!("monotonic", "Seconds since an arbitrary fixed point, from a clock that never goes back.", [], [seconds: "number"]),
         func!("current", "The task running this code, or nil in plain code.", [], [task: "runtime.Task?"]),
+        func!("pcall", "pcall whose waits still yield to the scheduler (on Lua 5.1, where pcall's cannot); the same as pcall elsewhere.", [fn_: "function", args: "any ..."], [ok: "boolean", results: "any ..."]),
     ],
     constants: &[],
     types: &[
@@ -421,7 +422,7 @@ pub fn scheduler(lua: &Lua) -> Result<Table> {
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
     let bridge = scheduler(lua)?;
-    for name in ["spawn", "parallel", "timeout", "current"] {
+    for name in ["spawn", "parallel", "timeout", "current", "pcall"] {
         m.raw_set(name, bridge.raw_get::<mlua::Function>(name)?)?;
     }
     module::export_waiting(lua, m, "runtime.sleep", |_, seconds: f64| Ok(sleep(duration(seconds, "runtime.sleep")?)))?;

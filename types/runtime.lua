@@ -52,4 +52,11 @@ function runtime.monotonic() end
 ---@return runtime.Task? task
 function runtime.current() end
 
+--- pcall whose waits still yield to the scheduler (on Lua 5.1, where pcall's cannot); the same as pcall elsewhere.
+---@param fn function
+---@param ... any
+---@return boolean ok
+---@return any ...
+function runtime.pcall(fn, ...) end
+
 return runtime

@@ -173,7 +173,7 @@ function M.run(registry, task, options)
   emit("task_start", task)
   if task.prepare then
     local ctx = setmetatable({ task = task, host = local_host(), args = args, name = task.name }, Context)
-    local ok, result = pcall(task.prepare, ctx)
+    local ok, result = runtime.pcall(task.prepare, ctx)
     if not ok or result == false then
       report.ok = false
       report.error = ok and ("task %s: prepare returned false"):format(task.name) or tostring(result)
@@ -222,7 +222,7 @@ function M.run(registry, task, options)
       session = s
       ctx.session = s
     end
-    local ok, failure = pcall(function()
+    local ok, failure = runtime.pcall(function()
       if session then run_hook(host.after_connect, host, ctx, session) end
       local p = prefix_of(host)
       if type(task.script) == "function" then
@@ -261,7 +261,7 @@ function M.run(registry, task, options)
         local done, err = runtime.timeout(task.timeout, function() work(host, entry) return true end)
         ok, failure = done == true, err
       else
-        ok, failure = pcall(work, host, entry)
+        ok, failure = runtime.pcall(work, host, entry)
       end
       entry.duration = runtime.monotonic() - t0
       if entry.status == "unreachable" then
