@@ -192,6 +192,66 @@ describe("essh.runner", function()
     assert.has_error(function() runner.on("sometime", print) end, "essh.on: unknown event 'sometime'")
   end)
 
+  describe("privileged tasks", function()
+    local sudoers = "/etc/sudoers.d/essh-test"
+    local function allow(rule)
+      local f = assert(io.open(sudoers, "w"))
+      f:write(server.user, " ALL=(ALL) ", rule, "\n")
+      f:close()
+      os.execute("chmod 440 " .. sudoers)
+    end
+
+    before_each(function()
+      if not (sshd.is_root and fs.exists("/usr/bin/sudo")) then pending("needs root and sudo") end
+    end)
+    after_each(function() os.remove(sudoers) end)
+
+    it("run through sudo -n when sudo needs no password", function()
+      if not fs.exists("/usr/bin/sudo") then return end
+      allow("NOPASSWD: ALL")
+      local out = capture()
+      local t = dsl.task("whoami-nopass", { targets = "web1", privileged = true, script = "id -un" })
+      local report = runner.run(dsl.registry, t, { stdout = out })
+      assert.is_true(report.ok)
+      assert.equal("root\n", out:text())
+    end)
+
+    it("send a needed password over stdin, asked once for all hosts, never on a command line", function()
+      if not fs.exists("/usr/bin/sudo") then return end
+      allow("ALL")
+      local asked = 0
+      local out = capture()
+      local t = dsl.task("whoami-pass", { targets = "web", parallel = true, privileged = true,
+        script = "id -un; ps -eo args | grep -c " .. server.password .. " || true" })
+      local report = runner.run(dsl.registry, t, { stdout = out, sudo_password = function()
+        asked = asked + 1
+        return require("essh.secret")(server.password)
+      end })
+      assert.is_true(report.ok)
+      assert.equal(1, asked)
+      local lines = out:lines()
+      table.sort(lines)
+      -- The only process naming the password is the grep itself.
+      assert.same({ "[web1] 1", "[web1] root", "[web2] 1", "[web2] root" }, lines)
+    end)
+
+    it("fail the host, running nothing, without the password or with a wrong one", function()
+      if not fs.exists("/usr/bin/sudo") then return end
+      allow("ALL")
+      local dir = assert(fs.tempdir())
+      os.execute("chmod 777 " .. dir)
+      local marker = fs.join(dir, "ran")
+      local t = dsl.task("guarded", { targets = "web1", privileged = true, script = "touch " .. marker })
+      local report = runner.run(dsl.registry, t, { stdout = capture(), stderr = capture() })
+      assert.same({ "web1" }, report.failed)
+      assert.matches("sudo needs a password", tostring(report.hosts.web1.error))
+      report = runner.run(dsl.registry, t, { stdout = capture(), stderr = capture(), sudo_password = "wrong" })
+      assert.same({ "web1" }, report.failed)
+      assert.is_false(fs.exists(marker))
+      fs.remove(dir, { recursive = true })
+    end)
+  end)
+
   it("runs from essh.main with the documented exit codes, as the mission's deploy.lua does", function()
     local lua = require "support.lua"
     local function main(args)

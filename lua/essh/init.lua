@@ -50,6 +50,19 @@ function M.run(task, options)
   return runner.run(default.registry, task, options)
 end
 
+-- Asks for the sudo password on the terminal, without echo; nil when there is no terminal.
+local function ask_sudo_password()
+  local tty = io.open("/dev/tty", "r")
+  if not tty then return nil end
+  io.stderr:write("sudo password: ")
+  os.execute("stty -echo < /dev/tty 2>/dev/null")
+  local password = tty:read("*l")
+  os.execute("stty echo < /dev/tty 2>/dev/null")
+  io.stderr:write("\n")
+  tty:close()
+  return password and secret(password) or nil
+end
+
 local USAGE = [[
 usage: %s TASK [options] [-- args...]
   --dry-run           print what would run, connect to nothing
@@ -101,6 +114,7 @@ function M.main(argv)
   if #select > 0 then options.select = select end
   if #filter > 0 then options.filter = filter end
   if #args > 0 then options.args = args end
+  options.sudo_password = ask_sudo_password
   local ok, report = pcall(runner.run, default.registry, task, options)
   if not ok then
     if type(report) == "userdata" and report.kind == "interrupted" then

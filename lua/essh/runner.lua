@@ -7,6 +7,7 @@ local template = require "essh.template"
 local shell_quote = template.shell_quote
 
 local ssh, runtime, process = native.ssh, native.runtime, native.process
+local secret = require "essh.secret"
 
 local M = {}
 
@@ -73,6 +74,22 @@ end
 
 -- Runs the script on bash when the host has it, else sh; the script goes over stdin.
 local SHELL = "if command -v bash >/dev/null 2>&1; then exec bash -s; else exec sh -s; fi"
+
+--- The command and stdin that run `script` through SHELL, as another user when `as_user` is
+--- set: `sudo -n` when sudo needs no password, else `sudo -S` with the password as the first
+--- line of stdin (never on a command line). `exec` runs a command on the host;
+--- `password()` gives the sudo password, asked at most once per run.
+local function shell_command(script, as_user, exec, password)
+  if not as_user then return SHELL, script end
+  local sudo = "sudo -u " .. shell_quote(as_user)
+  local probe = exec(sudo .. " -n true")
+  if probe and probe.ok then return sudo .. " -n sh -c " .. shell_quote(SHELL), script end
+  local pw = password()
+  if not pw then
+    error(("sudo needs a password here: give sudo_password (or answer the prompt of essh.main)"), 0)
+  end
+  return sudo .. " -S -p '' sh -c " .. shell_quote(SHELL), secret.reveal(pw) .. "\n" .. script
+end
 
 --- A writer of whole lines, each prefixed; lines of different hosts never mix.
 local function line_writer(stream, prefix)
@@ -145,7 +162,8 @@ local function local_host()
 end
 
 --- Runs `task` (a task record or name) of `registry`. Options: select, filter, parallel, dry_run,
---- args, on_failure, stdout, stderr (writers; default io.stdout, io.stderr).
+--- args, on_failure, sudo_password (a string, a secret, or a function asked once when a host's
+--- sudo needs it), stdout, stderr (writers; default io.stdout, io.stderr).
 --- Returns the report { ok, hosts = { [name] = {status, ok, exitStatus, error, duration} },
 --- failed, unreachable, duration }.
 function M.run(registry, task, options)
@@ -205,6 +223,17 @@ function M.run(registry, task, options)
     return report
   end
 
+  -- The sudo password, asked once per run and only when a host needs it.
+  local asked, password_value = false, nil
+  local function sudo_password()
+    if not asked then
+      asked = true
+      password_value = options.sudo_password
+      if type(password_value) == "function" then password_value = password_value() end
+    end
+    return password_value
+  end
+
   local policy = options.on_failure or task.on_failure or "abort"
   local failures, stopped = 0, false
 
@@ -229,10 +258,14 @@ function M.run(registry, task, options)
         task.script(ctx)
       elseif task.script then
         local text = M.render(registry, task, host, args)
-        local stream = { stdin = text, lines = true, on_stdout = line_writer(out, p),
-          on_stderr = line_writer(err_out, p), env = task.env }
-        local r, e
-        if session then r, e = session:exec(SHELL, stream) else r, e = process.run(SHELL, stream) end
+        local function exec(command, opts)
+          if session then return session:exec(command, opts) end
+          return process.run(command, opts)
+        end
+        local as_user = task.user or (task.privileged and "root") or nil
+        local command, stdin = shell_command(text, as_user, exec, sudo_password)
+        local r, e = exec(command, { stdin = stdin, lines = true, on_stdout = line_writer(out, p),
+          on_stderr = line_writer(err_out, p), env = task.env })
         if not r then error(e, 0) end
         entry.exitStatus = r.exitStatus
         if not r.ok then error(("exit status %s"):format(tostring(r.exitStatus or r.signal)), 0) end
