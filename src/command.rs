@@ -128,9 +128,9 @@ fn batch_table(lua: &Lua, batch: Vec<(u8, Vec<u8>)>) -> Result<Value> {
 /// The Lua half: streams to callbacks when asked, else one native call. A stdin function is
 /// read whole first. `at` is the position of the options table among the arguments.
 const RUNNER_LUA: &str = r##"
-local plain, start, next_batch, finish, at = ...
 local type, pairs, select, concat = type, pairs, select, table.concat
 local unpack = table.unpack or unpack
+return function(plain, start, next_batch, finish, at)
 return function(...)
   local options = select(at, ...)
   if type(options) ~= "table" then return plain(...) end
@@ -157,7 +157,19 @@ return function(...)
   end
   return finish(stream)
 end
+end
 "##;
+
+/// The compiled RUNNER_LUA of this state: made once, then called for each runner.
+fn runner_factory(lua: &Lua) -> Result<mlua::Function> {
+    const KEY: &str = "essh_native.command.runner";
+    if let Ok(Value::Function(f)) = lua.named_registry_value::<Value>(KEY) {
+        return Ok(f);
+    }
+    let factory: mlua::Function = lua.load(RUNNER_LUA).set_name("=essh_native.command").call(())?;
+    lua.set_named_registry_value(KEY, &factory)?;
+    Ok(factory)
+}
 
 /// A Lua function named `name` that runs what `prepare` makes of its arguments, collecting the
 /// output, or streaming it to `on_stdout` / `on_stderr` from the options at position `at`.
@@ -233,5 +245,5 @@ where
             None => error::pair::<Value>(lua, Err(Error::new(Kind::Internal, "the command ended without a result"))),
         }
     })?;
-    lua.load(RUNNER_LUA).set_name("=essh_native.command").call((plain, start, next_batch, finish, at))
+    runner_factory(lua)?.call((plain, start, next_batch, finish, at))
 }

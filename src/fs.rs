@@ -92,34 +92,51 @@ pub fn temporary_beside(path: &str) -> String {
     format!("{dir}.{name}.essh-{tag}.tmp")
 }
 
+/// Removes a temporary file when dropped, unless the work that made it committed it.
+pub struct Leftover(Option<PathBuf>);
+
+impl Leftover {
+    /// Guards `path`, or nothing when it is None (a transfer that writes in place).
+    pub fn new(path: Option<impl Into<PathBuf>>) -> Self {
+        Leftover(path.map(Into::into))
+    }
+
+    pub fn commit(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Leftover {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file that is synced, then renamed over it.
 pub fn write_atomically(path: &str, bytes: &[u8], mode: Option<u32>) -> error::Result<()> {
     let temp = temporary_beside(path);
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp).map_err(|e| Error::from_io(&e, "create", &temp))?;
-        let mode = match (mode, std::fs::metadata(path)) {
-            (Some(m), _) => Some(m),
-            (None, Ok(old)) => Some(old.permissions().mode() & 0o7777),
-            (None, Err(_)) => None,
-        };
-        if let Some(mode) = mode {
-            file.set_permissions(std::fs::Permissions::from_mode(mode))
-                .map_err(|e| Error::from_io(&e, "chmod", &temp))?;
-        }
-        file.write_all(bytes).map_err(|e| Error::from_io(&e, "write", &temp))?;
-        file.sync_all().map_err(|e| Error::from_io(&e, "sync", &temp))?;
-        std::fs::rename(&temp, path).map_err(|e| Error::from_io(&e, "replace", path))?;
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
+    let leftover = Leftover::new(Some(&temp));
+    let mut file = std::fs::File::create(&temp).map_err(|e| Error::from_io(&e, "create", &temp))?;
+    let mode = match (mode, std::fs::metadata(path)) {
+        (Some(m), _) => Some(m),
+        (None, Ok(old)) => Some(old.permissions().mode() & 0o7777),
+        (None, Err(_)) => None,
+    };
+    if let Some(mode) = mode {
+        file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| Error::from_io(&e, "chmod", &temp))?;
     }
-    result
+    file.write_all(bytes).map_err(|e| Error::from_io(&e, "write", &temp))?;
+    file.sync_all().map_err(|e| Error::from_io(&e, "sync", &temp))?;
+    std::fs::rename(&temp, path).map_err(|e| Error::from_io(&e, "replace", path))?;
+    leftover.commit();
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 fn type_name(ft: std::fs::FileType) -> &'static str {
@@ -135,26 +152,26 @@ fn type_name(ft: std::fs::FileType) -> &'static str {
 }
 
 fn stat(lua: &Lua, path: &str) -> Result<MultiValue> {
-    let link = std::fs::symlink_metadata(path);
-    let meta = std::fs::metadata(path).or_else(|_| link.as_ref().map(|m| m.clone()).map_err(clone_io));
-    let meta = match meta {
+    // The path itself; a symlink is followed unless it dangles.
+    let link = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) => return error::pair::<Value>(lua, Err(Error::from_io(&e, "stat", path))),
+    };
+    let meta = if link.file_type().is_symlink() {
+        std::fs::metadata(path).unwrap_or_else(|_| link.clone())
+    } else {
+        link.clone()
     };
     let t = lua.create_table()?;
     t.raw_set("size", meta.len())?;
     t.raw_set("mode", meta.permissions().mode() & 0o7777)?;
     t.raw_set("type", type_name(meta.file_type()))?;
-    t.raw_set("symlink", link.map(|m| m.file_type().is_symlink()).unwrap_or(false))?;
+    t.raw_set("symlink", link.file_type().is_symlink())?;
     t.raw_set("mtime", meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9)?;
     t.raw_set("atime", meta.atime() as f64 + meta.atime_nsec() as f64 / 1e9)?;
     t.raw_set("uid", meta.uid())?;
     t.raw_set("gid", meta.gid())?;
     error::pair(lua, Ok(t))
-}
-
-fn clone_io(e: &std::io::Error) -> std::io::Error {
-    std::io::Error::new(e.kind(), e.to_string())
 }
 
 fn list(path: &str) -> error::Result<Vec<String>> {

@@ -179,12 +179,8 @@ fn prepare(
 ) -> Result<reqwest::RequestBuilder> {
     let empty = lua.create_table()?;
     let t = t.unwrap_or(&empty);
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let name = k.to_string().unwrap_or_default();
-        if !KNOWN.contains(&name.as_str()) {
-            return Err(mlua::Error::runtime(format!("{what}: unknown option '{name}'")));
-        }
+    if let Some(name) = module::unknown_option(t, KNOWN)? {
+        return Err(mlua::Error::runtime(format!("{what}: unknown option '{name}'")));
     }
     let url = match url.or(t.raw_get::<Option<String>>("url")?) {
         Some(u) => u,
@@ -242,6 +238,24 @@ fn prepare(
     Ok(req)
 }
 
+/// Whether a rustls error is somewhere in the chain. An io::Error's `source()` skips the error
+/// it wraps, so wrapped errors are looked into with `get_ref`.
+fn caused_by_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            if caused_by_tls(inner) {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// Maps a reqwest failure to a structured error.
 fn failure(url: &str, err: &reqwest::Error) -> Error {
     let mut chain = err.to_string();
@@ -251,10 +265,9 @@ fn failure(url: &str, err: &reqwest::Error) -> Error {
         chain.push_str(&s.to_string());
         source = s.source();
     }
-    let lower = chain.to_lowercase();
     let kind = if err.is_timeout() {
         Kind::Timeout
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    } else if caused_by_tls(err) {
         Kind::Tls
     } else if err.is_builder() {
         Kind::Invalid
@@ -348,7 +361,7 @@ async fn download(
     let total = resp.content_length();
     let target = if atomic { crate::fs::temporary_beside(&path) } else { path.clone() };
     let mut file = tokio::fs::File::create(&target).await.map_err(|e| Error::from_io(&e, "create", &target))?;
-    let cleanup = Leftover(atomic.then(|| target.clone()));
+    let cleanup = crate::fs::Leftover::new(atomic.then(|| target.clone()));
     let mut received = 0u64;
     while let Some(chunk) = resp.chunk().await.map_err(|e| failure(&shown, &e))? {
         file.write_all(&chunk).await.map_err(|e| Error::from_io(&e, "write", &target))?;
@@ -364,22 +377,6 @@ async fn download(
     }
     cleanup.commit();
     Ok(received)
-}
-
-struct Leftover(Option<String>);
-
-impl Leftover {
-    fn commit(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for Leftover {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
 }
 
 /// Bytes received so far, and the total when the server announced it.

@@ -325,6 +325,18 @@ fn argument_error(name: &str, err: mlua::Error) -> mlua::Error {
     }
 }
 
+/// The first key of an options table that is not in `allowed`, for an "unknown option" error.
+pub fn unknown_option(options: &Table, allowed: &[&str]) -> Result<Option<String>> {
+    for pair in options.pairs::<Value, Value>() {
+        let (key, _) = pair?;
+        let name = key.to_string().unwrap_or_default();
+        if !allowed.contains(&name.as_str()) {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}
+
 const WARN_KEY: &str = "essh_native.on_warning";
 
 /// Reports a warning through the handler set with `essh_native.on_warning` (essh.log sets

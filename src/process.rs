@@ -161,11 +161,9 @@ fn spec_of(command: Value, options: Option<&Table>) -> Result<(Spec, bool)> {
     let mut spec = Spec { argv, env: Vec::new(), cwd: None, stdin: None, timeout: None };
     let mut lines = false;
     if let Some(t) = options {
-        for pair in t.pairs::<String, Value>() {
-            let (k, _) = pair?;
-            if !["env", "cwd", "stdin", "timeout", "on_stdout", "on_stderr", "lines"].contains(&k.as_str()) {
-                return Err(mlua::Error::runtime(format!("{W}: unknown option '{k}'")));
-            }
+        let known = ["env", "cwd", "stdin", "timeout", "on_stdout", "on_stderr", "lines"];
+        if let Some(k) = crate::module::unknown_option(t, &known)? {
+            return Err(mlua::Error::runtime(format!("{W}: unknown option '{k}'")));
         }
         if let Some(env) = t.raw_get::<Option<Table>>("env")? {
             for pair in env.pairs::<String, String>() {

@@ -99,36 +99,30 @@ end
 local Context = {}
 Context.__index = Context
 
+-- The result of a call, or its error raised (a structured error: it carries no position).
+local function checked(result, err)
+  if result == nil then error(err, 0) end
+  return result
+end
+
 --- Runs a command on the current host (locally for local tasks); `{exitStatus, stdout, stderr, ok}`.
 function Context:run(command, options)
-  local r, err
-  if self.session then
-    r, err = self.session:exec(command, options)
-  else
-    r, err = process.run(command, options)
-  end
-  if not r then error(err, 2) end
-  return r
+  if self.session then return checked(self.session:exec(command, options)) end
+  return checked(process.run(command, options))
 end
 
 function Context.run_local(_, command, options)
-  local r, err = process.run(command, options)
-  if not r then error(err, 2) end
-  return r
+  return checked(process.run(command, options))
 end
 
 function Context:upload(src, dst, options)
   if not self.session then error("task:upload needs a remote host", 2) end
-  local n, err = self.session:upload(src, dst, options)
-  if not n then error(err, 2) end
-  return n
+  return checked(self.session:upload(src, dst, options))
 end
 
 function Context:download(src, dst, options)
   if not self.session then error("task:download needs a remote host", 2) end
-  local n, err = self.session:download(src, dst, options)
-  if not n then error(err, 2) end
-  return n
+  return checked(self.session:download(src, dst, options))
 end
 
 --- Renders the template file `src` with `vars` (and host, task) and writes it to `dst` on the host.
@@ -137,12 +131,9 @@ function Context:template(src, dst, vars)
   for k, v in pairs(vars or {}) do all[k] = v end
   local text = template.render_file(src, all)
   if self.session then
-    local sftp = assert(self.session:sftp())
-    local ok, err = sftp:write(dst, text)
-    if not ok then error(err, 2) end
+    checked(checked(self.session:sftp()):write(dst, text))
   else
-    local ok, err = require("essh.fs").write(dst, text)
-    if not ok then error(err, 2) end
+    checked(require("essh.fs").write(dst, text))
   end
 end
 

@@ -23,12 +23,9 @@ end
 --- Runs `code` in a child interpreter; returns its output (stdout and stderr) and exit status.
 function M.run(code)
   local command, path = M.script(code)
-  local p = assert(io.popen("(" .. command .. ") 2>&1; echo \"rc=$?\""))
-  local text = p:read("*a")
-  p:close()
+  local out, status = require("support.shell").run(command)
   os.remove(path)
-  local out, status = text:match("^(.-)rc=(%d+)%s*$")
-  return out, tonumber(status)
+  return out, status
 end
 
 return M

@@ -172,17 +172,12 @@ fn opt<T: mlua::FromLua>(t: &Table, key: &str, what: &str, ty: &str) -> Result<O
 }
 
 fn check_keys(t: &Table, allowed: &[&str], what: &str) -> Result<()> {
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let name = k.to_string().unwrap_or_default();
-        if !allowed.contains(&name.as_str()) {
-            return Err(mlua::Error::runtime(format!(
-                "{what}: unknown option '{name}' (known: {})",
-                allowed.join(", ")
-            )));
+    match module::unknown_option(t, allowed)? {
+        Some(name) => {
+            Err(mlua::Error::runtime(format!("{what}: unknown option '{name}' (known: {})", allowed.join(", "))))
         }
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn connect_options(t: &Table) -> Result<(ConnectOptions, Secrets)> {

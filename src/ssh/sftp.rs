@@ -167,7 +167,7 @@ pub async fn download(conn: Arc<Connection>, remote: String, local: PathBuf, ato
     let local_text = local.display().to_string();
     let target = if atomic { PathBuf::from(crate::fs::temporary_beside(&local_text)) } else { local.clone() };
     let mut file = tokio::fs::File::create(&target).await.map_err(|e| local_error(&e, "create", &target))?;
-    let guard = LocalLeftover(atomic.then(|| target.clone()));
+    let guard = crate::fs::Leftover::new(atomic.then(|| target.clone()));
     let received = async {
         let mut next_offset = 0u64;
         let mut written = 0u64;
@@ -221,23 +221,6 @@ pub async fn download(conn: Arc<Connection>, remote: String, local: PathBuf, ato
     Ok(received)
 }
 
-/// Removes a temporary local file unless committed.
-struct LocalLeftover(Option<PathBuf>);
-
-impl LocalLeftover {
-    fn commit(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for LocalLeftover {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
 /// An SFTP client as Lua holds it.
 pub struct Sftp {
     raw: Arc<RawSftpSession>,
@@ -273,11 +256,8 @@ fn attrs_table(lua: &Lua, a: &FileAttributes) -> Result<Table> {
 
 fn transfer_options(options: Option<&Table>, what: &str) -> Result<(Option<u32>, bool)> {
     let Some(t) = options else { return Ok((None, true)) };
-    for pair in t.pairs::<String, mlua::Value>() {
-        let (k, _) = pair?;
-        if k != "mode" && k != "atomic" {
-            return Err(mlua::Error::runtime(format!("{what}: unknown option '{k}' (known: mode, atomic)")));
-        }
+    if let Some(k) = module::unknown_option(t, &["mode", "atomic"])? {
+        return Err(mlua::Error::runtime(format!("{what}: unknown option '{k}' (known: mode, atomic)")));
     }
     Ok((t.raw_get::<Option<u32>>("mode")?, t.raw_get::<Option<bool>>("atomic")?.unwrap_or(true)))
 }
