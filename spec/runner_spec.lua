@@ -176,6 +176,70 @@ describe("essh.runner", function()
     assert.equal("timeout", report.hosts.web1.error.kind)
   end)
 
+  it("prefixes lines through a prefix template, coloured when asked", function()
+    local t = dsl.task("templated", { targets = "web", parallel = true, prefix = "{{ host.name }}@{{ task.name }}> ",
+      script = "echo hi" })
+    local out = capture()
+    runner.run(dsl.registry, t, { stdout = out })
+    local lines = out:lines()
+    table.sort(lines)
+    assert.same({ "web1@templated> hi", "web2@templated> hi" }, lines)
+    out = capture()
+    runner.run(dsl.registry, dsl.task("coloured", { targets = "web", script = "echo hi" }), { stdout = out, color = true })
+    assert.same({ "\27[32m[web1] \27[0mhi", "\27[33m[web2] \27[0mhi" }, out:lines())
+    local alone = capture()
+    runner.run(dsl.registry, dsl.task("plain", { targets = "web1", script = "printf 'a\\tb'" }), { stdout = alone })
+    assert.equal("a\tb\n", alone:text())
+  end)
+
+  it("fans the runner's stdin out to every host's script when the task asks", function()
+    local t = dsl.task("fanout", { targets = { "web", "db" }, parallel = true, stdin = true,
+      script = { "read first", "echo \"$first/$ESSH_HOST_NAME\"", "tr a-z A-Z" } })
+    local out = capture()
+    local report = runner.run(dsl.registry, t, { stdout = out, stdin = "line one\nrest of it\n" })
+    assert.is_true(report.ok)
+    local lines = out:lines()
+    table.sort(lines)
+    assert.same({ "[db1]  REST OF IT", "[db1]  line one/db1", "[web1] REST OF IT", "[web1] line one/web1",
+      "[web2] REST OF IT", "[web2] line one/web2" }, lines)
+    local seen = {}
+    t = dsl.task("fanout-lua", { targets = "db1", stdin = true, script = function(task)
+      seen[#seen + 1] = task:run("wc -c", { stdin = task.stdin }).stdout
+    end })
+    runner.run(dsl.registry, t, { stdin = "12345" })
+    assert.same({ "5\n" }, seen)
+  end)
+
+  it("stops at Ctrl-C, closes its channels, reports what ran and exits 130", function()
+    local lua = require "support.lua"
+    local command, path = lua.script(([[
+      local essh = require "essh"
+      for _, name in ipairs({ "a", "b", "c" }) do
+        essh.host(name) { HostName = "127.0.0.1", Port = %d, User = %q, IdentityFile = %q, UserKnownHostsFile = %q }
+      end
+      essh.task "long" { targets = { "a", "b", "c" }, parallel = 2, script = "echo started; sleep 30" }
+      local code = essh.main({ [0] = "essh", "long" })
+      io.stderr:write("code=", code, "\n")
+      os.exit(code)
+    ]]):format(server.port, server.user, server.keys .. "/id_ed25519", server.known_hosts))
+    local t0 = runtime.monotonic()
+    local p = assert(io.popen("(" .. command .. " & pid=$!; sleep 2; kill -INT $pid; wait $pid) 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    os.remove(path)
+    assert.is_true(runtime.monotonic() - t0 < 10)
+    assert.matches("%[a%] started", out)
+    assert.matches("%[b%] started", out)
+    assert.not_matches("%[c%] started", out)
+    assert.matches("interrupted", out)
+    assert.matches("\na%s+interrupted", out)
+    assert.matches("\nc%s+skipped", out)
+    assert.matches("code=130\n", out)
+    -- The remote commands were closed with their channels: no sleep 30 is left behind.
+    local left = io.popen("sleep 0.5; pgrep -u " .. server.user .. " -f 'sleep 30' | wc -l"):read("*a")
+    assert.equal("0", left:match("%d+"))
+  end)
+
   it("tells listeners when tasks and hosts start and finish", function()
     local events = {}
     local off = runner.on("host_done", function(task, host, entry)
@@ -233,6 +297,34 @@ describe("essh.runner", function()
       table.sort(lines)
       -- No process but the checks' own greps has the password in its arguments.
       assert.same({ "[web1] 0", "[web1] root", "[web2] 0", "[web2] root" }, lines)
+    end)
+
+    it("apply to task:run in Lua scripts, with user and privileged per call", function()
+      allow("ALL")
+      local seen, asked = {}, 0
+      local t = dsl.task("lua-privileged", { targets = "web1", privileged = true, script = function(task)
+        seen[#seen + 1] = task:run("id -un").stdout
+        seen[#seen + 1] = task:run("id -un", { privileged = false }).stdout
+        seen[#seen + 1] = task:run("id -un", { user = "nobody" }).stdout
+        seen[#seen + 1] = task:run("cat", { stdin = "through sudo" }).stdout
+      end })
+      local report = runner.run(dsl.registry, t, { sudo_password = function()
+        asked = asked + 1
+        return server.password
+      end })
+      assert.is_true(report.ok, tostring(report.hosts.web1.error))
+      assert.equal(1, asked)
+      assert.same({ "root\n", server.user .. "\n", "nobody\n", "through sudo" }, seen)
+    end)
+
+    it("take the fanned-out stdin after the password", function()
+      allow("ALL")
+      local out = capture()
+      local t = dsl.task("stdin-privileged", { targets = "web1", privileged = true, stdin = true,
+        script = "echo \"$(id -un): $(cat)\"" })
+      local report = runner.run(dsl.registry, t, { stdout = out, stdin = "data", sudo_password = server.password })
+      assert.is_true(report.ok)
+      assert.equal("root: data\n", out:text())
     end)
 
     it("fail the host, running nothing, without the password or with a wrong one", function()

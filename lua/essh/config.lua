@@ -137,6 +137,24 @@ function M.require(name)
   return require(mapped or name)
 end
 
+local searchers = package.searchers or package.loaders -- luacheck: ignore 143
+
+-- Finds essh's module for a short name, ahead of the other searchers.
+local function short_name_searcher(name)
+  local mapped = SHORT_NAMES[name]
+  if not mapped then return nil end
+  return function() return require(mapped) end, mapped
+end
+
+--- Makes `require` of the short names give essh's modules in the whole program (what
+--- `require "essh.dsl"` does); idempotent.
+function M.use_short_names()
+  for _, searcher in ipairs(searchers) do
+    if searcher == short_name_searcher then return end
+  end
+  table.insert(searchers, 1, short_name_searcher)
+end
+
 --- The environment of a config file: the DSL, `essh`, `require`, then the real globals.
 function M.environment(dsl)
   local essh = require "essh"

@@ -117,24 +117,12 @@ function M.main(argv)
   options.sudo_password = ask_sudo_password
   local ok, report = pcall(runner.run, default.registry, task, options)
   if not ok then
-    if type(report) == "userdata" and report.kind == "interrupted" then
-      io.stderr:write(program, ": interrupted\n")
-      return 130
-    end
     io.stderr:write(program, ": ", tostring(report), "\n")
-    return 2
+    return (type(report) == "userdata" and report.kind == "interrupted") and 130 or 2
   end
   if report.error then io.stderr:write(program, ": ", tostring(report.error), "\n") end
-  local names = {}
-  for host in pairs(report.hosts) do names[#names + 1] = host end
-  table.sort(names)
-  if #names > 1 or not report.ok then
-    for _, host in ipairs(names) do
-      local h = report.hosts[host]
-      io.stderr:write(("%-20s %-12s %6.2fs%s\n"):format(host, h.status, h.duration or 0,
-        h.error and ("  " .. tostring(h.error)) or ""))
-    end
-  end
+  if report.interrupted then io.stderr:write(program, ": interrupted\n") end
+  if next(report.hosts, next(report.hosts)) or not report.ok then runner.summary(report, io.stderr) end
   return runner.exit_code(report)
 end
 

@@ -75,20 +75,40 @@ end
 -- Runs the script on bash when the host has it, else sh; the script goes over stdin.
 local SHELL = "if command -v bash >/dev/null 2>&1; then exec bash -s; else exec sh -s; fi"
 
---- The command and stdin that run `script` through SHELL, as another user when `as_user` is
---- set: `sudo -n` when sudo needs no password, else `sudo -S` with the password as the first
---- line of stdin (never on a command line). `exec` runs a command on the host;
---- `password()` gives the sudo password, asked at most once per run.
-local function shell_command(script, as_user, exec, password)
-  if not as_user then return SHELL, script end
+--- The command and stdin that run `script` on the host's shell. When `data` is given (the
+--- runner's stdin fanned out), the script's exact byte count is read first and the script then
+--- runs with `data` left on its stdin.
+local function shell_for(script, data)
+  if not data then return SHELL, script end
+  local boot = shell_quote(("s=$(head -c %d) && eval \"$s\""):format(#script))
+  return ("if command -v bash >/dev/null 2>&1; then exec bash -c %s; else exec sh -c %s; fi"):format(boot, boot),
+    script .. data
+end
+
+--- How to run a command as `as_user` on a host: the command prefix and the stdin prefix.
+--- `sudo -n` when sudo needs no password there, else `sudo -S` with the password as the first
+--- line of stdin (never on a command line). `exec` runs a command on the host; `password()`
+--- gives the sudo password, asked at most once per run.
+local function sudo_for(as_user, exec, password)
   local sudo = "sudo -u " .. shell_quote(as_user)
   local probe = exec(sudo .. " -n true")
-  if probe and probe.ok then return sudo .. " -n sh -c " .. shell_quote(SHELL), script end
+  if probe and probe.ok then return sudo .. " -n ", "" end
   local pw = password()
   if not pw then
     error(("sudo needs a password here: give sudo_password (or answer the prompt of essh.main)"), 0)
   end
-  return sudo .. " -S -p '' sh -c " .. shell_quote(SHELL), secret.reveal(pw) .. "\n" .. script
+  return sudo .. " -S -p '' ", secret.reveal(pw) .. "\n"
+end
+
+-- `stdin` (nil, a string or a reader function) after `first`.
+local function stdin_after(first, stdin)
+  if first == "" then return stdin end
+  if type(stdin) ~= "function" then return first .. (stdin or "") end
+  local sent = false
+  return function()
+    if not sent then sent = true return first end
+    return stdin()
+  end
 end
 
 --- A writer of whole lines, each prefixed; lines of different hosts never mix.
@@ -105,10 +125,43 @@ local function checked(result, err)
   return result
 end
 
---- Runs a command on the current host (locally for local tasks); `{exitStatus, stdout, stderr, ok}`.
+-- A command on the current host as given: over the session, or on this machine.
+function Context:exec(command, options)
+  if self.session then return self.session:exec(command, options) end
+  return process.run(command, options)
+end
+
+--- The command prefix and stdin prefix that run commands as `as_user` here, found once per host.
+function Context:sudo(as_user)
+  local memo = self._sudo[as_user]
+  if not memo then
+    local prefix, first = sudo_for(as_user, function(command) return self:exec(command) end, self._password)
+    memo = { prefix, first }
+    self._sudo[as_user] = memo
+  end
+  return memo[1], memo[2]
+end
+
+local AS_USER = { user = true, privileged = true }
+
+--- Runs a command on the current host (locally for local tasks and in prepare) and returns
+--- `{exitStatus, stdout, stderr, ok}`. It runs as the task's user (`privileged`, `user`), or
+--- as `options.user`, or as root with `options.privileged = true` (false: as the login user).
 function Context:run(command, options)
-  if self.session then return checked(self.session:exec(command, options)) end
-  return checked(process.run(command, options))
+  local as_user = self._user
+  if options and (options.user ~= nil or options.privileged ~= nil) then
+    as_user = options.user or (options.privileged and "root") or nil
+  end
+  local opts = {}
+  for k, v in pairs(options or {}) do
+    if not AS_USER[k] then opts[k] = v end
+  end
+  if as_user then
+    local prefix, first = self:sudo(as_user)
+    command = prefix .. "sh -c " .. shell_quote(command)
+    opts.stdin = stdin_after(first, opts.stdin)
+  end
+  return checked(self:exec(command, opts))
 end
 
 function Context.run_local(_, command, options)
@@ -152,11 +205,26 @@ local function local_host()
   return { name = "localhost", HostName = "localhost", tags = {}, props = {}, matches = function() return false end }
 end
 
+-- Host prefix colours, one per host in turn (green, yellow, blue, magenta, cyan, red).
+local COLOURS = { 32, 33, 34, 35, 36, 31 }
+
+-- Whether the runner colours its prefixes: asked for, or stdout is a terminal and NO_COLOR unset.
+local function use_colour(option, out)
+  if option ~= nil then return option and true or false end
+  return out == io.stdout and native.env.get("NO_COLOR") == nil and native.env.is_terminal("stdout")
+end
+
+local function is_interrupt(err)
+  return type(err) == "userdata" and err.kind == "interrupted"
+end
+
 --- Runs `task` (a task record or name) of `registry`. Options: select, filter, parallel, dry_run,
 --- args, on_failure, sudo_password (a string, a secret, or a function asked once when a host's
---- sudo needs it), stdout, stderr (writers; default io.stdout, io.stderr).
+--- sudo needs it), stdin (the data fanned out to every host when the task says `stdin = true`;
+--- default: all of io.stdin, read once), color (default: on a terminal without NO_COLOR),
+--- stdout, stderr (writers; default io.stdout, io.stderr).
 --- Returns the report { ok, hosts = { [name] = {status, ok, exitStatus, error, duration} },
---- failed, unreachable, duration }.
+--- failed, unreachable, skipped, interrupted, duration }.
 function M.run(registry, task, options)
   options = options or {}
   if type(task) == "string" then
@@ -179,41 +247,6 @@ function M.run(registry, task, options)
     hosts = { local_host() }
   end
 
-  emit("task_start", task)
-  if task.prepare then
-    local ctx = setmetatable({ task = task, host = local_host(), args = args, name = task.name }, Context)
-    local ok, result = runtime.pcall(task.prepare, ctx)
-    if not ok or result == false then
-      report.ok = false
-      report.error = ok and ("task %s: prepare returned false"):format(task.name) or tostring(result)
-      report.duration = runtime.monotonic() - started
-      return report
-    end
-  end
-
-  local width = 0
-  for _, h in ipairs(hosts) do width = math.max(width, #h.name) end
-  local use_prefix = task.prefix ~= false and (#hosts > 1 or task.prefix)
-  local function prefix_of(host)
-    if not use_prefix then return "" end
-    if type(task.prefix) == "string" then return template.render(task.prefix, { host = host, task = task }) end
-    return ("[%s]%s "):format(host.name, (" "):rep(width - #host.name))
-  end
-
-  if options.dry_run then
-    for _, host in ipairs(hosts) do
-      local p = prefix_of(host)
-      if type(task.script) == "function" then
-        out:write(p, "(a Lua function: runs when the task runs)\n")
-      elseif task.script then
-        for line in (M.render(registry, task, host, args) .. "\n"):gmatch("(.-)\n") do out:write(p, line, "\n") end
-      end
-      report.hosts[host.name] = { status = "dry-run", ok = true }
-    end
-    report.duration = runtime.monotonic() - started
-    return report
-  end
-
   -- The sudo password, asked once per run and only when a host needs it.
   local asked, password_value = false, nil
   local function sudo_password()
@@ -225,37 +258,94 @@ function M.run(registry, task, options)
     return password_value
   end
 
+  local data
+  if task.stdin then
+    data = options.stdin
+    if data == nil and not options.dry_run then data = io.stdin:read("*a") or "" end
+  end
+
+  local function context(host, as_user)
+    return setmetatable({ task = task, host = host, args = args, name = task.name, stdin = data,
+      _user = as_user, _sudo = {}, _password = sudo_password }, Context)
+  end
+  local task_user = task.user or (task.privileged and "root") or nil
+
+  emit("task_start", task)
+  if task.prepare then
+    local ok, result = runtime.pcall(task.prepare, context(local_host()))
+    if not ok or result == false then
+      report.ok = false
+      report.error = ok and ("task %s: prepare returned false"):format(task.name) or tostring(result)
+      report.interrupted = is_interrupt(result) or nil
+      report.duration = runtime.monotonic() - started
+      return report
+    end
+  end
+
+  local width = 0
+  for _, h in ipairs(hosts) do width = math.max(width, #h.name) end
+  local use_prefix = task.prefix ~= false and (#hosts > 1 or task.prefix)
+  local colour = use_prefix and use_colour(options.color, out)
+  local prefixes = {}
+  for i, host in ipairs(hosts) do
+    local p = ""
+    if use_prefix then
+      if type(task.prefix) == "string" then
+        p = template.render(task.prefix, { host = host, task = task }, "prefix of task " .. task.name)
+      else
+        p = ("[%s]%s "):format(host.name, (" "):rep(width - #host.name))
+      end
+      if colour then p = ("\27[%dm%s\27[0m"):format(COLOURS[(i - 1) % #COLOURS + 1], p) end
+    end
+    prefixes[host] = p
+  end
+
+  if options.dry_run then
+    for _, host in ipairs(hosts) do
+      local p = prefixes[host]
+      if type(task.script) == "function" then
+        out:write(p, "(a Lua function: runs when the task runs)\n")
+      elseif task.script then
+        for line in (M.render(registry, task, host, args) .. "\n"):gmatch("(.-)\n") do out:write(p, line, "\n") end
+      end
+      report.hosts[host.name] = { status = "dry-run", ok = true }
+    end
+    report.duration = runtime.monotonic() - started
+    return report
+  end
+
   local policy = options.on_failure or task.on_failure or "abort"
   local failures, stopped = 0, false
 
   -- One host's work: connect (with hooks), run the script, disconnect. Raises on failure.
   local function work(host, entry)
     local session
-    local ctx = setmetatable({ task = task, host = host, args = args, name = task.name }, Context)
+    local ctx = context(host, task_user)
     if task.backend == "remote" then
       run_hook(host.before_connect, host, ctx)
+      entry.status = "connecting"
       local s, err = ssh.connect(host:connect_options())
       if not s then
+        if is_interrupt(err) then error(err, 0) end
         entry.status, entry.ok, entry.error = "unreachable", false, err
         return
       end
       session = s
       ctx.session = s
     end
+    entry.status = "running"
     local ok, failure = runtime.pcall(function()
       if session then run_hook(host.after_connect, host, ctx, session) end
-      local p = prefix_of(host)
       if type(task.script) == "function" then
         task.script(ctx)
       elseif task.script then
-        local text = M.render(registry, task, host, args)
-        local function exec(command, opts)
-          if session then return session:exec(command, opts) end
-          return process.run(command, opts)
+        local command, stdin = shell_for(M.render(registry, task, host, args), data)
+        if task_user then
+          local prefix, first = ctx:sudo(task_user)
+          command, stdin = prefix .. "sh -c " .. shell_quote(command), first .. stdin
         end
-        local as_user = task.user or (task.privileged and "root") or nil
-        local command, stdin = shell_command(text, as_user, exec, sudo_password)
-        local r, e = exec(command, { stdin = stdin, lines = true, on_stdout = line_writer(out, p),
+        local p = prefixes[host]
+        local r, e = ctx:exec(command, { stdin = stdin, lines = true, on_stdout = line_writer(out, p),
           on_stderr = line_writer(err_out, p), env = task.env })
         if not r then error(e, 0) end
         entry.exitStatus = r.exitStatus
@@ -266,12 +356,30 @@ function M.run(registry, task, options)
       session:close()
       run_hook(host.after_disconnect, host, ctx)
     end
+    entry.status = "ok"
     if not ok then error(failure, 0) end
+  end
+
+  local function fail(host, entry, failure)
+    entry.ok, entry.error = false, failure
+    if is_interrupt(failure) then
+      entry.status = "interrupted"
+      report.interrupted, stopped = true, true
+      return
+    end
+    entry.status = "failed"
+    report.failed[#report.failed + 1] = host.name
+    failures = failures + 1
+    if policy == "abort" then
+      stopped = true
+    elseif type(policy) == "number" and failures * 100 / #hosts > policy then
+      stopped = true
+    end
   end
 
   local function job(host)
     return function()
-      local entry = { status = "ok", ok = true }
+      local entry = { status = "queued", ok = true }
       report.hosts[host.name] = entry
       if stopped then
         entry.status, entry.ok = "skipped", false
@@ -291,14 +399,7 @@ function M.run(registry, task, options)
       if entry.status == "unreachable" then
         report.unreachable[#report.unreachable + 1] = host.name
       elseif not ok then
-        entry.status, entry.ok, entry.error = "failed", false, failure
-        report.failed[#report.failed + 1] = host.name
-        failures = failures + 1
-        if policy == "abort" then
-          stopped = true
-        elseif type(policy) == "number" and failures * 100 / #hosts > policy then
-          stopped = true
-        end
+        fail(host, entry, failure)
       end
       emit("host_done", task, host, entry)
     end
@@ -308,25 +409,54 @@ function M.run(registry, task, options)
   for i, host in ipairs(hosts) do jobs[i] = job(host) end
   local limit = task.parallel == true and DEFAULT_PARALLEL or (tonumber(task.parallel) or 1)
   if options.parallel then limit = options.parallel == true and DEFAULT_PARALLEL or tonumber(options.parallel) end
-  local results = runtime.parallel(jobs, { limit = math.max(1, limit) })
+  -- After Ctrl-C the scheduler raises once every host has seen it: the report is then partial.
+  local finished, results = pcall(runtime.parallel, jobs, { limit = math.max(1, limit) })
+  if not finished then
+    if not is_interrupt(results) then error(results, 0) end
+    report.interrupted, results = true, {}
+  end
   for i, r in ipairs(results) do
-    if r[1] == nil and r[2] ~= nil then
-      local entry = report.hosts[hosts[i].name]
-      entry.status, entry.ok, entry.error = "failed", false, r[2]
-      report.failed[#report.failed + 1] = hosts[i].name
+    if r[1] == nil and r[2] ~= nil then fail(hosts[i], report.hosts[hosts[i].name], r[2]) end
+  end
+  for _, host in ipairs(hosts) do
+    local entry = report.hosts[host.name]
+    if not entry or entry.status == "queued" then
+      report.hosts[host.name] = { status = "skipped", ok = false }
+      report.skipped[#report.skipped + 1] = host.name
     end
   end
-  report.ok = #report.failed == 0 and #report.unreachable == 0 and #report.skipped == 0
+  report.ok = #report.failed == 0 and #report.unreachable == 0 and #report.skipped == 0 and not report.interrupted
   report.duration = runtime.monotonic() - started
   emit("task_done", task, report)
   return report
 end
 
---- The exit code of a report: 0 all ok, 1 some host failed, 3 only unreachable hosts.
+--- The exit code of a report: 0 all ok, 1 some host failed, 3 only unreachable hosts,
+--- 130 interrupted.
 function M.exit_code(report)
+  if report.interrupted then return 130 end
   if report.ok then return 0 end
   if #report.failed == 0 and #report.unreachable > 0 and not report.error then return 3 end
   return 1
+end
+
+--- Writes the summary of a report to `stream`: one line per host (status, exit status,
+--- duration, error), in the order of `report.hosts` names.
+function M.summary(report, stream)
+  local names, width = {}, 4
+  for name in pairs(report.hosts) do
+    names[#names + 1] = name
+    width = math.max(width, #name)
+  end
+  table.sort(names)
+  local row = "%-" .. width .. "s  %-11s  %4s  %8s  %s\n"
+  stream:write(row:format("HOST", "STATUS", "EXIT", "TIME", ""))
+  for _, name in ipairs(names) do
+    local h = report.hosts[name]
+    local err = h.error and tostring(h.error):gsub("\n.*", "") or ""
+    stream:write(row:format(name, h.status, h.exitStatus and tostring(h.exitStatus) or "-",
+      h.duration and ("%.2fs"):format(h.duration) or "-", err))
+  end
 end
 
 return M

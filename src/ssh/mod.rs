@@ -322,6 +322,7 @@ fn session_methods(lua: &Lua, m: &Table) -> Result<()> {
             let conn = s.conn.lock().unwrap_or_else(|p| p.into_inner()).take();
             Ok(async move {
                 if let Some(conn) = conn {
+                    conn.settle().await;
                     let _ = conn.handle.disconnect(russh::Disconnect::ByApplication, "", "").await;
                 }
                 deliver(|_| Ok(()))

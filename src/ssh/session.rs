@@ -252,6 +252,73 @@ pub struct Connection {
     pub handle: Handle<Checker>,
     pub label: String,
     _jumps: Vec<Arc<Connection>>,
+    commands: std::sync::Mutex<Commands>,
+}
+
+type ChannelWriter = Arc<russh::ChannelWriteHalf<client::Msg>>;
+
+/// The commands of a connection still running, and those being stopped.
+#[derive(Default)]
+struct Commands {
+    next: u64,
+    running: std::collections::HashMap<u64, ChannelWriter>,
+    stopping: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Tells a command to stop: OpenSSH's sshd sends the signal to the command's whole process
+/// group, so nothing it started is left running; then the channel is closed.
+async fn stop(channel: ChannelWriter) {
+    let _ = channel.signal(russh::Sig::TERM).await;
+    let _ = channel.eof().await;
+    let _ = channel.close().await;
+}
+
+impl Connection {
+    fn commands(&self) -> std::sync::MutexGuard<'_, Commands> {
+        self.commands.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops every command still running or abandoned, so a disconnect leaves none behind.
+    pub async fn settle(&self) {
+        let (running, stopping) = {
+            let mut commands = self.commands();
+            (std::mem::take(&mut commands.running), std::mem::take(&mut commands.stopping))
+        };
+        futures::future::join_all(running.into_values().map(stop)).await;
+        for pending in stopping {
+            let _ = pending.await;
+        }
+    }
+
+    fn track(self: &Arc<Self>, channel: ChannelWriter) -> Tracked {
+        let mut commands = self.commands();
+        commands.next += 1;
+        let id = commands.next;
+        commands.running.insert(id, channel);
+        Tracked { id, conn: self.clone() }
+    }
+}
+
+/// A running command; dropped before its end (cancel, timeout, Ctrl-C), it is stopped.
+struct Tracked {
+    id: u64,
+    conn: Arc<Connection>,
+}
+
+impl Tracked {
+    fn finished(self) {
+        self.conn.commands().running.remove(&self.id);
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut commands = self.conn.commands();
+        let Some(channel) = commands.running.remove(&self.id) else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            commands.stopping.push(runtime.spawn(stop(channel)));
+        }
+    }
 }
 
 fn russh_config(target: &Target) -> Arc<client::Config> {
@@ -383,7 +450,7 @@ async fn connect_one(target: &Target, via: Option<Arc<Connection>>, secrets: &Se
     tokio::time::timeout(timeout.max(Duration::from_secs(30)), authenticate(&mut handle, target, secrets, &label))
         .await
         .map_err(|_| timed_out())??;
-    Ok(Connection { handle, label, _jumps: Vec::new() })
+    Ok(Connection { handle, label, _jumps: Vec::new(), commands: Default::default() })
 }
 
 fn method_name(m: &MethodKind) -> &'static str {
@@ -593,14 +660,16 @@ pub async fn exec(
     let started = Instant::now();
     let label = conn.label.clone();
     let run = async {
-        let mut channel = start(&conn, &command, &options).await?;
+        let (mut reader, writer) = start(&conn, &command, &options).await?.split();
+        let writer = Arc::new(writer);
+        let tracked = conn.track(writer.clone());
         if let Some(stdin) = &options.stdin {
-            channel.data_bytes(stdin.clone()).await.map_err(|e| session_error(&label, e))?;
+            writer.data_bytes(stdin.clone()).await.map_err(|e| session_error(&label, e))?;
         }
-        channel.eof().await.map_err(|e| session_error(&label, e))?;
+        writer.eof().await.map_err(|e| session_error(&label, e))?;
         let mut result = CommandResult::default();
         let mut refused = false;
-        while let Some(msg) = channel.wait().await {
+        while let Some(msg) = reader.wait().await {
             match msg {
                 ChannelMsg::Data { data } => result.take(&sink, Event::Stdout(data.to_vec())).await,
                 ChannelMsg::ExtendedData { data, ext: 1 } => result.take(&sink, Event::Stderr(data.to_vec())).await,
@@ -611,6 +680,7 @@ pub async fn exec(
                 _ => {}
             }
         }
+        tracked.finished();
         if refused && result.exit_status.is_none() {
             return Err(
                 Error::new(Kind::Remote, format!("{label} refused to run the command")).with("host", label.clone())
