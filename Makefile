@@ -15,7 +15,7 @@ FEATURE := $(call feature,$(LUA))
 SO := build/$(FEATURE)/essh_native.so
 LUA_FILES := $(wildcard lua/essh/*.lua)
 
-.PHONY: all build install test test-rust test-lua bench bench-codecs bench-io bench-ssh lint types deps demo fuzz clean rock-build rock-install
+.PHONY: all build install test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner lint types deps demo fuzz clean rock-build rock-install
 
 all: build
 
@@ -42,7 +42,7 @@ test-lua:
 	  $$i spec/run.lua || exit 1; \
 	done
 
-bench: bench-codecs bench-io bench-ssh
+bench: bench-codecs bench-io bench-ssh bench-runner
 
 bench-codecs:
 	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
@@ -56,6 +56,11 @@ bench-io:
 bench-ssh:
 	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
 	lua5.4 bench/ssh.lua
+
+# Needs root and PyPI too (pyinfra, ansible-core).
+bench-runner:
+	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
+	lua5.4 bench/runner.lua
 
 lint:
 	$(CARGO) fmt --check

@@ -1,66 +1,15 @@
 -- SSH benchmarks: essh against asyncssh, Fabric, parallel-ssh and OpenSSH, side by side in one
 -- run, on one throwaway sshd listening on 127.0.0.1-127.0.0.101.   Run: make bench-ssh
 -- Prints a table of medians (3 runs each) and the ratios the issue sets as targets.
-package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
-package.cpath = "build/lua54/?.so;" .. package.cpath
-local sshd = require "support.sshd"
-local runtime = require("essh").runtime
+local bench = require "bench.fleet"
+local sh = bench.sh
+local python = bench.python_with({ "asyncssh", "fabric", "parallel-ssh" })
+local RUNS = bench.runs
 
-local RUNS = tonumber(os.getenv("BENCH_RUNS") or "3")
-local out = "bench/out"
-local venv = out .. "/venv"
-
-local shell = require "support.shell"
-local sh = shell.must
-
-os.execute("mkdir -p " .. out)
-if not io.open(venv .. "/bin/python") then
-  io.stderr:write("bench: installing asyncssh, fabric and parallel-ssh into " .. venv .. "\n")
-  sh("python3 -m venv " .. venv .. " && " .. venv .. "/bin/pip install -q asyncssh fabric parallel-ssh")
-end
-local python = venv .. "/bin/python"
-
-local hosts = {}
-for i = 2, 101 do hosts[#hosts + 1] = "127.0.0." .. i end
-local listen = { "127.0.0.1" }
-for _, h in ipairs(hosts) do listen[#listen + 1] = h end
--- sshd takes at most 16 ListenAddress lines: listen everywhere, and it refuses non-loopback peers.
-local server = sshd.start({ listen = { "0.0.0.0" }, pam = false })
-local ok, failure = pcall(function()
-  local port, user, key = server.port, server.user, server.keys .. "/id_ed25519"
-  local kh = server.dir .. "/known_hosts_all"
-  local f = assert(io.open(kh, "w"))
-  for _, h in ipairs(listen) do f:write(("[%s]:%d %s\n"):format(h, port, server.host_key)) end
-  f:close()
-  local host_list = table.concat(hosts, " ")
+bench.start().with(function(fleet)
+  local server, port, user, key, kh = fleet.server, fleet.port, fleet.user, fleet.key, fleet.known_hosts
+  local host_list, measure = fleet.host_list, fleet.measure
   local lua = "lua5.4"
-
-  local function sshd_cpu()
-    local stat = io.open("/proc/" .. server.pid .. "/stat"):read("*a")
-    local fields = {}
-    for field in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = field end
-    -- utime, stime, cutime, cstime are fields 14-17 of stat; 12-15 after the name.
-    return (tonumber(fields[12]) + tonumber(fields[13]) + tonumber(fields[14]) + tonumber(fields[15])) / 100
-  end
-
-  -- Runs command RUNS times; returns the median of the seconds it prints (or of its wall time
-  -- when it prints nothing), and the median sshd CPU seconds per run.
-  local function measure(command)
-    local times, cpus = {}, {}
-    for i = 1, RUNS do
-      local cpu0 = sshd_cpu()
-      local t0 = runtime.monotonic()
-      local text = sh(command)
-      local wall = runtime.monotonic() - t0
-      runtime.sleep(0.5) -- sshd reaps its children, and only then counts their CPU time
-      cpus[i] = sshd_cpu() - cpu0
-      times[i] = tonumber(text:match("([%d.]+)%s*$") or "") or wall
-    end
-    table.sort(times)
-    table.sort(cpus)
-    local mid = math.floor((RUNS + 1) / 2)
-    return times[mid], cpus[mid]
-  end
 
   local essh = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/lua54/?.so;;' " .. lua .. " bench/ssh_client.lua"
   local openssh = table.concat({
@@ -151,5 +100,3 @@ local ok, failure = pcall(function()
     print(("  %-10s %-36s %8.3f s   sshd cpu %6.2f s"):format(r.group, r.name, r.seconds, r.cpu))
   end
 end)
-server.stop()
-if not ok then error(failure, 0) end
