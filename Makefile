@@ -88,6 +88,7 @@ clean:
 rock-build: build
 
 rock-install:
-	mkdir -p "$(INST_LIBDIR)" "$(INST_LUADIR)/essh"
+	mkdir -p "$(INST_LIBDIR)" "$(INST_LUADIR)/essh" "$(INST_BINDIR)"
 	cp $(SO) "$(INST_LIBDIR)/essh_native.so"
 	cp $(LUA_FILES) "$(INST_LUADIR)/essh/"
+	cp bin/essh "$(INST_BINDIR)/essh"

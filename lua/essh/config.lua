@@ -165,27 +165,41 @@ end
 
 local loadstring, setfenv = rawget(_G, "loadstring"), rawget(_G, "setfenv")
 
---- Runs the config file at `path` into `registry` (a new one when nil); returns the registry,
---- or nil and an error naming the file and line.
-function M.load(path, registry)
-  local dsl = M.new(registry)
+-- Compiles the file at `path` as a chunk running in `env`.
+local function compile(path, env)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
   local text = f:read("*a")
   f:close()
-  local env = M.environment(dsl)
-  local chunk
   if setfenv then
-    chunk, err = loadstring(text, "@" .. path)
+    local chunk, load_err = loadstring(text, "@" .. path)
     if chunk then setfenv(chunk, env) end
-  else
-    chunk, err = load(text, "@" .. path, "t", env)
+    return chunk, load_err
   end
-  if not chunk then return nil, err end
-  local ok, run_err = pcall(chunk)
-  if ok then ok, run_err = pcall(dsl.finish) end
-  if not ok then return nil, tostring(run_err) end
+  return load(text, "@" .. path, "t", env)
+end
+
+--- Runs the config files `paths` in order, in one environment (so later files can patch what
+--- earlier ones defined), into `registry` (a new one when nil); returns the registry, or nil
+--- and an error naming the file and line.
+function M.load_files(paths, registry)
+  local dsl = M.new(registry)
+  local env = M.environment(dsl)
+  for _, path in ipairs(paths) do
+    local chunk, err = compile(path, env)
+    if not chunk then return nil, err end
+    local ok, run_err = pcall(chunk)
+    if not ok then return nil, tostring(run_err) end
+  end
+  local ok, err = pcall(dsl.finish)
+  if not ok then return nil, tostring(err) end
   return dsl.registry
+end
+
+--- Runs the config file at `path` into `registry` (a new one when nil); returns the registry,
+--- or nil and an error naming the file and line.
+function M.load(path, registry)
+  return M.load_files({ path }, registry)
 end
 
 return M

@@ -87,6 +87,29 @@ function Host:connect_options()
   }
 end
 
+-- ssh_config quotes a value with spaces; a list is one line per item.
+local function config_lines(keyword, value, out)
+  if type(value) == "table" then
+    for _, v in ipairs(value) do config_lines(keyword, v, out) end
+    return
+  end
+  local text = tostring(value)
+  if text:find("[%s\"]") then text = '"' .. text:gsub('"', '\\"') .. '"' end
+  out[#out + 1] = "    " .. keyword .. " " .. text
+end
+
+--- This host as an ssh_config block (`Host name` and its ssh options, sorted), so OpenSSH
+--- tools can use it.
+function Host:ssh_config()
+  local c = rawget(self, "config")
+  local keys = {}
+  for k in pairs(c) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = { "Host " .. rawget(self, "_name") }
+  for _, k in ipairs(keys) do config_lines(k, c[k], out) end
+  return table.concat(out, "\n") .. "\n"
+end
+
 --- Applies definition fields to a host (its definition, or a later `host "x" {...}` call).
 function M.apply(self, spec)
   local name, where = rawget(self, "_name"), rawget(self, "_where")

@@ -13,11 +13,12 @@ local M = {}
 
 local DEFAULT_PARALLEL = 32
 
-local EVENTS = { task_start = true, host_start = true, host_done = true, task_done = true }
-local listeners = { task_start = {}, host_start = {}, host_done = {}, task_done = {} }
+local EVENTS = { task_start = true, host_start = true, host_status = true, host_done = true, task_done = true }
+local listeners = { task_start = {}, host_start = {}, host_status = {}, host_done = {}, task_done = {} }
 
---- Calls `fn` on an event: task_start(task), host_start(task, host), host_done(task, host,
---- entry), task_done(task, report). For logging, notifications and custom reports.
+--- Calls `fn` on an event: task_start(task, hosts), host_start(task, host), host_status(task,
+--- host, entry) when a host's entry.status changes (connecting, running), host_done(task,
+--- host, entry), task_done(task, report). For logging, notifications and custom reports.
 function M.on(event, fn)
   if not EVENTS[event] then error(("essh.on: unknown event '%s'"):format(tostring(event)), 2) end
   if type(fn) ~= "function" then error("essh.on: a function is required", 2) end
@@ -192,7 +193,7 @@ end
 
 -- Runs a host hook: a function gets (host, task context); a string is a command, run on the
 -- host when `session` is given, else on this machine. Raises when it fails.
-local function run_hook(hook, host, ctx, session)
+function M.run_hook(hook, host, ctx, session)
   if hook == nil then return end
   if type(hook) == "function" then return hook(host, ctx) end
   local r, err
@@ -270,7 +271,7 @@ function M.run(registry, task, options)
   end
   local task_user = task.user or (task.privileged and "root") or nil
 
-  emit("task_start", task)
+  emit("task_start", task, hosts)
   if task.prepare then
     local ok, result = runtime.pcall(task.prepare, context(local_host()))
     if not ok or result == false then
@@ -322,8 +323,9 @@ function M.run(registry, task, options)
     local session
     local ctx = context(host, task_user)
     if task.backend == "remote" then
-      run_hook(host.before_connect, host, ctx)
+      M.run_hook(host.before_connect, host, ctx)
       entry.status = "connecting"
+      emit("host_status", task, host, entry)
       local s, err = ssh.connect(host:connect_options())
       if not s then
         if is_interrupt(err) then error(err, 0) end
@@ -334,8 +336,9 @@ function M.run(registry, task, options)
       ctx.session = s
     end
     entry.status = "running"
+    emit("host_status", task, host, entry)
     local ok, failure = runtime.pcall(function()
-      if session then run_hook(host.after_connect, host, ctx, session) end
+      if session then M.run_hook(host.after_connect, host, ctx, session) end
       if type(task.script) == "function" then
         task.script(ctx)
       elseif task.script then
@@ -354,7 +357,7 @@ function M.run(registry, task, options)
     end)
     if session then
       session:close()
-      run_hook(host.after_disconnect, host, ctx)
+      M.run_hook(host.after_disconnect, host, ctx)
     end
     entry.status = "ok"
     if not ok then error(failure, 0) end

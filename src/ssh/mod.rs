@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod forward;
+pub mod interactive;
 pub mod keyfix;
 pub mod known_hosts;
 pub mod session;
@@ -79,6 +80,27 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             methods: &[],
         },
         TypeDef {
+            name: "ssh.InteractiveOptions",
+            doc: "",
+            fields: &[
+                crate::slot!(env: "table<string, string>?", "Environment variables (the server must accept them)."),
+                crate::slot!(tty: "boolean?", "Ask for a PTY when stdin is a terminal (default true)."),
+                crate::slot!(term: "string?", "Terminal type of the PTY (default: $TERM)."),
+            ],
+            methods: &[],
+        },
+        TypeDef {
+            name: "ssh.InteractiveResult",
+            doc: "How an interactive session ended.",
+            fields: &[
+                crate::slot!(exitStatus: "integer", "The remote exit status (255 when killed by a signal)."),
+                crate::slot!(exit_status: "integer", "Same as exitStatus."),
+                crate::slot!(signal: "string?", "The signal that killed the remote side."),
+                crate::slot!(ok: "boolean", "exitStatus == 0."),
+            ],
+            methods: &[],
+        },
+        TypeDef {
             name: "ssh.TransferOptions",
             doc: "",
             fields: &[
@@ -96,6 +118,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
                 func!("upload", "Copies a local file to the server over SFTP.", [local_path: "string", remote_path: "string", options: "ssh.TransferOptions?"], [bytes: "integer?", err: "essh.Error?"]),
                 func!("download", "Copies a remote file to this machine over SFTP.", [remote_path: "string", local_path: "string", options: "ssh.TransferOptions?"], [bytes: "integer?", err: "essh.Error?"]),
                 func!("sftp", "Opens an SFTP client on this session.", [], [sftp: "ssh.Sftp?", err: "essh.Error?"]),
+                func!("interactive", "Runs a shell, or a command, joined to the local terminal: a PTY of the local TERM and size when stdin is a terminal (tty = false: never), raw mode restored on every way out, window-size changes forwarded.", [command: "string?", options: "ssh.InteractiveOptions?"], [result: "ssh.InteractiveResult?", err: "essh.Error?"]),
                 func!("forward_local", "Listens on 127.0.0.1:local_port (0 picks one) and tunnels each connection to remote_host:remote_port.", [local_port: "integer", remote_host: "string", remote_port: "integer"], [forward: "ssh.Forward?", err: "essh.Error?"]),
                 func!("close", "Disconnects.", [], []),
             ],
@@ -322,15 +345,61 @@ fn session_methods(lua: &Lua, m: &Table) -> Result<()> {
             let conn = s.conn.lock().unwrap_or_else(|p| p.into_inner()).take();
             Ok(async move {
                 if let Some(conn) = conn {
-                    conn.settle().await;
-                    let _ = conn.handle.disconnect(russh::Disconnect::ByApplication, "", "").await;
+                    conn.close().await;
                 }
                 deliver(|_| Ok(()))
             })
         })?,
     )?;
+    m.raw_set(
+        "interactive",
+        module::waiting(
+            lua,
+            "session:interactive",
+            |_, (s, command, options): (UserDataRef<Session>, Option<String>, Option<Table>)| {
+                let conn = s.connection()?;
+                let options = interactive_options(command, options.as_ref())?;
+                Ok(async move {
+                    let ended = interactive::run(conn, options).await?;
+                    deliver(move |lua| {
+                        let t = lua.create_table()?;
+                        let status =
+                            ended.exit_status.map(|s| s as i64).unwrap_or(if ended.signal.is_some() { 255 } else { 0 });
+                        t.raw_set("exitStatus", status)?;
+                        t.raw_set("exit_status", status)?;
+                        t.raw_set("signal", ended.signal)?;
+                        t.raw_set("ok", status == 0)?;
+                        Ok(t)
+                    })
+                })
+            },
+        )?,
+    )?;
     sftp::add_methods(lua, m)?;
     forward::add_methods(lua, m)
+}
+
+fn interactive_options(command: Option<String>, t: Option<&Table>) -> Result<interactive::Options> {
+    const W: &str = "session:interactive";
+    let mut options = interactive::Options {
+        command,
+        env: Vec::new(),
+        tty: true,
+        term: crate::env::get("TERM").unwrap_or_else(|| "xterm".into()),
+    };
+    let Some(t) = t else { return Ok(options) };
+    check_keys(t, &["env", "tty", "term"], W)?;
+    if let Some(vars) = opt::<Table>(t, "env", W, "a table")? {
+        for pair in vars.pairs::<String, String>() {
+            options.env.push(pair?);
+        }
+        options.env.sort();
+    }
+    options.tty = opt::<bool>(t, "tty", W, "a boolean")?.unwrap_or(true);
+    if let Some(term) = opt::<String>(t, "term", W, "a string")? {
+        options.term = term;
+    }
+    Ok(options)
 }
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {

@@ -255,7 +255,7 @@ pub struct Connection {
     commands: std::sync::Mutex<Commands>,
 }
 
-type ChannelWriter = Arc<russh::ChannelWriteHalf<client::Msg>>;
+pub(crate) type ChannelWriter = Arc<russh::ChannelWriteHalf<client::Msg>>;
 
 /// The commands of a connection still running, and those being stopped.
 #[derive(Default)]
@@ -274,12 +274,23 @@ async fn stop(channel: ChannelWriter) {
 }
 
 impl Connection {
+    /// Stops what still runs, disconnects, and waits (at most 2 s) until the goodbye is on the
+    /// wire: a program exiting right after would otherwise cut it off.
+    pub async fn close(&self) {
+        self.settle().await;
+        let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "").await;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !self.handle.is_closed() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     fn commands(&self) -> std::sync::MutexGuard<'_, Commands> {
         self.commands.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops every command still running or abandoned, so a disconnect leaves none behind.
-    pub async fn settle(&self) {
+    async fn settle(&self) {
         let (running, stopping) = {
             let mut commands = self.commands();
             (std::mem::take(&mut commands.running), std::mem::take(&mut commands.stopping))
@@ -290,7 +301,7 @@ impl Connection {
         }
     }
 
-    fn track(self: &Arc<Self>, channel: ChannelWriter) -> Tracked {
+    pub(crate) fn track(self: &Arc<Self>, channel: ChannelWriter) -> Tracked {
         let mut commands = self.commands();
         commands.next += 1;
         let id = commands.next;
@@ -300,13 +311,13 @@ impl Connection {
 }
 
 /// A running command; dropped before its end (cancel, timeout, Ctrl-C), it is stopped.
-struct Tracked {
+pub(crate) struct Tracked {
     id: u64,
     conn: Arc<Connection>,
 }
 
 impl Tracked {
-    fn finished(self) {
+    pub(crate) fn finished(self) {
         self.conn.commands().running.remove(&self.id);
     }
 }
@@ -703,7 +714,7 @@ pub async fn exec(
     Ok(result)
 }
 
-fn signal_name_text(sig: &russh::Sig) -> String {
+pub(crate) fn signal_name_text(sig: &russh::Sig) -> String {
     let text = format!("{sig:?}");
     match text.strip_prefix("Custom(\"").and_then(|t| t.strip_suffix("\")")) {
         Some(custom) => custom.to_owned(),
