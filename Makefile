@@ -22,7 +22,7 @@ all: build
 build:
 	$(CARGO) build --release --locked --features $(FEATURE),module
 	mkdir -p build/$(FEATURE)
-	cp target/release/libessh_native.so $(SO)
+	cp target/release/libessh_native.so $(SO).new && mv -f $(SO).new $(SO)
 
 # Installs the rock for each interpreter into its own tree: lua_modules/<interpreter>.
 install:

@@ -38,6 +38,20 @@ local ssh_ExecOptions = {}
 ---@field duration number Seconds the command took.
 local ssh_ExecResult = {}
 
+---@class ssh.InteractiveOptions
+---@field env table<string, string>? Environment variables (the server must accept them).
+---@field tty boolean? Ask for a PTY when stdin is a terminal (default true).
+---@field term string? Terminal type of the PTY (default: $TERM).
+local ssh_InteractiveOptions = {}
+
+--- How an interactive session ended.
+---@class ssh.InteractiveResult
+---@field exitStatus integer The remote exit status (255 when killed by a signal).
+---@field exit_status integer Same as exitStatus.
+---@field signal string? The signal that killed the remote side.
+---@field ok boolean exitStatus == 0.
+local ssh_InteractiveResult = {}
+
 ---@class ssh.TransferOptions
 ---@field mode integer? Permissions of the uploaded file (default 0644).
 ---@field atomic boolean? Write a temporary name, then rename (default true).
@@ -74,6 +88,13 @@ function ssh_Session:download(remote_path, local_path, options) end
 ---@return ssh.Sftp? sftp
 ---@return essh.Error? err
 function ssh_Session:sftp() end
+
+--- Runs a shell, or a command, joined to the local terminal: a PTY of the local TERM and size when stdin is a terminal (tty = false: never), raw mode restored on every way out, window-size changes forwarded.
+---@param command? string
+---@param options? ssh.InteractiveOptions
+---@return ssh.InteractiveResult? result
+---@return essh.Error? err
+function ssh_Session:interactive(command, options) end
 
 --- Listens on 127.0.0.1:local_port (0 picks one) and tunnels each connection to remote_host:remote_port.
 ---@param local_port integer

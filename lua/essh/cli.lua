@@ -527,10 +527,10 @@ function M.main(argv, options)
   end
   local program = options.program or (argv[0] and argv[0]:match("[^/]+$")) or "essh"
   options.program = program
-  local ok, result = xpcall(dispatch, function(e)
+  local ok, result = xpcall(function() return dispatch(argv, options) end, function(e)
     if type(e) == "table" and (e.usage or e.config) then return e end
     return { internal = e, trace = debug.traceback(tostring(e), 2) }
-  end, argv, options)
+  end)
   if ok then return result end
   if result.usage then
     io.stderr:write(program, ": ", result.usage, "\n")

@@ -157,7 +157,9 @@ end
 
 --- The environment of a config file: the DSL, `essh`, `require`, then the real globals.
 function M.environment(dsl)
-  local essh = require "essh"
+  -- `essh` there is the library bound to the registry the file loads into.
+  local essh = setmetatable({ registry = dsl.registry, host = dsl.host, task = dsl.task, driver = dsl.driver,
+    group = dsl.group, hosts = dsl.hosts, select = dsl.select }, { __index = require "essh" })
   local env = { host = dsl.host, task = dsl.task, driver = dsl.driver, group = dsl.group, essh = essh,
     require = M.require }
   return setmetatable(env, { __index = _G })

@@ -6,6 +6,7 @@ while arg and arg[i - 1] do i = i - 1 end
 M.interpreter = arg and arg[i] or "lua"
 
 local checkout = assert(io.popen("pwd")):read("*l")
+M.checkout = checkout
 local name = jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"):gsub("%.", ""))
 M.path = checkout .. "/lua/?.lua;" .. checkout .. "/lua/?/init.lua;" .. checkout .. "/spec/?.lua"
 M.cpath = checkout .. "/build/" .. name .. "/?.so"
