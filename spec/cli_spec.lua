@@ -123,6 +123,7 @@ task "lib" { script = "echo " .. mylib.word }
     assert.matches("\ndb1%s+ok%s+0 ", out)
     out, status = essh("hello --select down")
     assert.equal(3, status)
+    assert.matches("\ndown%s+unreachable ", out)
     out, status = essh("hello --dry-run --prefix")
     assert.equal(0, status)
     assert.matches("%[web1%] echo hello %$ESSH_HOST_NAME", out)
