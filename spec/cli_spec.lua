@@ -42,6 +42,7 @@ task "fail" { targets = { "web", "db" }, script = "test $ESSH_HOST_NAME != web2"
 task "secret" { hidden = true, script = "true" }
 task "off" { disabled = true, script = "true" }
 task "lib" { script = "echo " .. mylib.word }
+host "hooky" { HostName = "127.0.0.1", before_connect = function() error("the hook broke") end }
 ]]):format(common, common, common))
     fs.write(fs.join(dir, ".esshconfig_override.lua"), 'essh.registry:get("host", "web2").description = "patched"\n')
     assert(fs.mkdir(fs.join(dir, ".essh", "lib"), { parents = true }))
@@ -79,6 +80,12 @@ task "lib" { script = "echo " .. mylib.word }
     out, status = essh("off")
     assert.equal(2, status)
     assert.not_matches("traceback", out)
+    out, status = essh("hooky")
+    assert.equal(2, status)
+    assert.matches("^essh: [^\n]*the hook broke\n$", out)
+    out, status = essh("--debug hooky")
+    assert.equal(2, status)
+    assert.matches("the hook broke\nstack traceback:\n", out)
   end)
 
   it("lists hosts, tasks and tags, as tables, names or JSON", function()
@@ -91,7 +98,7 @@ task "lib" { script = "echo " .. mylib.word }
     assert.equal("web1\nweb2\n", essh("--hosts --quiet --select web"))
     assert.equal("web1\n", essh("--hosts -q --select web --filter production"))
     local hosts = json.decode((essh("--hosts --json --all", { stdout_only = true })))
-    assert.equal(4, #hosts)
+    assert.equal(5, #hosts)
     assert.same({ "db" }, setmetatable(hosts[3].tags, nil))
     assert.equal(server.port, hosts[1].Port)
     out = essh("--tasks")
@@ -235,8 +242,15 @@ task "lib" { script = "echo " .. mylib.word }
       assert.equal(modes[1], modes[3])
     end)
 
+    it("shows a live view of the hosts' states when their output is hidden", function()
+      local out, status = terminal("'expect:hello \\[#+\\] 2/2'", essh_bin .. " hello --quiet")
+      assert.equal(0, status, out)
+      assert.matches("web1%s+.-ok", out)
+      assert.matches("exit=0\n$", out)
+    end)
+
     it("runs one command with its output passed through", function()
-      local out, status = essh("web1 'echo one; echo two >&2; exit 5'")
+      local out, status = essh("web1 -- 'echo one; echo two >&2; exit 5'")
       assert.equal(5, status)
       assert.equal("one\ntwo\n", out)
       out = essh("web2 cat </dev/null") -- stdin is not a terminal: no PTY, and its end reaches cat

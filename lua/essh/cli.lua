@@ -510,6 +510,7 @@ local function dispatch(argv, options)
   if registry:get("host", name) or ssh_config_names()[name] or name:find("[%.@:]") then
     local command = {}
     for j = rest, #argv do command[#command + 1] = argv[j] end
+    if command[1] == "--" then table.remove(command, 1) end
     return interactive(registry, name, command, flags)
   end
   usage_error(("no task or host named %s (essh --tasks, essh --hosts)"):format(name))
@@ -525,6 +526,8 @@ function M.main(argv, options)
     if a == "--" then break end
     if a == "--debug" then debug_mode = true end
   end
+  -- Hosts' lines reach a pipe (tee, a log) as they come, in order with stderr.
+  io.stdout:setvbuf("line")
   local program = options.program or (argv[0] and argv[0]:match("[^/]+$")) or "essh"
   options.program = program
   local ok, result = xpcall(function() return dispatch(argv, options) end, function(e)

@@ -452,12 +452,13 @@ function M.summary(report, stream)
     width = math.max(width, #name)
   end
   table.sort(names)
-  local row = "%-" .. width .. "s  %-11s  %4s  %8s  %s\n"
-  stream:write(row:format("HOST", "STATUS", "EXIT", "TIME", ""))
+  local format = "%-" .. width .. "s  %-11s  %4s  %8s  %s"
+  local function row(...) return (format:format(...):gsub("%s+$", "")) .. "\n" end
+  stream:write(row("HOST", "STATUS", "EXIT", "TIME", ""))
   for _, name in ipairs(names) do
     local h = report.hosts[name]
     local err = h.error and tostring(h.error):gsub("\n.*", "") or ""
-    stream:write(row:format(name, h.status, h.exitStatus and tostring(h.exitStatus) or "-",
+    stream:write(row(name, h.status, h.exitStatus and tostring(h.exitStatus) or "-",
       h.duration and ("%.2fs"):format(h.duration) or "-", err))
   end
 end
