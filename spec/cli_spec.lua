@@ -43,12 +43,18 @@ task "secret" { hidden = true, script = "true" }
 task "off" { disabled = true, script = "true" }
 task "lib" { script = "echo " .. mylib.word }
 host "hooky" { HostName = "127.0.0.1", before_connect = function() error("the hook broke") end }
-]]):format(common, common, common))
+host "hooked" { %s, before_connect = "echo before > hooks.log",
+  after_disconnect = function() local f = io.open("hooks.log", "a") f:write("after\n") f:close() end }
+]]):format(common, common, common, common))
     fs.write(fs.join(dir, ".esshconfig_override.lua"), 'essh.registry:get("host", "web2").description = "patched"\n')
     assert(fs.mkdir(fs.join(dir, ".essh", "lib"), { parents = true }))
     fs.write(fs.join(dir, ".essh", "lib", "mylib.lua"), 'return { word = "from-lib" }\n')
     assert(fs.mkdir(fs.join(home, ".essh"), { parents = true }))
     fs.write(fs.join(home, ".essh", "config.lua"), 'task "global-only" { description = "from home", script = "echo g" }\n')
+    assert(fs.mkdir(fs.join(home, ".ssh"), { parents = true }))
+    fs.write(fs.join(home, ".ssh", "config"), ("Host cfghost\n  HostName 127.0.0.1\n  Port %d\n  User %s\n"
+      .. "  IdentityFile %s\n  UserKnownHostsFile %s\n"):format(server.port, server.user, server.keys .. "/id_ed25519",
+      server.known_hosts))
   end)
 
   teardown(function()
@@ -98,7 +104,7 @@ host "hooky" { HostName = "127.0.0.1", before_connect = function() error("the ho
     assert.equal("web1\nweb2\n", essh("--hosts --quiet --select web"))
     assert.equal("web1\n", essh("--hosts -q --select web --filter production"))
     local hosts = json.decode((essh("--hosts --json --all", { stdout_only = true })))
-    assert.equal(5, #hosts)
+    assert.equal(6, #hosts)
     assert.same({ "db" }, setmetatable(hosts[3].tags, nil))
     assert.equal(server.port, hosts[1].Port)
     out = essh("--tasks")
@@ -135,6 +141,9 @@ host "hooky" { HostName = "127.0.0.1", before_connect = function() error("the ho
     assert.equal(0, status)
     assert.matches("%[web1%] echo hello %$ESSH_HOST_NAME", out)
     assert.equal("from-lib\n", essh("lib"))
+    out = essh("hello --color")
+    assert.matches("\27%[32m%[web1%] \27%[0mhello web1", out)
+    assert.not_matches("\27", (essh("hello --no-color")))
     assert.equal(2, select(2, essh("hello --parallel=lots")))
   end)
 
@@ -247,6 +256,27 @@ host "hooky" { HostName = "127.0.0.1", before_connect = function() error("the ho
       assert.equal(0, status, out)
       assert.matches("web1%s+.-ok", out)
       assert.matches("exit=0\n$", out)
+    end)
+
+    it("ends on SIGTERM with the terminal restored", function()
+      local out = terminal("'expect:[$#] ' 'kill:TERM:^[^ ]*lua[^ ]* .*essh web1'",
+        ("sh -c 'stty -g; %s web1; echo rc=$?; stty -g'"):format(essh_bin))
+      local modes = {}
+      for mode in out:gmatch("([%x:]+:[%x:]+)\r?\n") do modes[#modes + 1] = mode end
+      assert.matches("ended by SIGTERM", out)
+      assert.matches("rc=255", out)
+      assert.equal(2, #modes, out)
+      assert.equal(modes[1], modes[2])
+    end)
+
+    it("logs into hosts of ~/.ssh/config, and runs a defined host's hooks around the session", function()
+      local out, status = essh("cfghost -- echo from-ssh-config </dev/null")
+      assert.equal(0, status, out)
+      assert.equal("from-ssh-config\n", out)
+      out, status = essh("hooked -- echo inside </dev/null")
+      assert.equal(0, status, out)
+      assert.equal("inside\n", out)
+      assert.equal("before\nafter\n", fs.read(fs.join(dir, "hooks.log")))
     end)
 
     it("runs one command with its output passed through", function()

@@ -1,11 +1,12 @@
 """Drives a command through a real pseudo-terminal, for the interactive specs.
 
 usage: terminal.py ROWS COLS STEP... -- COMMAND...
-steps: send:TEXT (\\n and \\r understood), expect:REGEX (waits up to 10 s), resize:ROWS:COLS
+steps: send:TEXT (\\n and \\r understood), expect:REGEX (waits up to 10 s), resize:ROWS:COLS,
+       kill:SIGNAL:PATTERN (pkill -SIGNAL -f PATTERN)
 Prints everything the command wrote, then a last line `exit=N` (N: its exit status, or
 128+signal). Exits 1 when an expectation times out.
 """
-import fcntl, os, pty, re, select, struct, sys, termios, time
+import fcntl, os, pty, re, select, struct, subprocess, sys, termios, time
 
 
 def set_size(fd, rows, cols):
@@ -41,6 +42,9 @@ def main():
         kind, _, value = step.partition(":")
         if kind == "send":
             os.write(fd, value.replace("\\n", "\n").replace("\\r", "\r").encode())
+        elif kind == "kill":
+            signal, _, pattern = value.partition(":")
+            subprocess.run(["pkill", "-" + signal, "-f", pattern], check=False)
         elif kind == "resize":
             r, c = value.split(":")
             set_size(fd, int(r), int(c))
