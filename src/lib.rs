@@ -12,6 +12,7 @@ pub mod json;
 pub mod module;
 pub mod process;
 pub mod runtime;
+pub mod signals;
 pub mod ssh;
 pub mod time;
 pub mod watch;

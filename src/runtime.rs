@@ -9,13 +9,15 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table, UserData, UserDataMethods, Value};
 use tokio::io::unix::AsyncFd;
+
+use crate::signals::{Handler, SelfPipe};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::error::{Error, Kind};
@@ -111,13 +113,13 @@ impl Runtime {
     /// Runs `fut` to completion on this thread, or returns an `interrupted` error when Ctrl-C
     /// arrives first. Only called from the Lua thread, which never runs inside the runtime.
     pub fn block_on<F: Future>(&self, fut: F) -> std::result::Result<F::Output, Error> {
-        let _guard = SigintGuard::install();
+        let _guard = PIPE.fds().and_then(|_| Handler::install(libc::SIGINT, on_sigint));
         let generation = INTERRUPTS.load(Ordering::SeqCst);
         let handle = self.handle();
         handle.block_on(async {
             let interrupts = match self.interrupts.get() {
                 Some(fd) => Some(fd),
-                None => interrupt_pipe().map(|fd| self.interrupts.get_or_init(|| fd)),
+                None => PIPE.reader().ok().map(|fd| self.interrupts.get_or_init(|| fd)),
             };
             tokio::select! {
                 biased;
@@ -146,38 +148,11 @@ pub fn get(lua: &Lua) -> Result<mlua::AppDataRef<'_, Runtime>> {
 // Ctrl-C: while the Lua thread waits, a handler of ours counts SIGINTs and wakes the wait
 // through a pipe; before and after, whatever handler the interpreter had is in place.
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
-static PIPE: OnceLock<(RawFd, RawFd)> = OnceLock::new();
+static PIPE: SelfPipe = SelfPipe::new();
 
 extern "C" fn on_sigint(_: libc::c_int) {
     INTERRUPTS.fetch_add(1, Ordering::SeqCst);
-    if let Some(&(_, write_end)) = PIPE.get() {
-        // SAFETY: write(2) is async-signal-safe; a full pipe already holds a wake-up.
-        unsafe { libc::write(write_end, b"!".as_ptr().cast(), 1) };
-    }
-}
-
-fn pipe_fds() -> Option<(RawFd, RawFd)> {
-    if let Some(fds) = PIPE.get() {
-        return Some(*fds);
-    }
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: fds has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
-        return None;
-    }
-    Some(*PIPE.get_or_init(|| (fds[0], fds[1])))
-}
-
-/// This runtime's own descriptor for the read end of the interrupt pipe.
-fn interrupt_pipe() -> Option<AsyncFd<OwnedFd>> {
-    let (read_end, _) = pipe_fds()?;
-    // SAFETY: dup returns a new descriptor that we own from here on.
-    let fd = unsafe { libc::fcntl(read_end, libc::F_DUPFD_CLOEXEC, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the descriptor is owned by the AsyncFd and closed only when it is dropped.
-    unsafe { AsyncFd::register(OwnedFd::from_raw_fd(fd)) }.ok()
+    PIPE.wake(b'!');
 }
 
 async fn interrupted(pipe: Option<&AsyncFd<OwnedFd>>, generation: u64) {
@@ -191,35 +166,6 @@ async fn interrupted(pipe: Option<&AsyncFd<OwnedFd>>, generation: u64) {
         // SAFETY: reading into a local buffer from a descriptor we own.
         while unsafe { libc::read(pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
         ready.clear_ready();
-    }
-}
-
-struct SigintGuard {
-    old: libc::sigaction,
-    installed: bool,
-}
-
-impl SigintGuard {
-    fn install() -> Self {
-        // SAFETY: plain sigaction(2) calls with zeroed, then filled, structures.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_sigint as *const () as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            let mut old: libc::sigaction = std::mem::zeroed();
-            let installed = pipe_fds().is_some() && libc::sigaction(libc::SIGINT, &action, &mut old) == 0;
-            SigintGuard { old, installed }
-        }
-    }
-}
-
-impl Drop for SigintGuard {
-    fn drop(&mut self) {
-        if self.installed {
-            // SAFETY: restores the handler saved by install.
-            unsafe { libc::sigaction(libc::SIGINT, &self.old, std::ptr::null_mut()) };
-        }
     }
 }
 

@@ -73,9 +73,10 @@ end
 --- Parses argv from index `i` (default 1) into `flags` (a table keyed by flag name, new when
 --- nil) and `words`. With `stop` it returns at the first word: the index after it comes third.
 --- Flags may come anywhere before `--`.
+local KNOWN = {}
+for _, f in ipairs(M.FLAGS) do KNOWN[f[1]] = f end
+
 function M.parse(argv, flags, i, stop)
-  local known = {}
-  for _, f in ipairs(M.FLAGS) do known[f[1]] = f end
   flags = flags or { select = {}, filter = {}, target = {}, L = {} }
   local words = {}
   i = i or 1
@@ -88,7 +89,7 @@ function M.parse(argv, flags, i, stop)
       local name, value = a:match("^(%-%-?[^=]+)=(.*)$")
       name = name or a
       name = ALIASES[name] or name
-      local f = known[name]
+      local f = KNOWN[name]
       if not f then usage_error(("unknown flag %s (see --help)"):format(a)) end
       local placeholder = f[2]
       if placeholder == nil then
@@ -170,6 +171,13 @@ local function columns(rows, out)
   end
 end
 
+-- `t` marked as a JSON array (so an empty one stays []).
+local function array(t) return setmetatable(t, json.array_mt) end
+
+local function write_json(out, value, sort)
+  out:write(assert(json.encode(value, { indent = true, sort_keys = sort })), "\n")
+end
+
 local function hosts_of(registry, flags)
   local q = query.new(registry, #flags.select > 0 and flags.select or nil)
   if #flags.filter > 0 then q = q:filter(flags.filter) end
@@ -182,10 +190,12 @@ local function list_hosts(registry, flags, out)
   if flags.json then
     local items = {}
     for i, h in ipairs(hosts) do
-      items[i] = { name = h.name, description = h.description, tags = setmetatable(h.tags, json.array_mt),
+      local tags = {}
+      for j, tag in ipairs(h.tags) do tags[j] = tag end
+      items[i] = { name = h.name, description = h.description, tags = array(tags),
         hidden = h.hidden or false, HostName = h.HostName, User = h.User, Port = h.Port and tonumber(h.Port) }
     end
-    out:write(assert(json.encode(setmetatable(items, json.array_mt), { indent = true })), "\n")
+    write_json(out, array(items))
   elseif flags.quiet then
     for _, h in ipairs(hosts) do out:write(h.name, "\n") end
   else
@@ -211,9 +221,9 @@ local function list_tasks(registry, flags, out)
       local targets = type(t.targets) == "string" and { t.targets } or t.targets
       items[i] = { name = t.name, description = t.description, hidden = t.hidden or false,
         disabled = t.disabled or false, backend = t.backend,
-        targets = targets and setmetatable(targets, json.array_mt) or nil }
+        targets = targets and array(targets) or nil }
     end
-    out:write(assert(json.encode(setmetatable(items, json.array_mt), { indent = true })), "\n")
+    write_json(out, array(items))
   elseif flags.quiet then
     for _, t in ipairs(tasks) do out:write(t.name, "\n") end
   else
@@ -242,8 +252,8 @@ local function list_tags(registry, flags, out)
   local names, by_tag = tags_of(registry, flags)
   if flags.json then
     local items = {}
-    for i, tag in ipairs(names) do items[i] = { name = tag, hosts = setmetatable(by_tag[tag], json.array_mt) } end
-    out:write(assert(json.encode(setmetatable(items, json.array_mt), { indent = true })), "\n")
+    for i, tag in ipairs(names) do items[i] = { name = tag, hosts = array(by_tag[tag]) } end
+    write_json(out, array(items))
   elseif flags.quiet then
     for _, tag in ipairs(names) do out:write(tag, "\n") end
   else
@@ -330,7 +340,7 @@ local function completion_script(shell, out)
   out:write(require("essh.completion")[shell])
 end
 
-local function report_json(task_name, report)
+local function write_report(out, task_name, report)
   local hosts = {}
   local names = {}
   for name in pairs(report.hosts) do names[#names + 1] = name end
@@ -340,13 +350,12 @@ local function report_json(task_name, report)
     hosts[i] = { name = name, status = h.status, ok = h.ok, exitStatus = h.exitStatus,
       error = h.error and tostring(h.error) or nil, duration = h.duration }
   end
-  local function list(t) return setmetatable(t, json.array_mt) end
-  return assert(json.encode({
+  write_json(out, {
     task = task_name, ok = report.ok, exit_code = runner.exit_code(report), duration = report.duration,
     error = report.error and tostring(report.error) or nil, interrupted = report.interrupted or false,
-    hosts = list(hosts), failed = list(report.failed), unreachable = list(report.unreachable),
-    skipped = list(report.skipped),
-  }, { indent = true, sort_keys = true }))
+    hosts = array(hosts), failed = array(report.failed), unreachable = array(report.unreachable),
+    skipped = array(report.skipped),
+  }, true)
 end
 
 -- Asks for the sudo password on the terminal, without echo; nil when there is no terminal.
@@ -401,7 +410,7 @@ local function run_task(registry, task, args, flags)
   local count = 0
   for _ in pairs(report.hosts) do count = count + 1 end
   if not options.dry_run and (count > 1 or not report.ok) then runner.summary(report, io.stderr) end
-  if flags.json then io.stdout:write(report_json(task.name, report), "\n") end
+  if flags.json then write_report(io.stdout, task.name, report) end
   return runner.exit_code(report)
 end
 

@@ -5,11 +5,12 @@
 local native = require "essh_native"
 local secret = require "essh.secret"
 local inspect = require "essh.inspect"
+local terminal = require "essh.terminal"
 
 local env, json, time = native.env, native.json, native.time
 
 local LEVELS = { debug = 10, info = 20, warn = 30, error = 40, off = 100 }
-local COLOURS = { debug = "\27[2m", info = "\27[36m", warn = "\27[33m", error = "\27[31m" }
+local COLOURS = { debug = 2, info = 36, warn = 33, error = 31 }
 
 local state = {
   level = LEVELS[(env.get("ESSH_LOG_LEVEL") or "info"):lower()] or LEVELS.info,
@@ -32,7 +33,7 @@ end
 
 local function use_colour()
   if state.colour == nil then
-    state.colour = state.sink == io.stderr and env.get("NO_COLOR") == nil and env.is_terminal("stderr")
+    state.colour = state.sink == io.stderr and terminal.colour(io.stderr)
   end
   return state.colour
 end
@@ -56,7 +57,7 @@ local function emit(level, fields, ...)
     line = assert(json.encode(record, { sort_keys = true }))
   else
     local parts = { time.format(nil, "%H:%M:%S"), level:upper() }
-    if use_colour() then parts[2] = COLOURS[level] .. parts[2] .. "\27[0m" end
+    if use_colour() then parts[2] = terminal.paint(COLOURS[level], parts[2]) end
     for _, k in ipairs(sorted_keys(fields)) do parts[#parts + 1] = k .. "=" .. text_of(fields[k]) end
     parts[#parts + 1] = message
     line = table.concat(parts, " ")

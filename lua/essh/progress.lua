@@ -3,6 +3,7 @@
 --- elapsed time, an overall bar) redrawn in place; elsewhere, one plain line per finished host.
 local native = require "essh_native"
 local runner = require "essh.runner"
+local terminal = require "essh.terminal"
 
 local runtime = native.runtime
 local M = {}
@@ -10,17 +11,19 @@ local M = {}
 local MAX_ROWS = 20
 local COLOURS = { ok = 32, failed = 31, unreachable = 33, interrupted = 31, skipped = 2 }
 local FINISHED = { ok = true, failed = true, unreachable = true, interrupted = true, skipped = true }
+-- Rows shown: hosts at work first, then the finished, then the queued; at most MAX_ROWS.
+local ORDER = { connecting = 1, running = 1, failed = 2, unreachable = 2, interrupted = 2, ok = 3, skipped = 3, queued = 4 }
 
 --- Starts showing the progress of `task` on `stream`; returns { stop = function(report) }.
 function M.start(task, stream, colour)
-  local live = stream == io.stderr and native.env.is_terminal("stderr")
-  if colour == nil then colour = live and native.env.get("NO_COLOR") == nil end
+  local live = terminal.is(stream)
+  if colour == nil then colour = terminal.colour(stream) end
   local rows, by_name, drawn, started = {}, {}, 0, runtime.monotonic()
 
   local function paint(status)
     local code = COLOURS[status]
     if not colour or not code then return status end
-    return ("\27[%dm%s\27[0m"):format(code, status)
+    return terminal.paint(code, status)
   end
 
   local function draw()
@@ -31,12 +34,10 @@ function M.start(task, stream, colour)
       width = math.max(width, #r.name)
     end
     local lines = {}
-    -- Hosts at work first, then the finished, then the queued; at most MAX_ROWS of them.
-    local order = { connecting = 1, running = 1, failed = 2, unreachable = 2, interrupted = 2, ok = 3, skipped = 3, queued = 4 }
     local shown = {}
     for _, r in ipairs(rows) do shown[#shown + 1] = r end
     table.sort(shown, function(a, b)
-      local oa, ob = order[a.status] or 5, order[b.status] or 5
+      local oa, ob = ORDER[a.status] or 5, ORDER[b.status] or 5
       if oa ~= ob then return oa < ob end
       return a.index < b.index
     end)

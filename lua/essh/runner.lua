@@ -8,6 +8,7 @@ local shell_quote = template.shell_quote
 
 local ssh, runtime, process = native.ssh, native.runtime, native.process
 local secret = require "essh.secret"
+local terminal = require "essh.terminal"
 
 local M = {}
 
@@ -209,12 +210,6 @@ end
 -- Host prefix colours, one per host in turn (green, yellow, blue, magenta, cyan, red).
 local COLOURS = { 32, 33, 34, 35, 36, 31 }
 
--- Whether the runner colours its prefixes: asked for, or stdout is a terminal and NO_COLOR unset.
-local function use_colour(option, out)
-  if option ~= nil then return option and true or false end
-  return out == io.stdout and native.env.get("NO_COLOR") == nil and native.env.is_terminal("stdout")
-end
-
 local function is_interrupt(err)
   return type(err) == "userdata" and err.kind == "interrupted"
 end
@@ -286,7 +281,8 @@ function M.run(registry, task, options)
   local width = 0
   for _, h in ipairs(hosts) do width = math.max(width, #h.name) end
   local use_prefix = task.prefix ~= false and (#hosts > 1 or task.prefix)
-  local colour = use_prefix and use_colour(options.color, out)
+  local colour = use_prefix and options.color
+  if colour == nil then colour = use_prefix and terminal.colour(out) end
   local prefixes = {}
   for i, host in ipairs(hosts) do
     local p = ""
@@ -296,7 +292,7 @@ function M.run(registry, task, options)
       else
         p = ("[%s]%s "):format(host.name, (" "):rep(width - #host.name))
       end
-      if colour then p = ("\27[%dm%s\27[0m"):format(COLOURS[(i - 1) % #COLOURS + 1], p) end
+      if colour then p = terminal.paint(COLOURS[(i - 1) % #COLOURS + 1], p) end
     end
     prefixes[host] = p
   end
@@ -359,8 +355,8 @@ function M.run(registry, task, options)
       session:close()
       M.run_hook(host.after_disconnect, host, ctx)
     end
-    entry.status = "ok"
     if not ok then error(failure, 0) end
+    entry.status = "ok"
   end
 
   local function fail(host, entry, failure)

@@ -4,13 +4,14 @@
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use russh::ChannelMsg;
 use tokio::io::unix::AsyncFd;
 
 use super::session::{session_error, Connection};
 use crate::error::{Error, Kind, Result};
+use crate::signals::{Handler, SelfPipe};
 
 pub struct Options {
     pub command: Option<String>,
@@ -129,57 +130,23 @@ impl Drop for Stdin {
 
 // SIGWINCH, SIGTERM and SIGHUP while a session is interactive: a handler of ours writes the
 // signal's number to a pipe; before and after, the process's own handlers are in place.
-static SIGNAL_PIPE: OnceLock<(RawFd, RawFd)> = OnceLock::new();
-const WATCHED: [libc::c_int; 3] = [libc::SIGWINCH, libc::SIGTERM, libc::SIGHUP];
+static SIGNAL_PIPE: SelfPipe = SelfPipe::new();
 
 extern "C" fn on_signal(signal: libc::c_int) {
-    if let Some(&(_, write_end)) = SIGNAL_PIPE.get() {
-        let byte = signal as u8;
-        // SAFETY: write(2) is async-signal-safe.
-        unsafe { libc::write(write_end, (&byte as *const u8).cast(), 1) };
-    }
+    SIGNAL_PIPE.wake(signal as u8);
 }
 
 struct Signals {
     pipe: AsyncFd<OwnedFd>,
-    old: Vec<(libc::c_int, libc::sigaction)>,
+    _handlers: Vec<Handler>,
 }
 
 impl Signals {
     fn install() -> std::io::Result<Signals> {
-        let &(read_end, _) = match SIGNAL_PIPE.get() {
-            Some(fds) => fds,
-            None => {
-                let mut fds = [0 as RawFd; 2];
-                // SAFETY: fds has room for the two descriptors pipe2 writes.
-                if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                SIGNAL_PIPE.get_or_init(|| (fds[0], fds[1]))
-            }
-        };
-        // SAFETY: a duplicate of the read end, owned by the AsyncFd from here on.
-        let fd = unsafe { libc::fcntl(read_end, libc::F_DUPFD_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor nobody else owns.
-        let pipe = unsafe { AsyncFd::register(OwnedFd::from_raw_fd(fd)) }.map_err(std::io::Error::from)?;
-        let mut old = Vec::new();
-        for signal in WATCHED {
-            // SAFETY: sigaction structs are plain data; the handler is async-signal-safe.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = on_signal as *const () as usize;
-                action.sa_flags = libc::SA_RESTART;
-                libc::sigemptyset(&mut action.sa_mask);
-                let mut previous: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, &action, &mut previous) == 0 {
-                    old.push((signal, previous));
-                }
-            }
-        }
-        Ok(Signals { pipe, old })
+        let pipe = SIGNAL_PIPE.reader()?;
+        let handlers =
+            [libc::SIGWINCH, libc::SIGTERM, libc::SIGHUP].into_iter().filter_map(|s| Handler::install(s, on_signal));
+        Ok(Signals { pipe, _handlers: handlers.collect() })
     }
 
     /// The next signal that arrived.
@@ -196,22 +163,43 @@ impl Signals {
     }
 }
 
-impl Drop for Signals {
-    fn drop(&mut self) {
-        for (signal, previous) in &self.old {
-            // SAFETY: puts back the action saved in install().
-            unsafe { libc::sigaction(*signal, previous, std::ptr::null_mut()) };
-        }
-    }
+fn write_all(mut out: impl Write, data: &[u8]) {
+    let _ = out.write_all(data).and_then(|_| out.flush());
 }
 
-fn write_all(fd: RawFd, data: &[u8]) {
-    let result = if fd == 2 {
-        std::io::stderr().write_all(data).and_then(|_| std::io::stderr().flush())
-    } else {
-        std::io::stdout().write_all(data).and_then(|_| std::io::stdout().flush())
-    };
-    let _ = result;
+/// The local input: polled when the descriptor allows it, else read on a blocking thread
+/// (a regular file, which never blocks for long).
+enum Input {
+    Polled(Stdin),
+    Thread(tokio::sync::mpsc::Receiver<Vec<u8>>),
+}
+
+impl Input {
+    fn open() -> Input {
+        if let Some(stdin) = Stdin::open() {
+            return Input::Polled(stdin);
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                // SAFETY: a blocking read of fd 0 into a buffer we own.
+                let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+                if n <= 0 || tx.blocking_send(buf[..n as usize].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Input::Thread(rx)
+    }
+
+    /// The next bytes; empty at the end.
+    async fn read(&mut self, buf: &mut [u8]) -> Vec<u8> {
+        match self {
+            Input::Polled(stdin) => stdin.read(buf).await.map(|n| buf[..n].to_vec()).unwrap_or_default(),
+            Input::Thread(rx) => rx.recv().await.unwrap_or_default(),
+        }
+    }
 }
 
 /// Runs a shell (or `options.command`) on the host, joined to the local terminal.
@@ -241,23 +229,7 @@ pub async fn run(conn: Arc<Connection>, options: Options) -> Result<Ended> {
     let writer = Arc::new(writer);
     let tracked = conn.track(writer.clone());
 
-    let stdin = Stdin::open();
-    let mut blocking_stdin = if stdin.is_none() {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-        tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                // SAFETY: a blocking read of fd 0 into a buffer we own.
-                let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-                if n <= 0 || tx.blocking_send(buf[..n as usize].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        Some(rx)
-    } else {
-        None
-    };
+    let mut input = Input::open();
     let mut stdin_open = true;
     let mut buf = vec![0u8; 32 * 1024];
     let mut ended = Ended { exit_status: None, signal: None };
@@ -265,8 +237,8 @@ pub async fn run(conn: Arc<Connection>, options: Options) -> Result<Ended> {
     loop {
         tokio::select! {
             msg = reader.wait() => match msg {
-                Some(ChannelMsg::Data { data }) => write_all(1, &data),
-                Some(ChannelMsg::ExtendedData { data, .. }) => write_all(2, &data),
+                Some(ChannelMsg::Data { data }) => write_all(std::io::stdout(), &data),
+                Some(ChannelMsg::ExtendedData { data, .. }) => write_all(std::io::stderr(), &data),
                 Some(ChannelMsg::ExitStatus { exit_status }) => ended.exit_status = Some(exit_status),
                 Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
                     ended.signal = Some(super::session::signal_name_text(&signal_name))
@@ -274,17 +246,12 @@ pub async fn run(conn: Arc<Connection>, options: Options) -> Result<Ended> {
                 Some(ChannelMsg::Close) | None => break,
                 Some(_) => {}
             },
-            read = async {
-                match (&stdin, &mut blocking_stdin) {
-                    (Some(stdin), _) => stdin.read(&mut buf).await.map(|n| buf[..n].to_vec()),
-                    (None, Some(rx)) => Ok(rx.recv().await.unwrap_or_default()),
-                    (None, None) => std::future::pending().await,
-                }
-            }, if stdin_open => match read {
-                Ok(data) if !data.is_empty() => writer.data_bytes(data).await.map_err(fail)?,
-                _ => {
+            data = input.read(&mut buf), if stdin_open => {
+                if data.is_empty() {
                     stdin_open = false;
                     let _ = writer.eof().await;
+                } else {
+                    writer.data_bytes(data).await.map_err(fail)?;
                 }
             },
             signal = signals.next() => {
