@@ -20,10 +20,17 @@ use crate::error::{self, Error};
 use crate::module::{export, Class, ModuleDef, TypeDef};
 use crate::{func, slot};
 
+mod scan;
+
 /// Deepest nesting either direction accepts unless told otherwise.
 pub const DEFAULT_MAX_DEPTH: usize = 1000;
 /// Lua C API and JSON nesting both stay far below this, whatever the caller asks.
 const HARD_MAX_DEPTH: usize = 10_000;
+
+/// Stack slots one nesting level may use, and how many levels to make room for at once
+/// (PUC Lua keeps the room `lua_checkstack` made for the whole call; LuaJIT grows on push).
+const STACK_PER_LEVEL: c_int = 6;
+const STACK_LEVELS_AT_ONCE: c_int = 16;
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "json",
@@ -203,9 +210,6 @@ pub fn syntax_error(src: &[u8], code: Syntax, offset: usize, max_depth: usize) -
 }
 
 pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Result<Value>> {
-    if let Err(e) = std::str::from_utf8(src) {
-        return Ok(Err(syntax_error(src, Syntax::InvalidUtf8, e.valid_up_to(), opts.max_depth)));
-    }
     let mut scratch = Vec::new();
     let mut decoder = Decoder {
         src,
@@ -215,6 +219,7 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
         scratch: &mut scratch,
         error: None,
         hints: [[0; 2]; HINT_DEPTHS],
+        stack_ready: 0,
     };
     let all = opts.all;
     // Stack inside the protected call: 1 = null, 2 = array metatable.
@@ -230,7 +235,15 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
         })?
     };
     Ok(match decoder.error {
-        Some((code, at)) => Err(syntax_error(src, code, at, opts.max_depth)),
+        Some((code, at)) => {
+            // Strings are checked as they are read; a stray byte elsewhere stops the parse, and
+            // is reported as what it is when it is not UTF-8.
+            let (code, at) = match std::str::from_utf8(&src[..(at + 4).min(src.len())]) {
+                Err(e) if e.valid_up_to() <= at => (Syntax::InvalidUtf8, e.valid_up_to()),
+                _ => (code, at),
+            };
+            Err(syntax_error(src, code, at, opts.max_depth))
+        }
         None => Ok(value),
     })
 }
@@ -248,6 +261,8 @@ struct Decoder<'a> {
     /// The size of the last array and object seen at each depth: siblings tend to match, so
     /// tables are made that size up front instead of growing through rehashes.
     hints: [[u16; 2]; HINT_DEPTHS],
+    /// The depth up to which the Lua stack has room.
+    stack_ready: usize,
 }
 
 const HINT_DEPTHS: usize = 32;
@@ -274,13 +289,7 @@ impl Decoder<'_> {
 
     #[inline]
     fn skip_whitespace(&mut self) {
-        while let Some(&b) = self.src.get(self.pos) {
-            if b == b' ' || b == b'\n' || b == b'\r' || b == b'\t' {
-                self.pos += 1;
-            } else {
-                break;
-            }
-        }
+        self.pos += scan::whitespace(&self.src[self.pos..]);
     }
 
     unsafe fn document(&mut self, state: *mut ffi::lua_State) -> bool {
@@ -353,7 +362,10 @@ impl Decoder<'_> {
         if self.depth > self.max_depth {
             return self.fail(Syntax::TooDeep, self.pos);
         }
-        ffi::luaL_checkstack(state, 4, c"JSON nesting".as_ptr());
+        if self.depth >= self.stack_ready {
+            ffi::luaL_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE, c"JSON nesting".as_ptr());
+            self.stack_ready = self.depth + STACK_LEVELS_AT_ONCE as usize;
+        }
         true
     }
 
@@ -452,21 +464,17 @@ impl Decoder<'_> {
 
     unsafe fn string(&mut self, state: *mut ffi::lua_State) -> bool {
         let start = self.pos + 1;
-        let mut i = start;
         let src = self.src;
+        let (run, mut high) = scan::string_body(&src[start..]);
+        let mut i = start + run;
         // Fast path: no escapes, pushed straight from the input.
-        loop {
-            match src.get(i) {
-                None => return self.fail(Syntax::UnterminatedString, self.pos),
-                Some(b'"') => {
-                    ffi::lua_pushlstring(state, src.as_ptr().add(start) as *const _, i - start);
-                    self.pos = i + 1;
-                    return true;
-                }
-                Some(b'\\') => break,
-                Some(&b) if b < 0x20 => return self.fail(Syntax::ControlCharacter, i),
-                Some(_) => i += 1,
+        if src.get(i) == Some(&b'"') {
+            if high && !self.utf8(start, i) {
+                return false;
             }
+            ffi::lua_pushlstring(state, src.as_ptr().add(start) as *const _, i - start);
+            self.pos = i + 1;
+            return true;
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(&src[start..i]);
@@ -474,6 +482,9 @@ impl Decoder<'_> {
             match src.get(i) {
                 None => return self.fail(Syntax::UnterminatedString, self.pos),
                 Some(b'"') => {
+                    if high && !self.utf8(start, i) {
+                        return false;
+                    }
                     ffi::lua_pushlstring(state, self.scratch.as_ptr() as *const _, self.scratch.len());
                     self.pos = i + 1;
                     return true;
@@ -481,33 +492,46 @@ impl Decoder<'_> {
                 Some(b'\\') => {
                     let escape_at = i;
                     let byte = match src.get(i + 1) {
-                        Some(b'"') => b'"',
-                        Some(b'\\') => b'\\',
-                        Some(b'/') => b'/',
-                        Some(b'b') => 0x08,
-                        Some(b'f') => 0x0c,
-                        Some(b'n') => b'\n',
-                        Some(b'r') => b'\r',
-                        Some(b't') => b'\t',
-                        Some(b'u') => {
-                            match self.unicode_escape(i) {
-                                Ok(next) => i = next,
-                                Err(code) => return self.fail(code, escape_at),
+                        Some(b'"') => Some(b'"'),
+                        Some(b'\\') => Some(b'\\'),
+                        Some(b'/') => Some(b'/'),
+                        Some(b'b') => Some(0x08),
+                        Some(b'f') => Some(0x0c),
+                        Some(b'n') => Some(b'\n'),
+                        Some(b'r') => Some(b'\r'),
+                        Some(b't') => Some(b'\t'),
+                        Some(b'u') => match self.unicode_escape(i) {
+                            Ok(next) => {
+                                i = next;
+                                None
                             }
-                            continue;
-                        }
+                            Err(code) => return self.fail(code, escape_at),
+                        },
                         _ => return self.fail(Syntax::InvalidEscape, escape_at),
                     };
-                    self.scratch.push(byte);
-                    i += 2;
+                    if let Some(byte) = byte {
+                        self.scratch.push(byte);
+                        i += 2;
+                    }
                 }
-                Some(&b) if b < 0x20 => return self.fail(Syntax::ControlCharacter, i),
-                Some(&b) => {
-                    self.scratch.push(b);
-                    i += 1;
-                }
+                Some(_) => return self.fail(Syntax::ControlCharacter, i),
             }
+            let (run, more_high) = scan::string_body(&src[i..]);
+            self.scratch.extend_from_slice(&src[i..i + run]);
+            high |= more_high;
+            i += run;
         }
+    }
+
+    /// Checks that the raw string body `start..end` is UTF-8 (escapes are ASCII, so the raw
+    /// text is UTF-8 exactly when the decoded one is).
+    fn utf8(&mut self, start: usize, end: usize) -> bool {
+        let text = &self.src[start..end];
+        if simdutf8::basic::from_utf8(text).is_ok() {
+            return true;
+        }
+        let valid = std::str::from_utf8(text).map_or_else(|e| e.valid_up_to(), |_| text.len());
+        self.fail(Syntax::InvalidUtf8, start + valid)
     }
 
     /// Decodes `\uXXXX` (and a following low surrogate) at `at` into scratch; returns the
@@ -704,6 +728,8 @@ struct Scratch {
     keys: Vec<SortKey>,
     path: Vec<PathStep>,
     error: Option<Unencodable>,
+    /// The depth up to which the Lua stack has room.
+    stack_ready: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -721,7 +747,14 @@ impl SortKey {
 
 pub fn encode(lua: &Lua, value: Value, opts: &EncodeOptions) -> Result<error::Result<String>> {
     let mut scratch =
-        Scratch { out: Vec::with_capacity(256), open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None };
+        Scratch {
+        out: Vec::with_capacity(256),
+        open: Vec::new(),
+        keys: Vec::new(),
+        path: Vec::new(),
+        error: None,
+        stack_ready: 0,
+    };
     let encoder = Encoder { opts: *opts };
     // Stack inside the protected call: 1 = value, 2 = array metatable.
     unsafe {
@@ -840,11 +873,10 @@ impl Encoder {
     }
 
     fn string(&self, bytes: &[u8], s: &mut Scratch) -> bool {
-        if std::str::from_utf8(bytes).is_err() {
+        if write_string(bytes, self.opts.escape_slash, &mut s.out).is_err() {
             s.error = Some(Unencodable::InvalidUtf8);
             return false;
         }
-        write_string(bytes, self.opts.escape_slash, &mut s.out);
         true
     }
 
@@ -865,47 +897,71 @@ impl Encoder {
             s.error = Some(Unencodable::Cycle);
             return false;
         }
-        ffi::luaL_checkstack(state, 6, c"JSON nesting".as_ptr());
-        let shape = match self.shape(state, idx) {
+        if depth >= s.stack_ready {
+            ffi::luaL_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE, c"JSON nesting".as_ptr());
+            s.stack_ready = depth + STACK_LEVELS_AT_ONCE as usize;
+        }
+        s.open.push(ptr);
+        let ok = self.shaped_table(state, idx, depth, s);
+        s.open.pop();
+        ok
+    }
+
+    /// Encodes the table at `idx` as the array or object it is (see the module documentation
+    /// for the rule).
+    unsafe fn shaped_table(&self, state: *mut ffi::lua_State, idx: c_int, depth: usize, s: &mut Scratch) -> bool {
+        let shape = if ffi::lua_getmetatable(state, idx) != 0 {
+            self.marked_shape(state, idx)
+        } else {
+            // A plain table whose first key is a string is an object: encode it from there.
+            ffi::lua_pushnil(state);
+            if ffi::lua_next(state, idx) == 0 {
+                s.out.extend_from_slice(b"{}");
+                return true;
+            }
+            if !self.opts.sort_keys && ffi::lua_type(state, -2) == ffi::LUA_TSTRING {
+                return self.object(state, idx, depth, s, true);
+            }
+            ffi::lua_pop(state, 2);
+            None
+        };
+        let shape = match shape.map_or_else(|| self.counted_shape(state, idx), Ok) {
             Ok(shape) => shape,
             Err(problem) => {
                 s.error = Some(problem);
                 return false;
             }
         };
-        s.open.push(ptr);
-        let ok = match shape {
+        match shape {
             Shape::Array(n) => self.array(state, idx, n, depth, s),
             Shape::Object if self.opts.sort_keys => self.sorted_object(state, idx, depth, s),
-            Shape::Object => self.object(state, idx, depth, s),
-        };
-        s.open.pop();
-        ok
+            Shape::Object => self.object(state, idx, depth, s, false),
+        }
     }
 
-    /// Decides between array and object (see the module documentation for the rule).
-    unsafe fn shape(&self, state: *mut ffi::lua_State, idx: c_int) -> std::result::Result<Shape, Unencodable> {
-        if ffi::lua_getmetatable(state, idx) != 0 {
-            let marked = ffi::lua_rawequal(state, -1, ARRAY_MT_INDEX) != 0 || {
-                ffi::lua_pushstring(state, c"__jsontype".as_ptr());
-                ffi::lua_rawget(state, -2);
-                let mut len = 0usize;
-                let p = ffi::lua_tolstring(state, -1, &mut len);
-                let kind = if p.is_null() { &[][..] } else { std::slice::from_raw_parts(p as *const u8, len) };
-                let array = kind == b"array";
-                let object = kind == b"object";
-                ffi::lua_pop(state, 1);
-                if object {
-                    ffi::lua_pop(state, 1);
-                    return Ok(Shape::Object);
-                }
-                array
-            };
+    /// The shape a metatable (just pushed, popped here) gives: `array_mt` or `__jsontype`.
+    unsafe fn marked_shape(&self, state: *mut ffi::lua_State, idx: c_int) -> Option<Shape> {
+        let marked = ffi::lua_rawequal(state, -1, ARRAY_MT_INDEX) != 0 || {
+            ffi::lua_pushstring(state, c"__jsontype".as_ptr());
+            ffi::lua_rawget(state, -2);
+            let mut len = 0usize;
+            let p = ffi::lua_tolstring(state, -1, &mut len);
+            let kind = if p.is_null() { &[][..] } else { std::slice::from_raw_parts(p as *const u8, len) };
+            let array = kind == b"array";
+            let object = kind == b"object";
             ffi::lua_pop(state, 1);
-            if marked {
-                return Ok(Shape::Array(ffi::lua_rawlen(state, idx) as i64));
+            if object {
+                ffi::lua_pop(state, 1);
+                return Some(Shape::Object);
             }
-        }
+            array
+        };
+        ffi::lua_pop(state, 1);
+        marked.then(|| Shape::Array(ffi::lua_rawlen(state, idx) as i64))
+    }
+
+    /// The shape of an unmarked table, from its keys.
+    unsafe fn counted_shape(&self, state: *mut ffi::lua_State, idx: c_int) -> std::result::Result<Shape, Unencodable> {
         let mut count: i64 = 0;
         let mut max: i64 = 0;
         let mut all_indices = true;
@@ -913,10 +969,12 @@ impl Encoder {
         while ffi::lua_next(state, idx) != 0 {
             ffi::lua_pop(state, 1);
             count += 1;
-            if all_indices {
-                match array_index(state, -1) {
-                    Some(i) => max = max.max(i),
-                    None => all_indices = false,
+            match array_index(state, -1) {
+                Some(i) => max = max.max(i),
+                None => {
+                    ffi::lua_pop(state, 1);
+                    all_indices = false;
+                    break;
                 }
             }
         }
@@ -925,14 +983,14 @@ impl Encoder {
 
     unsafe fn array(&self, state: *mut ffi::lua_State, idx: c_int, n: i64, depth: usize, s: &mut Scratch) -> bool {
         s.out.push(b'[');
+        let item = ffi::lua_gettop(state) + 1;
         for i in 1..=n {
             if i > 1 {
                 s.out.push(b',');
             }
             self.newline(depth + 1, s);
             ffi::lua_rawgeti(state, idx, i as ffi::lua_Integer);
-            let top = ffi::lua_gettop(state);
-            if !self.value(state, top, depth + 1, s) {
+            if !self.value(state, item, depth + 1, s) {
                 s.path.push(PathStep::Index(i));
                 return false;
             }
@@ -949,6 +1007,7 @@ impl Encoder {
         &self,
         state: *mut ffi::lua_State,
         key: SortKey,
+        value_idx: c_int,
         first: bool,
         depth: usize,
         s: &mut Scratch,
@@ -965,8 +1024,7 @@ impl Encoder {
         if self.opts.indent > 0 {
             s.out.push(b' ');
         }
-        let top = ffi::lua_gettop(state);
-        if !self.value(state, top, depth + 1, s) {
+        if !self.value(state, value_idx, depth + 1, s) {
             s.path.push(PathStep::Key(String::from_utf8_lossy(key.bytes()).into_owned()));
             return false;
         }
@@ -997,12 +1055,18 @@ impl Encoder {
         }
     }
 
-    unsafe fn object(&self, state: *mut ffi::lua_State, idx: c_int, depth: usize, s: &mut Scratch) -> bool {
+    /// Writes the table at `idx` as an object; `started` when `lua_next` has already pushed
+    /// its first key and value.
+    unsafe fn object(&self, state: *mut ffi::lua_State, idx: c_int, depth: usize, s: &mut Scratch, started: bool) -> bool {
         s.out.push(b'{');
         let mut first = true;
         let mut number_text = NumberText::new();
-        ffi::lua_pushnil(state);
-        while ffi::lua_next(state, idx) != 0 {
+        let mut more = started || {
+            ffi::lua_pushnil(state);
+            ffi::lua_next(state, idx) != 0
+        };
+        let value_idx = ffi::lua_gettop(state);
+        while more {
             let key = match self.key(state, -2, &mut number_text) {
                 Ok(k) => k,
                 Err(problem) => {
@@ -1010,11 +1074,12 @@ impl Encoder {
                     return false;
                 }
             };
-            if !self.member(state, key, first, depth, s) {
+            if !self.member(state, key, value_idx, first, depth, s) {
                 return false;
             }
             first = false;
             ffi::lua_pop(state, 1);
+            more = ffi::lua_next(state, idx) != 0;
         }
         if !first {
             self.newline(depth, s);
@@ -1057,6 +1122,7 @@ impl Encoder {
         });
         s.out.push(b'{');
         let count = s.keys.len() - base;
+        let value_idx = ffi::lua_gettop(state) + 1;
         for i in 0..count {
             let key = s.keys[base + i];
             let key = match key.number {
@@ -1080,7 +1146,7 @@ impl Encoder {
                     k
                 }
             };
-            if !self.member(state, key, i == 0, depth, s) {
+            if !self.member(state, key, value_idx, i == 0, depth, s) {
                 s.keys.truncate(base);
                 return false;
             }
@@ -1132,7 +1198,7 @@ unsafe fn array_index(state: *mut ffi::lua_State, idx: c_int) -> Option<i64> {
         return if n >= 1 { Some(n) } else { None };
     }
     let f = ffi::lua_tonumber(state, idx);
-    if f >= 1.0 && f.fract() == 0.0 && f < 9.007_199_254_740_992e15 {
+    if f >= 1.0 && f < 9.007_199_254_740_992e15 && (f as i64) as f64 == f {
         Some(f as i64)
     } else {
         None
@@ -1177,7 +1243,7 @@ impl NumberText {
             return false;
         }
         let integral_style = !cfg!(any(feature = "lua53", feature = "lua54"));
-        if integral_style && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+        if integral_style && f.abs() < 9.007_199_254_740_992e15 && (f as i64) as f64 == f {
             if f == 0.0 && f.is_sign_negative() {
                 self.set("-0");
             } else {
@@ -1196,30 +1262,32 @@ impl Default for NumberText {
     }
 }
 
-/// Bytes that need an escape: control characters, `"` and `\` (and `/` on request).
-static ESCAPE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        table[i] = true;
-        i += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
+/// Text that is not UTF-8, which no JSON string can hold.
+#[derive(Debug)]
+pub struct NotUtf8;
 
-/// Writes a JSON string literal; `bytes` must be valid UTF-8.
-pub fn write_string(bytes: &[u8], escape_slash: bool, out: &mut Vec<u8>) {
+/// Writes `bytes` as a JSON string literal, or nothing if they are not UTF-8.
+pub fn write_string(bytes: &[u8], escape_slash: bool, out: &mut Vec<u8>) -> std::result::Result<(), NotUtf8> {
+    let start = out.len();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !(ESCAPE[b as usize] || (escape_slash && b == b'/')) {
+    let mut checked = false;
+    let mut i = 0;
+    loop {
+        let run = scan::literal_run(&bytes[i..], escape_slash, checked);
+        out.extend_from_slice(&bytes[i..i + run]);
+        i += run;
+        let Some(&b) = bytes.get(i) else { break };
+        if b >= 0x80 && !checked {
+            // Everything before is ASCII: what follows is checked once, then copied as is.
+            if simdutf8::basic::from_utf8(&bytes[i..]).is_err() {
+                out.truncate(start);
+                return Err(NotUtf8);
+            }
+            checked = true;
             continue;
         }
-        out.extend_from_slice(&bytes[run..i]);
-        run = i + 1;
+        i += 1;
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -1237,8 +1305,8 @@ pub fn write_string(bytes: &[u8], escape_slash: bool, out: &mut Vec<u8>) {
             }
         }
     }
-    out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1247,7 +1315,7 @@ mod tests {
 
     fn escaped(s: &str, slash: bool) -> String {
         let mut out = Vec::new();
-        write_string(s.as_bytes(), slash, &mut out);
+        write_string(s.as_bytes(), slash, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 

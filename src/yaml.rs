@@ -995,7 +995,7 @@ fn write_string(s: &str, indent: usize, out: &mut String) {
         }
     } else {
         let mut bytes = Vec::with_capacity(s.len() + 2);
-        json::write_string(s.as_bytes(), false, &mut bytes);
+        json::write_string(s.as_bytes(), false, &mut bytes).expect("a str is UTF-8");
         // JSON escapes are YAML double-quoted escapes, and write_string keeps UTF-8 intact.
         out.push_str(&String::from_utf8_lossy(&bytes));
     }
