@@ -53,11 +53,11 @@ for _, doc in ipairs { "twitter", "citm_catalog", "canada" } do
   local value, cvalue, dvalue = json.decode(text), cjson.decode(text), dkjson.decode(text)
   row("json.decode " .. doc .. ".json", mb, measure(function() json.decode(text) end, n), {
     { "cjson", measure(function() cjson.decode(text) end, n) },
-    { "dkjson", measure(function() dkjson.decode(text) end, 1, 2) },
+    { "dkjson", measure(function() dkjson.decode(text) end, 2, 5) },
   })
   row("json.encode " .. doc .. ".json", mb, measure(function() json.encode(value) end, n), {
     { "cjson", measure(function() cjson.encode(cvalue) end, n) },
-    { "dkjson", measure(function() dkjson.encode(dvalue) end, 1, 2) },
+    { "dkjson", measure(function() dkjson.encode(dvalue) end, 2, 5) },
   })
   local ytext = assert(yaml.encode(value))
   local f = assert(io.open(out_dir .. "/" .. doc .. ".yaml", "wb"))

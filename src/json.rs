@@ -103,7 +103,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     m.raw_set("array_mt", array_mt(lua)?)?;
     export(lua, m, "json.encode", |lua, (value, opts): (Value, Option<Table>)| {
         let opts = EncodeOptions::from_lua(opts.as_ref())?;
-        let result = encode(lua, value, &opts)?;
+        let result = encode_with(lua, value, &opts, |text| lua.create_string(text))?;
         error::pair(lua, result)
     })?;
     export(lua, m, "json.decode", |lua, (text, opts): (mlua::LuaString, Option<Table>)| {
@@ -746,28 +746,57 @@ impl SortKey {
 }
 
 pub fn encode(lua: &Lua, value: Value, opts: &EncodeOptions) -> Result<error::Result<String>> {
+    // The encoder writes only valid UTF-8: checked strings, ASCII punctuation and numbers.
+    encode_with(lua, value, opts, |text| Ok(unsafe { String::from_utf8_unchecked(text.to_vec()) }))
+}
+
+thread_local! {
+    /// The output buffer of the last encode on this thread, kept so that the next one does
+    /// not grow its own from nothing.
+    static OUTPUT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The largest output buffer kept between calls.
+const KEPT_OUTPUT: usize = 8 << 20;
+
+/// Encodes `value` and hands its text to `finish`.
+pub fn encode_with<R>(
+    lua: &Lua,
+    value: Value,
+    opts: &EncodeOptions,
+    finish: impl FnOnce(&[u8]) -> Result<R>,
+) -> Result<error::Result<R>> {
+    let mut out = OUTPUT.take();
+    out.clear();
     let mut scratch =
-        Scratch {
-        out: Vec::with_capacity(256),
-        open: Vec::new(),
-        keys: Vec::new(),
-        path: Vec::new(),
-        error: None,
-        stack_ready: 0,
-    };
-    let encoder = Encoder { opts: *opts };
-    // Stack inside the protected call: 1 = value, 2 = array metatable.
-    unsafe {
-        lua.exec_raw::<()>((value, array_mt(lua)?), |state| {
-            encoder.value(state, 1, 0, &mut scratch);
-            ffi::lua_settop(state, 0);
-        })?;
+        Scratch { out, open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None, stack_ready: 0 };
+    let array_mt = array_mt(lua)?;
+    for track_from in [TRACK_TABLES_FROM.min(opts.max_depth / 2), 0] {
+        let encoder = Encoder { opts: *opts, track_from };
+        // Stack inside the protected call: 1 = value, 2 = array metatable.
+        unsafe {
+            lua.exec_raw::<()>((&value, &array_mt), |state| {
+                encoder.value(state, 1, 0, &mut scratch);
+                ffi::lua_settop(state, 0);
+            })?;
+        }
+        if !matches!(scratch.error, Some(Unencodable::Cycle | Unencodable::TooDeep)) || track_from == 0 {
+            break;
+        }
+        scratch.out.clear();
+        scratch.open.clear();
+        scratch.keys.clear();
+        scratch.path.clear();
+        scratch.error = None;
     }
-    match scratch.error {
+    let result = match scratch.error {
         Some(problem) => Ok(Err(describe_unencodable(problem, &scratch.path, opts))),
-        // The encoder writes only valid UTF-8: checked strings, ASCII punctuation and numbers.
-        None => Ok(Ok(unsafe { String::from_utf8_unchecked(scratch.out) })),
+        None => finish(&scratch.out).map(Ok),
+    };
+    if scratch.out.capacity() <= KEPT_OUTPUT {
+        OUTPUT.set(scratch.out);
     }
+    result
 }
 
 fn type_name(t: c_int) -> &'static str {
@@ -818,7 +847,14 @@ fn describe_unencodable(problem: Unencodable, path: &[PathStep], opts: &EncodeOp
 
 struct Encoder {
     opts: EncodeOptions,
+    /// Tables are remembered, to detect cycles, from this depth on. A cycle nests without end,
+    /// so it is caught this many levels late; the failed encode is then redone from 0 to name
+    /// the path where the cycle closes.
+    track_from: usize,
 }
+
+/// The depth from which a first encode remembers tables.
+const TRACK_TABLES_FROM: usize = 16;
 
 /// What kind of container a table becomes.
 pub enum Shape {
@@ -862,13 +898,17 @@ impl Encoder {
     }
 
     unsafe fn number(&self, state: *mut ffi::lua_State, idx: c_int, s: &mut Scratch) -> bool {
-        let mut text = NumberText::new();
-        if text.format(state, idx) {
-            s.out.extend_from_slice(text.bytes());
-            true
-        } else {
-            s.error = Some(Unencodable::NonFinite);
-            false
+        s.out.reserve(NUMBER_MAX);
+        let len = s.out.len();
+        match write_lua_number(state, idx, s.out.as_mut_ptr().add(len)) {
+            Some(n) => {
+                s.out.set_len(len + n);
+                true
+            }
+            None => {
+                s.error = Some(Unencodable::NonFinite);
+                false
+            }
         }
     }
 
@@ -892,14 +932,17 @@ impl Encoder {
             s.error = Some(Unencodable::TooDeep);
             return false;
         }
+        if depth >= s.stack_ready {
+            ffi::luaL_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE, c"JSON nesting".as_ptr());
+            s.stack_ready = depth + STACK_LEVELS_AT_ONCE as usize;
+        }
+        if depth < self.track_from {
+            return self.shaped_table(state, idx, depth, s);
+        }
         let ptr = ffi::lua_topointer(state, idx);
         if s.open.contains(&ptr) {
             s.error = Some(Unencodable::Cycle);
             return false;
-        }
-        if depth >= s.stack_ready {
-            ffi::luaL_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE, c"JSON nesting".as_ptr());
-            s.stack_ready = depth + STACK_LEVELS_AT_ONCE as usize;
         }
         s.open.push(ptr);
         let ok = self.shaped_table(state, idx, depth, s);
@@ -1207,58 +1250,144 @@ unsafe fn array_index(state: *mut ffi::lua_State, idx: c_int) -> Option<i64> {
 
 /// A number's JSON text, formatted on the stack (the encoder may not allocate).
 pub struct NumberText {
-    buf: [u8; 40],
+    buf: [u8; NUMBER_MAX],
     len: usize,
 }
 
 impl NumberText {
     pub fn new() -> Self {
-        NumberText { buf: [0; 40], len: 0 }
+        NumberText { buf: [0; NUMBER_MAX], len: 0 }
     }
 
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 
-    fn set(&mut self, text: &str) {
-        self.len = text.len();
-        self.buf[..self.len].copy_from_slice(text.as_bytes());
-    }
-
     /// Formats the Lua number at `idx`; false when it is NaN or infinite.
     unsafe fn format(&mut self, state: *mut ffi::lua_State, idx: c_int) -> bool {
-        #[cfg(any(feature = "lua53", feature = "lua54"))]
-        if ffi::lua_isinteger(state, idx) != 0 {
-            self.set(itoa::Buffer::new().format(ffi::lua_tointeger(state, idx)));
-            return true;
+        match write_lua_number(state, idx, self.buf.as_mut_ptr()) {
+            Some(n) => {
+                self.len = n;
+                true
+            }
+            None => false,
         }
-        self.float(ffi::lua_tonumber(state, idx))
     }
 
-    /// The shortest text that reads back as exactly `f`. Integral values below 2^53 are
-    /// written without a fraction on interpreters without an integer subtype; on Lua 5.3+ a
-    /// float keeps its `.0` so that it decodes back as a float.
+    /// The shortest text that reads back as exactly `f` (see `write_float`).
     pub fn float(&mut self, f: f64) -> bool {
-        if !f.is_finite() {
-            return false;
-        }
-        let integral_style = !cfg!(any(feature = "lua53", feature = "lua54"));
-        if integral_style && f.abs() < 9.007_199_254_740_992e15 && (f as i64) as f64 == f {
-            if f == 0.0 && f.is_sign_negative() {
-                self.set("-0");
-            } else {
-                self.set(itoa::Buffer::new().format(f as i64));
+        match unsafe { write_float(f, self.buf.as_mut_ptr()) } {
+            Some(n) => {
+                self.len = n;
+                true
             }
-        } else {
-            self.set(ryu::Buffer::new().format_finite(f));
+            None => false,
         }
-        true
     }
+}
+
+/// Room any number's text fits in.
+const NUMBER_MAX: usize = 40;
+
+/// Writes the Lua number at `idx` at `dst` (room for `NUMBER_MAX` bytes); returns the length,
+/// or None for NaN and infinities.
+unsafe fn write_lua_number(state: *mut ffi::lua_State, idx: c_int, dst: *mut u8) -> Option<usize> {
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    if ffi::lua_isinteger(state, idx) != 0 {
+        return Some(write_integer(ffi::lua_tointeger(state, idx), dst));
+    }
+    write_float(ffi::lua_tonumber(state, idx), dst)
+}
+
+/// Writes the shortest text that reads back as exactly `f` at `dst` (room for `NUMBER_MAX`
+/// bytes). Integral values below 2^53 are written without a fraction on interpreters without
+/// an integer subtype; on Lua 5.3+ a float keeps its `.0` so that it decodes back as a float.
+unsafe fn write_float(f: f64, dst: *mut u8) -> Option<usize> {
+    if !f.is_finite() {
+        return None;
+    }
+    let integral_style = !cfg!(any(feature = "lua53", feature = "lua54"));
+    if integral_style && f.abs() < 9.007_199_254_740_992e15 && (f as i64) as f64 == f {
+        if f == 0.0 && f.is_sign_negative() {
+            std::ptr::copy_nonoverlapping(b"-0".as_ptr(), dst, 2);
+            return Some(2);
+        }
+        return Some(write_integer(f as i64, dst));
+    }
+    Some(ryu::raw::format64(f, dst))
+}
+
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut table = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        table[2 * i] = b'0' + (i / 10) as u8;
+        table[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Writes `n` in decimal at `dst` (room for 20 bytes); returns the length.
+unsafe fn write_integer(n: i64, dst: *mut u8) -> usize {
+    let negative = n < 0;
+    let mut u = n.unsigned_abs();
+    let len = negative as usize + u.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let mut end = dst.add(len);
+    while u >= 100 {
+        let pair = (u % 100) as usize * 2;
+        u /= 100;
+        end = end.sub(2);
+        std::ptr::copy_nonoverlapping(DIGIT_PAIRS.as_ptr().add(pair), end, 2);
+    }
+    if u >= 10 {
+        std::ptr::copy_nonoverlapping(DIGIT_PAIRS.as_ptr().add(u as usize * 2), end.sub(2), 2);
+    } else {
+        *end.sub(1) = b'0' + u as u8;
+    }
+    if negative {
+        *dst = b'-';
+    }
+    len
 }
 
 impl Default for NumberText {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// `out.extend_from_slice(bytes)`, without a call to `memcpy` for the short pieces (keys,
+/// numbers, words) that make up most of a document.
+#[inline(always)]
+fn append(out: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len();
+    if n > 16 {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.reserve(16);
+    let len = out.len();
+    // SAFETY: 16 bytes are reserved past `len`; the reads stay inside `bytes`.
+    unsafe {
+        let dst = out.as_mut_ptr().add(len);
+        let src = bytes.as_ptr();
+        if n >= 8 {
+            let head = std::ptr::read_unaligned(src as *const u64);
+            let tail = std::ptr::read_unaligned(src.add(n - 8) as *const u64);
+            std::ptr::write_unaligned(dst as *mut u64, head);
+            std::ptr::write_unaligned(dst.add(n - 8) as *mut u64, tail);
+        } else if n >= 4 {
+            let head = std::ptr::read_unaligned(src as *const u32);
+            let tail = std::ptr::read_unaligned(src.add(n - 4) as *const u32);
+            std::ptr::write_unaligned(dst as *mut u32, head);
+            std::ptr::write_unaligned(dst.add(n - 4) as *mut u32, tail);
+        } else {
+            for i in 0..n {
+                *dst.add(i) = *src.add(i);
+            }
+        }
+        out.set_len(len + n);
     }
 }
 
@@ -1275,7 +1404,7 @@ pub fn write_string(bytes: &[u8], escape_slash: bool, out: &mut Vec<u8>) -> std:
     let mut i = 0;
     loop {
         let run = scan::literal_run(&bytes[i..], escape_slash, checked);
-        out.extend_from_slice(&bytes[i..i + run]);
+        append(out, &bytes[i..i + run]);
         i += run;
         let Some(&b) = bytes.get(i) else { break };
         if b >= 0x80 && !checked {
@@ -1334,6 +1463,15 @@ mod tests {
         assert_eq!(text.bytes(), b"1e300");
         assert!(!text.float(f64::NAN));
         assert!(!text.float(f64::INFINITY));
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for n in [0, 1, -1, 9, 10, -10, 99, 100, 101, 12345, -987654321, i64::MAX, i64::MIN, 1 << 53] {
+            let mut buf = [0u8; NUMBER_MAX];
+            let len = unsafe { write_integer(n, buf.as_mut_ptr()) };
+            assert_eq!(std::str::from_utf8(&buf[..len]).unwrap(), n.to_string());
+        }
     }
 
     #[test]
