@@ -218,7 +218,9 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
         max_depth: opts.max_depth,
         scratch: &mut scratch,
         error: None,
-        hints: [[0; 2]; HINT_DEPTHS],
+        place_hints: [[Hint::default(); 2]; HINT_PLACES],
+        depth_hints: [[0; 2]; HINT_DEPTHS],
+        place: 0,
         stack_ready: 0,
     };
     let all = opts.all;
@@ -258,26 +260,52 @@ struct Decoder<'a> {
     max_depth: usize,
     scratch: &'a mut Vec<u8>,
     error: Option<(Syntax, usize)>,
-    /// The size of the last array and object seen at each depth: siblings tend to match, so
-    /// tables are made that size up front instead of growing through rehashes.
-    hints: [[u16; 2]; HINT_DEPTHS],
+    /// The size of the last array and object seen in each place (a depth and the key that
+    /// holds it, or "an item" for arrays), and at each depth for places seen for the first
+    /// time: such tables tend to match, so they are made that size up front, instead of
+    /// growing through rehashes or holding unused slots.
+    place_hints: [[Hint; 2]; HINT_PLACES],
+    depth_hints: [[u16; 2]; HINT_DEPTHS],
+    /// The place of the value about to be read, as a hash.
+    place: u64,
     /// The depth up to which the Lua stack has room.
     stack_ready: usize,
 }
 
+#[derive(Clone, Copy, Default)]
+struct Hint {
+    place: u64,
+    size: u16,
+}
+
+const HINT_PLACES: usize = 256;
 const HINT_DEPTHS: usize = 32;
 const ARRAY_HINT: usize = 0;
 const OBJECT_HINT: usize = 1;
 
 impl Decoder<'_> {
-    fn hint(&self, kind: usize) -> std::ffi::c_int {
-        self.hints.get(self.depth).map_or(0, |h| h[kind] as std::ffi::c_int)
+    fn hint(&self, place: u64, kind: usize) -> std::ffi::c_int {
+        let hint = self.place_hints[place as usize % HINT_PLACES][kind];
+        let size = if hint.place == place {
+            hint.size
+        } else {
+            self.depth_hints.get(self.depth).map_or(0, |h| h[kind])
+        };
+        size as std::ffi::c_int
     }
 
-    fn set_hint(&mut self, kind: usize, n: usize) {
-        if let Some(h) = self.hints.get_mut(self.depth) {
-            h[kind] = n.min(u16::MAX as usize) as u16;
+    fn set_hint(&mut self, place: u64, kind: usize, n: usize) {
+        let size = n.min(u16::MAX as usize) as u16;
+        self.place_hints[place as usize % HINT_PLACES][kind] = Hint { place, size };
+        if let Some(h) = self.depth_hints.get_mut(self.depth) {
+            h[kind] = size;
         }
+    }
+
+    /// The hint place of a value at this depth under `key`, the address of an interned Lua
+    /// string (or null for an array item).
+    fn place(&self, key: *const std::os::raw::c_char) -> u64 {
+        ((key as u64) ^ self.depth as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(8)
     }
 
     fn fail(&mut self, code: Syntax, at: usize) -> bool {
@@ -374,18 +402,21 @@ impl Decoder<'_> {
             return false;
         }
         self.pos += 1;
-        let hint = self.hint(ARRAY_HINT);
-        ffi::lua_createtable(state, hint, 0);
+        self.skip_whitespace();
+        let empty = self.src.get(self.pos) == Some(&b']');
+        let place = self.place;
+        ffi::lua_createtable(state, if empty { 0 } else { self.hint(place, ARRAY_HINT) }, 0);
         ffi::lua_pushvalue(state, ARRAY_MT_INDEX);
         ffi::lua_setmetatable(state, -2);
-        self.skip_whitespace();
-        if self.src.get(self.pos) == Some(&b']') {
+        if empty {
             self.pos += 1;
             self.depth -= 1;
             return true;
         }
         let mut n: ffi::lua_Integer = 0;
+        let item_place = self.place(std::ptr::null());
         loop {
+            self.place = item_place;
             if !self.value(state) {
                 ffi::lua_pop(state, 1);
                 return false;
@@ -397,7 +428,7 @@ impl Decoder<'_> {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    self.set_hint(ARRAY_HINT, n as usize);
+                    self.set_hint(place, ARRAY_HINT, n as usize);
                     self.depth -= 1;
                     return true;
                 }
@@ -414,11 +445,12 @@ impl Decoder<'_> {
             return false;
         }
         self.pos += 1;
-        let hint = self.hint(OBJECT_HINT);
-        ffi::lua_createtable(state, 0, hint);
-        let mut keys = 0usize;
         self.skip_whitespace();
-        if self.src.get(self.pos) == Some(&b'}') {
+        let empty = self.src.get(self.pos) == Some(&b'}');
+        let place = self.place;
+        ffi::lua_createtable(state, 0, if empty { 0 } else { self.hint(place, OBJECT_HINT) });
+        let mut keys = 0usize;
+        if empty {
             self.pos += 1;
             self.depth -= 1;
             return true;
@@ -433,6 +465,7 @@ impl Decoder<'_> {
                 ffi::lua_pop(state, 1);
                 return false;
             }
+            self.place = self.place(ffi::lua_tolstring(state, -1, std::ptr::null_mut()));
             self.skip_whitespace();
             if self.src.get(self.pos) != Some(&b':') {
                 ffi::lua_pop(state, 2);
@@ -450,7 +483,7 @@ impl Decoder<'_> {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    self.set_hint(OBJECT_HINT, keys);
+                    self.set_hint(place, OBJECT_HINT, keys);
                     self.depth -= 1;
                     return true;
                 }
@@ -563,23 +596,32 @@ impl Decoder<'_> {
     unsafe fn number(&mut self, state: *mut ffi::lua_State) -> bool {
         let src = self.src;
         let start = self.pos;
-        let mut i = start;
-        if src[i] == b'-' {
+        let negative = src[start] == b'-';
+        let int_start = start + negative as usize;
+        let mut i = int_start;
+        // The integer part is read and valued in one pass; it is only used when short enough.
+        let mut n: u64 = 0;
+        while let Some(&b) = src.get(i) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            n = n.wrapping_mul(10).wrapping_add(digit as u64);
             i += 1;
         }
-        let int_start = i;
-        match src.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while matches!(src.get(i), Some(b'0'..=b'9')) {
-                    i += 1;
-                }
-            }
-            _ => return self.fail(Syntax::InvalidNumber, start),
-        }
         let int_digits = i - int_start;
-        let mut is_float = false;
-        if src.get(i) == Some(&b'.') {
+        if int_digits == 0 || (int_digits > 1 && src[int_start] == b'0') {
+            return self.fail(Syntax::InvalidNumber, start);
+        }
+        if !matches!(src.get(i), Some(b'.' | b'e' | b'E')) {
+            self.pos = i;
+            if int_digits <= 18 {
+                push_integer(state, if negative { -(n as i64) } else { n as i64 });
+                return true;
+            }
+            return self.parsed_number(state, start, false);
+        }
+        if src[i] == b'.' {
             i += 1;
             if !matches!(src.get(i), Some(b'0'..=b'9')) {
                 return self.fail(Syntax::InvalidNumber, start);
@@ -587,7 +629,6 @@ impl Decoder<'_> {
             while matches!(src.get(i), Some(b'0'..=b'9')) {
                 i += 1;
             }
-            is_float = true;
         }
         if matches!(src.get(i), Some(b'e' | b'E')) {
             i += 1;
@@ -600,23 +641,16 @@ impl Decoder<'_> {
             while matches!(src.get(i), Some(b'0'..=b'9')) {
                 i += 1;
             }
-            is_float = true;
         }
         self.pos = i;
-        let text = &src[start..i];
-        if !is_float && int_digits <= 18 {
-            let mut n: i64 = 0;
-            for &d in &src[int_start..i] {
-                n = n * 10 + (d - b'0') as i64;
-            }
-            if start != int_start {
-                n = -n;
-            }
-            push_integer(state, n);
-            return true;
-        }
+        self.parsed_number(state, start, true)
+    }
+
+    /// Pushes the number `start..pos`, already checked against the grammar, through the
+    /// standard library's exact parsers.
+    unsafe fn parsed_number(&mut self, state: *mut ffi::lua_State, start: usize, is_float: bool) -> bool {
         // Only ASCII digits, signs, '.', 'e' reach here.
-        let text = std::str::from_utf8_unchecked(text);
+        let text = std::str::from_utf8_unchecked(&self.src[start..self.pos]);
         if !is_float {
             if let Ok(n) = text.parse::<i64>() {
                 push_integer(state, n);
