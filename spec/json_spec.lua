@@ -61,6 +61,37 @@ describe("json.decode", function()
     assert.matches("empty input", select(2, json.decode("  ")).message)
   end)
 
+  it("checks UTF-8 inside strings, escaped or not, and names stray bytes outside them", function()
+    local _, err = json.decode('["ok", "caf\233"]')
+    assert.matches("invalid UTF%-8", err.message)
+    assert.equal(11, err.details.offset)
+    _, err = json.decode('["\\n\255"]')
+    assert.matches("invalid UTF%-8", err.message)
+    assert.equal(4, err.details.offset)
+    _, err = json.decode("[1, \255]")
+    assert.matches("invalid UTF%-8", err.message)
+    _, err = json.decode("[1, \195\169]")
+    assert.matches("expected a value", err.message)
+    local long = string.rep("\230\151\165", 40)
+    assert.equal(long .. "\n" .. long, json.decode('"' .. long .. "\\n" .. long .. '"'))
+  end)
+
+  it("refuses leading zeros and bare signs", function()
+    assert.matches("invalid number", select(2, json.decode("[01]")).message)
+    assert.matches("invalid number", select(2, json.decode("[-]")).message)
+    assert.equal(-0.5, json.decode("-0.5"))
+    assert.equal(-123456789012345678, json.decode("-123456789012345678"))
+  end)
+
+  it("decodes repeated shapes of different sizes (size hints are only hints)", function()
+    local doc = '[{"a":[1,2,3,4,5,6,7,8],"b":{"x":1,"y":2,"z":3}},{"a":[1],"b":{}},{"a":[],"b":{"x":1}}]'
+    local v = json.decode(doc)
+    assert.equal(8, #v[1].a)
+    assert.equal(1, #v[2].a)
+    assert.equal(0, #v[3].a)
+    assert.equal(doc, json.encode(v, { sort_keys = true }))
+  end)
+
   it("decodes a stream of values with all = true", function()
     local list = json.decode('{"a":1}\n[2]\n3 "x"', { all = true })
     assert.equal(4, #list)
@@ -111,6 +142,21 @@ describe("json.encode", function()
     local text, err = json.encode(t)
     assert.is_nil(text)
     assert.equal("json.encode: cannot encode a table that contains itself at $.list[1].back", err.message)
+  end)
+
+  it("names the path of a cycle that closes deep inside a document", function()
+    local root = {}
+    local node = root
+    for _ = 1, 20 do
+      node.next = {}
+      node = node.next
+    end
+    node.back = root.next.next
+    local _, err = json.encode(root)
+    assert.equal("json.encode: cannot encode a table that contains itself at $" .. string.rep(".next", 20) .. ".back",
+      err.message)
+    local _, shallow = json.encode(root, { max_depth = 6 })
+    assert.matches("nesting deeper than 6 levels", shallow.message)
   end)
 
   it("encodes a table shared twice without calling it a cycle", function()

@@ -286,11 +286,8 @@ const OBJECT_HINT: usize = 1;
 impl Decoder<'_> {
     fn hint(&self, place: u64, kind: usize) -> std::ffi::c_int {
         let hint = self.place_hints[place as usize % HINT_PLACES][kind];
-        let size = if hint.place == place {
-            hint.size
-        } else {
-            self.depth_hints.get(self.depth).map_or(0, |h| h[kind])
-        };
+        let size =
+            if hint.place == place { hint.size } else { self.depth_hints.get(self.depth).map_or(0, |h| h[kind]) };
         size as std::ffi::c_int
     }
 
@@ -1134,7 +1131,14 @@ impl Encoder {
 
     /// Writes the table at `idx` as an object; `started` when `lua_next` has already pushed
     /// its first key and value.
-    unsafe fn object(&self, state: *mut ffi::lua_State, idx: c_int, depth: usize, s: &mut Scratch, started: bool) -> bool {
+    unsafe fn object(
+        &self,
+        state: *mut ffi::lua_State,
+        idx: c_int,
+        depth: usize,
+        s: &mut Scratch,
+        started: bool,
+    ) -> bool {
         s.out.push(b'{');
         let mut first = true;
         let mut number_text = NumberText::new();
@@ -1275,7 +1279,7 @@ unsafe fn array_index(state: *mut ffi::lua_State, idx: c_int) -> Option<i64> {
         return if n >= 1 { Some(n) } else { None };
     }
     let f = ffi::lua_tonumber(state, idx);
-    if f >= 1.0 && f < 9.007_199_254_740_992e15 && (f as i64) as f64 == f {
+    if (1.0..9.007_199_254_740_992e15).contains(&f) && (f as i64) as f64 == f {
         Some(f as i64)
     } else {
         None

@@ -291,7 +291,11 @@ mod tests {
                         let run = s
                             .iter()
                             .take_while(|&&b| {
-                                !(b == b'"' || b == b'\\' || b < 0x20 || (slash && b == b'/') || (!checked && b >= 0x80))
+                                !(b == b'"'
+                                    || b == b'\\'
+                                    || b < 0x20
+                                    || (slash && b == b'/')
+                                    || (!checked && b >= 0x80))
                             })
                             .count();
                         assert_eq!(literal_run(s, slash, checked), run, "literal_run of {s:?}");
