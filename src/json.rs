@@ -32,6 +32,15 @@ const HARD_MAX_DEPTH: usize = 10_000;
 const STACK_PER_LEVEL: c_int = 6;
 const STACK_LEVELS_AT_ONCE: c_int = 16;
 
+/// Makes room on the Lua stack for the levels from `depth` on, unless `ready` (the depth up to
+/// which room was made earlier in this same protected call) already covers it.
+unsafe fn reserve_stack(state: *mut ffi::lua_State, depth: usize, ready: &mut usize) {
+    if depth >= *ready {
+        ffi::luaL_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE, c"JSON nesting".as_ptr());
+        *ready = depth + STACK_LEVELS_AT_ONCE as usize;
+    }
+}
+
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "json",
     description: "JSON encoding and decoding (RFC 8259) with a distinct null and array marker",
@@ -387,10 +396,7 @@ impl Decoder<'_> {
         if self.depth > self.max_depth {
             return self.fail(Syntax::TooDeep, self.pos);
         }
-        if self.depth >= self.stack_ready {
-            ffi::luaL_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE, c"JSON nesting".as_ptr());
-            self.stack_ready = self.depth + STACK_LEVELS_AT_ONCE as usize;
-        }
+        reserve_stack(state, self.depth, &mut self.stack_ready);
         true
     }
 
@@ -790,6 +796,29 @@ thread_local! {
 /// The largest output buffer kept between calls.
 const KEPT_OUTPUT: usize = 8 << 20;
 
+/// One encode of `value` into `out` (cleared first), in a protected call of its own.
+fn encode_pass(
+    lua: &Lua,
+    value: &Value,
+    array_mt: &Table,
+    opts: &EncodeOptions,
+    track_from: usize,
+    mut out: Vec<u8>,
+) -> Result<Scratch> {
+    out.clear();
+    let mut scratch =
+        Scratch { out, open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None, stack_ready: 0 };
+    let encoder = Encoder { opts: *opts, track_from };
+    // Stack inside the protected call: 1 = value, 2 = array metatable.
+    unsafe {
+        lua.exec_raw::<()>((value, array_mt), |state| {
+            encoder.value(state, 1, 0, &mut scratch);
+            ffi::lua_settop(state, 0);
+        })?;
+    }
+    Ok(scratch)
+}
+
 /// Encodes `value` and hands its text to `finish`.
 pub fn encode_with<R>(
     lua: &Lua,
@@ -797,28 +826,11 @@ pub fn encode_with<R>(
     opts: &EncodeOptions,
     finish: impl FnOnce(&[u8]) -> Result<R>,
 ) -> Result<error::Result<R>> {
-    let mut out = OUTPUT.take();
-    out.clear();
-    let mut scratch =
-        Scratch { out, open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None, stack_ready: 0 };
     let array_mt = array_mt(lua)?;
-    for track_from in [TRACK_TABLES_FROM.min(opts.max_depth / 2), 0] {
-        let encoder = Encoder { opts: *opts, track_from };
-        // Stack inside the protected call: 1 = value, 2 = array metatable.
-        unsafe {
-            lua.exec_raw::<()>((&value, &array_mt), |state| {
-                encoder.value(state, 1, 0, &mut scratch);
-                ffi::lua_settop(state, 0);
-            })?;
-        }
-        if !matches!(scratch.error, Some(Unencodable::Cycle | Unencodable::TooDeep)) || track_from == 0 {
-            break;
-        }
-        scratch.out.clear();
-        scratch.open.clear();
-        scratch.keys.clear();
-        scratch.path.clear();
-        scratch.error = None;
+    let track_from = TRACK_TABLES_FROM.min(opts.max_depth / 2);
+    let mut scratch = encode_pass(lua, &value, &array_mt, opts, track_from, OUTPUT.take())?;
+    if track_from > 0 && matches!(scratch.error, Some(Unencodable::Cycle | Unencodable::TooDeep)) {
+        scratch = encode_pass(lua, &value, &array_mt, opts, 0, scratch.out)?;
     }
     let result = match scratch.error {
         Some(problem) => Ok(Err(describe_unencodable(problem, &scratch.path, opts))),
@@ -963,10 +975,7 @@ impl Encoder {
             s.error = Some(Unencodable::TooDeep);
             return false;
         }
-        if depth >= s.stack_ready {
-            ffi::luaL_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE, c"JSON nesting".as_ptr());
-            s.stack_ready = depth + STACK_LEVELS_AT_ONCE as usize;
-        }
+        reserve_stack(state, depth, &mut s.stack_ready);
         if depth < self.track_from {
             return self.shaped_table(state, idx, depth, s);
         }
@@ -1303,24 +1312,19 @@ impl NumberText {
 
     /// Formats the Lua number at `idx`; false when it is NaN or infinite.
     unsafe fn format(&mut self, state: *mut ffi::lua_State, idx: c_int) -> bool {
-        match write_lua_number(state, idx, self.buf.as_mut_ptr()) {
-            Some(n) => {
-                self.len = n;
-                true
-            }
-            None => false,
-        }
+        let written = write_lua_number(state, idx, self.buf.as_mut_ptr());
+        self.written(written)
     }
 
     /// The shortest text that reads back as exactly `f` (see `write_float`).
     pub fn float(&mut self, f: f64) -> bool {
-        match unsafe { write_float(f, self.buf.as_mut_ptr()) } {
-            Some(n) => {
-                self.len = n;
-                true
-            }
-            None => false,
-        }
+        let written = unsafe { write_float(f, self.buf.as_mut_ptr()) };
+        self.written(written)
+    }
+
+    fn written(&mut self, len: Option<usize>) -> bool {
+        self.len = len.unwrap_or(0);
+        len.is_some()
     }
 }
 
