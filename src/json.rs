@@ -20,6 +20,8 @@ use crate::error::{self, Error};
 use crate::module::{export, Class, ModuleDef, TypeDef};
 use crate::{func, slot};
 
+mod number;
+mod pow5;
 mod scan;
 
 /// Deepest nesting either direction accepts unless told otherwise.
@@ -601,17 +603,9 @@ impl Decoder<'_> {
         let start = self.pos;
         let negative = src[start] == b'-';
         let int_start = start + negative as usize;
-        let mut i = int_start;
-        // The integer part is read and valued in one pass; it is only used when short enough.
-        let mut n: u64 = 0;
-        while let Some(&b) = src.get(i) {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                break;
-            }
-            n = n.wrapping_mul(10).wrapping_add(digit as u64);
-            i += 1;
-        }
+        // The digits are valued as they are scanned; the value is used when they fit a u64.
+        let mut mantissa: u64 = 0;
+        let mut i = number::digits(src, int_start, &mut mantissa);
         let int_digits = i - int_start;
         if int_digits == 0 || (int_digits > 1 && src[int_start] == b'0') {
             return self.fail(Syntax::InvalidNumber, start);
@@ -619,34 +613,57 @@ impl Decoder<'_> {
         if !matches!(src.get(i), Some(b'.' | b'e' | b'E')) {
             self.pos = i;
             if int_digits <= 18 {
-                push_integer(state, if negative { -(n as i64) } else { n as i64 });
+                push_integer(state, if negative { -(mantissa as i64) } else { mantissa as i64 });
                 return true;
             }
             return self.parsed_number(state, start, false);
         }
+        let mut digits = int_digits;
+        let mut exponent: i64 = 0;
         if src[i] == b'.' {
-            i += 1;
-            if !matches!(src.get(i), Some(b'0'..=b'9')) {
+            let frac_start = i + 1;
+            i = number::digits(src, frac_start, &mut mantissa);
+            if i == frac_start {
                 return self.fail(Syntax::InvalidNumber, start);
             }
-            while matches!(src.get(i), Some(b'0'..=b'9')) {
-                i += 1;
-            }
+            digits += i - frac_start;
+            exponent = -((i - frac_start) as i64);
         }
         if matches!(src.get(i), Some(b'e' | b'E')) {
             i += 1;
+            let exponent_negative = src.get(i) == Some(&b'-');
             if matches!(src.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
             if !matches!(src.get(i), Some(b'0'..=b'9')) {
                 return self.fail(Syntax::InvalidNumber, start);
             }
-            while matches!(src.get(i), Some(b'0'..=b'9')) {
+            let mut written: i64 = 0;
+            while let Some(&b @ b'0'..=b'9') = src.get(i) {
+                // Past any binary64's range already; the digits still have to be consumed.
+                if written < 1 << 20 {
+                    written = written * 10 + (b - b'0') as i64;
+                }
                 i += 1;
             }
+            exponent += if exponent_negative { -written } else { written };
         }
         self.pos = i;
-        self.parsed_number(state, start, true)
+        if digits > number::MAX_DIGITS {
+            // Leading zeros ("0.000…") add nothing to the mantissa.
+            let zeros = src[int_start..i].iter().take_while(|&&b| b == b'0' || b == b'.').filter(|&&b| b == b'0');
+            if digits - zeros.count() > number::MAX_DIGITS {
+                return self.parsed_number(state, start, true);
+            }
+        }
+        match number::decimal_to_f64(mantissa, exponent, negative) {
+            Some(f) if f.is_finite() => {
+                ffi::lua_pushnumber(state, f);
+                true
+            }
+            Some(_) => self.fail(Syntax::NumberOutOfRange, start),
+            None => self.parsed_number(state, start, true),
+        }
     }
 
     /// Pushes the number `start..pos`, already checked against the grammar, through the
@@ -1356,7 +1373,10 @@ unsafe fn write_float(f: f64, dst: *mut u8) -> Option<usize> {
         }
         return Some(write_integer(f as i64, dst));
     }
-    Some(ryu::raw::format64(f, dst))
+    let mut buffer = zmij::Buffer::new();
+    let text = buffer.format_finite(f).as_bytes();
+    copy_short(text.as_ptr(), dst, text.len());
+    Some(text.len())
 }
 
 static DIGIT_PAIRS: [u8; 200] = {
@@ -1404,32 +1424,46 @@ impl Default for NumberText {
 #[inline(always)]
 fn append(out: &mut Vec<u8>, bytes: &[u8]) {
     let n = bytes.len();
-    if n > 16 {
+    if n > SHORT_COPY_MAX {
         out.extend_from_slice(bytes);
         return;
     }
-    out.reserve(16);
+    out.reserve(n);
     let len = out.len();
-    // SAFETY: 16 bytes are reserved past `len`; the reads stay inside `bytes`.
+    // SAFETY: `n` bytes are reserved past `len`.
     unsafe {
-        let dst = out.as_mut_ptr().add(len);
-        let src = bytes.as_ptr();
-        if n >= 8 {
-            let head = std::ptr::read_unaligned(src as *const u64);
-            let tail = std::ptr::read_unaligned(src.add(n - 8) as *const u64);
-            std::ptr::write_unaligned(dst as *mut u64, head);
-            std::ptr::write_unaligned(dst.add(n - 8) as *mut u64, tail);
-        } else if n >= 4 {
-            let head = std::ptr::read_unaligned(src as *const u32);
-            let tail = std::ptr::read_unaligned(src.add(n - 4) as *const u32);
-            std::ptr::write_unaligned(dst as *mut u32, head);
-            std::ptr::write_unaligned(dst.add(n - 4) as *mut u32, tail);
-        } else {
-            for i in 0..n {
-                *dst.add(i) = *src.add(i);
-            }
-        }
+        copy_short(bytes.as_ptr(), out.as_mut_ptr().add(len), n);
         out.set_len(len + n);
+    }
+}
+
+const SHORT_COPY_MAX: usize = 32;
+
+/// Copies `n` (at most `SHORT_COPY_MAX`) bytes as two overlapping loads and stores, which a
+/// variable-length `copy_nonoverlapping` would turn into a call to `memcpy`.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for `n` bytes, and the two must not overlap.
+#[inline(always)]
+unsafe fn copy_short(src: *const u8, dst: *mut u8, n: usize) {
+    debug_assert!(n <= SHORT_COPY_MAX);
+    unsafe fn two<T: Copy>(src: *const u8, dst: *mut u8, n: usize) {
+        let width = std::mem::size_of::<T>();
+        let head = std::ptr::read_unaligned(src as *const T);
+        let tail = std::ptr::read_unaligned(src.add(n - width) as *const T);
+        std::ptr::write_unaligned(dst as *mut T, head);
+        std::ptr::write_unaligned(dst.add(n - width) as *mut T, tail);
+    }
+    if n >= 16 {
+        two::<u128>(src, dst, n);
+    } else if n >= 8 {
+        two::<u64>(src, dst, n);
+    } else if n >= 4 {
+        two::<u32>(src, dst, n);
+    } else {
+        for i in 0..n {
+            *dst.add(i) = *src.add(i);
+        }
     }
 }
 
@@ -1502,7 +1536,7 @@ mod tests {
         assert!(text.float(0.1));
         assert_eq!(text.bytes(), b"0.1");
         assert!(text.float(1e300));
-        assert_eq!(text.bytes(), b"1e300");
+        assert_eq!(text.bytes(), b"1e+300");
         assert!(!text.float(f64::NAN));
         assert!(!text.float(f64::INFINITY));
     }
