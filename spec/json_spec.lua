@@ -110,6 +110,24 @@ describe("json.decode", function()
     assert.equal(doc, json.encode(v, { sort_keys = true }))
   end)
 
+  it("reads keys that repeat across sibling objects exactly, escaped or not", function()
+    local siblings = '[{"ab":1,"é":2},{"a\\u0062":3,"\\u00e9":4},{"abc":5,"ab\\"":6},{"ab":7},{"é":8,"ab":9}]'
+    local expected = { { ab = 1, ["é"] = 2 }, { ab = 3, ["é"] = 4 }, { abc = 5, ['ab"'] = 6 }, { ab = 7 }, { ["é"] = 8, ab = 9 } }
+    assert.is_true(values.same(expected, json.decode(siblings)))
+    local many = {}
+    for i = 1, 600 do
+      many[i] = ('{"k%d":%d,"same":%d}'):format(i % 300, i, i)
+    end
+    local v = json.decode("[" .. table.concat(many, ",") .. "]")
+    for i = 1, 600 do
+      assert.equal(i, v[i]["k" .. i % 300])
+      assert.equal(i, v[i].same)
+    end
+    local cut, err = json.decode('[{"ab":1},{"ab')
+    assert.is_nil(cut)
+    assert.matches("unterminated string", err.message)
+  end)
+
   it("decodes a stream of values with all = true", function()
     local list = json.decode('{"a":1}\n[2]\n3 "x"', { all = true })
     assert.equal(4, #list)

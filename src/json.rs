@@ -233,11 +233,13 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
         depth_hints: [[0; 2]; HINT_DEPTHS],
         place: 0,
         stack_ready: 0,
+        keys: [KeyEntry::default(); KEY_SLOTS],
     };
     let all = opts.all;
-    // Stack inside the protected call: 1 = null, 2 = array metatable.
+    // Stack inside the protected call: 1 = null, 2 = array metatable, 3 = the key cache's strings.
     let value: Value = unsafe {
         lua.exec_raw((null(), array_mt(lua)?), |state| {
+            ffi::lua_createtable(state, KEY_SLOTS as c_int, 0);
             let ok = if all { decoder.stream(state) } else { decoder.document(state) };
             if ok {
                 ffi::lua_replace(state, 1);
@@ -263,6 +265,7 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
 
 const NULL_INDEX: c_int = 1;
 const ARRAY_MT_INDEX: c_int = 2;
+const KEY_CACHE_INDEX: c_int = 3;
 
 struct Decoder<'a> {
     src: &'a [u8],
@@ -281,7 +284,27 @@ struct Decoder<'a> {
     place: u64,
     /// The depth up to which the Lua stack has room.
     stack_ready: usize,
+    /// The key last read at each (object place, member position), its string kept alive at the
+    /// same index of the table at `KEY_CACHE_INDEX`: most objects repeat their siblings' keys,
+    /// and a key that matches is pushed from there instead of being scanned and interned.
+    keys: [KeyEntry; KEY_SLOTS],
 }
+
+#[derive(Clone, Copy)]
+struct KeyEntry {
+    tag: u64,
+    /// The interned string's bytes (no escapes in the source), or null.
+    bytes: *const u8,
+    len: usize,
+}
+
+impl Default for KeyEntry {
+    fn default() -> Self {
+        KeyEntry { tag: 0, bytes: std::ptr::null(), len: 0 }
+    }
+}
+
+const KEY_SLOTS: usize = 256;
 
 #[derive(Clone, Copy, Default)]
 struct Hint {
@@ -312,7 +335,7 @@ impl Decoder<'_> {
 
     /// The hint place of a value at this depth under `key`, the address of an interned Lua
     /// string (or null for an array item).
-    fn place(&self, key: *const std::os::raw::c_char) -> u64 {
+    fn place(&self, key: *const u8) -> u64 {
         ((key as u64) ^ self.depth as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(8)
     }
 
@@ -323,7 +346,7 @@ impl Decoder<'_> {
         false
     }
 
-    #[inline]
+    #[inline(always)]
     fn skip_whitespace(&mut self) {
         self.pos += scan::whitespace(&self.src[self.pos..]);
     }
@@ -466,11 +489,14 @@ impl Decoder<'_> {
                 ffi::lua_pop(state, 1);
                 return self.fail(Syntax::ExpectedKey, self.pos);
             }
-            if !self.string(state) {
-                ffi::lua_pop(state, 1);
-                return false;
-            }
-            self.place = self.place(ffi::lua_tolstring(state, -1, std::ptr::null_mut()));
+            let key = match self.key(state, place, keys) {
+                Some(key) => key,
+                None => {
+                    ffi::lua_pop(state, 1);
+                    return false;
+                }
+            };
+            self.place = self.place(key);
             self.skip_whitespace();
             if self.src.get(self.pos) != Some(&b':') {
                 ffi::lua_pop(state, 2);
@@ -498,6 +524,37 @@ impl Decoder<'_> {
                 }
             }
         }
+    }
+
+    /// Pushes the key at `pos`, member `index` of an object at `place`; returns the address
+    /// of its interned bytes.
+    unsafe fn key(&mut self, state: *mut ffi::lua_State, place: u64, index: usize) -> Option<*const u8> {
+        let tag = (place ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(29);
+        let slot = (tag as usize) % KEY_SLOTS;
+        let entry = self.keys[slot];
+        let start = self.pos + 1;
+        if entry.tag == tag && !entry.bytes.is_null() {
+            if let Some(raw) = self.src.get(start..=start + entry.len) {
+                let cached = std::slice::from_raw_parts(entry.bytes, entry.len);
+                if raw[entry.len] == b'"' && equal_short(&raw[..entry.len], cached) {
+                    ffi::lua_rawgeti(state, KEY_CACHE_INDEX, slot as ffi::lua_Integer + 1);
+                    self.pos = start + entry.len + 1;
+                    return Some(entry.bytes);
+                }
+            }
+        }
+        if !self.string(state) {
+            return None;
+        }
+        let mut len = 0usize;
+        let bytes = ffi::lua_tolstring(state, -1, &mut len) as *const u8;
+        // Escapes always shorten a string: the same length means the source held these bytes.
+        if len == self.pos - start - 1 {
+            ffi::lua_pushvalue(state, -1);
+            ffi::lua_rawseti(state, KEY_CACHE_INDEX, slot as ffi::lua_Integer + 1);
+            self.keys[slot] = KeyEntry { tag, bytes, len };
+        }
+        Some(bytes)
     }
 
     unsafe fn string(&mut self, state: *mut ffi::lua_State) -> bool {
@@ -1463,6 +1520,29 @@ unsafe fn copy_short(src: *const u8, dst: *mut u8, n: usize) {
     } else {
         for i in 0..n {
             *dst.add(i) = *src.add(i);
+        }
+    }
+}
+
+/// `a == b` for short slices, as two overlapping loads and compares where it can.
+#[inline(always)]
+fn equal_short(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // SAFETY: each read stays inside its slice.
+    unsafe fn two<T: Copy + PartialEq>(a: *const u8, b: *const u8, n: usize) -> bool {
+        let width = std::mem::size_of::<T>();
+        let read = |p: *const u8, at: usize| std::ptr::read_unaligned(p.add(at) as *const T);
+        read(a, 0) == read(b, 0) && read(a, n - width) == read(b, n - width)
+    }
+    unsafe {
+        match n {
+            16..=32 => two::<u128>(a.as_ptr(), b.as_ptr(), n),
+            8..=15 => two::<u64>(a.as_ptr(), b.as_ptr(), n),
+            4..=7 => two::<u32>(a.as_ptr(), b.as_ptr(), n),
+            _ => a == b,
         }
     }
 }

@@ -49,7 +49,7 @@ fn first_match(mask: u64) -> usize {
 }
 
 /// How many leading bytes are JSON whitespace (space, tab, newline, carriage return).
-#[inline]
+#[inline(always)]
 pub fn whitespace(bytes: &[u8]) -> usize {
     // Most calls find no whitespace at all, or one space after a colon.
     match bytes.first() {
@@ -192,20 +192,22 @@ mod sse2 {
         _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, splat(b'"')), _mm_cmpeq_epi8(x, splat(b'\\'))), control)
     }
 
-    #[inline]
+    #[inline(never)]
     pub unsafe fn whitespace(bytes: &[u8]) -> usize {
+        // Runs are mostly indentation, a newline and then spaces: look for the first byte that
+        // is not a space, then ask whether it is other whitespace.
         let mut i = 1;
         while i + 16 <= bytes.len() {
-            let x = load(bytes, i);
-            let blank = _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(x, splat(b' ')), _mm_cmpeq_epi8(x, splat(b'\n'))),
-                _mm_or_si128(_mm_cmpeq_epi8(x, splat(b'\r')), _mm_cmpeq_epi8(x, splat(b'\t'))),
-            );
-            let other = !_mm_movemask_epi8(blank) & 0xffff;
-            if other != 0 {
-                return i + other.trailing_zeros() as usize;
+            let spaces = _mm_movemask_epi8(_mm_cmpeq_epi8(load(bytes, i), splat(b' ')));
+            if spaces == 0xffff {
+                i += 16;
+                continue;
             }
-            i += 16;
+            i += (!spaces).trailing_zeros() as usize;
+            match bytes[i] {
+                b'\n' | b'\r' | b'\t' => i += 1,
+                _ => return i,
+            }
         }
         i - 1 + super::whitespace_by_words(&bytes[i - 1..])
     }
