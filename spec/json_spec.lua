@@ -225,6 +225,20 @@ describe("json.encode", function()
     assert.equal('"a\\/b"', json.encode("a/b", { escape_slash = true }))
   end)
 
+  it("writes keys that repeat across objects the same way each time", function()
+    local escaped = { ['a"/'] = 1 }
+    assert.equal('[{"a\\"\\/":1},{"a\\"\\/":1}]', json.encode({ escaped, escaped }, { escape_slash = true }))
+    assert.equal('[{"a\\"/":1},{"a\\"/":1}]', json.encode({ escaped, escaped }))
+    -- More distinct keys, and more key text, than the encoder keeps at once.
+    local rows, expected = {}, {}
+    for i = 1, 3000 do
+      local key = ("key %d %s"):format(i % 1500, ("x"):rep(40))
+      rows[i] = { [key] = i }
+      expected[i] = ('{"%s":%d}'):format(key, i)
+    end
+    assert.equal("[" .. table.concat(expected, ",") .. "]", json.encode(rows))
+  end)
+
   it("refuses strings that are not UTF-8 and values JSON cannot hold", function()
     assert.matches("not valid UTF%-8", select(2, json.encode("\255")).message)
     assert.matches("cannot encode a function value at %$%[2%]", select(2, json.encode({ 1, print })).message)

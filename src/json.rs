@@ -841,6 +841,43 @@ struct Scratch {
     error: Option<Unencodable>,
     /// The depth up to which the Lua stack has room.
     stack_ready: usize,
+    key_texts: KeyTexts,
+}
+
+/// String keys already written in this pass, by the address of their bytes (the tables being
+/// encoded keep them alive and unchanged): objects repeat their keys, so each key is escaped
+/// and checked once, then copied.
+struct KeyTexts {
+    slots: [(usize, u32, u32); KEY_TEXT_SLOTS],
+    text: Vec<u8>,
+}
+
+const KEY_TEXT_SLOTS: usize = 128;
+const KEY_TEXT_MAX: usize = 64 << 10;
+
+impl KeyTexts {
+    fn new() -> Self {
+        KeyTexts { slots: [(0, 0, 0); KEY_TEXT_SLOTS], text: Vec::new() }
+    }
+
+    fn slot(key: *const u8) -> usize {
+        (key as usize >> 3).wrapping_mul(0x9E37_79B9) >> 7 & (KEY_TEXT_SLOTS - 1)
+    }
+
+    fn get(&self, key: *const u8) -> Option<&[u8]> {
+        let (address, start, len) = self.slots[Self::slot(key)];
+        (address == key as usize).then(|| &self.text[start as usize..(start + len) as usize])
+    }
+
+    fn put(&mut self, key: *const u8, written: &[u8]) {
+        if self.text.len() + written.len() > KEY_TEXT_MAX {
+            self.text.clear();
+            self.slots = [(0, 0, 0); KEY_TEXT_SLOTS];
+        }
+        let start = self.text.len() as u32;
+        self.text.extend_from_slice(written);
+        self.slots[Self::slot(key)] = (key as usize, start, written.len() as u32);
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -880,8 +917,15 @@ fn encode_pass(
     mut out: Vec<u8>,
 ) -> Result<Scratch> {
     out.clear();
-    let mut scratch =
-        Scratch { out, open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None, stack_ready: 0 };
+    let mut scratch = Scratch {
+        out,
+        open: Vec::new(),
+        keys: Vec::new(),
+        path: Vec::new(),
+        error: None,
+        stack_ready: 0,
+        key_texts: KeyTexts::new(),
+    };
     let encoder = Encoder { opts: *opts, track_from };
     // Stack inside the protected call: 1 = value, 2 = array metatable.
     unsafe {
@@ -1173,7 +1217,7 @@ impl Encoder {
             s.out.push(b',');
         }
         self.newline(depth + 1, s);
-        if !self.string(key.bytes(), s) {
+        if !self.key_text(&key, s) {
             s.path.push(PathStep::Key(String::from_utf8_lossy(key.bytes()).into_owned()));
             return false;
         }
@@ -1185,6 +1229,23 @@ impl Encoder {
             s.path.push(PathStep::Key(String::from_utf8_lossy(key.bytes()).into_owned()));
             return false;
         }
+        true
+    }
+
+    /// Writes a key as a JSON string, from `s.key_texts` when it was written before.
+    fn key_text(&self, key: &SortKey, s: &mut Scratch) -> bool {
+        if key.number.is_some() {
+            return self.string(key.bytes(), s);
+        }
+        if let Some(text) = s.key_texts.get(key.text) {
+            append(&mut s.out, text);
+            return true;
+        }
+        let start = s.out.len();
+        if !self.string(key.bytes(), s) {
+            return false;
+        }
+        s.key_texts.put(key.text, &s.out[start..]);
         true
     }
 
