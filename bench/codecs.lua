@@ -19,8 +19,10 @@ local function now()
   return ns / 1e9
 end
 
---- Best of `rounds` timings of `iterations` calls, in seconds per call (CPU time).
+--- Best of `rounds` timings of `iterations` calls, in seconds per call (CPU time). Each
+--- contender starts from a full collection, so none pays for garbage another one left.
 local function measure(f, iterations, rounds)
+  collectgarbage()
   local best = math.huge
   for _ = 1, rounds or 5 do
     local t = os.clock()
