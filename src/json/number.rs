@@ -141,7 +141,8 @@ pub fn eight_digits(chunk: u64) -> u64 {
     ((v1.wrapping_add(v2) >> 32) as u32) as u64
 }
 
-const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
+/// Eight ASCII '0's, one per byte.
+pub const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
 const POWERS_OF_TEN: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
 
 /// Reads the ASCII digits from `i` on into `value` (wrapping past 19 digits), eight bytes at a
