@@ -98,14 +98,30 @@ fn empty_array() -> Value {
 
 /// The metatable marking arrays, one per Lua state, shared by json and yaml.
 pub fn array_mt(lua: &Lua) -> Result<Table> {
-    const KEY: &str = "essh_native.array_mt";
-    if let Ok(Value::Table(t)) = lua.named_registry_value::<Value>(KEY) {
-        return Ok(t);
+    unsafe { lua.exec_raw((), |state| push_array_mt(state)) }
+}
+
+static ARRAY_MT_KEY: u8 = 0;
+
+/// Pushes the array metatable, made on first use and kept in the registry under a
+/// light userdata key (no string to intern per call).
+///
+/// # Safety
+/// `state` must be a Lua state inside a protected call, with room for three more slots.
+pub unsafe fn push_array_mt(state: *mut ffi::lua_State) {
+    let key = &ARRAY_MT_KEY as *const u8 as *mut c_void;
+    ffi::lua_pushlightuserdata(state, key);
+    ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
+    if ffi::lua_type(state, -1) == ffi::LUA_TTABLE {
+        return;
     }
-    let mt = lua.create_table()?;
-    mt.raw_set("__jsontype", "array")?;
-    lua.set_named_registry_value(KEY, &mt)?;
-    Ok(mt)
+    ffi::lua_pop(state, 1);
+    ffi::lua_createtable(state, 0, 1);
+    ffi::lua_pushstring(state, c"array".as_ptr());
+    ffi::lua_setfield(state, -2, c"__jsontype".as_ptr());
+    ffi::lua_pushlightuserdata(state, key);
+    ffi::lua_pushvalue(state, -2);
+    ffi::lua_rawset(state, ffi::LUA_REGISTRYINDEX);
 }
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
@@ -221,7 +237,22 @@ pub fn syntax_error(src: &[u8], code: Syntax, offset: usize, max_depth: usize) -
 }
 
 pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Result<Value>> {
+    DECODE_CACHES.with(|cell| {
+        // A finalizer run by the collector in the middle of a decode may decode too: it gets
+        // caches of its own.
+        let mut kept = cell.try_borrow_mut();
+        let mut own = None;
+        let caches = match kept.as_deref_mut() {
+            Ok(kept) => kept.get_or_insert_with(DecodeCaches::new),
+            Err(_) => own.insert(DecodeCaches::new()),
+        };
+        decode_with(lua, src, opts, caches)
+    })
+}
+
+fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeCaches) -> Result<error::Result<Value>> {
     let mut scratch = Vec::new();
+    let generation = caches.next_generation();
     let mut decoder = Decoder {
         src,
         pos: 0,
@@ -229,17 +260,22 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
         max_depth: opts.max_depth,
         scratch: &mut scratch,
         error: None,
-        place_hints: [[Hint::default(); 2]; HINT_PLACES],
+        caches,
+        generation,
         depth_hints: [[0; 2]; HINT_DEPTHS],
         place: 0,
         stack_ready: 0,
-        keys: [KeyEntry::default(); KEY_SLOTS],
+        key_cache_made: false,
+        key_slots: (src.len() / 64).next_power_of_two().clamp(4, KEY_SLOTS),
     };
     let all = opts.all;
-    // Stack inside the protected call: 1 = null, 2 = array metatable, 3 = the key cache's strings.
+    // Stack inside the protected call: 1 = null, 2 = array metatable, 3 = the key cache's strings
+    // (made with the first key).
     let value: Value = unsafe {
-        lua.exec_raw((null(), array_mt(lua)?), |state| {
-            ffi::lua_createtable(state, KEY_SLOTS as c_int, 0);
+        lua.exec_raw((), |state| {
+            ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
+            push_array_mt(state);
+            ffi::lua_pushnil(state);
             let ok = if all { decoder.stream(state) } else { decoder.document(state) };
             if ok {
                 ffi::lua_replace(state, 1);
@@ -274,42 +310,84 @@ struct Decoder<'a> {
     max_depth: usize,
     scratch: &'a mut Vec<u8>,
     error: Option<(Syntax, usize)>,
-    /// The size of the last array and object seen in each place (a depth and the key that
-    /// holds it, or "an item" for arrays), and at each depth for places seen for the first
-    /// time: such tables tend to match, so they are made that size up front, instead of
-    /// growing through rehashes or holding unused slots.
-    place_hints: [[Hint; 2]; HINT_PLACES],
+    caches: &'a mut DecodeCaches,
+    /// Marks the entries of `caches` this decode made.
+    generation: u32,
+    /// The size of the last array and object seen at each depth, for places seen for the
+    /// first time (see `DecodeCaches::place_hints`).
     depth_hints: [[u16; 2]; HINT_DEPTHS],
     /// The place of the value about to be read, as a hash.
     place: u64,
     /// The depth up to which the Lua stack has room.
     stack_ready: usize,
+    /// Whether the table at `KEY_CACHE_INDEX` exists yet.
+    key_cache_made: bool,
+    /// How many of `caches.keys` this document uses: a power of two, fewer for short documents.
+    key_slots: usize,
+}
+
+/// What the decoder learns about a document as it goes, kept from one decode to the next on
+/// each thread so that a decode does not start by clearing them: an entry counts only in the
+/// decode whose `generation` it carries.
+struct DecodeCaches {
+    generation: u32,
+    /// The size of the last array and object seen in each place (a depth and the key that
+    /// holds it, or "an item" for arrays): such tables tend to match, so they are made that
+    /// size up front, instead of growing through rehashes or holding unused slots.
+    place_hints: [[Hint; 2]; HINT_PLACES],
     /// The key last read at each (object place, member position), its string kept alive at the
     /// same index of the table at `KEY_CACHE_INDEX`: most objects repeat their siblings' keys,
     /// and a key that matches is pushed from there instead of being scanned and interned.
     keys: [KeyEntry; KEY_SLOTS],
 }
 
+impl DecodeCaches {
+    fn new() -> Box<Self> {
+        Box::new(DecodeCaches {
+            generation: 0,
+            place_hints: [[Hint::default(); 2]; HINT_PLACES],
+            keys: [KeyEntry::default(); KEY_SLOTS],
+        })
+    }
+
+    /// Starts a decode: every entry made before becomes stale.
+    fn next_generation(&mut self) -> u32 {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            *self = *Self::new();
+            self.generation = 1;
+        }
+        self.generation
+    }
+}
+
+thread_local! {
+    static DECODE_CACHES: std::cell::RefCell<Option<Box<DecodeCaches>>> = const { std::cell::RefCell::new(None) };
+}
+
 #[derive(Clone, Copy)]
 struct KeyEntry {
     tag: u64,
-    /// The interned string's bytes (no escapes in the source), or null.
+    /// The interned string's bytes (no escapes in the source).
     bytes: *const u8,
-    len: usize,
+    len: u32,
+    generation: u32,
 }
 
 impl Default for KeyEntry {
     fn default() -> Self {
-        KeyEntry { tag: 0, bytes: std::ptr::null(), len: 0 }
+        KeyEntry { tag: 0, bytes: std::ptr::null(), len: 0, generation: 0 }
     }
 }
 
+/// At most this many keys are cached (a power of two).
 const KEY_SLOTS: usize = 256;
 
 #[derive(Clone, Copy, Default)]
 struct Hint {
     place: u64,
     size: u16,
+    generation: u32,
 }
 
 const HINT_PLACES: usize = 256;
@@ -319,15 +397,19 @@ const OBJECT_HINT: usize = 1;
 
 impl Decoder<'_> {
     fn hint(&self, place: u64, kind: usize) -> std::ffi::c_int {
-        let hint = self.place_hints[place as usize % HINT_PLACES][kind];
-        let size =
-            if hint.place == place { hint.size } else { self.depth_hints.get(self.depth).map_or(0, |h| h[kind]) };
+        let hint = self.caches.place_hints[place as usize % HINT_PLACES][kind];
+        let size = if hint.place == place && hint.generation == self.generation {
+            hint.size
+        } else {
+            self.depth_hints.get(self.depth).map_or(0, |h| h[kind])
+        };
         size as std::ffi::c_int
     }
 
     fn set_hint(&mut self, place: u64, kind: usize, n: usize) {
         let size = n.min(u16::MAX as usize) as u16;
-        self.place_hints[place as usize % HINT_PLACES][kind] = Hint { place, size };
+        let generation = self.generation;
+        self.caches.place_hints[place as usize % HINT_PLACES][kind] = Hint { place, size, generation };
         if let Some(h) = self.depth_hints.get_mut(self.depth) {
             h[kind] = size;
         }
@@ -530,15 +612,16 @@ impl Decoder<'_> {
     /// of its interned bytes.
     unsafe fn key(&mut self, state: *mut ffi::lua_State, place: u64, index: usize) -> Option<*const u8> {
         let tag = (place ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(29);
-        let slot = (tag as usize) % KEY_SLOTS;
-        let entry = self.keys[slot];
+        let slot = tag as usize & (self.key_slots - 1);
+        let entry = self.caches.keys[slot];
         let start = self.pos + 1;
-        if entry.tag == tag && !entry.bytes.is_null() {
-            if let Some(raw) = self.src.get(start..=start + entry.len) {
-                let cached = std::slice::from_raw_parts(entry.bytes, entry.len);
-                if raw[entry.len] == b'"' && equal_short(&raw[..entry.len], cached) {
+        if entry.tag == tag && entry.generation == self.generation {
+            let len = entry.len as usize;
+            if let Some(raw) = self.src.get(start..=start + len) {
+                let cached = std::slice::from_raw_parts(entry.bytes, len);
+                if raw[len] == b'"' && equal_short(&raw[..len], cached) {
                     ffi::lua_rawgeti(state, KEY_CACHE_INDEX, slot as ffi::lua_Integer + 1);
-                    self.pos = start + entry.len + 1;
+                    self.pos = start + len + 1;
                     return Some(entry.bytes);
                 }
             }
@@ -549,10 +632,15 @@ impl Decoder<'_> {
         let mut len = 0usize;
         let bytes = ffi::lua_tolstring(state, -1, &mut len) as *const u8;
         // Escapes always shorten a string: the same length means the source held these bytes.
-        if len == self.pos - start - 1 {
+        if len == self.pos - start - 1 && len <= u32::MAX as usize {
+            if !self.key_cache_made {
+                ffi::lua_createtable(state, self.key_slots as c_int, 0);
+                ffi::lua_replace(state, KEY_CACHE_INDEX);
+                self.key_cache_made = true;
+            }
             ffi::lua_pushvalue(state, -1);
             ffi::lua_rawseti(state, KEY_CACHE_INDEX, slot as ffi::lua_Integer + 1);
-            self.keys[slot] = KeyEntry { tag, bytes, len };
+            self.caches.keys[slot] = KeyEntry { tag, bytes, len: len as u32, generation: self.generation };
         }
         Some(bytes)
     }
@@ -830,7 +918,7 @@ pub enum PathStep {
 }
 
 /// Allocations the protected encoder uses, owned outside it.
-struct Scratch {
+struct Scratch<'k> {
     out: Vec<u8>,
     /// Tables being encoded, to detect cycles.
     open: Vec<*const c_void>,
@@ -841,43 +929,83 @@ struct Scratch {
     error: Option<Unencodable>,
     /// The depth up to which the Lua stack has room.
     stack_ready: usize,
-    key_texts: KeyTexts,
+    key_texts: &'k mut KeyTexts,
 }
 
-/// String keys already written in this pass, by the address of their bytes (the tables being
+/// String keys already written in this encode, by the address of their bytes (the tables being
 /// encoded keep them alive and unchanged): objects repeat their keys, so each key is escaped
-/// and checked once, then copied.
+/// and checked once, then copied. Kept from one encode to the next on each thread; a slot
+/// counts only in the encode whose `generation` it carries.
 struct KeyTexts {
-    slots: [(usize, u32, u32); KEY_TEXT_SLOTS],
+    generation: u16,
+    slots: [KeyText; KEY_TEXT_SLOTS],
     text: Vec<u8>,
+}
+
+#[derive(Clone, Copy)]
+struct KeyText {
+    address: usize,
+    start: u32,
+    len: u16,
+    generation: u16,
 }
 
 const KEY_TEXT_SLOTS: usize = 128;
 const KEY_TEXT_MAX: usize = 64 << 10;
 
 impl KeyTexts {
-    fn new() -> Self {
-        KeyTexts { slots: [(0, 0, 0); KEY_TEXT_SLOTS], text: Vec::new() }
+    const fn new() -> Self {
+        KeyTexts {
+            generation: 0,
+            slots: [KeyText { address: 0, start: 0, len: 0, generation: 0 }; KEY_TEXT_SLOTS],
+            text: Vec::new(),
+        }
+    }
+
+    /// Forgets every key written before.
+    fn forget(&mut self) {
+        self.text.clear();
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            *self = Self::new();
+            self.generation = 1;
+        }
     }
 
     fn slot(key: *const u8) -> usize {
-        (key as usize >> 3).wrapping_mul(0x9E37_79B9) >> 7 & (KEY_TEXT_SLOTS - 1)
+        ((key as usize >> 3).wrapping_mul(0x9E37_79B9) >> 7) & (KEY_TEXT_SLOTS - 1)
     }
 
     fn get(&self, key: *const u8) -> Option<&[u8]> {
-        let (address, start, len) = self.slots[Self::slot(key)];
-        (address == key as usize).then(|| &self.text[start as usize..(start + len) as usize])
+        let slot = self.slots[Self::slot(key)];
+        (slot.address == key as usize && slot.generation == self.generation)
+            .then(|| &self.text[slot.start as usize..slot.start as usize + slot.len as usize])
     }
 
     fn put(&mut self, key: *const u8, written: &[u8]) {
+        let Ok(len) = u16::try_from(written.len()) else {
+            return;
+        };
         if self.text.len() + written.len() > KEY_TEXT_MAX {
-            self.text.clear();
-            self.slots = [(0, 0, 0); KEY_TEXT_SLOTS];
+            self.forget();
         }
         let start = self.text.len() as u32;
         self.text.extend_from_slice(written);
-        self.slots[Self::slot(key)] = (key as usize, start, written.len() as u32);
+        let generation = self.generation;
+        self.slots[Self::slot(key)] = KeyText { address: key as usize, start, len, generation };
     }
+}
+
+/// What an encode keeps for the next one on the same thread.
+struct EncodeBuffers {
+    /// The output buffer, so that the next encode does not grow its own from nothing.
+    out: Vec<u8>,
+    key_texts: KeyTexts,
+}
+
+thread_local! {
+    static ENCODE_BUFFERS: std::cell::RefCell<EncodeBuffers> =
+        const { std::cell::RefCell::new(EncodeBuffers { out: Vec::new(), key_texts: KeyTexts::new() }) };
 }
 
 #[derive(Clone, Copy)]
@@ -898,38 +1026,26 @@ pub fn encode(lua: &Lua, value: Value, opts: &EncodeOptions) -> Result<error::Re
     encode_with(lua, value, opts, |text| Ok(unsafe { String::from_utf8_unchecked(text.to_vec()) }))
 }
 
-thread_local! {
-    /// The output buffer of the last encode on this thread, kept so that the next one does
-    /// not grow its own from nothing.
-    static OUTPUT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
 /// The largest output buffer kept between calls.
 const KEPT_OUTPUT: usize = 8 << 20;
 
 /// One encode of `value` into `out` (cleared first), in a protected call of its own.
-fn encode_pass(
+fn encode_pass<'k>(
     lua: &Lua,
     value: &Value,
-    array_mt: &Table,
     opts: &EncodeOptions,
     track_from: usize,
     mut out: Vec<u8>,
-) -> Result<Scratch> {
+    key_texts: &'k mut KeyTexts,
+) -> Result<Scratch<'k>> {
     out.clear();
-    let mut scratch = Scratch {
-        out,
-        open: Vec::new(),
-        keys: Vec::new(),
-        path: Vec::new(),
-        error: None,
-        stack_ready: 0,
-        key_texts: KeyTexts::new(),
-    };
+    let mut scratch =
+        Scratch { out, open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None, stack_ready: 0, key_texts };
     let encoder = Encoder { opts: *opts, track_from };
     // Stack inside the protected call: 1 = value, 2 = array metatable.
     unsafe {
-        lua.exec_raw::<()>((value, array_mt), |state| {
+        lua.exec_raw::<()>(value, |state| {
+            push_array_mt(state);
             encoder.value(state, 1, 0, &mut scratch);
             ffi::lua_settop(state, 0);
         })?;
@@ -944,20 +1060,32 @@ pub fn encode_with<R>(
     opts: &EncodeOptions,
     finish: impl FnOnce(&[u8]) -> Result<R>,
 ) -> Result<error::Result<R>> {
-    let array_mt = array_mt(lua)?;
-    let track_from = TRACK_TABLES_FROM.min(opts.max_depth / 2);
-    let mut scratch = encode_pass(lua, &value, &array_mt, opts, track_from, OUTPUT.take())?;
-    if track_from > 0 && matches!(scratch.error, Some(Unencodable::Cycle | Unencodable::TooDeep)) {
-        scratch = encode_pass(lua, &value, &array_mt, opts, 0, scratch.out)?;
-    }
-    let result = match scratch.error {
-        Some(problem) => Ok(Err(describe_unencodable(problem, &scratch.path, opts))),
-        None => finish(&scratch.out).map(Ok),
-    };
-    if scratch.out.capacity() <= KEPT_OUTPUT {
-        OUTPUT.set(scratch.out);
-    }
-    result
+    ENCODE_BUFFERS.with(|cell| {
+        // A finalizer run by the collector in the middle of an encode may encode too: it gets
+        // buffers of its own.
+        let mut kept = cell.try_borrow_mut();
+        let mut own = None;
+        let buffers = match kept.as_deref_mut() {
+            Ok(kept) => kept,
+            Err(_) => own.insert(EncodeBuffers { out: Vec::new(), key_texts: KeyTexts::new() }),
+        };
+        buffers.key_texts.forget();
+        let track_from = TRACK_TABLES_FROM.min(opts.max_depth / 2);
+        let out = std::mem::take(&mut buffers.out);
+        let mut scratch = encode_pass(lua, &value, opts, track_from, out, &mut buffers.key_texts)?;
+        if track_from > 0 && matches!(scratch.error, Some(Unencodable::Cycle | Unencodable::TooDeep)) {
+            let out = std::mem::take(&mut scratch.out);
+            scratch = encode_pass(lua, &value, opts, 0, out, &mut buffers.key_texts)?;
+        }
+        let result = match scratch.error {
+            Some(problem) => Ok(Err(describe_unencodable(problem, &scratch.path, opts))),
+            None => finish(&scratch.out).map(Ok),
+        };
+        if scratch.out.capacity() <= KEPT_OUTPUT {
+            buffers.out = std::mem::take(&mut scratch.out);
+        }
+        result
+    })
 }
 
 fn type_name(t: c_int) -> &'static str {
@@ -1533,11 +1661,11 @@ unsafe fn write_integer(n: i64, dst: *mut u8) -> usize {
 #[inline(always)]
 fn eight_digits_unpacked(n: u32) -> u64 {
     let n = n as u64;
-    let halves = n / 10_000 | (n % 10_000) << 32;
-    let hundreds = (halves * 5243) >> 19 & 0x0000_007F_0000_007F;
-    let quarters = hundreds | (halves - hundreds * 100) << 16;
-    let tens = (quarters * 103) >> 10 & 0x000F_000F_000F_000F;
-    tens | (quarters - tens * 10) << 8
+    let halves = (n / 10_000) | ((n % 10_000) << 32);
+    let hundreds = ((halves * 5243) >> 19) & 0x0000_007F_0000_007F;
+    let quarters = hundreds | ((halves - hundreds * 100) << 16);
+    let tens = ((quarters * 103) >> 10) & 0x000F_000F_000F_000F;
+    tens | ((quarters - tens * 10) << 8)
 }
 
 /// Writes `n` (below 10^8) without leading zeros as one 8-byte store at `dst`; returns the

@@ -446,7 +446,9 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
     let mut failure: Option<(BuildError, usize)> = None;
     // Stack inside the protected call: 1 = null, 2 = array metatable, 3 = anchors.
     let value: Value = unsafe {
-        lua.exec_raw((json::null(), json::array_mt(lua)?), |state| {
+        lua.exec_raw((), |state| {
+            ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
+            json::push_array_mt(state);
             ffi::lua_createtable(state, 0, 0);
             let mut builder = Builder { tape: &tape, at: 0, failure: &mut failure };
             if builder.stream(state, opts.all) {
