@@ -128,6 +128,32 @@ describe("json.decode", function()
     assert.matches("unterminated string", err.message)
   end)
 
+  it("decodes and encodes from finalizers that run in the middle of a decode", function()
+    local decoding, nested = false, {}
+    local function finalizer()
+      nested[#nested + 1] = { during = decoding, text = json.encode(json.decode('{"inner":[1,2]}')) }
+    end
+    local text = "[" .. ('{"a":1,"b":[1,2,3]},'):rep(50000) .. "{}]"
+    for _ = 1, 300 do
+      if newproxy then
+        getmetatable(newproxy(true)).__gc = finalizer
+      else
+        setmetatable({}, { __gc = finalizer })
+      end
+    end
+    decoding = true
+    local v = json.decode(text)
+    decoding = false
+    assert.equal(50001, #v)
+    assert.same({ 1, 2, 3 }, setmetatable(v[50000].b, nil))
+    local during = 0
+    for _, call in ipairs(nested) do
+      assert.equal('{"inner":[1,2]}', call.text)
+      if call.during then during = during + 1 end
+    end
+    assert.is_true(during > 0, "no finalizer ran during the decode")
+  end)
+
   it("decodes a stream of values with all = true", function()
     local list = json.decode('{"a":1}\n[2]\n3 "x"', { all = true })
     assert.equal(4, #list)
