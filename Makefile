@@ -19,8 +19,12 @@ LUA_FILES := $(wildcard lua/essh/*.lua)
 
 all: build
 
+# LuaRocks runs `make rock-build CC=gcc`, and make exports command-line variables to recipes:
+# build scripts that watch CC (ring's) would rebuild, and the next plain `make build` again.
+UNSET_CC := $(if $(filter command line,$(origin CC)),env -u CC)
+
 build:
-	$(CARGO) build --release --locked --features $(FEATURE),module
+	$(UNSET_CC) $(CARGO) build --release --locked --features $(FEATURE),module
 	mkdir -p build/$(FEATURE)
 	cp target/release/libessh_native.so $(SO).new && mv -f $(SO).new $(SO)
 
