@@ -253,6 +253,7 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
 fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeCaches) -> Result<error::Result<Value>> {
     let mut scratch = Vec::new();
     let generation = caches.next_generation();
+    let key_slots = (src.len() / 64).next_power_of_two().clamp(4, KEY_SLOTS);
     let mut decoder = Decoder {
         src,
         pos: 0,
@@ -265,17 +266,17 @@ fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeC
         depth_hints: [[0; 2]; HINT_DEPTHS],
         place: 0,
         stack_ready: 0,
-        key_cache_made: false,
-        key_slots: (src.len() / 64).next_power_of_two().clamp(4, KEY_SLOTS),
+        key_slots,
     };
     let all = opts.all;
-    // Stack inside the protected call: 1 = null, 2 = array metatable, 3 = the key cache's strings
-    // (made with the first key).
+    // Stack inside the protected call: 1 = null, 2 = array metatable, 3.. = the key cache's
+    // strings.
     let value: Value = unsafe {
         lua.exec_raw((), |state| {
             ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
             push_array_mt(state);
-            ffi::lua_pushnil(state);
+            ffi::luaL_checkstack(state, key_slots as c_int, c"JSON key cache".as_ptr());
+            ffi::lua_settop(state, KEY_CACHE_BASE - 1 + key_slots as c_int);
             let ok = if all { decoder.stream(state) } else { decoder.document(state) };
             if ok {
                 ffi::lua_replace(state, 1);
@@ -301,7 +302,8 @@ fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeC
 
 const NULL_INDEX: c_int = 1;
 const ARRAY_MT_INDEX: c_int = 2;
-const KEY_CACHE_INDEX: c_int = 3;
+/// The first of the `key_slots` stack slots that hold the cached keys' strings.
+const KEY_CACHE_BASE: c_int = 3;
 
 struct Decoder<'a> {
     src: &'a [u8],
@@ -320,8 +322,6 @@ struct Decoder<'a> {
     place: u64,
     /// The depth up to which the Lua stack has room.
     stack_ready: usize,
-    /// Whether the table at `KEY_CACHE_INDEX` exists yet.
-    key_cache_made: bool,
     /// How many of `caches.keys` this document uses: a power of two, fewer for short documents.
     key_slots: usize,
 }
@@ -336,7 +336,7 @@ struct DecodeCaches {
     /// size up front, instead of growing through rehashes or holding unused slots.
     place_hints: [[Hint; 2]; HINT_PLACES],
     /// The key last read at each (object place, member position), its string kept alive at the
-    /// same index of the table at `KEY_CACHE_INDEX`: most objects repeat their siblings' keys,
+    /// stack slot `KEY_CACHE_BASE` + its index: most objects repeat their siblings' keys,
     /// and a key that matches is pushed from there instead of being scanned and interned.
     keys: [KeyEntry; KEY_SLOTS],
 }
@@ -620,7 +620,7 @@ impl Decoder<'_> {
             if let Some(raw) = self.src.get(start..=start + len) {
                 let cached = std::slice::from_raw_parts(entry.bytes, len);
                 if raw[len] == b'"' && equal_short(&raw[..len], cached) {
-                    ffi::lua_rawgeti(state, KEY_CACHE_INDEX, slot as ffi::lua_Integer + 1);
+                    ffi::lua_pushvalue(state, KEY_CACHE_BASE + slot as c_int);
                     self.pos = start + len + 1;
                     return Some(entry.bytes);
                 }
@@ -633,13 +633,8 @@ impl Decoder<'_> {
         let bytes = ffi::lua_tolstring(state, -1, &mut len) as *const u8;
         // Escapes always shorten a string: the same length means the source held these bytes.
         if len == self.pos - start - 1 && len <= u32::MAX as usize {
-            if !self.key_cache_made {
-                ffi::lua_createtable(state, self.key_slots as c_int, 0);
-                ffi::lua_replace(state, KEY_CACHE_INDEX);
-                self.key_cache_made = true;
-            }
             ffi::lua_pushvalue(state, -1);
-            ffi::lua_rawseti(state, KEY_CACHE_INDEX, slot as ffi::lua_Integer + 1);
+            ffi::lua_replace(state, KEY_CACHE_BASE + slot as c_int);
             self.caches.keys[slot] = KeyEntry { tag, bytes, len: len as u32, generation: self.generation };
         }
         Some(bytes)
