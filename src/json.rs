@@ -275,7 +275,8 @@ fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeC
         lua.exec_raw((), |state| {
             ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
             push_array_mt(state);
-            ffi::luaL_checkstack(state, key_slots as c_int, c"JSON key cache".as_ptr());
+            // The key slots, and the usual room above them for the top-level value.
+            ffi::luaL_checkstack(state, key_slots as c_int + ffi::LUA_MINSTACK, c"JSON key cache".as_ptr());
             ffi::lua_settop(state, KEY_CACHE_BASE - 1 + key_slots as c_int);
             let ok = if all { decoder.stream(state) } else { decoder.document(state) };
             if ok {
@@ -1862,6 +1863,23 @@ mod tests {
             let len = unsafe { write_integer(n, buf.as_mut_ptr()) };
             assert_eq!(std::str::from_utf8(&buf[..len]).unwrap(), n.to_string());
         }
+    }
+
+    /// Long documents get the most key cache slots; whatever their top-level value, the decoder
+    /// must leave itself stack room above them (the vendored Lua checks every push).
+    #[test]
+    fn long_documents_of_any_top_level_value_decode() {
+        let lua = Lua::new();
+        let pad = " ".repeat(1 << 15);
+        let docs =
+            [format!("\"{}\"", "x".repeat(1 << 15)), format!("{pad}12.5"), format!("{pad}null"), format!("[{pad}]")];
+        for doc in &docs {
+            let value = decode(&lua, doc.as_bytes(), &DecodeOptions { all: false, max_depth: DEFAULT_MAX_DEPTH });
+            assert!(value.unwrap().is_ok(), "{}", &doc[doc.len() - 10..]);
+        }
+        let stream = format!("{pad}1 \"a\" {{\"k\": [true]}}");
+        let value = decode(&lua, stream.as_bytes(), &DecodeOptions { all: true, max_depth: DEFAULT_MAX_DEPTH });
+        assert!(value.unwrap().is_ok());
     }
 
     #[test]
