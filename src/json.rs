@@ -108,7 +108,7 @@ static ARRAY_MT_KEY: u8 = 0;
 ///
 /// # Safety
 /// `state` must be a Lua state inside a protected call, with room for three more slots.
-pub unsafe fn push_array_mt(state: *mut ffi::lua_State) {
+unsafe fn push_array_mt(state: *mut ffi::lua_State) {
     let key = &ARRAY_MT_KEY as *const u8 as *mut c_void;
     ffi::lua_pushlightuserdata(state, key);
     ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
@@ -237,17 +237,32 @@ pub fn syntax_error(src: &[u8], code: Syntax, offset: usize, max_depth: usize) -
 }
 
 pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Result<Value>> {
-    DECODE_CACHES.with(|cell| {
-        // A finalizer run by the collector in the middle of a decode may decode too: it gets
-        // caches of its own.
-        let mut kept = cell.try_borrow_mut();
-        let mut own = None;
-        let caches = match kept.as_deref_mut() {
-            Ok(kept) => kept.get_or_insert_with(DecodeCaches::new),
-            Err(_) => own.insert(DecodeCaches::new()),
-        };
-        decode_with(lua, src, opts, caches)
+    with_kept(&DECODE_CACHES, DecodeCaches::new, |caches| decode_with(lua, src, opts, caches))
+}
+
+/// Runs `f` with what the last call on this thread kept in `kept` (made by `fresh` the first
+/// time), or with a fresh one while that is in use: a finalizer run by the collector in the
+/// middle of a decode or encode may decode or encode too.
+fn with_kept<T, R>(
+    kept: &'static std::thread::LocalKey<std::cell::RefCell<Option<T>>>,
+    fresh: fn() -> T,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    kept.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut kept) => f(kept.get_or_insert_with(fresh)),
+        Err(_) => f(&mut fresh()),
     })
+}
+
+/// Moves `generation` on, so that entries marked with an earlier one stop counting; true when
+/// the counter wrapped around, and the caller must clear its entries.
+fn advance(generation: &mut u16) -> bool {
+    *generation = generation.wrapping_add(1);
+    if *generation == 0 {
+        *generation = 1;
+        return true;
+    }
+    false
 }
 
 fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeCaches) -> Result<error::Result<Value>> {
@@ -273,8 +288,7 @@ fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeC
     // strings.
     let value: Value = unsafe {
         lua.exec_raw((), |state| {
-            ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
-            push_array_mt(state);
+            push_decode_base(state);
             // The key slots, and the usual room above them for the top-level value.
             ffi::luaL_checkstack(state, key_slots as c_int + ffi::LUA_MINSTACK, c"JSON key cache".as_ptr());
             ffi::lua_settop(state, KEY_CACHE_BASE - 1 + key_slots as c_int);
@@ -301,8 +315,19 @@ fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeC
     })
 }
 
-const NULL_INDEX: c_int = 1;
-const ARRAY_MT_INDEX: c_int = 2;
+/// Where a decoder's protected call keeps what decoded values refer to (`push_decode_base`).
+pub const NULL_INDEX: c_int = 1;
+pub const ARRAY_MT_INDEX: c_int = 2;
+
+/// Pushes json.null and the array metatable at `NULL_INDEX` and `ARRAY_MT_INDEX` of an empty
+/// protected call's stack (json's and yaml's decoders).
+///
+/// # Safety
+/// `state` must be a Lua state inside a protected call, with an empty stack.
+pub unsafe fn push_decode_base(state: *mut ffi::lua_State) {
+    ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
+    push_array_mt(state);
+}
 /// The first of the `key_slots` stack slots that hold the cached keys' strings.
 const KEY_CACHE_BASE: c_int = 3;
 
@@ -315,7 +340,7 @@ struct Decoder<'a> {
     error: Option<(Syntax, usize)>,
     caches: &'a mut DecodeCaches,
     /// Marks the entries of `caches` this decode made.
-    generation: u32,
+    generation: u16,
     /// The size of the last array and object seen at each depth, for places seen for the
     /// first time (see `DecodeCaches::place_hints`).
     depth_hints: [[u16; 2]; HINT_DEPTHS],
@@ -331,7 +356,7 @@ struct Decoder<'a> {
 /// each thread so that a decode does not start by clearing them: an entry counts only in the
 /// decode whose `generation` it carries.
 struct DecodeCaches {
-    generation: u32,
+    generation: u16,
     /// The size of the last array and object seen in each place (a depth and the key that
     /// holds it, or "an item" for arrays): such tables tend to match, so they are made that
     /// size up front, instead of growing through rehashes or holding unused slots.
@@ -352,11 +377,10 @@ impl DecodeCaches {
     }
 
     /// Starts a decode: every entry made before becomes stale.
-    fn next_generation(&mut self) -> u32 {
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            *self = *Self::new();
-            self.generation = 1;
+    fn next_generation(&mut self) -> u16 {
+        if advance(&mut self.generation) {
+            self.place_hints = [[Hint::default(); 2]; HINT_PLACES];
+            self.keys = [KeyEntry::default(); KEY_SLOTS];
         }
         self.generation
     }
@@ -372,7 +396,7 @@ struct KeyEntry {
     /// The interned string's bytes (no escapes in the source).
     bytes: *const u8,
     len: u32,
-    generation: u32,
+    generation: u16,
 }
 
 impl Default for KeyEntry {
@@ -388,7 +412,7 @@ const KEY_SLOTS: usize = 256;
 struct Hint {
     place: u64,
     size: u16,
-    generation: u32,
+    generation: u16,
 }
 
 const HINT_PLACES: usize = 256;
@@ -961,10 +985,8 @@ impl KeyTexts {
     /// Forgets every key written before.
     fn forget(&mut self) {
         self.text.clear();
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            *self = Self::new();
-            self.generation = 1;
+        if advance(&mut self.generation) {
+            self.slots = Self::new().slots;
         }
     }
 
@@ -1000,8 +1022,7 @@ struct EncodeBuffers {
 }
 
 thread_local! {
-    static ENCODE_BUFFERS: std::cell::RefCell<EncodeBuffers> =
-        const { std::cell::RefCell::new(EncodeBuffers { out: Vec::new(), key_texts: KeyTexts::new() }) };
+    static ENCODE_BUFFERS: std::cell::RefCell<Option<EncodeBuffers>> = const { std::cell::RefCell::new(None) };
 }
 
 #[derive(Clone, Copy)]
@@ -1056,15 +1077,8 @@ pub fn encode_with<R>(
     opts: &EncodeOptions,
     finish: impl FnOnce(&[u8]) -> Result<R>,
 ) -> Result<error::Result<R>> {
-    ENCODE_BUFFERS.with(|cell| {
-        // A finalizer run by the collector in the middle of an encode may encode too: it gets
-        // buffers of its own.
-        let mut kept = cell.try_borrow_mut();
-        let mut own = None;
-        let buffers = match kept.as_deref_mut() {
-            Ok(kept) => kept,
-            Err(_) => own.insert(EncodeBuffers { out: Vec::new(), key_texts: KeyTexts::new() }),
-        };
+    let fresh = || EncodeBuffers { out: Vec::new(), key_texts: KeyTexts::new() };
+    with_kept(&ENCODE_BUFFERS, fresh, |buffers| {
         buffers.key_texts.forget();
         let track_from = TRACK_TABLES_FROM.min(opts.max_depth / 2);
         let out = std::mem::take(&mut buffers.out);
@@ -1880,6 +1894,13 @@ mod tests {
         let stream = format!("{pad}1 \"a\" {{\"k\": [true]}}");
         let value = decode(&lua, stream.as_bytes(), &DecodeOptions { all: true, max_depth: DEFAULT_MAX_DEPTH });
         assert!(value.unwrap().is_ok());
+    }
+
+    #[test]
+    fn generations_skip_zero_and_say_when_they_wrap() {
+        let mut generation = 0u16;
+        let wraps = (0..2 * 65535).filter(|_| advance(&mut generation)).count();
+        assert_eq!((wraps, generation), (1, 65535));
     }
 
     #[test]

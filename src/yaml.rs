@@ -14,7 +14,7 @@ use mlua::{ffi, Lua, Result, Table, Value};
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Tag};
 
 use crate::error::{self, Error};
-use crate::json;
+use crate::json::{self, ARRAY_MT_INDEX, NULL_INDEX};
 use crate::module::{export, Class, ModuleDef, TypeDef};
 use crate::{func, slot};
 
@@ -447,8 +447,7 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
     // Stack inside the protected call: 1 = null, 2 = array metatable, 3 = anchors.
     let value: Value = unsafe {
         lua.exec_raw((), |state| {
-            ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
-            json::push_array_mt(state);
+            json::push_decode_base(state);
             ffi::lua_createtable(state, 0, 0);
             let mut builder = Builder { tape: &tape, at: 0, failure: &mut failure };
             if builder.stream(state, opts.all) {
@@ -468,8 +467,6 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
     })
 }
 
-const NULL_INDEX: c_int = 1;
-const ARRAY_MT_INDEX: c_int = 2;
 const ANCHORS_INDEX: c_int = 3;
 
 #[derive(Clone, Copy, Debug)]
