@@ -110,6 +110,56 @@ describe("json.decode", function()
     assert.equal(doc, json.encode(v, { sort_keys = true }))
   end)
 
+  it("keeps every item of arrays longer than the items it holds back", function()
+    -- Items wait on the stack in batches of 64 until their array's size is known.
+    for _, n in ipairs { 1, 2, 63, 64, 65, 127, 128, 129, 1000 } do
+      local items, nested = {}, {}
+      for i = 1, n do
+        items[i] = tostring(i)
+        nested[i] = ("[%d,{\"k\":[%d,%d]},[]]"):format(i, i, -i)
+      end
+      local flat = assert(json.decode("[" .. table.concat(items, ",") .. "]"))
+      assert.equal(n, #flat)
+      for i = 1, n do assert.equal(i, flat[i]) end
+      assert.is_nil(flat[n + 1])
+      local deep = assert(json.decode("[" .. table.concat(nested, ",") .. "]"))
+      assert.equal(n, #deep)
+      assert.equal(n, deep[n][1])
+      assert.equal(-n, deep[n][2].k[2])
+      assert.equal(json.array_mt, getmetatable(deep[n][3]))
+      assert.equal("[" .. table.concat(nested, ",") .. "]", json.encode(deep))
+    end
+    -- Levels that each hold items back while a deeper one is read.
+    local doc = string.rep("[0,1,2,", 300) .. "3" .. string.rep("]", 300)
+    local v = assert(json.decode(doc))
+    for _ = 1, 299 do v = v[4] end
+    assert.same({ 0, 1, 2, 3 }, setmetatable(v, nil))
+    assert.equal(doc, json.encode(assert(json.decode(doc))))
+  end)
+
+  it("answers nesting deeper than the Lua stack allows with an error, not a raise", function()
+    -- Lua 5.1 and LuaJIT give a C function 8,000 stack slots; 5.2 and later a million.
+    local small_stack = _VERSION == "Lua 5.1"
+    local depth = 9000
+    local v, err = json.decode(string.rep("[0,", depth) .. "0" .. string.rep("]", depth), { max_depth = 10000 })
+    local t = {}
+    local cur = t
+    for _ = 1, depth do
+      cur.a = {}
+      cur = cur.a
+    end
+    local text, encode_err = json.encode(t, { max_depth = 10000 })
+    if small_stack then
+      assert.is_nil(v)
+      assert.matches("nesting too deep for the Lua stack", err.message)
+      assert.is_nil(text)
+      assert.matches("json.encode: nesting too deep for the Lua stack at %$%.a%.a", encode_err.message)
+    else
+      assert.is_table(v)
+      assert.equal(depth * 6 + 2, #assert(text))
+    end
+  end)
+
   it("reads keys that repeat across sibling objects exactly, escaped or not", function()
     local siblings = '[{"ab":1,"é":2},{"a\\u0062":3,"\\u00e9":4},{"abc":5,"ab\\"":6},{"ab":7},{"é":8,"ab":9}]'
     local expected = { { ab = 1, ["é"] = 2 }, { ab = 3, ["é"] = 4 }, { abc = 5, ['ab"'] = 6 }, { ab = 7 }, { ["é"] = 8, ab = 9 } }

@@ -24,6 +24,10 @@ mod number;
 mod pow5;
 mod scan;
 
+/// Why a document nested within `max_depth` still fails on Lua 5.1 and LuaJIT, whose C
+/// functions get at most 8,000 stack slots: about 3,000 levels.
+const STACK_EXHAUSTED: &str = "nesting too deep for the Lua stack";
+
 /// Deepest nesting either direction accepts unless told otherwise.
 pub const DEFAULT_MAX_DEPTH: usize = 1000;
 /// Lua C API and JSON nesting both stay far below this, whatever the caller asks.
@@ -35,12 +39,17 @@ const STACK_PER_LEVEL: c_int = 6;
 const STACK_LEVELS_AT_ONCE: c_int = 16;
 
 /// Makes room on the Lua stack for the levels from `depth` on, unless `ready` (the depth up to
-/// which room was made earlier in this same protected call) already covers it.
-unsafe fn reserve_stack(state: *mut ffi::lua_State, depth: usize, ready: &mut usize) {
+/// which room was made earlier in this same protected call) already covers it. False when the
+/// stack cannot grow that far (Lua 5.1 and LuaJIT allow a C function 8,000 slots).
+#[must_use]
+unsafe fn reserve_stack(state: *mut ffi::lua_State, depth: usize, ready: &mut usize) -> bool {
     if depth >= *ready {
-        ffi::luaL_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE, c"JSON nesting".as_ptr());
+        if ffi::lua_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE) == 0 {
+            return false;
+        }
         *ready = depth + STACK_LEVELS_AT_ONCE as usize;
     }
+    true
 }
 
 pub static DEFINITION: ModuleDef = ModuleDef {
@@ -190,6 +199,7 @@ pub enum Syntax {
     InvalidLiteral,
     TrailingCharacters,
     TooDeep,
+    StackExhausted,
     InvalidUtf8,
     Empty,
 }
@@ -212,6 +222,7 @@ impl Syntax {
             Syntax::InvalidLiteral => "invalid literal",
             Syntax::TrailingCharacters => "unexpected text after the JSON value",
             Syntax::TooDeep => "nesting too deep",
+            Syntax::StackExhausted => STACK_EXHAUSTED,
             Syntax::InvalidUtf8 => "invalid UTF-8",
             Syntax::Empty => "empty input",
         }
@@ -278,9 +289,10 @@ fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeC
         error: None,
         caches,
         generation,
-        depth_hints: [[0; 2]; HINT_DEPTHS],
+        depth_hints: [0; HINT_DEPTHS],
         place: 0,
         stack_ready: 0,
+        room_top: 0,
         key_slots,
     };
     let all = opts.all;
@@ -328,6 +340,24 @@ pub unsafe fn push_decode_base(state: *mut ffi::lua_State) {
     ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
     push_array_mt(state);
 }
+/// Pushes a new array of room for `n` items.
+unsafe fn new_array(state: *mut ffi::lua_State, n: c_int) {
+    ffi::lua_createtable(state, n, 0);
+    ffi::lua_pushvalue(state, ARRAY_MT_INDEX);
+    ffi::lua_setmetatable(state, -2);
+}
+
+/// Moves the `waiting` items on top of the stack into the table at `table`, the last of them
+/// being item `last`.
+unsafe fn set_items(state: *mut ffi::lua_State, table: c_int, last: ffi::lua_Integer, waiting: c_int) {
+    for i in 0..waiting as ffi::lua_Integer {
+        ffi::lua_rawseti(state, table, last - i);
+    }
+}
+
+/// Items an array keeps on the stack before it makes its table.
+const ARRAY_BATCH: c_int = 64;
+
 /// The first of the `key_slots` stack slots that hold the cached keys' strings.
 const KEY_CACHE_BASE: c_int = 3;
 
@@ -341,13 +371,15 @@ struct Decoder<'a> {
     caches: &'a mut DecodeCaches,
     /// Marks the entries of `caches` this decode made.
     generation: u16,
-    /// The size of the last array and object seen at each depth, for places seen for the
-    /// first time (see `DecodeCaches::place_hints`).
-    depth_hints: [[u16; 2]; HINT_DEPTHS],
+    /// The size of the last object seen at each depth, for places seen for the first time
+    /// (see `DecodeCaches::place_hints`).
+    depth_hints: [u16; HINT_DEPTHS],
     /// The place of the value about to be read, as a hash.
     place: u64,
     /// The depth up to which the Lua stack has room.
     stack_ready: usize,
+    /// The stack index up to which the Lua stack has room for an array's waiting items.
+    room_top: c_int,
     /// How many of `caches.keys` this document uses: a power of two, fewer for short documents.
     key_slots: usize,
 }
@@ -357,10 +389,11 @@ struct Decoder<'a> {
 /// decode whose `generation` it carries.
 struct DecodeCaches {
     generation: u16,
-    /// The size of the last array and object seen in each place (a depth and the key that
-    /// holds it, or "an item" for arrays): such tables tend to match, so they are made that
-    /// size up front, instead of growing through rehashes or holding unused slots.
-    place_hints: [[Hint; 2]; HINT_PLACES],
+    /// The size of the last object seen in each place (a depth and the key that holds it, or
+    /// "an item" of an array): such objects tend to match, so they are made that size up
+    /// front, instead of growing through rehashes or holding unused slots. (Arrays need no
+    /// hint: their items wait on the stack until the size is known.)
+    place_hints: [Hint; HINT_PLACES],
     /// The key last read at each (object place, member position), its string kept alive at the
     /// stack slot `KEY_CACHE_BASE` + its index: most objects repeat their siblings' keys,
     /// and a key that matches is pushed from there instead of being scanned and interned.
@@ -371,7 +404,7 @@ impl DecodeCaches {
     fn new() -> Box<Self> {
         Box::new(DecodeCaches {
             generation: 0,
-            place_hints: [[Hint::default(); 2]; HINT_PLACES],
+            place_hints: [Hint::default(); HINT_PLACES],
             keys: [KeyEntry::default(); KEY_SLOTS],
         })
     }
@@ -379,7 +412,7 @@ impl DecodeCaches {
     /// Starts a decode: every entry made before becomes stale.
     fn next_generation(&mut self) -> u16 {
         if advance(&mut self.generation) {
-            self.place_hints = [[Hint::default(); 2]; HINT_PLACES];
+            self.place_hints = [Hint::default(); HINT_PLACES];
             self.keys = [KeyEntry::default(); KEY_SLOTS];
         }
         self.generation
@@ -417,26 +450,25 @@ struct Hint {
 
 const HINT_PLACES: usize = 256;
 const HINT_DEPTHS: usize = 32;
-const ARRAY_HINT: usize = 0;
-const OBJECT_HINT: usize = 1;
 
 impl Decoder<'_> {
-    fn hint(&self, place: u64, kind: usize) -> std::ffi::c_int {
-        let hint = self.caches.place_hints[place as usize % HINT_PLACES][kind];
+    /// The size an object at `place` is made with.
+    fn hint(&self, place: u64) -> std::ffi::c_int {
+        let hint = self.caches.place_hints[place as usize % HINT_PLACES];
         let size = if hint.place == place && hint.generation == self.generation {
             hint.size
         } else {
-            self.depth_hints.get(self.depth).map_or(0, |h| h[kind])
+            self.depth_hints.get(self.depth).copied().unwrap_or(0)
         };
         size as std::ffi::c_int
     }
 
-    fn set_hint(&mut self, place: u64, kind: usize, n: usize) {
+    fn set_hint(&mut self, place: u64, n: usize) {
         let size = n.min(u16::MAX as usize) as u16;
         let generation = self.generation;
-        self.caches.place_hints[place as usize % HINT_PLACES][kind] = Hint { place, size, generation };
+        self.caches.place_hints[place as usize % HINT_PLACES] = Hint { place, size, generation };
         if let Some(h) = self.depth_hints.get_mut(self.depth) {
-            h[kind] = size;
+            *h = size;
         }
     }
 
@@ -528,7 +560,9 @@ impl Decoder<'_> {
         if self.depth > self.max_depth {
             return self.fail(Syntax::TooDeep, self.pos);
         }
-        reserve_stack(state, self.depth, &mut self.stack_ready);
+        if !reserve_stack(state, self.depth, &mut self.stack_ready) {
+            return self.fail(Syntax::StackExhausted, self.pos);
+        }
         true
     }
 
@@ -538,41 +572,74 @@ impl Decoder<'_> {
         }
         self.pos += 1;
         self.skip_whitespace();
-        let empty = self.src.get(self.pos) == Some(&b']');
-        let place = self.place;
-        ffi::lua_createtable(state, if empty { 0 } else { self.hint(place, ARRAY_HINT) }, 0);
-        ffi::lua_pushvalue(state, ARRAY_MT_INDEX);
-        ffi::lua_setmetatable(state, -2);
-        if empty {
+        if self.src.get(self.pos) == Some(&b']') {
             self.pos += 1;
+            new_array(state, 0);
             self.depth -= 1;
             return true;
         }
+        // The items wait on the stack above a placeholder for the table, which is made when
+        // the array ends, its size known, or when `ARRAY_BATCH` items are waiting.
+        ffi::lua_pushnil(state);
+        let table = ffi::lua_gettop(state);
+        let mut made = false;
+        let mut waiting: c_int = 0;
+        let mut room: c_int = 0;
         let mut n: ffi::lua_Integer = 0;
         let item_place = self.place(std::ptr::null());
         loop {
+            if waiting == room {
+                if waiting > 0 {
+                    if !made {
+                        new_array(state, 2 * ARRAY_BATCH);
+                        ffi::lua_replace(state, table);
+                        made = true;
+                    }
+                    set_items(state, table, n, waiting);
+                    waiting = 0;
+                }
+                if !self.reserve_batch(state) {
+                    return false;
+                }
+                room = ARRAY_BATCH;
+            }
             self.place = item_place;
             if !self.value(state) {
-                ffi::lua_pop(state, 1);
                 return false;
             }
             n += 1;
-            ffi::lua_rawseti(state, -2, n);
+            waiting += 1;
             self.skip_whitespace();
             match self.src.get(self.pos) {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    self.set_hint(place, ARRAY_HINT, n as usize);
+                    if !made {
+                        new_array(state, n as c_int);
+                        ffi::lua_replace(state, table);
+                    }
+                    set_items(state, table, n, waiting);
                     self.depth -= 1;
                     return true;
                 }
-                _ => {
-                    ffi::lua_pop(state, 1);
-                    return self.fail(Syntax::ExpectedArrayEnd, self.pos);
-                }
+                _ => return self.fail(Syntax::ExpectedArrayEnd, self.pos),
             }
         }
+    }
+
+    /// Makes room for `ARRAY_BATCH` items on top of the stack, and nested levels above them.
+    #[inline(always)]
+    unsafe fn reserve_batch(&mut self, state: *mut ffi::lua_State) -> bool {
+        const ROOM: c_int = ARRAY_BATCH + STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE;
+        let top = ffi::lua_gettop(state);
+        if top + ROOM > self.room_top {
+            if ffi::lua_checkstack(state, ROOM) == 0 {
+                return self.fail(Syntax::StackExhausted, self.pos);
+            }
+            self.room_top = top + ROOM;
+        }
+        self.stack_ready = self.depth + STACK_LEVELS_AT_ONCE as usize;
+        true
     }
 
     unsafe fn object(&mut self, state: *mut ffi::lua_State) -> bool {
@@ -583,7 +650,7 @@ impl Decoder<'_> {
         self.skip_whitespace();
         let empty = self.src.get(self.pos) == Some(&b'}');
         let place = self.place;
-        ffi::lua_createtable(state, 0, if empty { 0 } else { self.hint(place, OBJECT_HINT) });
+        ffi::lua_createtable(state, 0, if empty { 0 } else { self.hint(place) });
         let mut keys = 0usize;
         if empty {
             self.pos += 1;
@@ -621,7 +688,7 @@ impl Decoder<'_> {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    self.set_hint(place, OBJECT_HINT, keys);
+                    self.set_hint(place, keys);
                     self.depth -= 1;
                     return true;
                 }
@@ -925,6 +992,7 @@ enum Unencodable {
     NonFinite,
     Cycle,
     TooDeep,
+    StackExhausted,
     KeyType(c_int),
     Sparse,
     InvalidUtf8,
@@ -1083,7 +1151,9 @@ pub fn encode_with<R>(
         let track_from = TRACK_TABLES_FROM.min(opts.max_depth / 2);
         let out = std::mem::take(&mut buffers.out);
         let mut scratch = encode_pass(lua, &value, opts, track_from, out, &mut buffers.key_texts)?;
-        if track_from > 0 && matches!(scratch.error, Some(Unencodable::Cycle | Unencodable::TooDeep)) {
+        if track_from > 0
+            && matches!(scratch.error, Some(Unencodable::Cycle | Unencodable::TooDeep | Unencodable::StackExhausted))
+        {
             let out = std::mem::take(&mut scratch.out);
             scratch = encode_pass(lua, &value, opts, 0, out, &mut buffers.key_texts)?;
         }
@@ -1137,6 +1207,7 @@ fn describe_unencodable(problem: Unencodable, path: &[PathStep], opts: &EncodeOp
         Unencodable::NonFinite => "cannot encode NaN or infinity".to_owned(),
         Unencodable::Cycle => "cannot encode a table that contains itself".to_owned(),
         Unencodable::TooDeep => format!("nesting deeper than {} levels", opts.max_depth),
+        Unencodable::StackExhausted => STACK_EXHAUSTED.to_owned(),
         Unencodable::KeyType(t) => format!("object keys must be strings or numbers, found a {} key", type_name(t)),
         Unencodable::Sparse => SPARSE_MESSAGE.to_owned(),
         Unencodable::InvalidUtf8 => "string is not valid UTF-8".to_owned(),
@@ -1231,7 +1302,10 @@ impl Encoder {
             s.error = Some(Unencodable::TooDeep);
             return false;
         }
-        reserve_stack(state, depth, &mut s.stack_ready);
+        if !reserve_stack(state, depth, &mut s.stack_ready) {
+            s.error = Some(Unencodable::StackExhausted);
+            return false;
+        }
         if depth < self.track_from {
             return self.shaped_table(state, idx, depth, s);
         }

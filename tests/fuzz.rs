@@ -14,6 +14,11 @@ use mlua::{Lua, Table, Value};
 fn corpus() -> Vec<Vec<u8>> {
     let mut rng = Rng(7);
     let mut docs: Vec<Vec<u8>> = (0..50).map(|_| sibling_objects(&mut rng)).collect();
+    docs.extend((0..20).map(|_| {
+        let mut doc = String::new();
+        long_arrays(&mut rng, 0, &mut doc);
+        doc.into_bytes()
+    }));
     for dir in ["spec/data/JSONTestSuite"] {
         for entry in std::fs::read_dir(dir).expect("conformance data") {
             let path = entry.unwrap().path();
@@ -76,6 +81,26 @@ fn sibling_objects(rng: &mut Rng) -> Vec<u8> {
     }
     doc.push(']');
     doc.into_bytes()
+}
+
+/// Arrays around the 64 items the decoder holds back on the stack before it makes an array's
+/// table, nested, so that several levels hold items back at once.
+fn long_arrays(rng: &mut Rng, depth: usize, doc: &mut String) {
+    const LENGTHS: &[usize] = &[0, 1, 2, 63, 64, 65, 127, 128, 129, 200];
+    let n = if rng.below(3) == 0 { rng.below(300) } else { LENGTHS[rng.below(LENGTHS.len())] };
+    doc.push('[');
+    for i in 0..n {
+        if i > 0 {
+            doc.push(',');
+        }
+        match rng.below(32) {
+            0 if depth < 3 => long_arrays(rng, depth + 1, doc),
+            1..=10 => doc.push_str(&format!("\"s{i}\"")),
+            11..=14 => doc.push_str(&format!("{{\"k\":{i}}}")),
+            _ => doc.push_str(&i.to_string()),
+        }
+    }
+    doc.push(']');
 }
 
 /// Whether a decoded Lua value is the value serde_json read from the same text (floats to the
