@@ -212,6 +212,27 @@ describe("json.decode", function()
     assert.same({}, json.decode("", { all = true }))
   end)
 
+  it("answers the same with or without an options table (two call paths)", function()
+    -- A call with the text alone is answered by the native entry point itself; any other call,
+    -- and any failure, by the full function.
+    for _, text in ipairs { '{"a":[1,2,{"b":null}]}', "[1,", "12", "\"\\u00e9\"", "[] x", "" } do
+      local v1, e1 = json.decode(text)
+      local v2, e2 = json.decode(text, {})
+      assert.equal(json.encode(v2, { sort_keys = true }), json.encode(v1, { sort_keys = true }))
+      assert.equal(e2 and e2.message, e1 and e1.message)
+    end
+    for _, value in ipairs { { a = { 1, 2 } }, { 0 / 0 }, { print }, "x", json.empty_array } do
+      local t1, e1 = json.encode(value)
+      local t2, e2 = json.encode(value, {})
+      assert.equal(t2, t1)
+      assert.equal(e2 and e2.message, e1 and e1.message)
+    end
+    assert.equal(12, json.decode(12))
+    local ok, err = pcall(json.decode)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'json.decode' %(string expected, got nil%)", err)
+  end)
+
   it("returns just the value on success, like io.open", function()
     assert.equal(1, select("#", json.decode("[1]")))
     assert.equal(2, select("#", json.decode("[")))

@@ -13,11 +13,12 @@
 //! table is an object whose number keys become strings. An empty plain table is `{}`.
 
 use std::os::raw::{c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use mlua::{ffi, LightUserData, Lua, Result, Table, Value};
 
 use crate::error::{self, Error};
-use crate::module::{export, Class, ModuleDef, TypeDef};
+use crate::module::{self, export_direct, Class, ModuleDef, TypeDef};
 use crate::{func, slot};
 
 mod number;
@@ -137,17 +138,120 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     m.raw_set("null", null())?;
     m.raw_set("empty_array", empty_array())?;
     m.raw_set("array_mt", array_mt(lua)?)?;
-    export(lua, m, "json.encode", |lua, (value, opts): (Value, Option<Table>)| {
+    export_direct(lua, m, "json.encode", encode_entry, encode_body, |lua, (value, opts): (Value, Option<Table>)| {
         let opts = EncodeOptions::from_lua(opts.as_ref())?;
         let result = encode_with(lua, value, &opts, |text| lua.create_string(text))?;
         error::pair(lua, result)
     })?;
-    export(lua, m, "json.decode", |lua, (text, opts): (mlua::LuaString, Option<Table>)| {
-        let opts = DecodeOptions::from_lua(opts.as_ref())?;
-        let result = decode(lua, &text.as_bytes(), &opts)?;
-        error::pair(lua, result)
-    })?;
+    export_direct(
+        lua,
+        m,
+        "json.decode",
+        decode_entry,
+        decode_body,
+        |lua, (text, opts): (mlua::LuaString, Option<Table>)| {
+            let opts = DecodeOptions::from_lua(opts.as_ref())?;
+            let result = decode(lua, &text.as_bytes(), &opts)?;
+            error::pair(lua, result)
+        },
+    )?;
     Ok(())
+}
+
+/// How an entry point's own attempt at a call ended.
+enum Direct {
+    /// The result is on top of the stack.
+    Done,
+    /// A Lua error (out of memory) is on top of the stack, to be raised again.
+    Raised,
+    /// The input needs the full function (to describe its error).
+    Declined,
+}
+
+/// `json.decode(text)` with a string and no options, answered without the trampoline: a message
+/// decoded many times a second costs little more than its parse. Any other call (options, a
+/// number to read as text, a syntax error to describe) goes to the full function.
+unsafe extern "C-unwind" fn decode_entry(state: *mut ffi::lua_State) -> c_int {
+    if ffi::lua_gettop(state) == 1 && ffi::lua_type(state, 1) == ffi::LUA_TSTRING {
+        match catch_unwind(AssertUnwindSafe(|| decode_directly(state))) {
+            Ok(Direct::Done) => return 1,
+            Ok(Direct::Raised) => ffi::lua_error(state),
+            Ok(Direct::Declined) => ffi::lua_settop(state, 1),
+            Err(panic) => module::raise_panic(state, "json.decode", panic),
+        }
+    }
+    module::call_full(state)
+}
+
+unsafe fn decode_directly(state: *mut ffi::lua_State) -> Direct {
+    let mut len = 0usize;
+    let text = ffi::lua_tolstring(state, 1, &mut len) as *const u8;
+    let src = std::slice::from_raw_parts(text, len);
+    with_kept(&DECODE_CACHES, DecodeCaches::new, |caches| {
+        let mut scratch = Vec::new();
+        let mut decoder = Decoder::new(src, DEFAULT_MAX_DEPTH, &mut scratch, caches);
+        if module::call_body(state, &mut decoder as *mut Decoder as *mut c_void, 0) != 0 {
+            Direct::Raised
+        } else if decoder.error.is_some() {
+            Direct::Declined
+        } else {
+            Direct::Done
+        }
+    })
+}
+
+unsafe extern "C-unwind" fn decode_body(state: *mut ffi::lua_State) -> c_int {
+    let decoder = &mut *(ffi::lua_touserdata(state, 1) as *mut Decoder);
+    ffi::lua_settop(state, 0);
+    decoder.run(state, false);
+    ffi::lua_gettop(state)
+}
+
+/// `json.encode(value)` without options, answered without the trampoline (see `decode_entry`).
+unsafe extern "C-unwind" fn encode_entry(state: *mut ffi::lua_State) -> c_int {
+    if ffi::lua_gettop(state) == 1 {
+        match catch_unwind(AssertUnwindSafe(|| encode_directly(state))) {
+            Ok(Direct::Done) => return 1,
+            Ok(Direct::Raised) => ffi::lua_error(state),
+            Ok(Direct::Declined) => ffi::lua_settop(state, 1),
+            Err(panic) => module::raise_panic(state, "json.encode", panic),
+        }
+    }
+    module::call_full(state)
+}
+
+struct EncodeJob<'k> {
+    encoder: Encoder,
+    scratch: Scratch<'k>,
+}
+
+unsafe fn encode_directly(state: *mut ffi::lua_State) -> Direct {
+    with_kept(&ENCODE_BUFFERS, EncodeBuffers::new, |buffers| {
+        buffers.key_texts.forget();
+        let out = std::mem::take(&mut buffers.out);
+        let encoder = Encoder { opts: EncodeOptions::default(), track_from: TRACK_TABLES_FROM };
+        let mut job = EncodeJob { encoder, scratch: Scratch::new(out, &mut buffers.key_texts) };
+        let outcome = if module::call_body(state, &mut job as *mut EncodeJob as *mut c_void, 1) != 0 {
+            Direct::Raised
+        } else if job.scratch.error.is_some() {
+            Direct::Declined
+        } else {
+            Direct::Done
+        };
+        keep_output(&mut buffers.out, job.scratch.out);
+        outcome
+    })
+}
+
+unsafe extern "C-unwind" fn encode_body(state: *mut ffi::lua_State) -> c_int {
+    let job = &mut *(ffi::lua_touserdata(state, 1) as *mut EncodeJob);
+    ffi::lua_remove(state, 1);
+    if !job.encoder.run(state, &mut job.scratch) {
+        return 0;
+    }
+    let out = &job.scratch.out;
+    ffi::lua_pushlstring(state, out.as_ptr() as *const std::ffi::c_char, out.len());
+    1
 }
 
 fn max_depth_option(opts: Option<&Table>) -> Result<usize> {
@@ -278,41 +382,8 @@ fn advance(generation: &mut u16) -> bool {
 
 fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeCaches) -> Result<error::Result<Value>> {
     let mut scratch = Vec::new();
-    let generation = caches.next_generation();
-    let key_slots = (src.len() / 64).next_power_of_two().clamp(4, KEY_SLOTS);
-    let mut decoder = Decoder {
-        src,
-        pos: 0,
-        depth: 0,
-        max_depth: opts.max_depth,
-        scratch: &mut scratch,
-        error: None,
-        caches,
-        generation,
-        depth_hints: [0; HINT_DEPTHS],
-        place: 0,
-        stack_ready: 0,
-        room_top: 0,
-        key_slots,
-    };
-    let all = opts.all;
-    // Stack inside the protected call: 1 = null, 2 = array metatable, 3.. = the key cache's
-    // strings.
-    let value: Value = unsafe {
-        lua.exec_raw((), |state| {
-            push_decode_base(state);
-            // The key slots, and the usual room above them for the top-level value.
-            ffi::luaL_checkstack(state, key_slots as c_int + ffi::LUA_MINSTACK, c"JSON key cache".as_ptr());
-            ffi::lua_settop(state, KEY_CACHE_BASE - 1 + key_slots as c_int);
-            let ok = if all { decoder.stream(state) } else { decoder.document(state) };
-            if ok {
-                ffi::lua_replace(state, 1);
-                ffi::lua_settop(state, 1);
-            } else {
-                ffi::lua_settop(state, 0);
-            }
-        })?
-    };
+    let mut decoder = Decoder::new(src, opts.max_depth, &mut scratch, caches);
+    let value: Value = unsafe { lua.exec_raw((), |state| decoder.run(state, opts.all))? };
     Ok(match decoder.error {
         Some((code, at)) => {
             // Strings are checked as they are read; a stray byte elsewhere stops the parse, and
@@ -451,7 +522,44 @@ struct Hint {
 const HINT_PLACES: usize = 256;
 const HINT_DEPTHS: usize = 32;
 
-impl Decoder<'_> {
+impl<'a> Decoder<'a> {
+    fn new(src: &'a [u8], max_depth: usize, scratch: &'a mut Vec<u8>, caches: &'a mut DecodeCaches) -> Self {
+        let generation = caches.next_generation();
+        let key_slots = (src.len() / 64).next_power_of_two().clamp(4, KEY_SLOTS);
+        Decoder {
+            src,
+            pos: 0,
+            depth: 0,
+            max_depth,
+            scratch,
+            error: None,
+            caches,
+            generation,
+            depth_hints: [0; HINT_DEPTHS],
+            place: 0,
+            stack_ready: 0,
+            room_top: 0,
+            key_slots,
+        }
+    }
+
+    /// Decodes the document (a stream of them when `all`) onto the empty stack of a protected
+    /// call, leaving the value alone on it, or nothing on failure.
+    unsafe fn run(&mut self, state: *mut ffi::lua_State, all: bool) {
+        // 1 = null, 2 = array metatable, 3.. = the key cache's strings.
+        push_decode_base(state);
+        // The key slots, and the usual room above them for the top-level value.
+        ffi::luaL_checkstack(state, self.key_slots as c_int + ffi::LUA_MINSTACK, c"JSON key cache".as_ptr());
+        ffi::lua_settop(state, KEY_CACHE_BASE - 1 + self.key_slots as c_int);
+        let ok = if all { self.stream(state) } else { self.document(state) };
+        if ok {
+            ffi::lua_replace(state, 1);
+            ffi::lua_settop(state, 1);
+        } else {
+            ffi::lua_settop(state, 0);
+        }
+    }
+
     /// The size an object at `place` is made with.
     fn hint(&self, place: u64) -> std::ffi::c_int {
         let hint = self.caches.place_hints[place as usize % HINT_PLACES];
@@ -1020,6 +1128,13 @@ struct Scratch<'k> {
     key_texts: &'k mut KeyTexts,
 }
 
+impl<'k> Scratch<'k> {
+    fn new(mut out: Vec<u8>, key_texts: &'k mut KeyTexts) -> Self {
+        out.clear();
+        Scratch { out, open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None, stack_ready: 0, key_texts }
+    }
+}
+
 /// String keys already written in this encode, by the address of their bytes (the tables being
 /// encoded keep them alive and unchanged): objects repeat their keys, so each key is escaped
 /// and checked once, then copied. Kept from one encode to the next on each thread; a slot
@@ -1089,6 +1204,19 @@ struct EncodeBuffers {
     key_texts: KeyTexts,
 }
 
+impl EncodeBuffers {
+    fn new() -> Self {
+        EncodeBuffers { out: Vec::new(), key_texts: KeyTexts::new() }
+    }
+}
+
+/// Keeps `out` in `kept` for the next encode, unless it grew too large to keep.
+fn keep_output(kept: &mut Vec<u8>, out: Vec<u8>) {
+    if out.capacity() <= KEPT_OUTPUT {
+        *kept = out;
+    }
+}
+
 thread_local! {
     static ENCODE_BUFFERS: std::cell::RefCell<Option<EncodeBuffers>> = const { std::cell::RefCell::new(None) };
 }
@@ -1120,18 +1248,14 @@ fn encode_pass<'k>(
     value: &Value,
     opts: &EncodeOptions,
     track_from: usize,
-    mut out: Vec<u8>,
+    out: Vec<u8>,
     key_texts: &'k mut KeyTexts,
 ) -> Result<Scratch<'k>> {
-    out.clear();
-    let mut scratch =
-        Scratch { out, open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None, stack_ready: 0, key_texts };
+    let mut scratch = Scratch::new(out, key_texts);
     let encoder = Encoder { opts: *opts, track_from };
-    // Stack inside the protected call: 1 = value, 2 = array metatable.
     unsafe {
         lua.exec_raw::<()>(value, |state| {
-            push_array_mt(state);
-            encoder.value(state, 1, 0, &mut scratch);
+            encoder.run(state, &mut scratch);
             ffi::lua_settop(state, 0);
         })?;
     }
@@ -1145,8 +1269,7 @@ pub fn encode_with<R>(
     opts: &EncodeOptions,
     finish: impl FnOnce(&[u8]) -> Result<R>,
 ) -> Result<error::Result<R>> {
-    let fresh = || EncodeBuffers { out: Vec::new(), key_texts: KeyTexts::new() };
-    with_kept(&ENCODE_BUFFERS, fresh, |buffers| {
+    with_kept(&ENCODE_BUFFERS, EncodeBuffers::new, |buffers| {
         buffers.key_texts.forget();
         let track_from = TRACK_TABLES_FROM.min(opts.max_depth / 2);
         let out = std::mem::take(&mut buffers.out);
@@ -1161,9 +1284,7 @@ pub fn encode_with<R>(
             Some(problem) => Ok(Err(describe_unencodable(problem, &scratch.path, opts))),
             None => finish(&scratch.out).map(Ok),
         };
-        if scratch.out.capacity() <= KEPT_OUTPUT {
-            buffers.out = std::mem::take(&mut scratch.out);
-        }
+        keep_output(&mut buffers.out, std::mem::take(&mut scratch.out));
         result
     })
 }
@@ -1234,6 +1355,13 @@ pub enum Shape {
 }
 
 impl Encoder {
+    /// Encodes the value at index 1 of a protected call's stack, which holds nothing else.
+    unsafe fn run(&self, state: *mut ffi::lua_State, s: &mut Scratch) -> bool {
+        // 2 = the array metatable.
+        push_array_mt(state);
+        self.value(state, 1, 0, s)
+    }
+
     unsafe fn value(&self, state: *mut ffi::lua_State, idx: c_int, depth: usize, s: &mut Scratch) -> bool {
         match ffi::lua_type(state, idx) {
             ffi::LUA_TNIL => s.out.extend_from_slice(b"null"),

@@ -6,7 +6,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use mlua::{FromLuaMulti, IntoLuaMulti, Lua, MaybeSend, Result, Table, Value};
+use std::ffi::c_int;
+
+use mlua::{ffi, FromLuaMulti, IntoLuaMulti, Lua, MaybeSend, Result, Table, Value};
 
 /// Where a module may be used: the seed's module classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,7 +253,17 @@ where
     R: IntoLuaMulti,
     F: Fn(&Lua, A) -> Result<R> + MaybeSend + 'static,
 {
-    let inner = lua.create_function(move |lua, args: mlua::MultiValue| {
+    trampoline(lua)?.call(native_function(lua, name, f)?)
+}
+
+/// The native half of [`function`]: returns `RAISE, err` for the trampoline to raise.
+fn native_function<A, R, F>(lua: &Lua, name: &'static str, f: F) -> Result<mlua::Function>
+where
+    A: FromLuaMulti,
+    R: IntoLuaMulti,
+    F: Fn(&Lua, A) -> Result<R> + MaybeSend + 'static,
+{
+    lua.create_function(move |lua, args: mlua::MultiValue| {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let args = A::from_lua_args(args, 1, Some(name), lua).map_err(|e| argument_error(name, e))?;
             f(lua, args)?.into_lua_multi(lua)
@@ -259,13 +271,104 @@ where
         match outcome {
             Ok(Ok(values)) => Ok(values),
             Ok(Err(err)) => (raise_mark(), message_of(&err)).into_lua_multi(lua),
-            Err(panic) => {
-                let message = format!("{name}: internal error (a bug in essh): {}", panic_message(&panic));
-                (raise_mark(), message).into_lua_multi(lua)
-            }
+            Err(panic) => (raise_mark(), internal_error_message(name, &panic)).into_lua_multi(lua),
         }
-    })?;
-    trampoline(lua)?.call(inner)
+    })
+}
+
+fn internal_error_message(name: &str, panic: &Box<dyn std::any::Any + Send>) -> String {
+    format!("{name}: internal error (a bug in essh): {}", panic_message(panic))
+}
+
+/// Registers under `name` a C function, `entry`, that answers the calls worth answering fast
+/// by itself (it reads its arguments and pushes its results through the C API, with none of the
+/// trampoline's and mlua's per-call work) and hands every other call to `full` with
+/// [`call_full`]. Upvalue 1 of `entry` is `body`, which does the work under [`call_body`]; upvalue
+/// 2 is `full`, made as by [`function`]. `full` must never wait.
+pub fn export_direct<A, R, F>(
+    lua: &Lua,
+    table: &Table,
+    name: &'static str,
+    entry: ffi::lua_CFunction,
+    body: ffi::lua_CFunction,
+    full: F,
+) -> Result<()>
+where
+    A: FromLuaMulti,
+    R: IntoLuaMulti,
+    F: Fn(&Lua, A) -> Result<R> + MaybeSend + 'static,
+{
+    let full = native_function(lua, name, full)?;
+    let key = name.rsplit('.').next().unwrap_or(name);
+    let direct: mlua::Function = unsafe {
+        lua.exec_raw(full, |state| {
+            ffi::lua_pushcfunction(state, body);
+            ffi::lua_insert(state, 1);
+            ffi::lua_pushcclosure(state, entry, 2);
+        })?
+    };
+    table.raw_set(key, direct)
+}
+
+/// Runs the entry's `body` (upvalue 1) in a protected call with `job` and the entry's first
+/// `nargs` arguments, leaving one result; returns `lua_pcall`'s status. A Lua error in the body
+/// (out of memory) stops here, before it could cross the entry's Rust frames.
+///
+/// # Safety
+/// To be called by an entry point registered with [`export_direct`], with `job` what its body
+/// expects.
+pub unsafe fn call_body(state: *mut ffi::lua_State, job: *mut std::ffi::c_void, nargs: c_int) -> c_int {
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_pushlightuserdata(state, job);
+    for i in 1..=nargs {
+        ffi::lua_pushvalue(state, i);
+    }
+    ffi::lua_pcall(state, 1 + nargs, 1, 0)
+}
+
+/// Hands the entry's call to the full function (upvalue 2) and returns its results, raising
+/// its `RAISE, err` at the caller's level as the trampoline does.
+///
+/// # Safety
+/// To be called by an entry point registered with [`export_direct`], with no Rust value that
+/// needs dropping alive (a raise does not return).
+pub unsafe fn call_full(state: *mut ffi::lua_State) -> c_int {
+    let nargs = ffi::lua_gettop(state);
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+    ffi::lua_insert(state, 1);
+    ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+    let raised = ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA
+        && std::ptr::eq(ffi::lua_touserdata(state, 1) as *const u8, &RAISE_MARK);
+    if raised {
+        raise_at_caller(state, 2);
+    }
+    ffi::lua_gettop(state)
+}
+
+/// Raises the value at `idx`, a message prefixed with the caller's position (`script.lua:12:`).
+unsafe fn raise_at_caller(state: *mut ffi::lua_State, idx: c_int) -> ! {
+    let message = ffi::lua_type(state, idx) == ffi::LUA_TSTRING;
+    if message {
+        ffi::luaL_where(state, 1);
+    }
+    ffi::lua_pushvalue(state, idx);
+    if message {
+        ffi::lua_concat(state, 2);
+    }
+    ffi::lua_error(state)
+}
+
+/// Raises a panic caught in an entry point as the error [`function`] would return for it.
+///
+/// # Safety
+/// To be called by an entry point registered with [`export_direct`].
+pub unsafe fn raise_panic(state: *mut ffi::lua_State, name: &str, panic: Box<dyn std::any::Any + Send>) -> ! {
+    {
+        let message = internal_error_message(name, &panic);
+        drop(panic);
+        ffi::lua_pushlstring(state, message.as_ptr() as *const std::ffi::c_char, message.len());
+    }
+    raise_at_caller(state, ffi::lua_gettop(state))
 }
 
 /// Like [`function`] for a primitive that waits: `f` checks its arguments and returns the work
@@ -414,6 +517,66 @@ mod tests {
         let (ok, message): (bool, String) = lua.load("return pcall(boom)").eval().unwrap();
         assert!(!ok);
         assert!(message.contains("test.boom: internal error (a bug in essh): kaboom"), "{message}");
+        assert_eq!(lua.load("return 1 + 1").eval::<i64>().unwrap(), 2);
+    }
+
+    /// By its first argument: 1 panics, 2 runs a body that raises, 3 runs a body that doubles
+    /// the argument, anything else goes to the full function.
+    unsafe extern "C-unwind" fn test_entry(state: *mut ffi::lua_State) -> c_int {
+        match ffi::lua_tointeger(state, 1) {
+            1 => match catch_unwind(|| panic!("kaboom")) {
+                Err(panic) => raise_panic(state, "test.direct", panic),
+                Ok(()) => unreachable!(),
+            },
+            2 | 3 => {
+                if call_body(state, std::ptr::null_mut(), 1) != 0 {
+                    ffi::lua_error(state);
+                }
+                1
+            }
+            _ => call_full(state),
+        }
+    }
+
+    unsafe extern "C-unwind" fn test_body(state: *mut ffi::lua_State) -> c_int {
+        let n = ffi::lua_tointeger(state, 2);
+        if n == 2 {
+            ffi::lua_pushstring(state, c"body failed".as_ptr());
+            ffi::lua_error(state);
+        }
+        ffi::lua_pushinteger(state, n * 2);
+        1
+    }
+
+    #[test]
+    fn direct_entries_answer_fall_back_and_raise_like_the_trampoline() {
+        let lua = Lua::new();
+        let m = lua.create_table().unwrap();
+        export_direct(&lua, &m, "test.direct", test_entry, test_body, |_, n: i64| {
+            if n == 0 {
+                Err(mlua::Error::runtime("zero"))
+            } else {
+                Ok(n * 10)
+            }
+        })
+        .unwrap();
+        lua.globals().set("f", m.get::<mlua::Function>("direct").unwrap()).unwrap();
+        let eval = |code: &str| lua.load(code).eval::<(bool, Value)>().unwrap();
+        let text = |v: Value| v.to_string().unwrap();
+        let (ok, panicked) = eval("return pcall(f, 1)");
+        assert!(!ok);
+        assert!(text(panicked).contains("test.direct: internal error (a bug in essh): kaboom"));
+        let (ok, raised) = eval("return pcall(f, 2)");
+        assert_eq!((ok, text(raised)), (false, "body failed".into()));
+        assert_eq!(eval("return true, f(3)").1.as_integer(), Some(6));
+        assert_eq!(eval("return true, f(5)").1.as_integer(), Some(50));
+        let (ok, zero) = eval("return pcall(function()\n local x = f(0)\n return x end)");
+        assert!(!ok);
+        let zero = text(zero);
+        assert!(zero.starts_with("src/module.rs:") && zero.ends_with(":2: zero"), "the caller's position: {zero}");
+        let (ok, bad) = eval("return pcall(f, 'x')");
+        assert!(!ok);
+        assert_eq!(text(bad), "bad argument #1 to 'test.direct' (integer expected, got string)");
         assert_eq!(lua.load("return 1 + 1").eval::<i64>().unwrap(), 2);
     }
 

@@ -202,6 +202,7 @@ fn decoders_survive_mutated_documents() {
             }
             if !value.is_nil() {
                 json_ok += 1;
+                let (plain, _): (Value, Value) = json_encode.call(value.clone()).expect("json.encode must not raise");
                 let (encoded, err): (Value, Value) =
                     json_encode.call((value, sorted.clone())).expect("json.encode must not raise");
                 let encoded = match encoded {
@@ -211,6 +212,11 @@ fn decoders_survive_mutated_documents() {
                 let (again, _): (Value, Value) = json_decode.call(encoded.clone()).unwrap();
                 let (twice, _): (Value, Value) = json_encode.call((again, sorted.clone())).unwrap();
                 assert_eq!(twice.to_string().unwrap(), encoded.to_str().unwrap().to_string(), "encode is stable");
+                // The same value encoded without options (member order of the table's own) reads
+                // back to the same value.
+                let (from_plain, _): (Value, Value) = json_decode.call(plain).unwrap();
+                let (sorted_again, _): (Value, Value) = json_encode.call((from_plain, sorted.clone())).unwrap();
+                assert_eq!(sorted_again.to_string().unwrap(), twice.to_string().unwrap(), "plain encode reads back");
             }
             let (value, _err): (Value, Value) =
                 yaml_decode.call((text, all.clone())).expect("yaml.decode must not raise on any input");
