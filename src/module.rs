@@ -263,17 +263,59 @@ where
     R: IntoLuaMulti,
     F: Fn(&Lua, A) -> Result<R> + MaybeSend + 'static,
 {
-    lua.create_function(move |lua, args: mlua::MultiValue| {
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let args = A::from_lua_args(args, 1, Some(name), lua).map_err(|e| argument_error(name, e))?;
-            f(lua, args)?.into_lua_multi(lua)
-        }));
-        match outcome {
-            Ok(Ok(values)) => Ok(values),
-            Ok(Err(err)) => (raise_mark(), message_of(&err)).into_lua_multi(lua),
-            Err(panic) => (raise_mark(), internal_error_message(name, &panic)).into_lua_multi(lua),
-        }
+    lua.create_function(move |lua, args: Converted<A>| {
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(lua, args.0.map_err(|e| argument_error(name, e))?)));
+        Ok(match outcome {
+            Ok(Ok(values)) => Outcome::Values(values),
+            Ok(Err(err)) => Outcome::Raise(message_of(&err)),
+            Err(panic) => Outcome::Raise(internal_error_message(name, &panic)),
+        })
     })
+}
+
+/// A function's arguments, or why they could not be converted: the conversion happens in
+/// mlua, straight from the Lua stack, and its failure becomes a Lua-style message here.
+struct Converted<A>(Result<A>);
+
+impl<A: FromLuaMulti> FromLuaMulti for Converted<A> {
+    fn from_lua_multi(values: mlua::MultiValue, lua: &Lua) -> Result<Self> {
+        Ok(Converted(A::from_lua_multi(values, lua)))
+    }
+
+    fn from_lua_args(args: mlua::MultiValue, i: usize, to: Option<&str>, lua: &Lua) -> Result<Self> {
+        Ok(Converted(A::from_lua_args(args, i, to, lua)))
+    }
+
+    unsafe fn from_stack_multi(nvals: c_int, lua: &mlua::state::RawLua) -> Result<Self> {
+        Ok(Converted(A::from_stack_multi(nvals, lua)))
+    }
+
+    unsafe fn from_stack_args(nargs: c_int, i: usize, to: Option<&str>, lua: &mlua::state::RawLua) -> Result<Self> {
+        Ok(Converted(A::from_stack_args(nargs, i, to, lua)))
+    }
+}
+
+/// What a native function gives the trampoline: its results, pushed straight onto the Lua
+/// stack, or `RAISE, message`.
+enum Outcome<R> {
+    Values(R),
+    Raise(String),
+}
+
+impl<R: IntoLuaMulti> IntoLuaMulti for Outcome<R> {
+    fn into_lua_multi(self, lua: &Lua) -> Result<mlua::MultiValue> {
+        match self {
+            Outcome::Values(values) => values.into_lua_multi(lua),
+            Outcome::Raise(message) => (raise_mark(), message).into_lua_multi(lua),
+        }
+    }
+
+    unsafe fn push_into_stack_multi(self, lua: &mlua::state::RawLua) -> Result<c_int> {
+        match self {
+            Outcome::Values(values) => values.push_into_stack_multi(lua),
+            Outcome::Raise(message) => (raise_mark(), message).push_into_stack_multi(lua),
+        }
+    }
 }
 
 fn internal_error_message(name: &str, panic: &Box<dyn std::any::Any + Send>) -> String {
