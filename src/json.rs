@@ -13,12 +13,11 @@
 //! table is an object whose number keys become strings. An empty plain table is `{}`.
 
 use std::os::raw::{c_int, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use mlua::{ffi, LightUserData, Lua, Result, Table, Value};
 
 use crate::error::{self, Error};
-use crate::module::{self, export_direct, Class, ModuleDef, TypeDef};
+use crate::module::{self, export_direct, Class, Direct, ModuleDef, TypeDef};
 use crate::{func, slot};
 
 mod number;
@@ -158,27 +157,12 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     Ok(())
 }
 
-/// How an entry point's own attempt at a call ended.
-enum Direct {
-    /// The result is on top of the stack.
-    Done,
-    /// A Lua error (out of memory) is on top of the stack, to be raised again.
-    Raised,
-    /// The input needs the full function (to describe its error).
-    Declined,
-}
-
 /// `json.decode(text)` with a string and no options, answered without the trampoline: a message
 /// decoded many times a second costs little more than its parse. Any other call (options, a
 /// number to read as text, a syntax error to describe) goes to the full function.
 unsafe extern "C-unwind" fn decode_entry(state: *mut ffi::lua_State) -> c_int {
     if ffi::lua_gettop(state) == 1 && ffi::lua_type(state, 1) == ffi::LUA_TSTRING {
-        match catch_unwind(AssertUnwindSafe(|| decode_directly(state))) {
-            Ok(Direct::Done) => return 1,
-            Ok(Direct::Raised) => ffi::lua_error(state),
-            Ok(Direct::Declined) => ffi::lua_settop(state, 1),
-            Err(panic) => module::raise_panic(state, "json.decode", panic),
-        }
+        return module::answer(state, "json.decode", || decode_directly(state));
     }
     module::call_full(state)
 }
@@ -210,12 +194,7 @@ unsafe extern "C-unwind" fn decode_body(state: *mut ffi::lua_State) -> c_int {
 /// `json.encode(value)` without options, answered without the trampoline (see `decode_entry`).
 unsafe extern "C-unwind" fn encode_entry(state: *mut ffi::lua_State) -> c_int {
     if ffi::lua_gettop(state) == 1 {
-        match catch_unwind(AssertUnwindSafe(|| encode_directly(state))) {
-            Ok(Direct::Done) => return 1,
-            Ok(Direct::Raised) => ffi::lua_error(state),
-            Ok(Direct::Declined) => ffi::lua_settop(state, 1),
-            Err(panic) => module::raise_panic(state, "json.encode", panic),
-        }
+        return module::answer(state, "json.encode", || encode_directly(state));
     }
     module::call_full(state)
 }

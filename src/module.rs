@@ -352,6 +352,34 @@ where
     table.raw_set(key, direct)
 }
 
+/// How an entry point's own attempt at a call ended.
+pub enum Direct {
+    /// The result is on top of the stack.
+    Done,
+    /// A Lua error (out of memory) is on top of the stack, to be raised again.
+    Raised,
+    /// The call needs the full function (to describe an error, say).
+    Declined,
+}
+
+/// Answers an entry point's call with `attempt` (the result it leaves on top of the stack), or
+/// hands it to the full function when the attempt declines. A panic becomes a Lua error.
+///
+/// # Safety
+/// To be called by an entry point registered with [`export_direct`], as its last step.
+pub unsafe fn answer(state: *mut ffi::lua_State, name: &str, attempt: impl FnOnce() -> Direct) -> c_int {
+    let nargs = ffi::lua_gettop(state);
+    match catch_unwind(AssertUnwindSafe(attempt)) {
+        Ok(Direct::Done) => 1,
+        Ok(Direct::Raised) => ffi::lua_error(state),
+        Ok(Direct::Declined) => {
+            ffi::lua_settop(state, nargs);
+            call_full(state)
+        }
+        Err(panic) => raise_panic(state, name, panic),
+    }
+}
+
 /// Runs the entry's `body` (upvalue 1) in a protected call with `job` and the entry's first
 /// `nargs` arguments, leaving one result; returns `lua_pcall`'s status. A Lua error in the body
 /// (out of memory) stops here, before it could cross the entry's Rust frames.
@@ -401,10 +429,7 @@ unsafe fn raise_at_caller(state: *mut ffi::lua_State, idx: c_int) -> ! {
 }
 
 /// Raises a panic caught in an entry point as the error [`function`] would return for it.
-///
-/// # Safety
-/// To be called by an entry point registered with [`export_direct`].
-pub unsafe fn raise_panic(state: *mut ffi::lua_State, name: &str, panic: Box<dyn std::any::Any + Send>) -> ! {
+unsafe fn raise_panic(state: *mut ffi::lua_State, name: &str, panic: Box<dyn std::any::Any + Send>) -> ! {
     {
         let message = internal_error_message(name, &panic);
         drop(panic);
@@ -563,13 +588,15 @@ mod tests {
     }
 
     /// By its first argument: 1 panics, 2 runs a body that raises, 3 runs a body that doubles
-    /// the argument, anything else goes to the full function.
+    /// the argument, 4 declines after pushing a stray value, anything else goes to the full
+    /// function.
     unsafe extern "C-unwind" fn test_entry(state: *mut ffi::lua_State) -> c_int {
         match ffi::lua_tointeger(state, 1) {
-            1 => match catch_unwind(|| panic!("kaboom")) {
-                Err(panic) => raise_panic(state, "test.direct", panic),
-                Ok(()) => unreachable!(),
-            },
+            1 => answer(state, "test.direct", || panic!("kaboom")),
+            4 => answer(state, "test.direct", || {
+                ffi::lua_pushinteger(state, -1);
+                Direct::Declined
+            }),
             2 | 3 => {
                 if call_body(state, std::ptr::null_mut(), 1) != 0 {
                     ffi::lua_error(state);
@@ -612,6 +639,7 @@ mod tests {
         assert_eq!((ok, text(raised)), (false, "body failed".into()));
         assert_eq!(eval("return true, f(3)").1.as_integer(), Some(6));
         assert_eq!(eval("return true, f(5)").1.as_integer(), Some(50));
+        assert_eq!(eval("return true, f(4)").1.as_integer(), Some(40), "declined: the full function answers");
         let (ok, zero) = eval("return pcall(function()\n local x = f(0)\n return x end)");
         assert!(!ok);
         let zero = text(zero);
