@@ -2077,6 +2077,38 @@ mod tests {
         assert!(value.unwrap().is_ok());
     }
 
+    /// Running out of memory in the middle of a direct decode or encode raises the Lua error
+    /// (as lua-cjson does), drops what the entry held, and leaves the state and the per-thread
+    /// caches usable.
+    #[cfg(feature = "vendored")]
+    #[test]
+    fn out_of_memory_in_a_direct_call_raises_and_leaves_everything_usable() {
+        let lua = Lua::new();
+        let json: Table = crate::open(&lua).unwrap().get("json").unwrap();
+        let decode: mlua::Function = json.get("decode").unwrap();
+        let encode: mlua::Function = json.get("encode").unwrap();
+        let doc = format!("[{}1]", r#"{"a":[1,2,3],"b":"x"},"#.repeat(50_000));
+        let value: Value = decode.call(doc.as_str()).unwrap();
+        lua.gc_collect().unwrap();
+        lua.set_memory_limit(lua.used_memory() + (256 << 10)).unwrap();
+        let failed = decode.call::<Value>(doc.as_str()).map(|_| ()).unwrap_err();
+        assert!(failed.to_string().contains("not enough memory"), "{failed}");
+        lua.set_memory_limit(0).unwrap();
+        drop(value);
+        lua.gc_collect().unwrap();
+        let big: Value = decode.call(doc.as_str()).unwrap();
+        lua.gc_collect().unwrap();
+        lua.set_memory_limit(lua.used_memory() + (64 << 10)).unwrap();
+        let failed = encode.call::<mlua::LuaString>(big.clone()).map(|_| ()).unwrap_err();
+        assert!(failed.to_string().contains("not enough memory"), "{failed}");
+        lua.set_memory_limit(0).unwrap();
+        assert!(DECODE_CACHES.with(|c| c.try_borrow_mut().is_ok()), "decode caches released");
+        assert!(ENCODE_BUFFERS.with(|c| c.try_borrow_mut().is_ok()), "encode buffers released");
+        let text: String = encode.call(big).unwrap();
+        assert_eq!(text.len(), doc.len());
+        assert_eq!(decode.call::<Value>("[1]").unwrap().as_table().map(|t| t.raw_len()), Some(1));
+    }
+
     #[test]
     fn generations_skip_zero_and_say_when_they_wrap() {
         let mut generation = 0u16;
