@@ -1,9 +1,11 @@
 //! json: RFC 8259 encoding and decoding straight between bytes and Lua values.
 //!
-//! Both directions work on the Lua C API inside one protected call (`Lua::exec_raw`), so a
-//! document costs no intermediate tree. Code inside the protected call owns nothing with a
-//! destructor: everything it allocates lives in the caller's frame (`Scratch`), so a Lua
-//! memory error unwinding through it leaks nothing.
+//! Both directions work on the Lua C API inside one protected call, so a document costs no
+//! intermediate tree. Code inside the protected call owns nothing with a destructor:
+//! everything it allocates lives in the caller's frame (`Scratch`), so a Lua memory error
+//! unwinding through it leaks nothing. A call with the text or value alone comes in through
+//! a C entry point of its own (`decode_entry`, `encode_entry`: `lua_pcall` of a body kept as
+//! an upvalue); any other call, and any failure, through the full function (`Lua::exec_raw`).
 //!
 //! Array rule for encoding (documented in README): a table with keys exactly 1..n is an
 //! array; a table whose metatable is `json.array_mt` (or has `__jsontype = "array"`) is an
