@@ -27,7 +27,7 @@ mod pow5;
 mod scan;
 
 /// Why a document nested within `max_depth` still fails on Lua 5.1 and LuaJIT, whose C
-/// functions get at most 8,000 stack slots: about 3,000 levels.
+/// functions get at most 8,000 stack slots: about 3,800 levels.
 const STACK_EXHAUSTED: &str = "nesting too deep for the Lua stack";
 
 /// Deepest nesting either direction accepts unless told otherwise.
@@ -176,13 +176,8 @@ unsafe fn decode_directly(state: *mut ffi::lua_State) -> Direct {
     with_kept(&DECODE_CACHES, DecodeCaches::new, |caches| {
         let mut scratch = Vec::new();
         let mut decoder = Decoder::new(src, DEFAULT_MAX_DEPTH, &mut scratch, caches);
-        if module::call_body(state, &mut decoder as *mut Decoder as *mut c_void, 0) != 0 {
-            Direct::Raised
-        } else if decoder.error.is_some() {
-            Direct::Declined
-        } else {
-            Direct::Done
-        }
+        let job = &mut decoder as *mut Decoder as *mut c_void;
+        module::call_body(state, job, 0, || decoder.error.is_some())
     })
 }
 
@@ -201,33 +196,24 @@ unsafe extern "C-unwind" fn encode_entry(state: *mut ffi::lua_State) -> c_int {
     module::call_full(state)
 }
 
-struct EncodeJob<'k> {
+struct EncodeJob<'s, 'k> {
     encoder: Encoder,
-    scratch: Scratch<'k>,
+    scratch: &'s mut Scratch<'k>,
 }
 
 unsafe fn encode_directly(state: *mut ffi::lua_State) -> Direct {
-    with_kept(&ENCODE_BUFFERS, EncodeBuffers::new, |buffers| {
-        buffers.key_texts.forget();
-        let out = std::mem::take(&mut buffers.out);
+    with_scratch(|scratch| {
         let encoder = Encoder { opts: EncodeOptions::default(), track_from: TRACK_TABLES_FROM };
-        let mut job = EncodeJob { encoder, scratch: Scratch::new(out, &mut buffers.key_texts) };
-        let outcome = if module::call_body(state, &mut job as *mut EncodeJob as *mut c_void, 1) != 0 {
-            Direct::Raised
-        } else if job.scratch.error.is_some() {
-            Direct::Declined
-        } else {
-            Direct::Done
-        };
-        keep_output(&mut buffers.out, job.scratch.out);
-        outcome
+        let mut job = EncodeJob { encoder, scratch };
+        let job_ptr = &mut job as *mut EncodeJob as *mut c_void;
+        module::call_body(state, job_ptr, 1, || job.scratch.error.is_some())
     })
 }
 
 unsafe extern "C-unwind" fn encode_body(state: *mut ffi::lua_State) -> c_int {
     let job = &mut *(ffi::lua_touserdata(state, 1) as *mut EncodeJob);
     ffi::lua_remove(state, 1);
-    if !job.encoder.run(state, &mut job.scratch) {
+    if !job.encoder.run(state, job.scratch) {
         return 0;
     }
     let out = &job.scratch.out;
@@ -392,6 +378,7 @@ pub unsafe fn push_decode_base(state: *mut ffi::lua_State) {
     ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
     push_array_mt(state);
 }
+
 /// Pushes a new array of room for `n` items.
 unsafe fn new_array(state: *mut ffi::lua_State, n: c_int) {
     ffi::lua_createtable(state, n, 0);
@@ -399,9 +386,22 @@ unsafe fn new_array(state: *mut ffi::lua_State, n: c_int) {
     ffi::lua_setmetatable(state, -2);
 }
 
-/// Moves the `waiting` items on top of the stack into the table at `table`, the last of them
-/// being item `last`.
-unsafe fn set_items(state: *mut ffi::lua_State, table: c_int, last: ffi::lua_Integer, waiting: c_int) {
+/// Moves the `waiting` items on top of the stack into the array at `table`, the last of them
+/// being item `last`; the array is first made, with room for `size` items, while `table` still
+/// holds its placeholder (`made` false).
+unsafe fn set_items(
+    state: *mut ffi::lua_State,
+    table: c_int,
+    made: &mut bool,
+    size: c_int,
+    last: ffi::lua_Integer,
+    waiting: c_int,
+) {
+    if !*made {
+        new_array(state, size);
+        ffi::lua_replace(state, table);
+        *made = true;
+    }
     for i in 0..waiting as ffi::lua_Integer {
         ffi::lua_rawseti(state, table, last - i);
     }
@@ -679,12 +679,7 @@ impl<'a> Decoder<'a> {
         loop {
             if waiting == room {
                 if waiting > 0 {
-                    if !made {
-                        new_array(state, 2 * ARRAY_BATCH);
-                        ffi::lua_replace(state, table);
-                        made = true;
-                    }
-                    set_items(state, table, n, waiting);
+                    set_items(state, table, &mut made, 2 * ARRAY_BATCH, n, waiting);
                     waiting = 0;
                 }
                 if !self.reserve_batch(state) {
@@ -703,11 +698,7 @@ impl<'a> Decoder<'a> {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    if !made {
-                        new_array(state, n as c_int);
-                        ffi::lua_replace(state, table);
-                    }
-                    set_items(state, table, n, waiting);
+                    set_items(state, table, &mut made, n as c_int, n, waiting);
                     self.depth -= 1;
                     return true;
                 }
@@ -1110,10 +1101,32 @@ struct Scratch<'k> {
 }
 
 impl<'k> Scratch<'k> {
-    fn new(mut out: Vec<u8>, key_texts: &'k mut KeyTexts) -> Self {
-        out.clear();
+    fn new(out: Vec<u8>, key_texts: &'k mut KeyTexts) -> Self {
         Scratch { out, open: Vec::new(), keys: Vec::new(), path: Vec::new(), error: None, stack_ready: 0, key_texts }
     }
+
+    /// Readies the scratch for a pass: empty output, nothing open, no error.
+    fn reset(&mut self) {
+        self.out.clear();
+        self.open.clear();
+        self.keys.clear();
+        self.path.clear();
+        self.error = None;
+        self.stack_ready = 0;
+    }
+}
+
+/// Runs `f` with a scratch made of this thread's kept output buffer and key texts (the key
+/// texts of earlier encodes forgotten), and keeps the output buffer for the next encode.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    with_kept(&ENCODE_BUFFERS, EncodeBuffers::new, |buffers| {
+        buffers.key_texts.forget();
+        let mut scratch = Scratch::new(std::mem::take(&mut buffers.out), &mut buffers.key_texts);
+        scratch.reset();
+        let result = f(&mut scratch);
+        keep_output(&mut buffers.out, std::mem::take(&mut scratch.out));
+        result
+    })
 }
 
 /// String keys already written in this encode, by the address of their bytes (the tables being
@@ -1223,24 +1236,16 @@ pub fn encode(lua: &Lua, value: Value, opts: &EncodeOptions) -> Result<error::Re
 /// The largest output buffer kept between calls.
 const KEPT_OUTPUT: usize = 8 << 20;
 
-/// One encode of `value` into `out` (cleared first), in a protected call of its own.
-fn encode_pass<'k>(
-    lua: &Lua,
-    value: &Value,
-    opts: &EncodeOptions,
-    track_from: usize,
-    out: Vec<u8>,
-    key_texts: &'k mut KeyTexts,
-) -> Result<Scratch<'k>> {
-    let mut scratch = Scratch::new(out, key_texts);
+/// One encode of `value` into `scratch` (reset first), in a protected call of its own.
+fn encode_pass(lua: &Lua, value: &Value, opts: &EncodeOptions, track_from: usize, scratch: &mut Scratch) -> Result<()> {
+    scratch.reset();
     let encoder = Encoder { opts: *opts, track_from };
     unsafe {
         lua.exec_raw::<()>(value, |state| {
-            encoder.run(state, &mut scratch);
+            encoder.run(state, scratch);
             ffi::lua_settop(state, 0);
-        })?;
+        })
     }
-    Ok(scratch)
 }
 
 /// Encodes `value` and hands its text to `finish`.
@@ -1250,23 +1255,18 @@ pub fn encode_with<R>(
     opts: &EncodeOptions,
     finish: impl FnOnce(&[u8]) -> Result<R>,
 ) -> Result<error::Result<R>> {
-    with_kept(&ENCODE_BUFFERS, EncodeBuffers::new, |buffers| {
-        buffers.key_texts.forget();
+    with_scratch(|scratch| {
         let track_from = TRACK_TABLES_FROM.min(opts.max_depth / 2);
-        let out = std::mem::take(&mut buffers.out);
-        let mut scratch = encode_pass(lua, &value, opts, track_from, out, &mut buffers.key_texts)?;
+        encode_pass(lua, &value, opts, track_from, scratch)?;
         if track_from > 0
             && matches!(scratch.error, Some(Unencodable::Cycle | Unencodable::TooDeep | Unencodable::StackExhausted))
         {
-            let out = std::mem::take(&mut scratch.out);
-            scratch = encode_pass(lua, &value, opts, 0, out, &mut buffers.key_texts)?;
+            encode_pass(lua, &value, opts, 0, scratch)?;
         }
-        let result = match scratch.error {
+        match scratch.error {
             Some(problem) => Ok(Err(describe_unencodable(problem, &scratch.path, opts))),
             None => finish(&scratch.out).map(Ok),
-        };
-        keep_output(&mut buffers.out, std::mem::take(&mut scratch.out));
-        result
+        }
     })
 }
 

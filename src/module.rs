@@ -381,19 +381,31 @@ pub unsafe fn answer(state: *mut ffi::lua_State, name: &str, attempt: impl FnOnc
 }
 
 /// Runs the entry's `body` (upvalue 1) in a protected call with `job` and the entry's first
-/// `nargs` arguments, leaving one result; returns `lua_pcall`'s status. A Lua error in the body
-/// (out of memory) stops here, before it could cross the entry's Rust frames.
+/// `nargs` arguments, leaving one result on top of the stack; then asks `declined` whether the
+/// job needs the full function after all. A Lua error in the body (out of memory) stops here,
+/// before it could cross the entry's Rust frames, and comes back as [`Direct::Raised`].
 ///
 /// # Safety
 /// To be called by an entry point registered with [`export_direct`], with `job` what its body
 /// expects.
-pub unsafe fn call_body(state: *mut ffi::lua_State, job: *mut std::ffi::c_void, nargs: c_int) -> c_int {
+pub unsafe fn call_body(
+    state: *mut ffi::lua_State,
+    job: *mut std::ffi::c_void,
+    nargs: c_int,
+    declined: impl FnOnce() -> bool,
+) -> Direct {
     ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
     ffi::lua_pushlightuserdata(state, job);
     for i in 1..=nargs {
         ffi::lua_pushvalue(state, i);
     }
-    ffi::lua_pcall(state, 1 + nargs, 1, 0)
+    if ffi::lua_pcall(state, 1 + nargs, 1, 0) != 0 {
+        Direct::Raised
+    } else if declined() {
+        Direct::Declined
+    } else {
+        Direct::Done
+    }
 }
 
 /// Hands the entry's call to the full function (upvalue 2) and returns its results, raising
@@ -597,12 +609,10 @@ mod tests {
                 ffi::lua_pushinteger(state, -1);
                 Direct::Declined
             }),
-            2 | 3 => {
-                if call_body(state, std::ptr::null_mut(), 1) != 0 {
-                    ffi::lua_error(state);
-                }
-                1
-            }
+            2 | 3 => match call_body(state, std::ptr::null_mut(), 1, || false) {
+                Direct::Raised => ffi::lua_error(state),
+                _ => 1,
+            },
             _ => call_full(state),
         }
     }
