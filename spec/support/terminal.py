@@ -1,7 +1,8 @@
 """Drives a command through a real pseudo-terminal, for the interactive specs.
 
 usage: terminal.py ROWS COLS STEP... -- COMMAND...
-steps: send:TEXT (\\n and \\r understood), expect:REGEX (waits up to 10 s), resize:ROWS:COLS,
+steps: send:TEXT (\\n and \\r understood), expect:REGEX (waits up to 10 s), resize:ROWS:COLS
+       (then lets 0.5 s pass),
        kill:SIGNAL:PATTERN (pkill -SIGNAL -f PATTERN)
 Prints everything the command wrote, then a last line `exit=N` (N: its exit status, or
 128+signal). Exits 1 when an expectation times out.
@@ -48,6 +49,12 @@ def main():
         elif kind == "resize":
             r, c = value.split(":")
             set_size(fd, int(r), int(c))
+            # A person does not type within microseconds of resizing: give the SIGWINCH time
+            # to reach the command (and its window-change the remote side) before the next
+            # step's input overtakes it.
+            settle = time.time() + 0.5
+            while time.time() < settle and pump(0.1):
+                pass
         elif kind == "expect":
             pattern = re.compile(value.encode())
             deadline = time.time() + 10
