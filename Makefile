@@ -13,9 +13,8 @@ TREE ?= lua_modules
 feature = $(shell $(1) -e 'print(jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"):gsub("%.", "")))')
 FEATURE := $(call feature,$(LUA))
 SO := build/$(FEATURE)/essh_native.so
-LUA_FILES := $(wildcard lua/essh/*.lua)
 
-.PHONY: all build install test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner lint types deps demo fuzz clean rock-build rock-install
+.PHONY: all build install test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner lint generate deps demo fuzz clean rock-build rock-install
 
 all: build
 
@@ -69,10 +68,11 @@ bench-runner:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --features lua54,module -- -D warnings
-	luacheck lua spec bench tools examples
+	luacheck lua src/lua bin spec bench tools examples
 
-types: build
-	$(LUA) tools/gen_types.lua types
+# types/ and the lua/essh/ shims of the native modules, from essh_native.modules().
+generate: build
+	$(LUA) tools/generate.lua
 
 deps:
 	tools/install-deps
@@ -92,7 +92,7 @@ clean:
 rock-build: build
 
 rock-install:
-	mkdir -p "$(INST_LIBDIR)" "$(INST_LUADIR)/essh" "$(INST_BINDIR)"
+	mkdir -p "$(INST_LIBDIR)" "$(INST_LUADIR)" "$(INST_BINDIR)"
 	cp $(SO) "$(INST_LIBDIR)/essh_native.so"
-	cp $(LUA_FILES) "$(INST_LUADIR)/essh/"
+	cp -R lua/essh "$(INST_LUADIR)/"
 	cp bin/essh "$(INST_BINDIR)/essh"

@@ -28,7 +28,7 @@ h.tags = { "db" }
       assert.same({ "web", "production" }, web2.tags)
       assert.equal("10.0.0.7", db1.HostName)
       assert.same({ "db" }, db1.Tags)
-      assert.equal(2222, web2:connect_options().port)
+      assert.equal(2222, require("essh.connection.ssh").options(web2).port)
     end)
 
     it("runs init when the host is defined, as the seed does", function()

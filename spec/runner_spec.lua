@@ -88,6 +88,35 @@ describe("essh.runner", function()
     assert.equal(3, runner.exit_code(report))
   end)
 
+  it("applies a Host block of ~/.ssh/config to the DSL host of that name, as OpenSSH matches the alias", function()
+    local env = require "essh.env"
+    local home = assert(fs.tempdir("essh-home"))
+    assert(fs.mkdir(home .. "/.ssh"))
+    assert(fs.write(home .. "/.ssh/config", ("Host viaconfig\n  Port %d\n  User %s\n  IdentityFile %s\n"
+      .. "  UserKnownHostsFile %s\nHost 127.0.0.1\n  Port 1\n"):format(server.port, server.user,
+      server.keys .. "/id_ed25519", server.known_hosts)))
+    local d = config.new()
+    d.host("viaconfig", { HostName = "127.0.0.1" })
+    local saved = env.get("HOME")
+    env.set("HOME", home)
+    local out = capture()
+    local ok, report = pcall(runner.run, d.registry, d.task("alias", { targets = "viaconfig",
+      script = "echo $ESSH_HOST_NAME $ESSH_HOSTNAME" }), { stdout = out, stderr = capture() })
+    env.set("HOME", saved)
+    fs.remove(home, { recursive = true })
+    assert.is_true(ok, tostring(report))
+    assert.is_true(report.ok, tostring(report.hosts.viaconfig.error))
+    assert.equal("viaconfig 127.0.0.1\n", out:text())
+  end)
+
+  it("names the DSL host, not its address, when the connection fails", function()
+    local report = runner.run(dsl.registry, dsl.task("named", { targets = "down", script = "true" }),
+      { stdout = capture(), stderr = capture() })
+    local message = tostring(report.hosts.down.error)
+    assert.matches("%[down%]:1", message)
+    assert.not_matches("127%.0%.0%.1", message)
+  end)
+
   it("runs a Lua script function with task:run on the host, as the seed's deploy does", function()
     local seen = {}
     local t = dsl.task("deploy", { targets = "db1", script = function(task)

@@ -6,8 +6,8 @@ use base64::Engine;
 use mlua::{Lua, Result, Table};
 
 use crate::error::{self, Error};
-use crate::module::{export, Class, ModuleDef, TypeDef};
-use crate::{func, slot};
+use crate::bridge::{export, Class, ModuleDef, TypeDef};
+use crate::{func, typed};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "base64",
@@ -18,15 +18,10 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         func!("decode", "Decodes base64; padding is optional unless opts.padding is true.", [text: "string", opts: "base64.Options?"], [data: "string?", err: "essh.Error?"]),
     ],
     constants: &[],
-    types: &[TypeDef {
-        name: "base64.Options",
-        doc: "Alphabet and padding.",
-        fields: &[
-            slot!(url: "boolean?", "Use the URL-safe alphabet (- and _)."),
-            slot!(padding: "boolean?", "Write padding (default true); when decoding, require it."),
-        ],
-        methods: &[],
-    }],
+    types: &[TypeDef::record("base64.Options", "Alphabet and padding.", &[
+            typed!(url: "boolean?", "Use the URL-safe alphabet (- and _)."),
+            typed!(padding: "boolean?", "Write padding (default true); when decoding, require it."),
+        ])],
     build,
 };
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use mlua::{FromLuaMulti, Lua, Result, Table, UserData, UserDataRef, Value};
 
+use crate::bridge;
 use crate::error::{self, Error, Kind};
-use crate::module;
 use crate::runtime::deliver;
 
 /// One piece of live output.
@@ -125,48 +125,15 @@ fn batch_table(lua: &Lua, batch: Vec<(u8, Vec<u8>)>) -> Result<Value> {
     Ok(Value::Table(t))
 }
 
-/// The Lua half: streams to callbacks when asked, else one native call. A stdin function is
-/// read whole first. `at` is the position of the options table among the arguments.
-const RUNNER_LUA: &str = r##"
-local type, pairs, select, concat = type, pairs, select, table.concat
-local unpack = table.unpack or unpack
-return function(plain, start, next_batch, finish, at)
-return function(...)
-  local options = select(at, ...)
-  if type(options) ~= "table" then return plain(...) end
-  local args = { n = select("#", ...), ... }
-  if type(options.stdin) == "function" then
-    local chunks = {}
-    for chunk in options.stdin do chunks[#chunks + 1] = chunk end
-    local copy = {}
-    for k, v in pairs(options) do copy[k] = v end
-    copy.stdin = concat(chunks)
-    options = copy
-    args[at] = copy
-  end
-  local on_stdout, on_stderr = options.on_stdout, options.on_stderr
-  if not on_stdout and not on_stderr then return plain(unpack(args, 1, args.n)) end
-  local stream = start(unpack(args, 1, args.n))
-  while true do
-    local batch = next_batch(stream)
-    if not batch then break end
-    for i = 1, #batch, 2 do
-      local callback = batch[i] == 1 and on_stdout or on_stderr
-      if callback then callback(batch[i + 1]) end
-    end
-  end
-  return finish(stream)
-end
-end
-"##;
-
-/// The compiled RUNNER_LUA of this state: made once, then called for each runner.
+/// The runner factory of `src/lua/command.lua` of this state: made once, then called for
+/// each runner.
 fn runner_factory(lua: &Lua) -> Result<mlua::Function> {
     const KEY: &str = "essh_native.command.runner";
     if let Ok(Value::Function(f)) = lua.named_registry_value::<Value>(KEY) {
         return Ok(f);
     }
-    let factory: mlua::Function = lua.load(RUNNER_LUA).set_name("=essh_native.command").call(())?;
+    let factory: mlua::Function =
+        bridge::run_embedded(lua, "command", include_str!("lua/command.lua"), lua.create_table()?)?;
     lua.set_named_registry_value(KEY, &factory)?;
     Ok(factory)
 }
@@ -180,14 +147,14 @@ where
 {
     let prepare = Rc::new(prepare);
     let for_plain = prepare.clone();
-    let plain = module::waiting(lua, name, move |lua, args: A| {
+    let plain = crate::runtime::waiting(lua, name, move |lua, args: A| {
         let job = (for_plain(lua, args)?.run)(None);
         Ok(async move {
             let r = job.await?;
             deliver(move |lua| result_table(lua, r))
         })
     })?;
-    let start = module::function(lua, name, move |lua, args: A| {
+    let start = bridge::function(lua, name, move |lua, args: A| {
         let prepared = prepare(lua, args)?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let outcome = Arc::new(Mutex::new(None));
@@ -207,7 +174,7 @@ where
             task,
         })
     })?;
-    let next_batch = module::waiting(lua, name, |_, stream: UserDataRef<OutputStream>| {
+    let next_batch = crate::runtime::waiting(lua, name, |_, stream: UserDataRef<OutputStream>| {
         let (rx, cell, lines) = (stream.rx.clone(), stream.partial.clone(), stream.lines);
         Ok(async move {
             let mut rx = rx.lock().await;
@@ -238,12 +205,18 @@ where
             deliver(move |lua| batch_table(lua, batch))
         })
     })?;
-    let finish = module::function(lua, name, |lua, stream: UserDataRef<OutputStream>| {
+    let finish = bridge::function(lua, name, |lua, stream: UserDataRef<OutputStream>| {
         match stream.outcome.lock().unwrap_or_else(|p| p.into_inner()).take() {
             Some(Ok(r)) => error::pair(lua, Ok(result_table(lua, r)?)),
             Some(Err(e)) => error::pair::<Value>(lua, Err(e)),
             None => error::pair::<Value>(lua, Err(Error::new(Kind::Internal, "the command ended without a result"))),
         }
     })?;
-    runner_factory(lua)?.call((plain, start, next_batch, finish, at))
+    let native = lua.create_table()?;
+    native.raw_set("plain", plain)?;
+    native.raw_set("start", start)?;
+    native.raw_set("next_batch", next_batch)?;
+    native.raw_set("finish", finish)?;
+    native.raw_set("at", at)?;
+    runner_factory(lua)?.call(native)
 }

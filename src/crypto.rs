@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256, Sha512};
 
 use crate::error::{self, Error};
 use crate::func;
-use crate::module::{self, export, Class, ModuleDef, TypeDef};
+use crate::bridge::{self, export, Class, ModuleDef, TypeDef};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "crypto",
@@ -29,9 +29,9 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     ],
     constants: &[],
     types: &[
-        TypeDef { name: "crypto.Algorithm", doc: "\"sha1\"|\"sha256\"|\"sha512\"", fields: &[], methods: &[] },
-        TypeDef { name: "crypto.Encoding", doc: "\"hex\"|\"raw\"|\"base64\"", fields: &[], methods: &[] },
-        TypeDef {
+        TypeDef::alias("crypto.Algorithm", "\"sha1\"|\"sha256\"|\"sha512\""),
+        TypeDef::alias("crypto.Encoding", "\"hex\"|\"raw\"|\"base64\""),
+        TypeDef { method_index: Some(hasher_index),
             name: "crypto.Hasher",
             doc: "A streaming digest: feed it with update, read it with hex, digest or base64.",
             fields: &[],
@@ -188,7 +188,7 @@ pub fn file_digest(path: &str, algorithm: Algorithm) -> error::Result<Vec<u8>> {
 impl UserData for Hasher {
     fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field_with("__index", |lua| {
-            module::method_table(lua, "essh_native.crypto.Hasher", hasher_methods)
+            hasher_index(lua)
         });
         fields.add_meta_field("__name", "crypto.Hasher");
     }
@@ -205,22 +205,26 @@ impl UserData for Hasher {
     }
 }
 
+fn hasher_index(lua: &Lua) -> Result<Table> {
+    bridge::method_table(lua, "essh_native.crypto.Hasher", hasher_methods)
+}
+
 fn hasher_methods(lua: &Lua, m: &Table) -> Result<()> {
     m.raw_set(
         "update",
-        module::function(lua, "hasher:update", |_, (this, data): (AnyUserData, mlua::LuaString)| {
+        bridge::function(lua, "hasher:update", |_, (this, data): (AnyUserData, mlua::LuaString)| {
             this.borrow_mut::<Hasher>()?.update(&data.as_bytes());
             Ok(this)
         })?,
     )?;
-    m.raw_set("hex", module::function(lua, "hasher:hex", |_, h: UserDataRef<Hasher>| Ok(to_hex(&h.peek())))?)?;
+    m.raw_set("hex", bridge::function(lua, "hasher:hex", |_, h: UserDataRef<Hasher>| Ok(to_hex(&h.peek())))?)?;
     m.raw_set(
         "digest",
-        module::function(lua, "hasher:digest", |lua, h: UserDataRef<Hasher>| lua.create_string(h.peek()))?,
+        bridge::function(lua, "hasher:digest", |lua, h: UserDataRef<Hasher>| lua.create_string(h.peek()))?,
     )?;
     m.raw_set(
         "base64",
-        module::function(lua, "hasher:base64", |lua, h: UserDataRef<Hasher>| {
+        bridge::function(lua, "hasher:base64", |lua, h: UserDataRef<Hasher>| {
             lua.create_string(Encoding::Base64.apply(&h.peek()))
         })?,
     )

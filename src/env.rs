@@ -7,7 +7,7 @@ use mlua::{Lua, Result, Table, Value};
 
 use crate::error::{self, Error};
 use crate::func;
-use crate::module::{export, Class, ModuleDef, TypeDef};
+use crate::bridge::{export, Class, ModuleDef, TypeDef};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "env",
@@ -24,12 +24,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         func!("expand", "Expands $VAR, ${VAR}, ${VAR:-default}, ${VAR-default} and ${VAR:?message}; vars (optional) are looked up first.", [text: "string", vars: "table<string, string>?"], [text: "string?", err: "essh.Error?"]),
     ],
     constants: &[],
-    types: &[TypeDef {
-        name: "env.LoadOptions",
-        doc: "",
-        fields: &[crate::slot!(override: "boolean?", "Replace variables that are already set.")],
-        methods: &[],
-    }],
+    types: &[TypeDef::record("env.LoadOptions", "", &[crate::typed!(override: "boolean?", "Replace variables that are already set.")])],
     build,
 };
 

@@ -9,7 +9,7 @@ use mlua::{Lua, LuaString, MultiValue, Result, Table, Value};
 
 use crate::error::{self, Error};
 use crate::func;
-use crate::module::{export, Class, ModuleDef, TypeDef};
+use crate::bridge::{export, Class, ModuleDef, TypeDef};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "fs",
@@ -37,45 +37,25 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     ],
     constants: &[],
     types: &[
-        TypeDef {
-            name: "fs.WriteOptions",
-            doc: "",
-            fields: &[
-                crate::slot!(atomic: "boolean?", "Temporary file, fsync, rename (default true)."),
-                crate::slot!(mode: "integer?", "Permission bits of a new file."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "fs.MkdirOptions",
-            doc: "",
-            fields: &[
-                crate::slot!(parents: "boolean?", "Create missing parents; an existing directory is fine."),
-                crate::slot!(mode: "integer?", "Permission bits (default 0755)."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "fs.RemoveOptions",
-            doc: "",
-            fields: &[crate::slot!(recursive: "boolean?", "Remove a directory and everything in it.")],
-            methods: &[],
-        },
-        TypeDef {
-            name: "fs.Stat",
-            doc: "",
-            fields: &[
-                crate::slot!(size: "integer"),
-                crate::slot!(mode: "integer", "Permission bits."),
-                crate::slot!(type: "\"file\"|\"directory\"|\"symlink\"|\"other\""),
-                crate::slot!(symlink: "boolean", "The path itself is a symbolic link."),
-                crate::slot!(mtime: "number"),
-                crate::slot!(atime: "number"),
-                crate::slot!(uid: "integer"),
-                crate::slot!(gid: "integer"),
-            ],
-            methods: &[],
-        },
+        TypeDef::record("fs.WriteOptions", "", &[
+                crate::typed!(atomic: "boolean?", "Temporary file, fsync, rename (default true)."),
+                crate::typed!(mode: "integer?", "Permission bits of a new file."),
+            ]),
+        TypeDef::record("fs.MkdirOptions", "", &[
+                crate::typed!(parents: "boolean?", "Create missing parents; an existing directory is fine."),
+                crate::typed!(mode: "integer?", "Permission bits (default 0755)."),
+            ]),
+        TypeDef::record("fs.RemoveOptions", "", &[crate::typed!(recursive: "boolean?", "Remove a directory and everything in it.")]),
+        TypeDef::record("fs.Stat", "", &[
+                crate::typed!(size: "integer"),
+                crate::typed!(mode: "integer", "Permission bits."),
+                crate::typed!(type: "\"file\"|\"directory\"|\"symlink\"|\"other\""),
+                crate::typed!(symlink: "boolean", "The path itself is a symbolic link."),
+                crate::typed!(mtime: "number"),
+                crate::typed!(atime: "number"),
+                crate::typed!(uid: "integer"),
+                crate::typed!(gid: "integer"),
+            ]),
     ],
     build,
 };

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::error::{Error, Kind};
 use crate::func;
-use crate::module::{self, Class, ModuleDef, TypeDef};
+use crate::bridge::{self, Class, ModuleDef, TypeDef};
 use crate::runtime::{deliver, duration};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
@@ -31,48 +31,33 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     ],
     constants: &[],
     types: &[
-        TypeDef {
-            name: "http.RequestOptions",
-            doc: "",
-            fields: &[
-                crate::slot!(method: "string?", "GET unless told otherwise."),
-                crate::slot!(url: "string?", "Required for request()."),
-                crate::slot!(headers: "table<string, string>?"),
-                crate::slot!(query: "table<string, string|number>?", "Added to the URL's query string."),
-                crate::slot!(body: "string?"),
-                crate::slot!(json: "any", "Sent as JSON (Content-Type: application/json)."),
-                crate::slot!(form: "table<string, string|number>?", "Sent as application/x-www-form-urlencoded."),
-                crate::slot!(timeout: "number?", "Seconds for the whole request (default 30)."),
-                crate::slot!(follow_redirects: "boolean?", "Default true."),
-                crate::slot!(max_redirects: "integer?", "Default 10."),
-                crate::slot!(ca_file: "string?", "PEM file of extra trusted certificates."),
-                crate::slot!(insecure: "boolean?", "Skip certificate verification (logs a warning)."),
-                crate::slot!(proxy: "string?", "Proxy URL for every scheme."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "http.DownloadOptions",
-            doc: "Request options, plus:",
-            fields: &[
-                crate::slot!(atomic: "boolean?", "Temporary file and rename (default true)."),
-                crate::slot!(on_progress: "fun(received: integer, total: integer?)?", "Called as data arrives."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "http.Response",
-            doc: "",
-            fields: &[
-                crate::slot!(status: "integer"),
-                crate::slot!(headers: "table<string, string>", "Lower-case names; lookups ignore case. Repeated headers are joined with \", \"."),
-                crate::slot!(body: "string"),
-                crate::slot!(url: "string", "The final URL, after redirects."),
-                crate::slot!(ok: "boolean", "2xx status."),
-                crate::slot!(json: "fun(): any, essh.Error?", "Decodes the body as JSON."),
-            ],
-            methods: &[],
-        },
+        TypeDef::record("http.RequestOptions", "", &[
+                crate::typed!(method: "string?", "GET unless told otherwise."),
+                crate::typed!(url: "string?", "Required for request()."),
+                crate::typed!(headers: "table<string, string>?"),
+                crate::typed!(query: "table<string, string|number>?", "Added to the URL's query string."),
+                crate::typed!(body: "string?"),
+                crate::typed!(json: "any", "Sent as JSON (Content-Type: application/json)."),
+                crate::typed!(form: "table<string, string|number>?", "Sent as application/x-www-form-urlencoded."),
+                crate::typed!(timeout: "number?", "Seconds for the whole request (default 30)."),
+                crate::typed!(follow_redirects: "boolean?", "Default true."),
+                crate::typed!(max_redirects: "integer?", "Default 10."),
+                crate::typed!(ca_file: "string?", "PEM file of extra trusted certificates."),
+                crate::typed!(insecure: "boolean?", "Skip certificate verification (logs a warning)."),
+                crate::typed!(proxy: "string?", "Proxy URL for every scheme."),
+            ]),
+        TypeDef::record("http.DownloadOptions", "Request options, plus:", &[
+                crate::typed!(atomic: "boolean?", "Temporary file and rename (default true)."),
+                crate::typed!(on_progress: "fun(received: integer, total: integer?)?", "Called as data arrives."),
+            ]),
+        TypeDef::record("http.Response", "", &[
+                crate::typed!(status: "integer"),
+                crate::typed!(headers: "table<string, string>", "Lower-case names; lookups ignore case. Repeated headers are joined with \", \"."),
+                crate::typed!(body: "string"),
+                crate::typed!(url: "string", "The final URL, after redirects."),
+                crate::typed!(ok: "boolean", "2xx status."),
+                crate::typed!(json: "fun(): any, essh.Error?", "Decodes the body as JSON."),
+            ]),
     ],
     build,
 };
@@ -179,7 +164,7 @@ fn prepare(
 ) -> Result<reqwest::RequestBuilder> {
     let empty = lua.create_table()?;
     let t = t.unwrap_or(&empty);
-    if let Some(name) = module::unknown_option(t, KNOWN)? {
+    if let Some(name) = bridge::unknown_option(t, KNOWN)? {
         return Err(mlua::Error::runtime(format!("{what}: unknown option '{name}'")));
     }
     let url = match url.or(t.raw_get::<Option<String>>("url")?) {
@@ -204,7 +189,7 @@ fn prepare(
     let insecure = t.raw_get::<Option<bool>>("insecure")?.unwrap_or(false);
     if insecure {
         let host = parsed.host_str().unwrap_or("");
-        module::warn(lua, &format!("TLS certificate verification is off for {host} (insecure = true)"));
+        bridge::warn(lua, &format!("TLS certificate verification is off for {host} (insecure = true)"));
     }
     let key = ClientKey {
         ca_file: t.raw_get("ca_file")?,
@@ -300,19 +285,6 @@ fn headers_of(map: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
     out
 }
 
-const RESPONSE_LUA: &str = r#"
-local decode = ...
-local lower = string.lower
-local headers_mt = { __index = function(t, k)
-  if type(k) == "string" then return rawget(t, lower(k)) end
-end }
-return function(r)
-  setmetatable(r.headers, headers_mt)
-  local body = r.body
-  r.json = function() return decode(body) end
-  return r
-end
-"#;
 
 fn response_table(lua: &Lua, reply: Reply) -> Result<Table> {
     let t = lua.create_table()?;
@@ -397,30 +369,19 @@ impl Drop for Progress {
 
 impl mlua::UserData for Progress {}
 
-const DOWNLOAD_LUA: &str = r#"
-local plain, start, next_update, finish = ...
-return function(url, path, options)
-  local on_progress = type(options) == "table" and options.on_progress
-  if not on_progress then return plain(url, path, options) end
-  local job = start(url, path, options)
-  while true do
-    local received, total = next_update(job)
-    if not received then break end
-    on_progress(received, total)
-  end
-  return finish(job)
-end
-"#;
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
-    let decode = crate::module::function(lua, "response.json", |lua, body: LuaString| {
+    let decode = crate::bridge::function(lua, "response.json", |lua, body: LuaString| {
         let opts = crate::json::DecodeOptions { all: false, max_depth: crate::json::DEFAULT_MAX_DEPTH };
         crate::error::pair(lua, crate::json::decode(lua, &body.as_bytes(), &opts)?)
     })?;
-    let finish: mlua::Function = lua.load(RESPONSE_LUA).set_name("=essh_native.http").call(decode)?;
+    let native = lua.create_table()?;
+    native.raw_set("decode", decode)?;
+    let finish: mlua::Function =
+        bridge::run_embedded(lua, "http", include_str!("lua/http_response.lua"), native)?;
     lua.set_named_registry_value("essh_native.http.finish", finish)?;
 
-    module::export_waiting(lua, m, "http.request", |lua, options: Table| {
+    crate::runtime::export_waiting(lua, m, "http.request", |lua, options: Table| {
         let req = prepare(lua, None, None, Some(&options), "http.request")?;
         let shown: String = options.raw_get("url")?;
         Ok(async move {
@@ -436,7 +397,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         ("http.delete", "DELETE"),
         ("http.head", "HEAD"),
     ] {
-        module::export_waiting(lua, m, name, move |lua, (url, options): (String, Option<Table>)| {
+        crate::runtime::export_waiting(lua, m, name, move |lua, (url, options): (String, Option<Table>)| {
             let req = prepare(lua, Some(method), Some(url.clone()), options.as_ref(), name)?;
             Ok(async move {
                 let reply = send(req, url).await?;
@@ -444,7 +405,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             })
         })?;
     }
-    let plain = module::waiting(lua, "http.download", |lua, (url, path, options): (String, String, Option<Table>)| {
+    let plain = crate::runtime::waiting(lua, "http.download", |lua, (url, path, options): (String, String, Option<Table>)| {
         let req = prepare(lua, Some("GET"), Some(url.clone()), options.as_ref(), "http.download")?;
         let atomic = download_options(options.as_ref())?;
         Ok(async move {
@@ -453,7 +414,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         })
     })?;
     let start =
-        module::function(lua, "http.download", |lua, (url, path, options): (String, String, Option<Table>)| {
+        bridge::function(lua, "http.download", |lua, (url, path, options): (String, String, Option<Table>)| {
             let req = prepare(lua, Some("GET"), Some(url.clone()), options.as_ref(), "http.download")?;
             let atomic = download_options(options.as_ref())?;
             let (tx, rx) = tokio::sync::watch::channel((0u64, None));
@@ -465,7 +426,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             });
             lua.create_userdata(Progress { rx: Arc::new(tokio::sync::Mutex::new(rx)), outcome, task })
         })?;
-    let next_update = module::waiting(lua, "http.download", |_, job: mlua::UserDataRef<Progress>| {
+    let next_update = crate::runtime::waiting(lua, "http.download", |_, job: mlua::UserDataRef<Progress>| {
         let rx = job.rx.clone();
         Ok(async move {
             let mut rx = rx.lock().await;
@@ -479,7 +440,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             }
         })
     })?;
-    let finish = module::function(lua, "http.download", |lua, job: mlua::UserDataRef<Progress>| {
+    let finish = bridge::function(lua, "http.download", |lua, job: mlua::UserDataRef<Progress>| {
         match job.outcome.lock().unwrap_or_else(|p| p.into_inner()).take() {
             Some(r) => crate::error::pair(lua, r),
             None => {
@@ -487,8 +448,13 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             }
         }
     })?;
+    let native = lua.create_table()?;
+    native.raw_set("plain", plain)?;
+    native.raw_set("start", start)?;
+    native.raw_set("next_update", next_update)?;
+    native.raw_set("finish", finish)?;
     let download_fn: mlua::Function =
-        lua.load(DOWNLOAD_LUA).set_name("=essh_native.http").call((plain, start, next_update, finish))?;
+        bridge::run_embedded(lua, "http", include_str!("lua/http_download.lua"), native)?;
     m.raw_set("download", download_fn)?;
     Ok(())
 }

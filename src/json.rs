@@ -19,8 +19,9 @@ use std::os::raw::{c_int, c_void};
 use mlua::{ffi, LightUserData, Lua, Result, Table, Value};
 
 use crate::error::{self, Error};
-use crate::module::{self, export_direct, Class, Direct, ModuleDef, TypeDef};
-use crate::{func, slot};
+use crate::bridge::direct::{self, export_direct, Direct};
+use crate::bridge::{Class, ModuleDef, TypeDef};
+use crate::{func, typed};
 
 mod number;
 mod pow5;
@@ -63,31 +64,21 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         func!("decode", "Decodes JSON text into a Lua value.", [text: "string", opts: "json.DecodeOptions?"], [value: "any", err: "essh.Error?"]),
     ],
     constants: &[
-        slot!(null: "lightuserdata", "The JSON null: distinct from nil, round-trips through decode and encode."),
-        slot!(empty_array: "lightuserdata", "Encodes as []."),
-        slot!(array_mt: "table", "Metatable marking a table as a JSON array; decoded arrays carry it."),
+        typed!(null: "lightuserdata", "The JSON null: distinct from nil, round-trips through decode and encode."),
+        typed!(empty_array: "lightuserdata", "Encodes as []."),
+        typed!(array_mt: "table", "Metatable marking a table as a JSON array; decoded arrays carry it."),
     ],
     types: &[
-        TypeDef {
-            name: "json.EncodeOptions",
-            doc: "Options of json.encode.",
-            fields: &[
-                slot!(indent: "boolean|integer?", "Pretty-print: true for two spaces, or a width."),
-                slot!(sort_keys: "boolean?", "Sort object keys (numbers before strings)."),
-                slot!(escape_slash: "boolean?", "Write / as \\/."),
-                slot!(max_depth: "integer?", "Deepest nesting allowed (default 1000)."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "json.DecodeOptions",
-            doc: "Options of json.decode.",
-            fields: &[
-                slot!(all: "boolean?", "Decode a stream of concatenated values into a list."),
-                slot!(max_depth: "integer?", "Deepest nesting allowed (default 1000)."),
-            ],
-            methods: &[],
-        },
+        TypeDef::record("json.EncodeOptions", "Options of json.encode.", &[
+                typed!(indent: "boolean|integer?", "Pretty-print: true for two spaces, or a width."),
+                typed!(sort_keys: "boolean?", "Sort object keys (numbers before strings)."),
+                typed!(escape_slash: "boolean?", "Write / as \\/."),
+                typed!(max_depth: "integer?", "Deepest nesting allowed (default 1000)."),
+            ]),
+        TypeDef::record("json.DecodeOptions", "Options of json.decode.", &[
+                typed!(all: "boolean?", "Decode a stream of concatenated values into a list."),
+                typed!(max_depth: "integer?", "Deepest nesting allowed (default 1000)."),
+            ]),
     ],
     build,
 };
@@ -164,9 +155,9 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
 /// number to read as text, a syntax error to describe) goes to the full function.
 unsafe extern "C-unwind" fn decode_entry(state: *mut ffi::lua_State) -> c_int {
     if ffi::lua_gettop(state) == 1 && ffi::lua_type(state, 1) == ffi::LUA_TSTRING {
-        return module::answer(state, "json.decode", || decode_directly(state));
+        return direct::answer(state, "json.decode", || decode_directly(state));
     }
-    module::call_full(state)
+    direct::call_full(state)
 }
 
 unsafe fn decode_directly(state: *mut ffi::lua_State) -> Direct {
@@ -177,7 +168,7 @@ unsafe fn decode_directly(state: *mut ffi::lua_State) -> Direct {
         let mut scratch = Vec::new();
         let mut decoder = Decoder::new(src, DEFAULT_MAX_DEPTH, &mut scratch, caches);
         let job = &mut decoder as *mut Decoder as *mut c_void;
-        module::call_body(state, job, 0, || decoder.error.is_some())
+        direct::call_body(state, job, 0, || decoder.error.is_some())
     })
 }
 
@@ -191,9 +182,9 @@ unsafe extern "C-unwind" fn decode_body(state: *mut ffi::lua_State) -> c_int {
 /// `json.encode(value)` without options, answered without the trampoline (see `decode_entry`).
 unsafe extern "C-unwind" fn encode_entry(state: *mut ffi::lua_State) -> c_int {
     if ffi::lua_gettop(state) == 1 {
-        return module::answer(state, "json.encode", || encode_directly(state));
+        return direct::answer(state, "json.encode", || encode_directly(state));
     }
-    module::call_full(state)
+    direct::call_full(state)
 }
 
 struct EncodeJob<'s, 'k> {
@@ -206,7 +197,7 @@ unsafe fn encode_directly(state: *mut ffi::lua_State) -> Direct {
         let encoder = Encoder { opts: EncodeOptions::default(), track_from: TRACK_TABLES_FROM };
         let mut job = EncodeJob { encoder, scratch };
         let job_ptr = &mut job as *mut EncodeJob as *mut c_void;
-        module::call_body(state, job_ptr, 1, || job.scratch.error.is_some())
+        direct::call_body(state, job_ptr, 1, || job.scratch.error.is_some())
     })
 }
 

@@ -12,7 +12,7 @@ use tokio::process::Command;
 use crate::command::{CommandResult, Event, Prepared, Sink};
 use crate::error::{Error, Kind};
 use crate::func;
-use crate::module::{Class, ModuleDef, TypeDef};
+use crate::bridge::{Class, ModuleDef, TypeDef};
 use crate::runtime::duration;
 
 pub static DEFINITION: ModuleDef = ModuleDef {
@@ -26,20 +26,15 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         [result: "ssh.ExecResult?", err: "essh.Error?"]
     )],
     constants: &[],
-    types: &[TypeDef {
-        name: "process.Options",
-        doc: "",
-        fields: &[
-            crate::slot!(env: "table<string, string>?", "Added to (or replacing) this process's environment."),
-            crate::slot!(cwd: "string?", "Working directory."),
-            crate::slot!(stdin: "(string|fun(): string?)?", "Input: a string, or a function returning chunks until nil."),
-            crate::slot!(timeout: "number?", "Seconds; then the command is killed and an error returned."),
-            crate::slot!(on_stdout: "fun(chunk: string)?", "Receives output live instead of collecting it."),
-            crate::slot!(on_stderr: "fun(chunk: string)?", "Receives error output live instead of collecting it."),
-            crate::slot!(lines: "boolean?", "Callbacks receive whole lines (without the newline)."),
-        ],
-        methods: &[],
-    }],
+    types: &[TypeDef::record("process.Options", "", &[
+            crate::typed!(env: "table<string, string>?", "Added to (or replacing) this process's environment."),
+            crate::typed!(cwd: "string?", "Working directory."),
+            crate::typed!(stdin: "(string|fun(): string?)?", "Input: a string, or a function returning chunks until nil."),
+            crate::typed!(timeout: "number?", "Seconds; then the command is killed and an error returned."),
+            crate::typed!(on_stdout: "fun(chunk: string)?", "Receives output live instead of collecting it."),
+            crate::typed!(on_stderr: "fun(chunk: string)?", "Receives error output live instead of collecting it."),
+            crate::typed!(lines: "boolean?", "Callbacks receive whole lines (without the newline)."),
+        ])],
     build,
 };
 
@@ -162,7 +157,7 @@ fn spec_of(command: Value, options: Option<&Table>) -> Result<(Spec, bool)> {
     let mut lines = false;
     if let Some(t) = options {
         let known = ["env", "cwd", "stdin", "timeout", "on_stdout", "on_stderr", "lines"];
-        if let Some(k) = crate::module::unknown_option(t, &known)? {
+        if let Some(k) = crate::bridge::unknown_option(t, &known)? {
             return Err(mlua::Error::runtime(format!("{W}: unknown option '{k}'")));
         }
         if let Some(env) = t.raw_get::<Option<Table>>("env")? {

@@ -1,9 +1,10 @@
 //! runtime: the tokio runtime each Lua state owns, the pending operations that waiting
 //! primitives return, and the scheduler that runs many Lua coroutines over them.
 //!
-//! A waiting primitive (ssh, sleep, ...) spawns its work on the runtime and hands Lua an [`Op`].
-//! The bridge in `runtime.lua` then either blocks on it (plain code) or yields it to the
-//! scheduler (inside a task), which resumes the task when the operation completes. Lua values are
+//! A waiting primitive (ssh, sleep, ...), made with [`waiting`], spawns its work on the runtime
+//! and hands the trampoline an [`Op`]. The scheduler of `src/lua/scheduler.lua` then either
+//! blocks on it (plain code) or yields it (inside a task) and resumes the task when the
+//! operation completes. Lua values are
 //! only ever made on the Lua thread: an operation's result is a [`Deliver`] closure that turns
 //! plain Rust data into Lua values once the Lua side takes it.
 
@@ -20,9 +21,9 @@ use tokio::io::unix::AsyncFd;
 use crate::signals::{Handler, SelfPipe};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+use crate::bridge::{self, Class, ModuleDef, TypeDef};
 use crate::error::{Error, Kind};
 use crate::func;
-use crate::module::{self, Class, ModuleDef, TypeDef};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "runtime",
@@ -39,16 +40,12 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     ],
     constants: &[],
     types: &[
-        TypeDef {
-            name: "runtime.ParallelOptions",
-            doc: "",
-            fields: &[crate::slot!(limit: "integer?", "At most this many functions run at once (default: all).")],
-            methods: &[],
-        },
+        TypeDef::record("runtime.ParallelOptions", "", &[crate::typed!(limit: "integer?", "At most this many functions run at once (default: all).")]),
         TypeDef {
             name: "runtime.Task",
+            method_index: Some(|lua| scheduler(lua)?.raw_get("Task")),
             doc: "A task started by spawn.",
-            fields: &[crate::slot!(done: "boolean", "Whether the task has finished.")],
+            fields: &[crate::typed!(done: "boolean", "Whether the task has finished.")],
             methods: &[
                 func!("wait", "Waits for the task; returns its results, or nil and its error.", [], [results: "any ..."]),
                 func!(
@@ -176,9 +173,9 @@ enum State {
 }
 
 /// Where a spawned operation leaves its outcome, and whom it tells.
-struct Slot(Mutex<State>);
+struct Completion(Mutex<State>);
 
-impl Slot {
+impl Completion {
     fn complete(&self, outcome: Outcome) {
         let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let State::Pending(Some((tx, id))) = std::mem::replace(&mut *state, State::Done(outcome)) {
@@ -188,7 +185,7 @@ impl Slot {
 }
 
 /// Completes the slot even when the operation panics, so that no one waits forever.
-struct CompleteOnDrop(Arc<Slot>);
+struct CompleteOnDrop(Arc<Completion>);
 
 impl Drop for CompleteOnDrop {
     fn drop(&mut self) {
@@ -202,7 +199,7 @@ impl Drop for CompleteOnDrop {
 /// A pending operation, as Lua holds it. Dropping it cancels the work.
 pub struct Op {
     id: u64,
-    slot: Arc<Slot>,
+    completion: Arc<Completion>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -221,17 +218,17 @@ impl Op {
         F: Future<Output = Outcome> + Send + 'static,
     {
         let rt = get(lua)?;
-        let slot = Arc::new(Slot(Mutex::new(State::Pending(None))));
-        let guard = CompleteOnDrop(slot.clone());
+        let completion = Arc::new(Completion(Mutex::new(State::Pending(None))));
+        let guard = CompleteOnDrop(completion.clone());
         let task = rt.handle().spawn(async move {
             let outcome = fut.await;
             guard.0.complete(outcome);
         });
-        Ok(Op { id: rt.next_id(), slot, task: Some(task) })
+        Ok(Op { id: rt.next_id(), completion, task: Some(task) })
     }
 
     fn take(&self, lua: &Lua) -> Result<MultiValue> {
-        let state = std::mem::replace(&mut *self.slot.0.lock().unwrap_or_else(|p| p.into_inner()), State::Taken);
+        let state = std::mem::replace(&mut *self.completion.0.lock().unwrap_or_else(|p| p.into_inner()), State::Taken);
         match state {
             State::Done(Ok(deliver)) => deliver(lua),
             State::Done(Err(err)) => (Value::Nil, err).into_lua_multi(lua),
@@ -242,7 +239,7 @@ impl Op {
     }
 
     fn is_done(&self) -> bool {
-        matches!(*self.slot.0.lock().unwrap_or_else(|p| p.into_inner()), State::Done(_))
+        matches!(*self.completion.0.lock().unwrap_or_else(|p| p.into_inner()), State::Done(_))
     }
 }
 
@@ -257,7 +254,7 @@ impl UserData for Op {
                     if let Some(task) = op.task.take() {
                         task.abort();
                     }
-                    return (module::raise_mark(), err).into_lua_multi(lua);
+                    return (bridge::raise_mark(), err).into_lua_multi(lua);
                 }
                 op.task = None;
             }
@@ -266,7 +263,7 @@ impl UserData for Op {
         // Asks to be told on the completion channel; true when already done.
         methods.add_method("park", |lua, op, ()| {
             let rt = get(lua)?;
-            let mut state = op.slot.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = op.completion.0.lock().unwrap_or_else(|p| p.into_inner());
             match &mut *state {
                 State::Pending(notify) => {
                     *notify = Some((rt.completed_tx.clone(), op.id));
@@ -333,16 +330,13 @@ pub async fn sleep(d: Duration) -> Outcome {
     deliver(|_| Ok(()))
 }
 
-const SCHEDULER: &str = include_str!("runtime.lua");
-
-/// The bridge and scheduler of this Lua state (see runtime.lua), loaded once.
+/// The scheduler of this Lua state (`src/lua/scheduler.lua`), loaded once; it installs its
+/// `settle` in the trampoline.
 pub fn scheduler(lua: &Lua) -> Result<Table> {
     const KEY: &str = "essh_native.scheduler";
     if let Ok(Value::Table(t)) = lua.named_registry_value::<Value>(KEY) {
         return Ok(t);
     }
-    let globals = lua.globals();
-    let error_fn: mlua::Function = globals.raw_get("error")?;
     let sleep = lua.create_function(|lua, seconds: f64| Op::spawn(lua, sleep(duration(seconds, "runtime.sleep")?)))?;
     let new_error = lua.create_function(|_, (kind, message): (String, String)| {
         let kind = match kind.as_str() {
@@ -352,26 +346,51 @@ pub fn scheduler(lua: &Lua) -> Result<Table> {
         };
         Ok(Error::new(kind, message))
     })?;
-    let helpers = lua.create_table()?;
-    helpers.raw_set("raise", module::raise_mark())?;
-    helpers.raw_set("wait", module::wait_mark())?;
-    helpers.raw_set("error", error_fn)?;
-    helpers.raw_set("level", if cfg!(feature = "lua51") { 3 } else { 2 })?;
-    helpers.raw_set("wait_any", lua.create_function(wait_any)?)?;
-    helpers.raw_set("sleep_op", sleep)?;
-    helpers.raw_set("new_error", new_error)?;
-    helpers.raw_set("lua51", cfg!(feature = "lua51"))?;
-    let bridge: Table = lua.load(SCHEDULER).set_name("=essh_native.runtime").call(helpers)?;
-    lua.set_named_registry_value(KEY, &bridge)?;
-    Ok(bridge)
+    let native = lua.create_table()?;
+    native.raw_set("raise", bridge::raise_mark())?;
+    native.raw_set("wait", bridge::wait_mark())?;
+    native.raw_set("set_settle", bridge::trampoline(lua)?.raw_get::<mlua::Function>("set_settle")?)?;
+    native.raw_set("wait_any", lua.create_function(wait_any)?)?;
+    native.raw_set("sleep_op", sleep)?;
+    native.raw_set("new_error", new_error)?;
+    native.raw_set("lua51", cfg!(feature = "lua51"))?;
+    let scheduler: Table = bridge::run_embedded(lua, "runtime", include_str!("lua/scheduler.lua"), native)?;
+    lua.set_named_registry_value(KEY, &scheduler)?;
+    Ok(scheduler)
+}
+
+/// Like [`bridge::function`] for a primitive that waits: `f` checks its arguments and returns
+/// the work as a future, which runs on the runtime while the caller blocks (plain code) or
+/// yields (a task).
+pub fn waiting<A, Fut, F>(lua: &Lua, name: &'static str, f: F) -> Result<mlua::Function>
+where
+    A: mlua::FromLuaMulti,
+    Fut: Future<Output = Outcome> + Send + 'static,
+    F: Fn(&Lua, A) -> Result<Fut> + mlua::MaybeSend + 'static,
+{
+    scheduler(lua)?;
+    bridge::function(lua, name, move |lua, args: A| {
+        let op = Op::spawn(lua, f(lua, args)?)?;
+        (bridge::wait_mark(), op).into_lua_multi(lua)
+    })
+}
+
+/// Registers a [`waiting`] function in `table` under the last part of its qualified `name`.
+pub fn export_waiting<A, Fut, F>(lua: &Lua, table: &Table, name: &'static str, f: F) -> Result<()>
+where
+    A: mlua::FromLuaMulti,
+    Fut: Future<Output = Outcome> + Send + 'static,
+    F: Fn(&Lua, A) -> Result<Fut> + mlua::MaybeSend + 'static,
+{
+    table.raw_set(bridge::short_name(name), waiting(lua, name, f)?)
 }
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
-    let bridge = scheduler(lua)?;
+    let scheduler = scheduler(lua)?;
     for name in ["spawn", "parallel", "timeout", "current", "pcall"] {
-        m.raw_set(name, bridge.raw_get::<mlua::Function>(name)?)?;
+        m.raw_set(name, scheduler.raw_get::<mlua::Function>(name)?)?;
     }
-    module::export_waiting(lua, m, "runtime.sleep", |_, seconds: f64| Ok(sleep(duration(seconds, "runtime.sleep")?)))?;
-    module::export(lua, m, "runtime.monotonic", |_, ()| Ok(monotonic()))?;
+    export_waiting(lua, m, "runtime.sleep", |_, seconds: f64| Ok(sleep(duration(seconds, "runtime.sleep")?)))?;
+    bridge::export(lua, m, "runtime.monotonic", |_, ()| Ok(monotonic()))?;
     Ok(())
 }

@@ -6,7 +6,8 @@ use mlua::{Lua, Result, Table};
 
 use crate::error;
 use crate::func;
-use crate::module::{export, export_waiting, Class, ModuleDef};
+use crate::bridge::{export, Class, ModuleDef};
+use crate::runtime::export_waiting;
 use crate::runtime;
 
 pub static DEFINITION: ModuleDef = ModuleDef {

@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::error::Error;
 use crate::func;
-use crate::module::{self, Class, ModuleDef, TypeDef};
+use crate::bridge::{self, Class, ModuleDef, TypeDef};
 use crate::runtime::{deliver, duration};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
@@ -27,34 +27,20 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     ],
     constants: &[],
     types: &[
-        TypeDef {
-            name: "watch.Event",
-            doc: "",
-            fields: &[
-                crate::slot!(path: "string"),
-                crate::slot!(kind: "\"create\"|\"modify\"|\"remove\"|\"rename\""),
-                crate::slot!(from: "string?", "The old path of a rename, when known."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "watch.AddOptions",
-            doc: "",
-            fields: &[
-                crate::slot!(recursive: "boolean?", "Also watch everything below a directory."),
-                crate::slot!(debounce_ms: "integer?", "Report a path once after it has been quiet this long."),
-                crate::slot!(filter: "(string|fun(event: watch.Event): boolean)?", "A glob on the file name (\"*.lua\") or a predicate."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "watch.RunOptions",
-            doc: "",
-            fields: &[crate::slot!(timeout: "number?", "Seconds.")],
-            methods: &[],
-        },
+        TypeDef::record("watch.Event", "", &[
+                crate::typed!(path: "string"),
+                crate::typed!(kind: "\"create\"|\"modify\"|\"remove\"|\"rename\""),
+                crate::typed!(from: "string?", "The old path of a rename, when known."),
+            ]),
+        TypeDef::record("watch.AddOptions", "", &[
+                crate::typed!(recursive: "boolean?", "Also watch everything below a directory."),
+                crate::typed!(debounce_ms: "integer?", "Report a path once after it has been quiet this long."),
+                crate::typed!(filter: "(string|fun(event: watch.Event): boolean)?", "A glob on the file name (\"*.lua\") or a predicate."),
+            ]),
+        TypeDef::record("watch.RunOptions", "", &[crate::typed!(timeout: "number?", "Seconds.")]),
         TypeDef {
             name: "watch.Handle",
+            method_index: Some(|lua| lua.named_registry_value(HANDLE_KEY)),
             doc: "",
             fields: &[],
             methods: &[func!("remove", "Stops this watch.", [], [])],
@@ -122,10 +108,11 @@ fn watches(lua: &Lua) -> Result<mlua::AppDataRef<'_, Watches>> {
     lua.app_data_ref::<Watches>().ok_or_else(|| mlua::Error::runtime("watch: the watcher is gone"))
 }
 
-const WATCH_LUA: &str = include_str!("watch.lua");
+/// Where the Lua half keeps its handle class, whose methods ModuleDef checks.
+const HANDLE_KEY: &str = "essh_native.watch.Handle";
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
-    let add = module::function(lua, "watch.add", |lua, (path, recursive): (String, bool)| {
+    let add = bridge::function(lua, "watch.add", |lua, (path, recursive): (String, bool)| {
         let ws = watches(lua)?;
         let full = PathBuf::from(crate::fs::abspath(&path));
         let key = (full.clone(), recursive);
@@ -148,7 +135,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         *ws.counts.borrow_mut().entry(key).or_insert(0) += 1;
         crate::error::pair(lua, Ok(full.to_string_lossy().into_owned()))
     })?;
-    let remove = module::function(lua, "watch.remove", |lua, (path, recursive): (String, bool)| {
+    let remove = bridge::function(lua, "watch.remove", |lua, (path, recursive): (String, bool)| {
         let ws = watches(lua)?;
         let key = (PathBuf::from(&path), recursive);
         let last = {
@@ -171,7 +158,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         Ok(())
     })?;
     // Waits for events (at most `timeout` seconds); returns a list, empty on timeout.
-    let next = module::waiting(lua, "watch.run", |lua, timeout: Option<f64>| {
+    let next = crate::runtime::waiting(lua, "watch.run", |lua, timeout: Option<f64>| {
         let events = watches(lua)?.events.clone();
         let limit = timeout.map(|t| duration(t.max(0.0), "watch.run")).transpose()?;
         Ok(async move {
@@ -198,13 +185,17 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             })
         })
     })?;
-    let api: Table = lua.load(WATCH_LUA).set_name("=essh_native.watch").call((
-        add,
-        remove,
-        next,
-        lua.create_function(|_, ()| Ok(crate::runtime::monotonic()))?,
+    let native = lua.create_table()?;
+    native.raw_set("add", add)?;
+    native.raw_set("remove", remove)?;
+    native.raw_set("next_events", next)?;
+    native.raw_set("monotonic", lua.create_function(|_, ()| Ok(crate::runtime::monotonic()))?)?;
+    native.raw_set(
+        "timeout_error",
         lua.create_function(|_, message: String| Ok(Error::new(crate::error::Kind::Timeout, message)))?,
-    ))?;
+    )?;
+    let api: Table = bridge::run_embedded(lua, "watch", include_str!("lua/watch.lua"), native)?;
+    lua.set_named_registry_value(HANDLE_KEY, api.raw_get::<Table>("Handle")?)?;
     for name in ["add", "run", "wait"] {
         m.raw_set(name, api.raw_get::<mlua::Function>(name)?)?;
     }

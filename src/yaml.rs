@@ -15,8 +15,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Tag};
 
 use crate::error::{self, Error};
 use crate::json::{self, ARRAY_MT_INDEX, NULL_INDEX};
-use crate::module::{export, Class, ModuleDef, TypeDef};
-use crate::{func, slot};
+use crate::bridge::{export, Class, ModuleDef, TypeDef};
+use crate::{func, typed};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "yaml",
@@ -29,29 +29,19 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         func!("write", "Encodes a value and writes it to a file atomically.", [path: "string", value: "any", opts: "yaml.EncodeOptions?"], [ok: "boolean?", err: "essh.Error?"]),
     ],
     constants: &[
-        slot!(null: "lightuserdata", "The YAML null (the same value as json.null)."),
-        slot!(array_mt: "table", "Metatable marking a table as a sequence (the same as json.array_mt)."),
+        typed!(null: "lightuserdata", "The YAML null (the same value as json.null)."),
+        typed!(array_mt: "table", "Metatable marking a table as a sequence (the same as json.array_mt)."),
     ],
     types: &[
-        TypeDef {
-            name: "yaml.DecodeOptions",
-            doc: "Options of yaml.decode and yaml.read.",
-            fields: &[
-                slot!(all: "boolean?", "Return every document of the stream in a list."),
-                slot!(max_depth: "integer?", "Deepest nesting allowed (default 1000)."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "yaml.EncodeOptions",
-            doc: "Options of yaml.encode and yaml.write.",
-            fields: &[
-                slot!(all: "boolean?", "The value is a list of documents."),
-                slot!(sort_keys: "boolean?", "Sort mapping keys (default true)."),
-                slot!(max_depth: "integer?", "Deepest nesting allowed (default 1000)."),
-            ],
-            methods: &[],
-        },
+        TypeDef::record("yaml.DecodeOptions", "Options of yaml.decode and yaml.read.", &[
+                typed!(all: "boolean?", "Return every document of the stream in a list."),
+                typed!(max_depth: "integer?", "Deepest nesting allowed (default 1000)."),
+            ]),
+        TypeDef::record("yaml.EncodeOptions", "Options of yaml.encode and yaml.write.", &[
+                typed!(all: "boolean?", "The value is a list of documents."),
+                typed!(sort_keys: "boolean?", "Sort mapping keys (default true)."),
+                typed!(max_depth: "integer?", "Deepest nesting allowed (default 1000)."),
+            ]),
     ],
     build,
 };

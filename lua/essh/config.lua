@@ -124,12 +124,9 @@ function M.new(registry)
   return dsl
 end
 
--- Modules a config file can `require` by their short names.
-local SHORT_NAMES = {
-  json = "essh.json", yaml = "essh.yaml", fs = "essh.fs", template = "essh.template", http = "essh.http",
-  env = "essh.env", crypto = "essh.crypto", base64 = "essh.base64", time = "essh.time", log = "essh.log",
-  inspect = "essh.inspect", watch = "essh.watch", process = "essh.process", ssh = "essh.ssh",
-}
+-- Modules a config file can `require` by their short names: "json" is essh.json.
+local SHORT_NAMES = {}
+for _, name in ipairs(require("essh.modules").names()) do SHORT_NAMES[name] = "essh." .. name end
 
 --- `require` as config files see it: essh's modules first.
 function M.require(name)

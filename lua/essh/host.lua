@@ -1,6 +1,7 @@
 --- essh.host: host definitions. SSH options are CamelCase and case-insensitive like ssh_config
 --- (`HostName` = `Hostname`); metadata is lowercase (`description`, `hidden`, `tags`, `props`).
---- `init = function(host)` runs once, when the host is defined, and may set any field.
+--- `init = function(host)` runs once, when the host is defined, and may set any field;
+--- `connection` names how its work is done ("ssh", the default, or "local": see essh.connection).
 local M = {}
 
 -- The ssh_config keywords a host may carry, by lower-case name.
@@ -21,7 +22,7 @@ M.KEYWORDS = KEYWORDS
 
 local FIELDS = {
   description = true, hidden = true, tags = true, props = true, init = true, before_connect = true,
-  after_connect = true, after_disconnect = true, override = true,
+  after_connect = true, after_disconnect = true, override = true, connection = true,
 }
 
 local Host = {}
@@ -67,24 +68,6 @@ end
 --- Whether `target` names this host or one of its tags.
 function Host:matches(target)
   return rawget(self, "_name") == target or self:has_tag(target)
-end
-
---- The options ssh.connect takes, from this host's ssh options.
-function Host:connect_options()
-  local c = rawget(self, "config")
-  local port = c.Port and tonumber(c.Port)
-  return {
-    host = c.HostName or rawget(self, "_name"),
-    port = port,
-    user = c.User,
-    identity_file = c.IdentityFile,
-    proxy_jump = c.ProxyJump,
-    known_hosts_file = c.UserKnownHostsFile,
-    known_hosts = c.StrictHostKeyChecking == "no" and "off"
-      or (c.StrictHostKeyChecking == "accept-new" and "accept-new") or nil,
-    connect_timeout = c.ConnectTimeout and tonumber(c.ConnectTimeout),
-    keepalive_interval = c.ServerAliveInterval and tonumber(c.ServerAliveInterval),
-  }
 end
 
 -- ssh_config quotes a value with spaces; a list is one line per item.

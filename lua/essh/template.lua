@@ -16,16 +16,10 @@ local M = {}
 
 local load, setfenv = rawget(_G, "loadstring") or load, rawget(_G, "setfenv")
 
-local function shell_quote(s)
-  s = tostring(s)
-  if s ~= "" and not s:find("[^%w%-_./=:@,+]") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
 local html_escapes = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }
 
 M.filters = {
-  shell = shell_quote,
+  shell = require("essh.shell").quote,
   json = function(v) return assert(json.encode(secret.reveal(v))) end,
   html = function(v) return (tostring(v):gsub("[&<>\"']", html_escapes)) end,
   default = function(v, d)
@@ -209,7 +203,5 @@ function M.render_file(path, vars)
   f:close()
   return M.compile(text, path)(vars)
 end
-
-M.shell_quote = shell_quote
 
 return M

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use super::session::{session_error, Connection};
 use super::Session;
 use crate::error::Error;
-use crate::module;
+use crate::bridge;
 use crate::runtime::deliver;
 
 /// A running tunnel; closing or collecting it stops the listener and its connections.
@@ -35,13 +35,10 @@ impl Drop for Forward {
 impl UserData for Forward {
     fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
         fields.add_field_method_get("port", |_, f| Ok(f.port));
+        fields.add_meta_field_with("__index", method_index);
     }
 
     fn add_methods<M: mlua::UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("close", |_, f, ()| {
-            f.stop();
-            Ok(())
-        });
         methods
             .add_meta_method(mlua::MetaMethod::ToString, |_, f, ()| Ok(format!("ssh.Forward (127.0.0.1:{})", f.port)));
     }
@@ -65,10 +62,20 @@ async fn serve(listener: TcpListener, conn: Arc<Connection>, host: String, port:
     }
 }
 
+/// The methods of ssh.Forward.
+pub fn method_index(lua: &Lua) -> Result<Table> {
+    bridge::method_table(lua, "essh_native.ssh.Forward", |lua, m| {
+        bridge::export(lua, m, "forward:close", |_, f: UserDataRef<Forward>| {
+            f.stop();
+            Ok(())
+        })
+    })
+}
+
 pub fn add_methods(lua: &Lua, m: &Table) -> Result<()> {
     m.raw_set(
         "forward_local",
-        module::waiting(
+        crate::runtime::waiting(
             lua,
             "session:forward_local",
             |_, (s, local_port, host, port): (UserDataRef<Session>, u16, String, u16)| {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use mlua::{Lua, Result, Table, UserData, UserDataRef, Value};
 
 use crate::func;
-use crate::module::{self, Class, ModuleDef, TypeDef};
+use crate::bridge::{self, Class, ModuleDef, TypeDef};
 use crate::runtime::{deliver, duration};
 use session::{ConfigSource, ConnectOptions, Connection, ExecOptions, HostKeyPolicy, Pty, Secrets};
 
@@ -31,85 +31,56 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     )],
     constants: &[],
     types: &[
-        TypeDef {
-            name: "ssh.ConnectOptions",
-            doc: "",
-            fields: &[
-                crate::slot!(host: "string", "Host alias or address."),
-                crate::slot!(port: "integer?", "Port (default: ssh_config, then 22)."),
-                crate::slot!(user: "string?", "User (default: ssh_config, then $USER)."),
-                crate::slot!(identity_file: "(string|string[])?", "Private key file(s)."),
-                crate::slot!(passphrase: "string?", "Passphrase of encrypted key files."),
-                crate::slot!(password: "string?", "Password, also used for keyboard-interactive prompts."),
-                crate::slot!(agent: "boolean?", "Use ssh-agent identities (default: true when SSH_AUTH_SOCK is set)."),
-                crate::slot!(known_hosts: "\"strict\"|\"accept-new\"|\"off\"|nil", "Host key policy (default: strict)."),
-                crate::slot!(known_hosts_file: "string?", "known_hosts file (default: ~/.ssh/known_hosts)."),
-                crate::slot!(connect_timeout: "number?", "Seconds to connect and authenticate (default 30)."),
-                crate::slot!(keepalive_interval: "number?", "Seconds between keepalives (default 15; 0 turns them off)."),
-                crate::slot!(proxy_jump: "string?", "Jump hosts: [user@]host[:port],... or \"none\"."),
-                crate::slot!(ssh_config: "(boolean|string)?", "Read ~/.ssh/config (true, default), nothing (false), or this file."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "ssh.ExecOptions",
-            doc: "",
-            fields: &[
-                crate::slot!(stdin: "(string|fun(): string?)?", "Input for the command: a string, or a function returning chunks until nil."),
-                crate::slot!(env: "table<string, string>?", "Environment variables (the server must accept them)."),
-                crate::slot!(pty: "(boolean|{term: string?, cols: integer?, rows: integer?})?", "Allocate a pseudo-terminal."),
-                crate::slot!(timeout: "number?", "Seconds before the command is abandoned with a timeout error."),
-                crate::slot!(on_stdout: "fun(chunk: string)?", "Receives output live instead of collecting it."),
-                crate::slot!(on_stderr: "fun(chunk: string)?", "Receives error output live instead of collecting it."),
-                crate::slot!(lines: "boolean?", "Callbacks receive whole lines (without the newline)."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "ssh.ExecResult",
-            doc: "How a command ended: a non-zero exit is a result, not an error.",
-            fields: &[
-                crate::slot!(exitStatus: "integer?", "Exit status (nil when killed by a signal)."),
-                crate::slot!(exit_status: "integer?", "Same as exitStatus."),
-                crate::slot!(signal: "string?", "The signal that killed the command (\"KILL\", \"TERM\", ...)."),
-                crate::slot!(stdout: "string", "Collected output (empty when streamed to on_stdout)."),
-                crate::slot!(stderr: "string", "Collected error output (empty when streamed to on_stderr)."),
-                crate::slot!(ok: "boolean", "exitStatus == 0."),
-                crate::slot!(duration: "number", "Seconds the command took."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "ssh.InteractiveOptions",
-            doc: "",
-            fields: &[
-                crate::slot!(env: "table<string, string>?", "Environment variables (the server must accept them)."),
-                crate::slot!(tty: "boolean?", "Ask for a PTY when stdin is a terminal (default true)."),
-                crate::slot!(term: "string?", "Terminal type of the PTY (default: $TERM)."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "ssh.InteractiveResult",
-            doc: "How an interactive session ended.",
-            fields: &[
-                crate::slot!(exitStatus: "integer", "The remote exit status (255 when killed by a signal)."),
-                crate::slot!(exit_status: "integer", "Same as exitStatus."),
-                crate::slot!(signal: "string?", "The signal that killed the remote side."),
-                crate::slot!(ok: "boolean", "exitStatus == 0."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
-            name: "ssh.TransferOptions",
-            doc: "",
-            fields: &[
-                crate::slot!(mode: "integer?", "Permissions of the uploaded file (default 0644)."),
-                crate::slot!(atomic: "boolean?", "Write a temporary name, then rename (default true)."),
-            ],
-            methods: &[],
-        },
-        TypeDef {
+        TypeDef::record("ssh.ConnectOptions", "", &[
+                crate::typed!(host: "string", "Host alias or address: ssh_config's Host patterns match it, and errors name it."),
+                crate::typed!(hostname: "string?", "The address to connect to, when it is not host (wins over ssh_config's HostName)."),
+                crate::typed!(port: "integer?", "Port (default: ssh_config, then 22)."),
+                crate::typed!(user: "string?", "User (default: ssh_config, then $USER)."),
+                crate::typed!(identity_file: "(string|string[])?", "Private key file(s)."),
+                crate::typed!(passphrase: "string?", "Passphrase of encrypted key files."),
+                crate::typed!(password: "string?", "Password, also used for keyboard-interactive prompts."),
+                crate::typed!(agent: "boolean?", "Use ssh-agent identities (default: true when SSH_AUTH_SOCK is set)."),
+                crate::typed!(known_hosts: "\"strict\"|\"accept-new\"|\"off\"|nil", "Host key policy (default: strict)."),
+                crate::typed!(known_hosts_file: "string?", "known_hosts file (default: ~/.ssh/known_hosts)."),
+                crate::typed!(connect_timeout: "number?", "Seconds to connect and authenticate (default 30)."),
+                crate::typed!(keepalive_interval: "number?", "Seconds between keepalives (default 15; 0 turns them off)."),
+                crate::typed!(proxy_jump: "string?", "Jump hosts: [user@]host[:port],... or \"none\"."),
+                crate::typed!(ssh_config: "(boolean|string)?", "Read ~/.ssh/config (true, default), nothing (false), or this file."),
+            ]),
+        TypeDef::record("ssh.ExecOptions", "", &[
+                crate::typed!(stdin: "(string|fun(): string?)?", "Input for the command: a string, or a function returning chunks until nil."),
+                crate::typed!(env: "table<string, string>?", "Environment variables (the server must accept them)."),
+                crate::typed!(pty: "(boolean|{term: string?, cols: integer?, rows: integer?})?", "Allocate a pseudo-terminal."),
+                crate::typed!(timeout: "number?", "Seconds before the command is abandoned with a timeout error."),
+                crate::typed!(on_stdout: "fun(chunk: string)?", "Receives output live instead of collecting it."),
+                crate::typed!(on_stderr: "fun(chunk: string)?", "Receives error output live instead of collecting it."),
+                crate::typed!(lines: "boolean?", "Callbacks receive whole lines (without the newline)."),
+            ]),
+        TypeDef::record("ssh.ExecResult", "How a command ended: a non-zero exit is a result, not an error.", &[
+                crate::typed!(exitStatus: "integer?", "Exit status (nil when killed by a signal)."),
+                crate::typed!(exit_status: "integer?", "Same as exitStatus."),
+                crate::typed!(signal: "string?", "The signal that killed the command (\"KILL\", \"TERM\", ...)."),
+                crate::typed!(stdout: "string", "Collected output (empty when streamed to on_stdout)."),
+                crate::typed!(stderr: "string", "Collected error output (empty when streamed to on_stderr)."),
+                crate::typed!(ok: "boolean", "exitStatus == 0."),
+                crate::typed!(duration: "number", "Seconds the command took."),
+            ]),
+        TypeDef::record("ssh.InteractiveOptions", "", &[
+                crate::typed!(env: "table<string, string>?", "Environment variables (the server must accept them)."),
+                crate::typed!(tty: "boolean?", "Ask for a PTY when stdin is a terminal (default true)."),
+                crate::typed!(term: "string?", "Terminal type of the PTY (default: $TERM)."),
+            ]),
+        TypeDef::record("ssh.InteractiveResult", "How an interactive session ended.", &[
+                crate::typed!(exitStatus: "integer", "The remote exit status (255 when killed by a signal)."),
+                crate::typed!(exit_status: "integer", "Same as exitStatus."),
+                crate::typed!(signal: "string?", "The signal that killed the remote side."),
+                crate::typed!(ok: "boolean", "exitStatus == 0."),
+            ]),
+        TypeDef::record("ssh.TransferOptions", "", &[
+                crate::typed!(mode: "integer?", "Permissions of the uploaded file (default 0644)."),
+                crate::typed!(atomic: "boolean?", "Write a temporary name, then rename (default true)."),
+            ]),
+        TypeDef { method_index: Some(session_index),
             name: "ssh.Session",
             doc: "An authenticated connection; many commands may run on it at once.",
             fields: &[],
@@ -123,7 +94,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
                 func!("close", "Disconnects.", [], []),
             ],
         },
-        TypeDef {
+        TypeDef { method_index: Some(sftp::method_index),
             name: "ssh.Sftp",
             doc: "File operations on the server.",
             fields: &[],
@@ -137,10 +108,10 @@ pub static DEFINITION: ModuleDef = ModuleDef {
                 func!("write", "Writes a small file whole (atomically).", [path: "string", data: "string", mode: "integer?"], [ok: "boolean?", err: "essh.Error?"]),
             ],
         },
-        TypeDef {
+        TypeDef { method_index: Some(forward::method_index),
             name: "ssh.Forward",
             doc: "A local TCP tunnel.",
-            fields: &[crate::slot!(port: "integer", "The local port it listens on.")],
+            fields: &[crate::typed!(port: "integer", "The local port it listens on.")],
             methods: &[func!("close", "Stops listening.", [], [])],
         },
     ],
@@ -166,7 +137,7 @@ impl Session {
 impl UserData for Session {
     fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field_with("__index", |lua| {
-            module::method_table(lua, "essh_native.ssh.Session", session_methods)
+            session_index(lua)
         });
         fields.add_meta_field("__name", "ssh.Session");
     }
@@ -195,7 +166,7 @@ fn opt<T: mlua::FromLua>(t: &Table, key: &str, what: &str, ty: &str) -> Result<O
 }
 
 fn check_keys(t: &Table, allowed: &[&str], what: &str) -> Result<()> {
-    match module::unknown_option(t, allowed)? {
+    match bridge::unknown_option(t, allowed)? {
         Some(name) => {
             Err(mlua::Error::runtime(format!("{what}: unknown option '{name}' (known: {})", allowed.join(", "))))
         }
@@ -209,6 +180,7 @@ fn connect_options(t: &Table) -> Result<(ConnectOptions, Secrets)> {
         t,
         &[
             "host",
+            "hostname",
             "port",
             "user",
             "identity_file",
@@ -261,6 +233,7 @@ fn connect_options(t: &Table) -> Result<(ConnectOptions, Secrets)> {
     };
     let options = ConnectOptions {
         host,
+        hostname: opt(t, "hostname", W, "a string")?,
         port,
         user: opt(t, "user", W, "a string")?,
         identity_files,
@@ -324,6 +297,10 @@ fn exec_options(t: Option<&Table>) -> Result<(ExecOptions, bool)> {
     Ok((ExecOptions { stdin, env, pty, timeout }, lines))
 }
 
+fn session_index(lua: &Lua) -> Result<Table> {
+    bridge::method_table(lua, "essh_native.ssh.Session", session_methods)
+}
+
 fn session_methods(lua: &Lua, m: &Table) -> Result<()> {
     let exec = crate::command::runner(
         lua,
@@ -341,7 +318,7 @@ fn session_methods(lua: &Lua, m: &Table) -> Result<()> {
     m.raw_set("exec", exec)?;
     m.raw_set(
         "close",
-        module::waiting(lua, "session:close", |_, s: UserDataRef<Session>| {
+        crate::runtime::waiting(lua, "session:close", |_, s: UserDataRef<Session>| {
             let conn = s.conn.lock().unwrap_or_else(|p| p.into_inner()).take();
             Ok(async move {
                 if let Some(conn) = conn {
@@ -353,7 +330,7 @@ fn session_methods(lua: &Lua, m: &Table) -> Result<()> {
     )?;
     m.raw_set(
         "interactive",
-        module::waiting(
+        crate::runtime::waiting(
             lua,
             "session:interactive",
             |_, (s, command, options): (UserDataRef<Session>, Option<String>, Option<Table>)| {
@@ -403,14 +380,14 @@ fn interactive_options(command: Option<String>, t: Option<&Table>) -> Result<int
 }
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
-    module::export_waiting(lua, m, "ssh.connect", |lua, options: Table| {
+    crate::runtime::export_waiting(lua, m, "ssh.connect", |lua, options: Table| {
         let (options, secrets) = connect_options(&options)?;
         let target = session::resolve(&options);
         if let Ok(t) = &target {
             for hop in t.jumps.iter().chain(std::iter::once(t)) {
                 if hop.policy == HostKeyPolicy::Off {
                     let label = known_hosts::host_label(&hop.alias, hop.port);
-                    module::warn(lua, &format!("host key checking is off for {label} (known_hosts = \"off\")"));
+                    bridge::warn(lua, &format!("host key checking is off for {label} (known_hosts = \"off\")"));
                 }
             }
         }

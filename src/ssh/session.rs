@@ -47,7 +47,10 @@ pub enum ConfigSource {
 /// What the caller of `connect` says; anything left out comes from ssh_config, then defaults.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectOptions {
+    /// The name the user wrote: ssh_config's `Host` patterns match it, and errors name it.
     pub host: String,
+    /// The address to reach, when it is not `host` (it wins over ssh_config's `HostName`).
+    pub hostname: Option<String>,
     pub port: Option<u16>,
     pub user: Option<String>,
     pub identity_files: Vec<String>,
@@ -110,9 +113,10 @@ fn resolve_depth(options: &ConnectOptions, depth: usize) -> Result<Target> {
     let port = options.port.or(cfg.port).unwrap_or(22);
     let home_text = home.display().to_string();
     let tokens = Tokens { host: &options.host, port, remote_user: &user, local_user: &local, home: &home_text };
-    let host = match &cfg.hostname {
-        Some(name) => config::expand(name, &tokens),
-        None => options.host.clone(),
+    let host = match (&options.hostname, &cfg.hostname) {
+        (Some(name), _) => name.clone(),
+        (None, Some(name)) => config::expand(name, &tokens),
+        (None, None) => options.host.clone(),
     };
     let tokens = Tokens { host: &host, ..tokens };
     let identity_files: Vec<PathBuf> = if options.identity_files.is_empty() {
@@ -144,6 +148,7 @@ fn resolve_depth(options: &ConnectOptions, depth: usize) -> Result<Target> {
         for hop in config::parse_jumps(&spec).map_err(|e| Error::invalid(format!("ssh.connect: {e}")))? {
             let hop_options = ConnectOptions {
                 host: hop.host,
+                hostname: None,
                 port: hop.port,
                 user: hop.user,
                 proxy_jump: None,
@@ -743,6 +748,23 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port, t.user.as_str()), ("127.0.0.9", 2200, "explicit"));
         assert_eq!(t.jumps.iter().map(|j| (j.host.as_str(), j.port)).collect::<Vec<_>>(), vec![("j1", 22), ("j2", 23)]);
         assert_eq!(t.policy, HostKeyPolicy::Strict);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn ssh_config_blocks_match_the_alias_while_the_hostname_is_reached() {
+        let dir = std::env::temp_dir().join(format!("essh-alias-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config");
+        std::fs::write(&path, "Host web1\n  User from-alias\n  Port 2201\nHost 10.0.0.5\n  User from-address\n").unwrap();
+        let options = ConnectOptions {
+            host: "web1".into(),
+            hostname: Some("10.0.0.5".into()),
+            ssh_config: Some(ConfigSource::File(path)),
+            ..Default::default()
+        };
+        let t = resolve(&options).unwrap();
+        assert_eq!((t.alias.as_str(), t.host.as_str(), t.port, t.user.as_str()), ("web1", "10.0.0.5", 2201, "from-alias"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::session::{session_error, Connection};
 use super::Session;
 use crate::error::{Error, Kind, Result as EsshResult};
-use crate::module;
+use crate::bridge;
 use crate::runtime::deliver;
 
 /// Bytes per read or write request: OpenSSH's sftp-server accepts up to 255 KiB.
@@ -229,7 +229,7 @@ pub struct Sftp {
 
 impl UserData for Sftp {
     fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
-        fields.add_meta_field_with("__index", |lua| module::method_table(lua, "essh_native.ssh.Sftp", sftp_methods));
+        fields.add_meta_field_with("__index", method_index);
         fields.add_meta_field("__name", "ssh.Sftp");
     }
 }
@@ -256,7 +256,7 @@ fn attrs_table(lua: &Lua, a: &FileAttributes) -> Result<Table> {
 
 fn transfer_options(options: Option<&Table>, what: &str) -> Result<(Option<u32>, bool)> {
     let Some(t) = options else { return Ok((None, true)) };
-    if let Some(k) = module::unknown_option(t, &["mode", "atomic"])? {
+    if let Some(k) = bridge::unknown_option(t, &["mode", "atomic"])? {
         return Err(mlua::Error::runtime(format!("{what}: unknown option '{k}' (known: mode, atomic)")));
     }
     Ok((t.raw_get::<Option<u32>>("mode")?, t.raw_get::<Option<bool>>("atomic")?.unwrap_or(true)))
@@ -265,7 +265,7 @@ fn transfer_options(options: Option<&Table>, what: &str) -> Result<(Option<u32>,
 pub fn add_methods(lua: &Lua, m: &Table) -> Result<()> {
     m.raw_set(
         "upload",
-        module::waiting(
+        crate::runtime::waiting(
             lua,
             "session:upload",
             |_, (s, local, remote, options): (UserDataRef<Session>, String, String, Option<Table>)| {
@@ -280,7 +280,7 @@ pub fn add_methods(lua: &Lua, m: &Table) -> Result<()> {
     )?;
     m.raw_set(
         "download",
-        module::waiting(
+        crate::runtime::waiting(
             lua,
             "session:download",
             |_, (s, remote, local, options): (UserDataRef<Session>, String, String, Option<Table>)| {
@@ -295,7 +295,7 @@ pub fn add_methods(lua: &Lua, m: &Table) -> Result<()> {
     )?;
     m.raw_set(
         "sftp",
-        module::waiting(lua, "session:sftp", |_, s: UserDataRef<Session>| {
+        crate::runtime::waiting(lua, "session:sftp", |_, s: UserDataRef<Session>| {
             let conn = s.connection()?;
             Ok(async move {
                 let raw = open(&conn).await?;
@@ -307,10 +307,15 @@ pub fn add_methods(lua: &Lua, m: &Table) -> Result<()> {
     Ok(())
 }
 
+/// The methods of ssh.Sftp.
+pub fn method_index(lua: &Lua) -> Result<Table> {
+    bridge::method_table(lua, "essh_native.ssh.Sftp", sftp_methods)
+}
+
 fn sftp_methods(lua: &Lua, m: &Table) -> Result<()> {
     m.raw_set(
         "stat",
-        module::waiting(lua, "sftp:stat", |_, (s, path): (UserDataRef<Sftp>, String)| {
+        crate::runtime::waiting(lua, "sftp:stat", |_, (s, path): (UserDataRef<Sftp>, String)| {
             let (raw, label) = (s.raw.clone(), s.label.clone());
             Ok(async move {
                 let a = raw.stat(path.clone()).await.map_err(|e| sftp_error(&label, "stat", &path, e))?.attrs;
@@ -320,7 +325,7 @@ fn sftp_methods(lua: &Lua, m: &Table) -> Result<()> {
     )?;
     m.raw_set(
         "list",
-        module::waiting(lua, "sftp:list", |_, (s, path): (UserDataRef<Sftp>, String)| {
+        crate::runtime::waiting(lua, "sftp:list", |_, (s, path): (UserDataRef<Sftp>, String)| {
             let (raw, label) = (s.raw.clone(), s.label.clone());
             Ok(async move {
                 let handle = raw.opendir(path.clone()).await.map_err(|e| sftp_error(&label, "list", &path, e))?.handle;
@@ -350,7 +355,7 @@ fn sftp_methods(lua: &Lua, m: &Table) -> Result<()> {
     )?;
     m.raw_set(
         "mkdir",
-        module::waiting(lua, "sftp:mkdir", |_, (s, path, mode): (UserDataRef<Sftp>, String, Option<u32>)| {
+        crate::runtime::waiting(lua, "sftp:mkdir", |_, (s, path, mode): (UserDataRef<Sftp>, String, Option<u32>)| {
             let (raw, label) = (s.raw.clone(), s.label.clone());
             Ok(async move {
                 let attrs = FileAttributes { permissions: Some(mode.unwrap_or(0o755)), ..Default::default() };
@@ -361,7 +366,7 @@ fn sftp_methods(lua: &Lua, m: &Table) -> Result<()> {
     )?;
     m.raw_set(
         "remove",
-        module::waiting(lua, "sftp:remove", |_, (s, path): (UserDataRef<Sftp>, String)| {
+        crate::runtime::waiting(lua, "sftp:remove", |_, (s, path): (UserDataRef<Sftp>, String)| {
             let (raw, label) = (s.raw.clone(), s.label.clone());
             Ok(async move {
                 let is_dir = raw.lstat(path.clone()).await.map(|a| a.attrs.is_dir()).unwrap_or(false);
@@ -373,7 +378,7 @@ fn sftp_methods(lua: &Lua, m: &Table) -> Result<()> {
     )?;
     m.raw_set(
         "rename",
-        module::waiting(lua, "sftp:rename", |_, (s, from, to): (UserDataRef<Sftp>, String, String)| {
+        crate::runtime::waiting(lua, "sftp:rename", |_, (s, from, to): (UserDataRef<Sftp>, String, String)| {
             let (raw, label) = (s.raw.clone(), s.label.clone());
             Ok(async move {
                 raw.rename(from.clone(), to).await.map_err(|e| sftp_error(&label, "rename", &from, e))?;
@@ -383,7 +388,7 @@ fn sftp_methods(lua: &Lua, m: &Table) -> Result<()> {
     )?;
     m.raw_set(
         "read",
-        module::waiting(lua, "sftp:read", |_, (s, path): (UserDataRef<Sftp>, String)| {
+        crate::runtime::waiting(lua, "sftp:read", |_, (s, path): (UserDataRef<Sftp>, String)| {
             let (raw, label) = (s.raw.clone(), s.label.clone());
             Ok(async move {
                 let data = read_small(&raw, &path).await.map_err(|e| sftp_error(&label, "read", &path, e))?;
@@ -393,7 +398,7 @@ fn sftp_methods(lua: &Lua, m: &Table) -> Result<()> {
     )?;
     m.raw_set(
         "write",
-        module::waiting(
+        crate::runtime::waiting(
             lua,
             "sftp:write",
             |_, (s, path, data, mode): (UserDataRef<Sftp>, String, LuaString, Option<u32>)| {

@@ -1,6 +1,8 @@
 -- The Lua half of essh_native.watch (see watch.rs): callbacks, filters, debouncing and the
 -- dispatch loop. `next_events(timeout)` waits (yielding in a task) and returns a list.
-local add_native, remove_native, next_events, monotonic, timeout_error = ...
+local native = ...
+local add_native, remove_native, next_events = native.add, native.remove, native.next_events
+local monotonic, timeout_error = native.monotonic, native.timeout_error
 local error, type, pairs, next, setmetatable, tostring = error, type, pairs, next, setmetatable, tostring
 
 local watches = {}     -- handle -> watch
@@ -120,4 +122,4 @@ local function wait_for(path, options)
   return nil, timeout_error(("no event on %s within %g seconds"):format(path, timeout))
 end
 
-return { add = add, run = run, wait = wait_for }
+return { add = add, run = run, wait = wait_for, Handle = Handle }

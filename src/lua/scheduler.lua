@@ -1,12 +1,12 @@
--- The bridge between native functions and Lua, and the task scheduler (see runtime.rs).
+-- The task scheduler of the runtime (see src/runtime.rs): many Lua coroutines over the native
+-- operations running on tokio.
 --
--- Every native function is wrapped by `wrap`. Its native half returns either its results,
--- `RAISE, err` (raised here, at the caller's level), or `WAIT, op` for work running on the tokio
--- runtime. A wait yields `WAIT, op` to the scheduler when the caller is a task that can yield;
--- otherwise it blocks, running any other tasks meanwhile. The scheduler resumes a task with the
--- operation's results, so users never see a mark.
+-- A native function that waits returns `WAIT, op` to the trampoline (src/lua/trampoline.lua),
+-- which hands `op` to `settle` here: a task that can yield yields `WAIT, op` to the scheduler,
+-- which resumes it with the operation's results; plain code blocks, running any other tasks
+-- meanwhile. An interrupted wait resumes with `RAISE, err`, which the trampoline raises.
 local native = ...
-local RAISE, WAIT, error, level = native.raise, native.wait, native.error, native.level
+local RAISE, WAIT = native.raise, native.wait
 local wait_any, sleep_op, new_error = native.wait_any, native.sleep_op, native.new_error
 
 local create, resume, yield, running, status = coroutine.create, coroutine.resume, coroutine.yield,
@@ -140,15 +140,7 @@ local function settle(op)
   return unpack(results, 1, results.n)
 end
 
-local function check(first, ...)
-  if first == RAISE then error((...), level) end
-  if first == WAIT then return check(settle(...)) end
-  return first, ...
-end
-
-local function wrap(f)
-  return function(...) return check(f(...)) end
-end
+native.set_settle(settle)
 
 -- Waits until ready() holds: parks the running task, which arm(wake) arranges to wake, or
 -- drives the scheduler from plain code.
@@ -282,8 +274,8 @@ local function task_pcall(f, ...)
 end
 
 return {
+  Task = Task,
   pcall = task_pcall,
-  wrap = wrap,
   spawn = spawn,
   parallel = parallel,
   timeout = timeout,

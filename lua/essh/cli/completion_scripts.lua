@@ -1,4 +1,4 @@
---- essh.completion: the shell completion scripts `essh --bash-completion` and
+--- essh.cli.completion_scripts: the shell completion scripts `essh --bash-completion` and
 --- `essh --zsh-completion` print. They ask `essh --complete=KIND` for the words, so what they
 --- offer follows the config of the directory the shell is in.
 local M = {}

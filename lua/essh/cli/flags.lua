@@ -1,0 +1,114 @@
+--- essh.cli.flags: the flags of the essh command, their parser and the help text.
+local M = {}
+
+-- Every flag: name, value placeholder (nil: a switch; "[=N]": an optional value), help line.
+M.FLAGS = {
+  { "--help", nil, "show this help" },
+  { "--version", nil, "print the version" },
+  { "--init", nil, "write an example .esshconfig.lua here" },
+  { "--hosts", nil, "list hosts (NAME, DESCRIPTION, TAGS)" },
+  { "--tasks", nil, "list tasks (NAME, DESCRIPTION)" },
+  { "--tags", nil, "list tags and their hosts" },
+  { "--all", nil, "with --hosts / --tasks: include hidden (and disabled) ones" },
+  { "--quiet", nil, "listings: names only; runs: hide the hosts' output" },
+  { "--json", nil, "machine-readable output (runs: the report on stdout, the rest on stderr)" },
+  { "--select", "NAME|TAG", "run on (or list) these hosts instead of the task's targets (repeatable)" },
+  { "--filter", "NAME|TAG", "keep only hosts matching every filter (repeatable)" },
+  { "--parallel", "[=N]", "run hosts at once (at most N)" },
+  { "--prefix", nil, "prefix every output line with its host" },
+  { "--dry-run", nil, "print what would run, connect to nothing" },
+  { "--on-failure", "=abort|continue|PERCENT", "what a failed host does to the others" },
+  { "--exec", "CMD", "run CMD on the hosts given by --target" },
+  { "--target", "NAME|TAG", "hosts of --exec (repeatable)" },
+  { "--privileged", nil, "with --exec: run as root through sudo" },
+  { "--user", "USER", "with --exec: run as USER through sudo" },
+  { "--print", nil, "print the hosts as ssh_config (alias --ssh-config)" },
+  { "--output", "FILE", "with --print: write FILE (mode 0600) instead of stdout" },
+  { "-L", "PORT:HOST:HOSTPORT", "with HOST: forward local PORT (or BIND:PORT) through the session" },
+  { "--config", "FILE", "load FILE instead of the project's config (also ESSH_CONFIG)" },
+  { "--global", nil, "use only the user's config (~/.essh)" },
+  { "--color", nil, "colour the output" },
+  { "--no-color", nil, "never colour the output" },
+  { "--debug", nil, "show Lua tracebacks of errors" },
+  { "--bash-completion", nil, "print a bash completion script" },
+  { "--complete", "=tasks|hosts|tags|flags", "print words to complete, as name:description lines" },
+  { "--zsh-completion", nil, "print a zsh completion script" },
+}
+
+local ALIASES = { ["--ssh-config"] = "--print", ["-h"] = "--help", ["-q"] = "--quiet" }
+local REPEATABLE = { ["--select"] = true, ["--filter"] = true, ["--target"] = true, ["-L"] = true }
+
+local USAGE = [[
+usage: essh [flags] TASK [args...]      run a task
+       essh [flags] HOST [command...]   open a shell on a host, or run one command
+       essh --hosts | --tasks | --tags  list what the config defines
+       essh --exec CMD --target TAG     run a command on many hosts
+]]
+
+--- The help text, with `program` as the command's name.
+function M.help(program)
+  local lines = { (USAGE:gsub("essh", program, 4)), "flags:" }
+  for _, f in ipairs(M.FLAGS) do
+    local name = f[1] .. (f[2] and ((f[2]:sub(1, 1) == "=" or f[2]:sub(1, 1) == "[") and f[2] or " " .. f[2]) or "")
+    lines[#lines + 1] = ("  %-36s %s"):format(name, f[3])
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+--- Raises a usage error: printed as one line, exit 2.
+function M.usage_error(message)
+  error({ usage = message }, 0)
+end
+
+local KNOWN = {}
+for _, f in ipairs(M.FLAGS) do KNOWN[f[1]] = f end
+
+--- Parses argv from index `i` (default 1) into `flags` (a table keyed by flag name, new when
+--- nil) and `words`. With `stop` it returns at the first word: the index after it comes third.
+--- Flags may come anywhere before `--`.
+function M.parse(argv, flags, i, stop)
+  flags = flags or { select = {}, filter = {}, target = {}, L = {} }
+  local words = {}
+  i = i or 1
+  while i <= #argv do
+    local a = argv[i]
+    if a == "--" then
+      for j = i + 1, #argv do words[#words + 1] = argv[j] end
+      return flags, words, #argv + 1
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      local name, value = a:match("^(%-%-?[^=]+)=(.*)$")
+      name = name or a
+      name = ALIASES[name] or name
+      local f = KNOWN[name]
+      if not f then M.usage_error(("unknown flag %s (see --help)"):format(a)) end
+      local placeholder = f[2]
+      if placeholder == nil then
+        if value then M.usage_error(("%s takes no value"):format(name)) end
+        value = true
+      elseif placeholder:sub(1, 1) == "[" or placeholder:sub(1, 1) == "=" then
+        if placeholder:sub(1, 1) == "=" and not value then
+          M.usage_error(("%s needs a value: %s%s"):format(name, name, placeholder))
+        end
+        value = value or true
+      elseif not value then
+        value = argv[i + 1]
+        if value == nil then M.usage_error(("%s needs a value (%s)"):format(name, placeholder)) end
+        i = i + 1
+      end
+      local key = name:gsub("^%-%-?", "")
+      if REPEATABLE[name] then
+        local list = flags[key]
+        list[#list + 1] = value
+      else
+        flags[key] = value
+      end
+    else
+      words[#words + 1] = a
+      if stop then return flags, words, i + 1 end
+    end
+    i = i + 1
+  end
+  return flags, words, i
+end
+
+return M

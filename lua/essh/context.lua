@@ -1,0 +1,95 @@
+--- essh.context: the task context a task's Lua functions receive (`script = function(t)`,
+--- `prepare`, host hooks): `t.host`, `t.task`, `t.args`, `t.name`, `t.stdin`, and the
+--- operations on the current host, over its connection.
+local process = require("essh_native").process
+local template = require "essh.template"
+local sudo = require "essh.sudo"
+
+local M = {}
+
+local Context = {}
+Context.__index = Context
+
+--- A context for `task` on `host`, working over `conn` (nil in prepare, which runs here).
+--- Fields: args, stdin (the fanned-out data), as_user (commands run as this user through
+--- sudo), password (gives the sudo password, asked once per run).
+function M.new(task, host, conn, fields)
+  return setmetatable({ task = task, host = host, connection = conn, args = fields.args, name = task.name,
+    stdin = fields.stdin, _user = fields.as_user, _sudo = {}, _password = fields.password }, Context)
+end
+
+-- The result of a call, or its error raised (a structured error: it carries no position).
+local function checked(result, err)
+  if result == nil then error(err, 0) end
+  return result
+end
+
+-- A command on the current host as given: over the connection, or on this machine.
+function Context:exec(command, options)
+  if self.connection then return self.connection:exec(command, options) end
+  return process.run(command, options)
+end
+
+--- The command prefix and stdin prefix that run commands as `as_user` here, found once per host.
+function Context:sudo(as_user)
+  local memo = self._sudo[as_user]
+  if not memo then
+    local prefix, first = sudo.prefixes(as_user, function(command) return self:exec(command) end, self._password)
+    memo = { prefix, first }
+    self._sudo[as_user] = memo
+  end
+  return memo[1], memo[2]
+end
+
+local AS_USER = { user = true, privileged = true }
+
+--- Runs a command on the current host (locally for local tasks and in prepare) and returns
+--- `{exitStatus, stdout, stderr, ok}`. It runs as the task's user (`privileged`, `user`), or
+--- as `options.user`, or as root with `options.privileged = true` (false: as the login user).
+function Context:run(command, options)
+  local as_user = self._user
+  if options and (options.user ~= nil or options.privileged ~= nil) then
+    as_user = options.user or (options.privileged and "root") or nil
+  end
+  local opts = {}
+  for k, v in pairs(options or {}) do
+    if not AS_USER[k] then opts[k] = v end
+  end
+  if as_user then
+    local prefix, first = self:sudo(as_user)
+    command = sudo.wrap(prefix, command)
+    opts.stdin = sudo.stdin_after(first, opts.stdin)
+  end
+  return checked(self:exec(command, opts))
+end
+
+--- Runs a command on this machine, whatever the host.
+function Context.run_local(_, command, options)
+  return checked(process.run(command, options))
+end
+
+--- Copies a local file to the host.
+function Context:upload(src, dst, options)
+  if not self.connection then error("task:upload needs a remote host", 2) end
+  return checked(self.connection:upload(src, dst, options))
+end
+
+--- Copies a file of the host to this machine.
+function Context:download(src, dst, options)
+  if not self.connection then error("task:download needs a remote host", 2) end
+  return checked(self.connection:download(src, dst, options))
+end
+
+--- Renders the template file `src` with `vars` (and host, task) and writes it to `dst` on the host.
+function Context:template(src, dst, vars)
+  local all = { host = self.host, task = self.task }
+  for k, v in pairs(vars or {}) do all[k] = v end
+  local text = template.render_file(src, all)
+  if self.connection then
+    checked(self.connection:write(dst, text))
+  else
+    checked(require("essh.fs").write(dst, text))
+  end
+end
+
+return M

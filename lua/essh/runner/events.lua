@@ -1,0 +1,26 @@
+--- essh.runner.events: listeners of the runner's events: task_start(task, hosts),
+--- host_start(task, host), host_status(task, host, entry) when a host's entry.status changes
+--- (connecting, running), host_done(task, host, entry), task_done(task, report).
+local M = {}
+
+local listeners = { task_start = {}, host_start = {}, host_status = {}, host_done = {}, task_done = {} }
+
+--- Calls `fn` on `event`; returns a function that removes it again.
+function M.on(event, fn)
+  local list = listeners[event]
+  if not list then error(("essh.on: unknown event '%s'"):format(tostring(event)), 2) end
+  if type(fn) ~= "function" then error("essh.on: a function is required", 2) end
+  list[#list + 1] = fn
+  return function()
+    for i, f in ipairs(list) do
+      if f == fn then table.remove(list, i) return end
+    end
+  end
+end
+
+--- Tells every listener of `event`.
+function M.emit(event, ...)
+  for _, fn in ipairs(listeners[event]) do fn(...) end
+end
+
+return M

@@ -1,0 +1,146 @@
+--- essh.runner: runs a task on its hosts. One connection per host, hosts as tasks of the native
+--- scheduler (capped by `parallel`), live output prefixed per host and never interleaved
+--- mid-line, a failure policy, and a report of every host.
+local runtime = require("essh_native").runtime
+local context = require "essh.context"
+local dry_run = require "essh.runner.dry_run"
+local events = require "essh.runner.events"
+local host_work = require "essh.runner.host"
+local policy_of = require "essh.runner.policy"
+local prefix = require "essh.runner.prefix"
+local report_of = require "essh.runner.report"
+local script = require "essh.runner.script"
+local selection = require "essh.runner.selection"
+
+local M = {}
+
+local DEFAULT_PARALLEL = 32
+
+--- `essh.on(event, fn)`: see essh.runner.events.
+M.on = events.on
+M.exit_code = report_of.exit_code
+M.summary = report_of.summary
+M.variables = script.variables
+M.render = script.render
+
+-- The sudo password, asked once per run and only when a host needs it.
+local function asked_once(given)
+  local asked, value = false, nil
+  return function()
+    if not asked then
+      asked = true
+      value = given
+      if type(value) == "function" then value = value() end
+    end
+    return value
+  end
+end
+
+-- How many hosts run at once.
+local function parallel_limit(task, options)
+  local limit = task.parallel == true and DEFAULT_PARALLEL or (tonumber(task.parallel) or 1)
+  if options.parallel then limit = options.parallel == true and DEFAULT_PARALLEL or tonumber(options.parallel) end
+  return math.max(1, limit)
+end
+
+-- Runs `task.prepare` on this machine; false when the run must stop (the report says why).
+local function prepared(task, run, report)
+  if not task.prepare then return true end
+  local ok, result = runtime.pcall(task.prepare, context.new(task, selection.local_host(), nil, run))
+  if ok and result ~= false then return true end
+  report.ok = false
+  report.error = ok and ("task %s: prepare returned false"):format(task.name) or tostring(result)
+  report.interrupted = policy_of.is_interrupt(result) or nil
+  return false
+end
+
+-- The job of one host for runtime.parallel.
+local function job(run, host, policy, report)
+  return function()
+    local entry = { status = "queued", ok = true }
+    report.hosts[host.name] = entry
+    if policy.stopped then
+      entry.status, entry.ok = "skipped", false
+      report.skipped[#report.skipped + 1] = host.name
+      return
+    end
+    events.emit("host_start", run.task, host)
+    local t0 = runtime.monotonic()
+    local ok, failure
+    if run.task.timeout then
+      local done, err = runtime.timeout(run.task.timeout, function() host_work.work(run, host, entry) return true end)
+      ok, failure = done == true, err
+    else
+      ok, failure = runtime.pcall(host_work.work, run, host, entry)
+    end
+    entry.duration = runtime.monotonic() - t0
+    if entry.status == "unreachable" then
+      report.unreachable[#report.unreachable + 1] = host.name
+    elseif not ok then
+      policy:fail(host, entry, failure)
+    end
+    events.emit("host_done", run.task, host, entry)
+  end
+end
+
+--- Runs `task` (a task record or name) of `registry`. Options: select, filter, parallel, dry_run,
+--- args, on_failure, sudo_password (a string, a secret, or a function asked once when a host's
+--- sudo needs it), stdin (the data fanned out to every host when the task says `stdin = true`;
+--- default: all of io.stdin, read once), color (default: on a terminal without NO_COLOR),
+--- stdout, stderr (writers; default io.stdout, io.stderr).
+--- Returns the report (see essh.runner.report).
+function M.run(registry, task, options)
+  options = options or {}
+  if type(task) == "string" then
+    local found = registry:get("task", task)
+    if not found then error(("no task named %s"):format(task), 2) end
+    task = found
+  end
+  local started = runtime.monotonic()
+  local report = report_of.new()
+  local hosts = selection.hosts(registry, task, options)
+  local stdin
+  if task.stdin then
+    stdin = options.stdin
+    if stdin == nil and not options.dry_run then stdin = io.stdin:read("*a") or "" end
+  end
+  local out = options.stdout or io.stdout
+  local run = { task = task, registry = registry, args = options.args or task.args or {}, stdin = stdin,
+    as_user = task.user or (task.privileged and "root") or nil, password = asked_once(options.sudo_password),
+    stdout = out, stderr = options.stderr or io.stderr }
+
+  events.emit("task_start", task, hosts)
+  if not prepared(task, run, report) then
+    report.duration = runtime.monotonic() - started
+    return report
+  end
+  run.prefixes = prefix.for_hosts(hosts, task, options.color, out)
+  if options.dry_run then
+    dry_run.print(registry, task, hosts, run.args, run.prefixes, out, report)
+    report.duration = runtime.monotonic() - started
+    return report
+  end
+
+  local policy = policy_of.new(options.on_failure or task.on_failure, #hosts, report)
+  local jobs = {}
+  for i, host in ipairs(hosts) do jobs[i] = job(run, host, policy, report) end
+  -- After Ctrl-C the scheduler raises once every host has seen it: the report is then partial.
+  local finished, results = pcall(runtime.parallel, jobs, { limit = parallel_limit(task, options) })
+  if not finished then
+    if not policy_of.is_interrupt(results) then error(results, 0) end
+    report.interrupted, results = true, {}
+  end
+  for i, r in ipairs(results) do
+    if r[1] == nil and r[2] ~= nil then policy:fail(hosts[i], report.hosts[hosts[i].name], r[2]) end
+  end
+  for _, host in ipairs(hosts) do
+    local entry = report.hosts[host.name]
+    if not entry or entry.status == "queued" then report_of.skip(report, host.name) end
+  end
+  report_of.finish(report)
+  report.duration = runtime.monotonic() - started
+  events.emit("task_done", task, report)
+  return report
+end
+
+return M

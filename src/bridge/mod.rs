@@ -1,0 +1,20 @@
+//! The bridge: what every native module is built on, depending on nothing above it.
+//!
+//! - [`def`]: the declarations (modules, classes, signatures, types) that build a module's
+//!   table, `essh_native.modules()` and the annotation files of `types/`.
+//! - [`call`]: the call convention of native functions (results, `RAISE`, `WAIT`) and the
+//!   trampoline that carries it out.
+//! - [`direct`]: the unsafe direct-entry fast path for the hottest functions.
+//! - [`table`]: read-only module tables, method tables and the embedded Lua of `src/lua/`.
+//! - [`warning`]: where native warnings go.
+
+pub mod call;
+pub mod def;
+pub mod direct;
+pub mod table;
+pub mod warning;
+
+pub use call::{export, function, message_of, raise_mark, short_name, trampoline, unknown_option, wait_mark};
+pub use def::{Class, FunctionDef, ModuleDef, TypeDef, Typed};
+pub use table::{method_table, readonly, run_embedded};
+pub use warning::{on_warning, warn};
