@@ -15,7 +15,8 @@ local function where(level)
   return source .. ":" .. (info.currentline or 0)
 end
 
-local TASK_FIELDS = {
+--- The fields a task definition may have (see essh.TaskSpec in types/essh.lua).
+M.TASK_FIELDS = {
   description = true, hidden = true, disabled = true, targets = true, filters = true, backend = true,
   parallel = true, prefix = true, privileged = true, user = true, env = true, props = true, args = true,
   driver = true, timeout = true, on_failure = true, prepare = true, script = true, override = true, stdin = true,
@@ -63,7 +64,7 @@ function M.new(registry)
     end
     if type(spec) ~= "table" then error(("%s: task %s: expected a table or a script"):format(at, name), 0) end
     for key in pairs(spec) do
-      if not TASK_FIELDS[key] then error(("%s: task %s: unknown field '%s'"):format(at, name, tostring(key)), 0) end
+      if not M.TASK_FIELDS[key] then error(("%s: task %s: unknown field '%s'"):format(at, name, tostring(key)), 0) end
     end
     local t = { name = name, _where = at }
     for k, v in pairs(spec) do t[k] = v end

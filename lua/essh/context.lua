@@ -10,6 +10,9 @@ local M = {}
 local Context = {}
 Context.__index = Context
 
+--- The methods of a task context (see essh.Context in types/essh.lua).
+M.methods = Context
+
 --- A context for `task` on `host`, working over `conn` (nil in prepare, which runs here).
 --- Fields: args, stdin (the fanned-out data), as_user (commands run as this user through
 --- sudo), password (gives the sudo password, asked once per run).

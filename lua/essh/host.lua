@@ -20,10 +20,13 @@ for _, k in ipairs({
 end
 M.KEYWORDS = KEYWORDS
 
+--- The metadata fields of a host, beside its ssh options (see essh.HostSpec in types/essh.lua).
 local FIELDS = {
   description = true, hidden = true, tags = true, props = true, init = true, before_connect = true,
   after_connect = true, after_disconnect = true, override = true, connection = true,
 }
+
+M.FIELDS = FIELDS
 
 local Host = {}
 

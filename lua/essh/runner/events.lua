@@ -3,7 +3,11 @@
 --- (connecting, running), host_done(task, host, entry), task_done(task, report).
 local M = {}
 
-local listeners = { task_start = {}, host_start = {}, host_status = {}, host_done = {}, task_done = {} }
+--- The events, in the order a run tells them.
+M.NAMES = { "task_start", "host_start", "host_status", "host_done", "task_done" }
+
+local listeners = {}
+for _, name in ipairs(M.NAMES) do listeners[name] = {} end
 
 --- Calls `fn` on `event`; returns a function that removes it again.
 function M.on(event, fn)

@@ -16,6 +16,12 @@ local M = {}
 
 local DEFAULT_PARALLEL = 32
 
+--- The options `run` takes (see its doc and essh.RunOptions in types/essh.lua).
+M.OPTIONS = { "select", "filter", "parallel", "dry_run", "args", "on_failure", "sudo_password", "stdin", "color",
+  "stdout", "stderr" }
+local KNOWN_OPTIONS = {}
+for _, name in ipairs(M.OPTIONS) do KNOWN_OPTIONS[name] = true end
+
 --- `essh.on(event, fn)`: see essh.runner.events.
 M.on = events.on
 M.exit_code = report_of.exit_code
@@ -91,6 +97,11 @@ end
 --- Returns the report (see essh.runner.report).
 function M.run(registry, task, options)
   options = options or {}
+  for key in pairs(options) do
+    if not KNOWN_OPTIONS[key] then
+      error(("essh.run: unknown option '%s' (known: %s)"):format(tostring(key), table.concat(M.OPTIONS, ", ")), 2)
+    end
+  end
   if type(task) == "string" then
     local found = registry:get("task", task)
     if not found then error(("no task named %s"):format(task), 2) end

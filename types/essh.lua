@@ -1,0 +1,268 @@
+---@meta
+-- The Lua API of essh, for editors (LuaLS / LuaCATS). Written by hand; spec/annotations_spec.lua
+-- checks it against the code: every function of `essh`, every task and host field, every
+-- method of the task context, every option of `essh.run`, every field of its report and every
+-- event must be annotated here, and nothing that is gone.
+
+---@class essh
+---@field _VERSION string The version of essh.
+---@field native essh_native The native core, as `require "essh_native"` returns it.
+---@field registry essh.Registry The default registry, which essh.host, essh.task ... fill.
+---@field json essh_native.json
+---@field yaml essh_native.yaml
+---@field crypto essh_native.crypto
+---@field base64 essh_native.base64
+---@field runtime essh_native.runtime
+---@field ssh essh_native.ssh
+---@field fs essh_native.fs
+---@field env essh_native.env
+---@field time essh_native.time
+---@field http essh_native.http
+---@field watch essh_native.watch
+---@field process essh_native.process
+---@field template table Templates: `render(text, vars)`, `render_file(path, vars)`, filters.
+---@field log table Levelled, structured logging.
+---@field inspect fun(value: any, options: table?): string Readable text of any value.
+---@field shell essh.Shell
+local essh = {}
+
+---@class essh.Shell
+local Shell = {}
+
+--- `s` quoted for a POSIX shell (left bare when nothing in it is special).
+---@param s any
+---@return string
+function Shell.quote(s) end
+
+--- A value that prints as ****** in logs, inspect and concatenation; `secret.reveal(s)` gives it back.
+---@param value string
+---@return essh.Secret
+function essh.secret(value) end
+
+---@class essh.Secret
+
+--- SSH options (CamelCase, case-insensitive like ssh_config) and metadata of a host.
+---@class essh.HostSpec
+---@field HostName string? The address to reach (default: the host's name).
+---@field User string?
+---@field Port integer|string?
+---@field IdentityFile string|string[]?
+---@field ProxyJump string?
+---@field UserKnownHostsFile string?
+---@field StrictHostKeyChecking "yes"|"no"|"accept-new"?
+---@field ConnectTimeout integer?
+---@field ServerAliveInterval integer?
+---@field description string? Shown by `essh --hosts`.
+---@field hidden boolean? Left out of listings unless --all.
+---@field tags string[]? Names a task's targets and filters can select.
+---@field props table<string, any>? Values scripts see as ESSH_HOST_PROPS_*.
+---@field init fun(host: essh.Host)? Runs once, when the host is defined; may set any field.
+---@field before_connect (string|fun(host: essh.Host, t: essh.Context))? A command or function, run here before connecting.
+---@field after_connect (string|fun(host: essh.Host, t: essh.Context))? A command run on the host, or a function, once connected.
+---@field after_disconnect (string|fun(host: essh.Host, t: essh.Context))? A command or function, run here after disconnecting.
+---@field override boolean? This definition replaces an earlier one of the same name.
+---@field connection "ssh"|"local"? How the host's work is done (default "ssh"; "local": on this machine).
+
+--- A defined host: its spec's fields, and its name.
+---@class essh.Host: essh.HostSpec
+---@field name string
+local Host = {}
+
+--- Whether the host has `tag`.
+---@param tag string
+---@return boolean
+function Host:has_tag(tag) end
+
+--- Whether `target` names this host or one of its tags.
+---@param target string
+---@return boolean
+function Host:matches(target) end
+
+--- The host as an ssh_config block, for OpenSSH tools.
+---@return string
+function Host:ssh_config() end
+
+--- Defines a host: `host "web1" { HostName = "10.0.0.5", tags = {"web"} }`, or `host("web1", spec)`.
+---@param name string
+---@param spec essh.HostSpec?
+---@return essh.Host
+function essh.host(name, spec) end
+
+--- A task definition.
+---@class essh.TaskSpec
+---@field description string? Shown by `essh --tasks`.
+---@field hidden boolean? Left out of listings unless --all.
+---@field disabled boolean? Refused by the essh command.
+---@field targets (string|string[])? Host names or tags; a task with targets runs on hosts.
+---@field filters (string|string[])? The hosts must also match every one of these.
+---@field backend "remote"|"local"? Where the script runs (default: "remote" with targets, else "local").
+---@field parallel (boolean|integer)? Run hosts at once (true: up to 32; a number: at most that many).
+---@field prefix (boolean|string)? Prefix each output line with its host, or a template for the prefix.
+---@field privileged boolean? Run as root through sudo.
+---@field user string? Run as this user through sudo.
+---@field env table<string, string>? Environment variables of the script.
+---@field props table<string, any>? Values scripts see as ESSH_TASK_PROPS_*.
+---@field args string[]? Default arguments (ESSH_TASK_ARGS_1 ...).
+---@field driver string? The driver whose template wraps the script (default: set -e and essh's variables).
+---@field timeout number? Seconds a host may take before it fails.
+---@field on_failure ("abort"|"continue"|number)? What a failed host does to the others (default "abort").
+---@field prepare fun(t: essh.Context): boolean? Runs here first; returning false or raising stops the task.
+---@field script string|string[]|fun(t: essh.Context) A shell script (sent over stdin), its lines, or a Lua function.
+---@field override boolean? This definition replaces an earlier one of the same name.
+---@field stdin boolean? The runner's stdin goes to every host's script.
+
+---@class essh.Task: essh.TaskSpec
+---@field name string
+
+--- Defines a task: `task "deploy" { targets = "web", script = "..." }`.
+---@param name string
+---@param spec essh.TaskSpec|string?
+---@return essh.Task|fun(spec: essh.TaskSpec): essh.Task
+function essh.task(name, spec) end
+
+--- Defines a driver: a template (or function) that wraps task scripts.
+---@param name string
+---@param spec string|function|{template: string|function, override: boolean?}?
+---@return table
+function essh.driver(name, spec) end
+
+--- Groups hosts under shared fields, which members that do not set them take.
+---@param spec table
+---@return table
+function essh.group(spec) end
+
+--- The hosts named or tagged by `targets` (nil: all), in definition order.
+---@param targets (string|string[])?
+---@return essh.Host[]
+function essh.hosts(targets) end
+
+--- A host query: `:filter(f)`, `:visible()`, `:list()`, `:first()`, `:each(fn)`, `:names()`.
+---@param targets (string|string[])?
+---@return table
+function essh.select(targets) end
+
+--- Runs a config file into the default registry.
+---@param path string
+---@return essh.Registry? registry
+---@return string? err A file:line error.
+function essh.load(path) end
+
+--- What a task's Lua functions receive (`script = function(t)`, `prepare`, host hooks).
+---@class essh.Context
+---@field task essh.Task
+---@field host essh.Host
+---@field name string The task's name.
+---@field args string[]
+---@field stdin string? The runner's stdin, when the task says `stdin = true`.
+local Context = {}
+
+---@class essh.CommandResult
+---@field exitStatus integer?
+---@field exit_status integer?
+---@field signal string?
+---@field stdout string
+---@field stderr string
+---@field ok boolean
+---@field duration number
+
+--- Runs a command on the current host (as the task's user; `options.user`, `options.privileged`
+--- per call) and returns its result; raises when it cannot run.
+---@param command string
+---@param options table?
+---@return essh.CommandResult
+function Context:run(command, options) end
+
+--- Runs a command on this machine.
+---@param command string|string[]
+---@param options table?
+---@return essh.CommandResult
+function Context:run_local(command, options) end
+
+--- Runs a command on the current host as given (no sudo); result or nil and the error.
+---@param command string
+---@param options table?
+---@return essh.CommandResult? result
+---@return essh.Error? err
+function Context:exec(command, options) end
+
+--- Copies a local file to the host; returns the bytes copied.
+---@param src string
+---@param dst string
+---@param options ssh.TransferOptions?
+---@return integer
+function Context:upload(src, dst, options) end
+
+--- Copies a file of the host here; returns the bytes copied.
+---@param src string
+---@param dst string
+---@param options ssh.TransferOptions?
+---@return integer
+function Context:download(src, dst, options) end
+
+--- Renders the template file `src` with `vars` (and host, task) into `dst` on the host.
+---@param src string
+---@param dst string
+---@param vars table?
+function Context:template(src, dst, vars) end
+
+--- The command prefix and stdin prefix that run commands as `as_user` here.
+---@param as_user string
+---@return string prefix
+---@return string stdin
+function Context:sudo(as_user) end
+
+---@class essh.RunOptions
+---@field select (string|string[])? Run on these hosts instead of the task's targets.
+---@field filter (string|string[])? Keep only hosts matching every filter.
+---@field parallel (boolean|integer)? Overrides the task's parallel.
+---@field dry_run boolean? Print what would run; connect to nothing.
+---@field args string[]? The task's arguments.
+---@field on_failure ("abort"|"continue"|number)? Overrides the task's on_failure.
+---@field sudo_password (string|essh.Secret|fun(): (string|essh.Secret)?)? Asked once, when a host's sudo needs it.
+---@field stdin string? The data fanned out to every host (default: all of io.stdin).
+---@field color boolean? Colour the prefixes (default: on a terminal without NO_COLOR).
+---@field stdout {write: function}? Where the hosts' output goes (default io.stdout).
+---@field stderr {write: function}? Where their error output goes (default io.stderr).
+
+---@class essh.HostReport
+---@field status "queued"|"connecting"|"running"|"ok"|"failed"|"unreachable"|"skipped"|"interrupted"|"dry-run"
+---@field ok boolean
+---@field exitStatus integer?
+---@field error (string|essh.Error)?
+---@field duration number?
+
+---@class essh.Report
+---@field ok boolean Every host ran and succeeded.
+---@field hosts table<string, essh.HostReport>
+---@field failed string[]
+---@field unreachable string[]
+---@field skipped string[]
+---@field interrupted boolean? Ctrl-C stopped the run.
+---@field error string? Why the task stopped before its hosts (prepare failed).
+---@field duration number Seconds the run took.
+
+--- Runs a task (its name or record) on its hosts.
+---@param task string|essh.Task
+---@param options essh.RunOptions?
+---@return essh.Report
+function essh.run(task, options) end
+
+---@alias essh.Event "task_start"|"host_start"|"host_status"|"host_done"|"task_done"
+
+--- Calls `fn` on an event: task_start(task, hosts), host_start(task, host),
+--- host_status(task, host, entry), host_done(task, host, entry), task_done(task, report).
+--- Returns a function that removes the listener.
+---@param event essh.Event
+---@param fn function
+---@return fun()
+function essh.on(event, fn) end
+
+--- Runs a command line like the essh command does, on what this program defined; returns the
+--- exit code: 0 all ok, 1 a host failed, 2 usage or config error, 3 only unreachable, 130 Ctrl-C.
+---@param argv string[]
+---@return integer
+function essh.main(argv) end
+
+---@class essh.Registry
+
+return essh
