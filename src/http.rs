@@ -372,7 +372,7 @@ impl mlua::UserData for Progress {}
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
     let decode = crate::bridge::function(lua, "response.json", |lua, body: LuaString| {
-        let opts = crate::json::DecodeOptions { all: false, max_depth: crate::json::DEFAULT_MAX_DEPTH };
+        let opts = crate::json::DecodeOptions { all: false, max_depth: crate::luavalue::DEFAULT_MAX_DEPTH };
         crate::error::pair(lua, crate::json::decode(lua, &body.as_bytes(), &opts)?)
     })?;
     let native = lua.create_table()?;

@@ -4,6 +4,7 @@
 pub mod bridge;
 pub mod command;
 pub mod error;
+pub mod luavalue;
 pub mod signals;
 
 use mlua::{Lua, Result, Table, Value};

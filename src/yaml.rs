@@ -14,7 +14,8 @@ use mlua::{ffi, Lua, Result, Table, Value};
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Tag};
 
 use crate::error::{self, Error};
-use crate::json::{self, ARRAY_MT_INDEX, NULL_INDEX};
+use crate::json;
+use crate::luavalue::{self, ARRAY_MT_INDEX, NULL_INDEX};
 use crate::bridge::{export, Class, ModuleDef, TypeDef};
 use crate::{func, typed};
 
@@ -50,8 +51,8 @@ pub static DEFINITION: ModuleDef = ModuleDef {
 pub const MAX_ALIAS_EXPANSION: u64 = 1_000_000;
 
 fn build(lua: &Lua, m: &Table) -> Result<()> {
-    m.raw_set("null", json::null())?;
-    m.raw_set("array_mt", json::array_mt(lua)?)?;
+    m.raw_set("null", luavalue::null())?;
+    m.raw_set("array_mt", luavalue::array_mt(lua)?)?;
     export(lua, m, "yaml.decode", |lua, (text, opts): (mlua::LuaString, Option<Table>)| {
         let opts = DecodeOptions::from_lua(opts.as_ref())?;
         let result = decode(lua, &text.as_bytes(), &opts)?;
@@ -99,7 +100,7 @@ impl DecodeOptions {
             Some(t) => (t.get::<Option<bool>>("all")?.unwrap_or(false), t.get::<Option<usize>>("max_depth")?),
             None => (false, None),
         };
-        Ok(DecodeOptions { all, max_depth: depth.unwrap_or(json::DEFAULT_MAX_DEPTH).clamp(1, 10_000) })
+        Ok(DecodeOptions { all, max_depth: depth.unwrap_or(luavalue::DEFAULT_MAX_DEPTH).clamp(1, 10_000) })
     }
 }
 
@@ -437,7 +438,7 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
     // Stack inside the protected call: 1 = null, 2 = array metatable, 3 = anchors.
     let value: Value = unsafe {
         lua.exec_raw((), |state| {
-            json::push_decode_base(state);
+            luavalue::push_decode_base(state);
             ffi::lua_createtable(state, 0, 0);
             let mut builder = Builder { tape: &tape, at: 0, failure: &mut failure };
             if builder.stream(state, opts.all) {
@@ -535,7 +536,7 @@ impl Builder<'_> {
                 self.anchor(state, anchor);
             }
             Op::Int { value, anchor } => {
-                json::push_integer(state, value);
+                luavalue::push_integer(state, value);
                 self.anchor(state, anchor);
             }
             Op::Float { value, anchor } => {
@@ -688,7 +689,7 @@ pub struct EncodeOptions {
 
 impl Default for EncodeOptions {
     fn default() -> Self {
-        EncodeOptions { all: false, sort_keys: true, max_depth: json::DEFAULT_MAX_DEPTH }
+        EncodeOptions { all: false, sort_keys: true, max_depth: luavalue::DEFAULT_MAX_DEPTH }
     }
 }
 
@@ -698,7 +699,7 @@ impl EncodeOptions {
         if let Some(t) = opts {
             o.all = t.get::<Option<bool>>("all")?.unwrap_or(false);
             o.sort_keys = t.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
-            o.max_depth = t.get::<Option<usize>>("max_depth")?.unwrap_or(json::DEFAULT_MAX_DEPTH).clamp(1, 10_000);
+            o.max_depth = t.get::<Option<usize>>("max_depth")?.unwrap_or(luavalue::DEFAULT_MAX_DEPTH).clamp(1, 10_000);
         }
         Ok(o)
     }
@@ -719,7 +720,7 @@ pub enum Node {
 pub fn encode(value: &Value, opts: &EncodeOptions) -> error::Result<String> {
     let mut walk = Walk { opts, open: Vec::new(), path: Vec::new() };
     let node = walk.node(value, 0).map_err(|what| {
-        let at = json::format_path(&walk.path);
+        let at = luavalue::format_path(&walk.path);
         Error::invalid(format!("yaml.encode: {what} at {at}")).with("path", at)
     })?;
     let mut out = String::new();
@@ -742,7 +743,7 @@ pub fn encode(value: &Value, opts: &EncodeOptions) -> error::Result<String> {
 struct Walk<'a> {
     opts: &'a EncodeOptions,
     open: Vec<*const std::ffi::c_void>,
-    path: Vec<json::PathStep>,
+    path: Vec<luavalue::PathStep>,
 }
 
 impl Walk<'_> {
@@ -757,7 +758,7 @@ impl Walk<'_> {
                 Err(_) => return Err("string is not valid UTF-8".into()),
             },
             Value::LightUserData(p) if p.0.is_null() => Node::Null,
-            Value::LightUserData(p) if *p == json::empty_array_mark() => Node::Seq(Vec::new()),
+            Value::LightUserData(p) if *p == luavalue::empty_array_mark() => Node::Seq(Vec::new()),
             Value::Table(t) => return self.table(t, depth),
             other => return Err(format!("cannot encode a {} value", other.type_name())),
         })
@@ -782,8 +783,8 @@ impl Walk<'_> {
         };
         // Keys only: holding every value at once would exhaust LuaJIT's reference stack.
         let shape = match marked {
-            Some(true) => json::Shape::Array(t.raw_len() as i64),
-            Some(false) => json::Shape::Object,
+            Some(true) => luavalue::Shape::Array(t.raw_len() as i64),
+            Some(false) => luavalue::Shape::Object,
             None => {
                 let (mut count, mut max, mut all_indices) = (0i64, 0i64, true);
                 for pair in t.pairs::<Value, Value>() {
@@ -794,7 +795,7 @@ impl Walk<'_> {
                         None => all_indices = false,
                     }
                 }
-                json::classify(count, max, all_indices).map_err(|_| json::SPARSE_MESSAGE.to_owned())?
+                luavalue::classify(count, max, all_indices).map_err(|_| luavalue::SPARSE_MESSAGE.to_owned())?
             }
         };
         self.open.push(ptr);
@@ -803,23 +804,23 @@ impl Walk<'_> {
         result
     }
 
-    fn children(&mut self, t: &Table, shape: json::Shape, depth: usize) -> std::result::Result<Node, String> {
+    fn children(&mut self, t: &Table, shape: luavalue::Shape, depth: usize) -> std::result::Result<Node, String> {
         match shape {
-            json::Shape::Array(n) => {
+            luavalue::Shape::Array(n) => {
                 let mut items = Vec::with_capacity(n as usize);
                 for i in 1..=n {
                     let v: Value = t.raw_get(i).map_err(|e| e.to_string())?;
                     match self.node(&v, depth + 1) {
                         Ok(node) => items.push(node),
                         Err(e) => {
-                            self.path.push(json::PathStep::Index(i));
+                            self.path.push(luavalue::PathStep::Index(i));
                             return Err(e);
                         }
                     }
                 }
                 Ok(Node::Seq(items))
             }
-            json::Shape::Object => {
+            luavalue::Shape::Object => {
                 let mut entries = Vec::new();
                 for pair in t.pairs::<Value, Value>() {
                     let (k, v) = pair.map_err(|e| e.to_string())?;
@@ -838,7 +839,7 @@ impl Walk<'_> {
                     match self.node(&v, depth + 1) {
                         Ok(node) => entries.push((key, node)),
                         Err(e) => {
-                            self.path.push(json::PathStep::Key(scalar_text(&key)));
+                            self.path.push(luavalue::PathStep::Key(scalar_text(&key)));
                             return Err(e);
                         }
                     }
