@@ -13,8 +13,11 @@ TREE ?= lua_modules
 feature = $(shell $(1) -e 'print(jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"):gsub("%.", "")))')
 FEATURE := $(call feature,$(LUA))
 SO := build/$(FEATURE)/essh_native.so
+# cargo's output directory: CARGO_TARGET_DIR when set (tools/release builds rocks in target/rocks).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+DIST ?= dist
 
-.PHONY: all build install test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner lint generate deps demo fuzz clean rock-build rock-install
+.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner lint generate deps demo fuzz clean rock-build rock-install
 
 all: build
 
@@ -25,13 +28,22 @@ UNSET_CC := $(if $(filter command line,$(origin CC)),env -u CC)
 build:
 	$(UNSET_CC) $(CARGO) build --release --locked --features $(FEATURE),module
 	mkdir -p build/$(FEATURE)
-	cp target/release/libessh_native.so $(SO).new && mv -f $(SO).new $(SO)
+	cp $(TARGET_DIR)/release/libessh_native.so $(SO).new && mv -f $(SO).new $(SO)
 
 # Installs the rock for each interpreter into its own tree: lua_modules/<interpreter>.
 install:
 	@for i in $(INSTALLED); do \
 	  tools/luarocks-for $$i --tree $(TREE)/$$i make rockspec/essh-scm-1.rockspec || exit 1; \
 	done
+
+# The release: DIST/essh-V.tar.gz, rockspec/essh-V-1.rockspec and DIST/essh-V-1.src.rock.
+dist:
+	tools/release dist $(DIST)
+
+# Rocks servers for `luarocks install essh --only-server=...`: DIST/rocks/src (the source rock)
+# and DIST/rocks/<interpreter> (a binary rock for each installed interpreter, no cargo needed).
+rocks:
+	tools/release rocks $(DIST) $(INSTALLED)
 
 test: test-rust test-lua
 

@@ -44,6 +44,16 @@ again: *base
     assert.matches("2 documents", err.message)
   end)
 
+  it("refuses a max_depth outside 1..10000, as json does, instead of changing it", function()
+    for _, depth in ipairs { 0, 10001 } do
+      local message = "max_depth must be between 1 and 10000, got " .. depth
+      assert.has_error(function() yaml.decode("a: 1", { max_depth = depth }) end, message)
+      assert.has_error(function() yaml.encode({ a = 1 }, { max_depth = depth }) end, message)
+      assert.has_error(function() json.decode("1", { max_depth = depth }) end, message)
+    end
+    assert.is_nil(yaml.decode("a: [[1]]", { max_depth = 2 }))
+  end)
+
   it("returns nil for an empty stream", function()
     local v, err = yaml.decode("")
     assert.is_nil(v)

@@ -131,3 +131,35 @@ pub fn classify(count: i64, max: i64, all_indices: bool) -> std::result::Result<
         Ok(Shape::Array(max))
     }
 }
+
+/// The `max_depth` of an options table: DEFAULT_MAX_DEPTH when absent, an error outside
+/// 1..=HARD_MAX_DEPTH.
+pub fn max_depth_option(opts: Option<&Table>) -> Result<usize> {
+    let depth: Option<i64> = match opts {
+        Some(t) => t.get("max_depth")?,
+        None => None,
+    };
+    match depth {
+        None => Ok(DEFAULT_MAX_DEPTH),
+        Some(d) if d >= 1 && (d as usize) <= HARD_MAX_DEPTH => Ok(d as usize),
+        Some(d) => Err(mlua::Error::runtime(format!("max_depth must be between 1 and {HARD_MAX_DEPTH}, got {d}"))),
+    }
+}
+
+/// The options of json.decode and yaml.decode: a stream of values (`all`) and the deepest
+/// nesting allowed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecodeOptions {
+    pub all: bool,
+    pub max_depth: usize,
+}
+
+impl DecodeOptions {
+    pub fn from_lua(opts: Option<&Table>) -> Result<Self> {
+        let all = match opts {
+            Some(t) => t.get::<Option<bool>>("all")?.unwrap_or(false),
+            None => false,
+        };
+        Ok(DecodeOptions { all, max_depth: max_depth_option(opts)? })
+    }
+}

@@ -15,7 +15,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Tag};
 
 use crate::error::{self, Error};
 use crate::json;
-use crate::luavalue::{self, ARRAY_MT_INDEX, NULL_INDEX};
+use crate::luavalue::{self, DecodeOptions, ARRAY_MT_INDEX, NULL_INDEX};
 use crate::bridge::{export, Class, ModuleDef, TypeDef};
 use crate::{func, typed};
 
@@ -88,21 +88,6 @@ fn located_in(mut err: Error, path: &str) -> Error {
 // ---------------------------------------------------------------------------------------------
 // Decoding: text to tape
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DecodeOptions {
-    pub all: bool,
-    pub max_depth: usize,
-}
-
-impl DecodeOptions {
-    fn from_lua(opts: Option<&Table>) -> Result<Self> {
-        let (all, depth) = match opts {
-            Some(t) => (t.get::<Option<bool>>("all")?.unwrap_or(false), t.get::<Option<usize>>("max_depth")?),
-            None => (false, None),
-        };
-        Ok(DecodeOptions { all, max_depth: depth.unwrap_or(luavalue::DEFAULT_MAX_DEPTH).clamp(1, 10_000) })
-    }
-}
 
 /// One step of the tape. Anchors are numbered from 1; 0 means none.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -699,7 +684,7 @@ impl EncodeOptions {
         if let Some(t) = opts {
             o.all = t.get::<Option<bool>>("all")?.unwrap_or(false);
             o.sort_keys = t.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
-            o.max_depth = t.get::<Option<usize>>("max_depth")?.unwrap_or(luavalue::DEFAULT_MAX_DEPTH).clamp(1, 10_000);
+            o.max_depth = luavalue::max_depth_option(Some(t))?;
         }
         Ok(o)
     }

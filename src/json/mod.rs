@@ -35,6 +35,7 @@ mod write;
 use decode::*;
 use encode::*;
 use entry::*;
+pub use crate::luavalue::DecodeOptions;
 pub use write::{write_string, NotUtf8, NumberText};
 use write::*;
 
@@ -113,33 +114,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     Ok(())
 }
 
-fn max_depth_option(opts: Option<&Table>) -> Result<usize> {
-    let depth: Option<i64> = match opts {
-        Some(t) => t.get("max_depth")?,
-        None => None,
-    };
-    match depth {
-        None => Ok(DEFAULT_MAX_DEPTH),
-        Some(d) if d >= 1 && (d as usize) <= HARD_MAX_DEPTH => Ok(d as usize),
-        Some(d) => Err(mlua::Error::runtime(format!("max_depth must be between 1 and {HARD_MAX_DEPTH}, got {d}"))),
-    }
-}
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DecodeOptions {
-    pub all: bool,
-    pub max_depth: usize,
-}
-
-impl DecodeOptions {
-    fn from_lua(opts: Option<&Table>) -> Result<Self> {
-        let all = match opts {
-            Some(t) => t.get::<Option<bool>>("all")?.unwrap_or(false),
-            None => false,
-        };
-        Ok(DecodeOptions { all, max_depth: max_depth_option(opts)? })
-    }
-}
 
 pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Result<Value>> {
     with_kept(&DECODE_CACHES, DecodeCaches::new, |caches| decode_with(lua, src, opts, caches))
