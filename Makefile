@@ -56,6 +56,8 @@ test-lua:
 	  $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; \
 	  $$i spec/run.lua || exit 1; \
 	done
+	@tools/check-no-servers
+
 
 bench: bench-codecs bench-io bench-ssh bench-runner
 

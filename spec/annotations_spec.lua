@@ -93,6 +93,8 @@ describe("types/essh.lua", function()
       runner.run(dsl.registry, dsl.task("ok", { script = "true" }), { stdout = quiet, stderr = quiet }),
       runner.run(dsl.registry, dsl.task("stop", { script = "true", prepare = function() return false end }),
         { stdout = quiet, stderr = quiet }),
+      runner.run(dsl.registry, dsl.task("nowhere", { targets = "none", script = "true" }),
+        { stdout = quiet, stderr = quiet }),
     }
     for _, report in ipairs(reports) do
       for k in pairs(report) do seen[k] = true end

@@ -159,6 +159,18 @@ host "hooked" { %s, before_connect = "echo before > hooks.log",
     assert.equal(1, report.hosts[3].exitStatus)
   end)
 
+  it("writes the JSON report even when a host's error holds bytes that are not UTF-8", function()
+    local path = fs.join(dir, "badutf.lua")
+    fs.write(path, ('host "web1" { HostName = "127.0.0.1", Port = %d, User = %q, IdentityFile = %q, '
+      .. 'UserKnownHostsFile = %q }\ntask "badutf" { targets = "web1", script = function(t) '
+      .. 'error(t:run("printf \'oops \\\\377\\\\n\' >&2; exit 3").stderr, 0) end }\n')
+      :format(server.port, server.user, server.keys .. "/id_ed25519", server.known_hosts))
+    local out, status = essh("--config badutf.lua badutf --json", { stdout_only = true })
+    assert.equal(1, status)
+    local report = assert(json.decode(out))
+    assert.equal("oops \239\191\189\n", report.hosts[1].error)
+  end)
+
   it("runs an ad hoc command on the hosts of --target", function()
     local out, status = essh("--exec 'echo adhoc $(whoami)' --target web")
     assert.equal(0, status)
@@ -225,6 +237,23 @@ host "hooked" { %s, before_connect = "echo before > hooks.log",
     assert.matches("deploy", out)
     assert.equal(2, select(2, essh("--init", { cwd = fresh })))
     fs.remove(fresh, { recursive = true })
+    -- A project whose config is esshconfig.lua (no dot) keeps it: --init writes nothing that would shadow it.
+    local other = assert(fs.tempdir())
+    fs.write(fs.join(other, "esshconfig.lua"), 'task "mine" { script = "true" }\n')
+    local said, code = essh("--init", { cwd = other })
+    assert.equal(2, code)
+    assert.matches("esshconfig.lua already exists here", said)
+    assert.is_false(fs.exists(fs.join(other, ".esshconfig.lua")))
+    fs.remove(other, { recursive = true })
+  end)
+
+  it("refuses an empty --exec command and a task whose targets match no host, with exit code 2", function()
+    local out, status = essh("--exec '' --target web")
+    assert.equal(2, status)
+    assert.matches("%-%-exec needs a command", out)
+    out, status = essh("hello --select nobody")
+    assert.equal(2, status)
+    assert.matches("task hello: no host matches nobody", out)
   end)
 
   describe("interactive", function()

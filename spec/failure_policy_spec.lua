@@ -20,7 +20,9 @@ describe("failure policies, on hosts of the local connection", function()
 
   local function run(spec, options)
     spec.targets = spec.targets or "all"
-    local t = dsl.task(spec.name or "t", spec)
+    local name = spec.name or "t"
+    spec.name = nil
+    local t = dsl.task(name, spec)
     options = options or {}
     options.stdout, options.stderr = options.stdout or quiet(), quiet()
     return runner.run(dsl.registry, t, options)
@@ -118,12 +120,24 @@ describe("failure policies, on hosts of the local connection", function()
     fs.remove(dir, { recursive = true })
   end)
 
-  it("refuses a connection kind it does not know, naming the host", function()
+  it("fails with exit code 2, saying what matched nothing, when no host matches", function()
+    fleet(2, {})
+    local ran = false
+    local report = run({ targets = "h1", filters = "nothing-has-this", script = function() ran = true end })
+    assert.is_false(report.ok)
+    assert.is_true(report.empty)
+    assert.equal("task t: no host matches h1 filtered by nothing-has-this", report.error)
+    assert.equal(2, runner.exit_code(report))
+    assert.is_false(ran)
+    report = run({ name = "u", targets = "all", script = "true" }, { select = { "nobody" } })
+    assert.equal("task u: no host matches nobody", report.error)
+  end)
+
+  it("refuses a connection kind it does not know when the host is defined, naming file:line", function()
     dsl = config.new()
-    dsl.host("odd", { connection = "carrier-pigeon" })
-    local t = dsl.task("t", { targets = "odd", script = "true" })
-    local report = runner.run(dsl.registry, t, { stdout = quiet(), stderr = quiet() })
-    assert.same({ "odd" }, report.failed)
-    assert.matches("host odd: unknown connection 'carrier%-pigeon' %(known: local, ssh%)", report.hosts.odd.error)
+    local ok, err = pcall(function() dsl.host("odd", { connection = "carrier-pigeon" }) end)
+    assert.is_false(ok)
+    assert.matches('failure_policy_spec%.lua:%d+: host odd: connection must be one of "ssh", "local", '
+      .. 'got "carrier%-pigeon"', err)
   end)
 end)

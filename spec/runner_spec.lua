@@ -346,6 +346,28 @@ describe("essh.runner", function()
       assert.same({ "root\n", server.user .. "\n", "nobody\n", "through sudo" }, seen)
     end)
 
+    it("never let the password reach a command when sudo does not ask for it (cached credentials)", function()
+      allow("ALL")
+      local f = assert(io.open(sudoers, "a"))
+      f:write("Defaults:", server.user, " timestamp_type=global\n")
+      f:close()
+      local function forget() os.remove("/run/sudo/ts/" .. server.user) end
+      forget()
+      local seen = {}
+      local t = dsl.task("cached-sudo", { targets = "web1", privileged = true, script = function(task)
+        seen[#seen + 1] = task:run("sh -e", { stdin = "echo hello\n" }).stdout
+        seen[#seen + 1] = task:run("sh -e", { stdin = "echo hello\n" }).stdout
+        seen[#seen + 1] = task:run("cat", { stdin = "DATA\n" }).stdout
+        seen[#seen + 1] = task:run("cat").stdout
+      end })
+      local report = runner.run(dsl.registry, t, { stdout = capture(), stderr = capture(),
+        sudo_password = server.password })
+      forget()
+      assert.is_true(report.ok, tostring(report.hosts.web1.error))
+      assert.same({ "hello\n", "hello\n", "DATA\n", "" }, seen)
+      for _, out in ipairs(seen) do assert.is_nil(out:find(server.password, 1, true)) end
+    end)
+
     it("take the fanned-out stdin after the password", function()
       allow("ALL")
       local out = capture()

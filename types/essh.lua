@@ -205,10 +205,9 @@ function Context:download(src, dst, options) end
 ---@param vars table?
 function Context:template(src, dst, vars) end
 
---- The command prefix and stdin prefix that run commands as `as_user` here.
+--- How commands run as `as_user` here through sudo (asked once per host): see essh.sudo.
 ---@param as_user string
----@return string prefix
----@return string stdin
+---@return {prefix: string, stdin: string, marker: string?}
 function Context:sudo(as_user) end
 
 ---@class essh.RunOptions
@@ -238,7 +237,8 @@ function Context:sudo(as_user) end
 ---@field unreachable string[]
 ---@field skipped string[]
 ---@field interrupted boolean? Ctrl-C stopped the run.
----@field error string? Why the task stopped before its hosts (prepare failed).
+---@field error string? Why the task stopped before its hosts (prepare failed, or no host matched).
+---@field empty boolean? No host matched the task's targets and filters (exit code 2).
 ---@field duration number Seconds the run took.
 
 --- Runs a task (its name or record) on its hosts.
@@ -258,7 +258,8 @@ function essh.run(task, options) end
 function essh.on(event, fn) end
 
 --- Runs a command line like the essh command does, on what this program defined; returns the
---- exit code: 0 all ok, 1 a host failed, 2 usage or config error, 3 only unreachable, 130 Ctrl-C.
+--- exit code: 0 all ok, 1 a host failed, 2 usage or config error (or no host matched), 3 only
+--- unreachable, 130 Ctrl-C.
 ---@param argv string[]
 ---@return integer
 function essh.main(argv) end

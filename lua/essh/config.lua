@@ -4,6 +4,7 @@
 local registry_of = require "essh.registry"
 local host_of = require "essh.host"
 local query = require "essh.query"
+local check = require "essh.check"
 
 local M = {}
 
@@ -15,12 +16,32 @@ local function where(level)
   return source .. ":" .. (info.currentline or 0)
 end
 
---- The fields a task definition may have (see essh.TaskSpec in types/essh.lua).
-M.TASK_FIELDS = {
-  description = true, hidden = true, disabled = true, targets = true, filters = true, backend = true,
-  parallel = true, prefix = true, privileged = true, user = true, env = true, props = true, args = true,
-  driver = true, timeout = true, on_failure = true, prepare = true, script = true, override = true, stdin = true,
+local NAMES = check.one_or_list(check.name, "a host name or tag")
+local SCRIPT_LINES = check.list_of(function(v) return type(v) == "string" end, "strings")
+
+--- What each field of a task definition must hold (see essh.TaskSpec in types/essh.lua).
+local TASK_CHECKS = {
+  description = check.text, hidden = check.boolean, disabled = check.boolean, targets = NAMES, filters = NAMES,
+  backend = check.one_of { "remote", "local" },
+  parallel = check.either("true, false or a whole number above 0", check.boolean,
+    function(v) return type(v) == "number" and v >= 1 and v % 1 == 0 end),
+  prefix = check.either("true, false or a prefix template (a string)", check.boolean, check.text),
+  privileged = check.boolean, user = check.name,
+  env = check.map_of(check.name, function(v) return type(v) == "string" or type(v) == "number" end,
+    "a table of variable names to strings or numbers"),
+  props = check.map_of(check.text, check.scalar, "a table of names to strings, numbers or booleans"),
+  args = check.list_of(check.scalar, "strings or numbers"), driver = check.name, timeout = check.positive,
+  on_failure = check.either('"abort", "continue" or a percentage (0 to 100)', check.one_of { "abort", "continue" },
+    function(v) return type(v) == "number" and v >= 0 and v <= 100 end),
+  prepare = check.func,
+  script = check.either("a script (a string), a list of lines or a Lua function",
+    function(v) return type(v) == "string" end, SCRIPT_LINES, check.func),
+  override = check.boolean, stdin = check.boolean,
 }
+
+--- The fields a task definition may have.
+M.TASK_FIELDS = {}
+for k in pairs(TASK_CHECKS) do M.TASK_FIELDS[k] = true end
 
 local Group = {}
 Group.__index = Group
@@ -55,6 +76,7 @@ function M.new(registry)
       if conflict then error(conflict, 0) end
     end
     pending = {}
+    registry:check()
     return registry
   end
 
@@ -62,9 +84,11 @@ function M.new(registry)
     if type(spec) == "string" or (type(spec) == "table" and spec[1] ~= nil and spec.script == nil) then
       spec = { script = spec }
     end
+    check.field(at, "task " .. check.got(name), "its name", check.name, name)
     if type(spec) ~= "table" then error(("%s: task %s: expected a table or a script"):format(at, name), 0) end
-    for key in pairs(spec) do
-      if not M.TASK_FIELDS[key] then error(("%s: task %s: unknown field '%s'"):format(at, name, tostring(key)), 0) end
+    for key, value in pairs(spec) do
+      if not TASK_CHECKS[key] then error(("%s: task %s: unknown field '%s'"):format(at, name, tostring(key)), 0) end
+      check.field(at, "task " .. name, key, TASK_CHECKS[key], value)
     end
     local t = { name = name, _where = at }
     for k, v in pairs(spec) do t[k] = v end
@@ -83,10 +107,20 @@ function M.new(registry)
 
   function dsl.driver(name, spec)
     local at = where(2)
+    check.field(at, "driver " .. check.got(name), "its name", check.name, name)
     local function define(s)
       if type(s) == "string" or type(s) == "function" then s = { template = s } end
+      if type(s) ~= "table" then error(("%s: driver %s: expected a template or a table"):format(at, name), 0) end
+      for key, value in pairs(s) do
+        if key ~= "template" and key ~= "override" then
+          error(("%s: driver %s: unknown field '%s'"):format(at, name, tostring(key)), 0)
+        end
+        if key == "override" then check.field(at, "driver " .. name, key, check.boolean, value) end
+      end
       local d = { name = name, _where = at, template = s.template }
       if d.template == nil then error(("%s: driver %s: a template is required"):format(at, name), 0) end
+      check.field(at, "driver " .. name, "template", check.either("a template (a string) or a function",
+        function(v) return type(v) == "string" end, check.func), d.template)
       return registry:add("driver", name, d, at, s.override)
     end
     if spec ~= nil then return define(spec) end
@@ -104,15 +138,26 @@ function M.new(registry)
     end
   end
 
+  local function member(at, v)
+    if getmetatable(v) ~= Group and not host_of.is(v) then
+      error(("%s: group: members must be hosts or groups, got %s"):format(at, check.got(v)), 0)
+    end
+    return v
+  end
+
   function dsl.group(spec)
+    local at = where(2)
+    if type(spec) ~= "table" then error(("%s: group: expected a table, got %s"):format(at, check.got(spec)), 0) end
     local g = setmetatable({ members = {}, defaults = {} }, Group)
     for k, v in pairs(spec) do
       if type(k) == "number" then
-        g.members[#g.members + 1] = v
+        g.members[#g.members + 1] = member(at, v)
       elseif k == "hosts" then
-        for _, h in ipairs(v) do g.members[#g.members + 1] = h end
+        if type(v) ~= "table" then error(("%s: group: hosts must be a list, got %s"):format(at, check.got(v)), 0) end
+        for _, h in ipairs(v) do g.members[#g.members + 1] = member(at, h) end
       else
-        g.defaults[k] = v
+        local canonical = host_of.check_field(at, "group", k, v)
+        g.defaults[canonical] = v
       end
     end
     -- Inner groups applied their defaults already, so their members' values win.

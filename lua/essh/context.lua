@@ -33,15 +33,14 @@ function Context:exec(command, options)
   return process.run(command, options)
 end
 
---- The command prefix and stdin prefix that run commands as `as_user` here, found once per host.
+--- How commands run as `as_user` here (see essh.sudo), found once per host.
 function Context:sudo(as_user)
-  local memo = self._sudo[as_user]
-  if not memo then
-    local prefix, first = sudo.prefixes(as_user, function(command) return self:exec(command) end, self._password)
-    memo = { prefix, first }
-    self._sudo[as_user] = memo
+  local plan = self._sudo[as_user]
+  if not plan then
+    plan = sudo.plan(as_user, function(command) return self:exec(command) end, self._password)
+    self._sudo[as_user] = plan
   end
-  return memo[1], memo[2]
+  return plan
 end
 
 local AS_USER = { user = true, privileged = true }
@@ -59,9 +58,8 @@ function Context:run(command, options)
     if not AS_USER[k] then opts[k] = v end
   end
   if as_user then
-    local prefix, first = self:sudo(as_user)
-    command = sudo.wrap(prefix, command)
-    opts.stdin = sudo.stdin_after(first, opts.stdin)
+    local plan = self:sudo(as_user)
+    command, opts.stdin = sudo.command(plan, command), sudo.stdin(plan, opts.stdin)
   end
   return checked(self:exec(command, opts))
 end

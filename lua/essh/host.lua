@@ -2,6 +2,8 @@
 --- (`HostName` = `Hostname`); metadata is lowercase (`description`, `hidden`, `tags`, `props`).
 --- `init = function(host)` runs once, when the host is defined, and may set any field;
 --- `connection` names how its work is done ("ssh", the default, or "local": see essh.connection).
+local check = require "essh.check"
+
 local M = {}
 
 -- The ssh_config keywords a host may carry, by lower-case name.
@@ -20,11 +22,49 @@ for _, k in ipairs({
 end
 M.KEYWORDS = KEYWORDS
 
---- The metadata fields of a host, beside its ssh options (see essh.HostSpec in types/essh.lua).
-local FIELDS = {
-  description = true, hidden = true, tags = true, props = true, init = true, before_connect = true,
-  after_connect = true, after_disconnect = true, override = true, connection = true,
+--- The metadata fields of a host, beside its ssh options, and what each must hold (see
+--- essh.HostSpec in types/essh.lua).
+local FIELD_CHECKS = {
+  description = check.text, hidden = check.boolean,
+  tags = check.list_of(check.name, "names (non-empty, without spaces, control characters or * ? ! #)"),
+  props = check.map_of(check.text, check.scalar, "a table of names to strings, numbers or booleans"),
+  init = check.func, before_connect = check.hook, after_connect = check.hook, after_disconnect = check.hook,
+  override = check.boolean, connection = check.one_of { "ssh", "local" },
 }
+local FIELDS = {}
+for k in pairs(FIELD_CHECKS) do FIELDS[k] = true end
+
+-- ssh options with a type of their own; the others hold one string, number or boolean.
+local OPTION_CHECKS = {
+  Port = check.port, ConnectTimeout = check.count, ServerAliveInterval = check.count,
+  ServerAliveCountMax = check.count, ConnectionAttempts = check.count, NumberOfPasswordPrompts = check.count,
+}
+local LIST_OPTION = check.one_or_list(check.scalar, "a string, number or boolean (strings without control characters)")
+for _, k in ipairs { "IdentityFile", "CertificateFile", "LocalForward", "RemoteForward", "SendEnv", "SetEnv",
+  "UserKnownHostsFile", "GlobalKnownHostsFile" } do
+  OPTION_CHECKS[k] = LIST_OPTION
+end
+
+--- Raises the config error of a host field `key` (an ssh option or a metadata field) that
+--- does not hold what it must; `what` names the host ("host web1") and `where` its file:line.
+--- Returns the field's canonical name and whether it is an ssh option; nil for an unknown key.
+function M.check_field(where, what, key, value)
+  if type(key) ~= "string" then
+    error(("%s: %s: unexpected %s key in its definition"):format(where, what, type(key)), 0)
+  end
+  local canonical = M.keyword(key)
+  if canonical then
+    if value ~= nil then check.field(where, what, canonical, OPTION_CHECKS[canonical] or check.scalar, value) end
+    return canonical, true
+  end
+  if key == "Tags" then key = "tags" end
+  if FIELDS[key] then
+    if value ~= nil then check.field(where, what, key, FIELD_CHECKS[key], value) end
+    return key, false
+  end
+  if key:match("^%u") then error(("%s: %s: unknown ssh option '%s'"):format(where, what, key), 0) end
+  error(("%s: %s: unknown field '%s'"):format(where, what, key), 0)
+end
 
 M.FIELDS = FIELDS
 
@@ -46,15 +86,18 @@ Host.__index = function(self, key)
 end
 
 Host.__newindex = function(self, key, value)
-  local canonical = M.keyword(key)
-  if canonical then
+  local info = debug.getinfo(2, "Sl")
+  local at = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"
+  local ok, canonical, is_option = pcall(M.check_field, at, "host " .. rawget(self, "_name"), key, value)
+  if not ok then error(canonical, 0) end
+  if is_option then
     rawget(self, "config")[canonical] = value
-  elseif key == "Tags" or key == "tags" then
+  elseif canonical == "tags" then
     rawget(self, "_fields").tags = value or {}
-  elseif FIELDS[key] then
-    rawget(self, "_fields")[key] = value
+    local registry = rawget(self, "_registry")
+    if registry then registry:tags_changed() end
   else
-    error(("host %s: unknown field '%s'"):format(rawget(self, "_name"), tostring(key)), 2)
+    rawget(self, "_fields")[canonical] = value
   end
 end
 
@@ -80,6 +123,7 @@ local function config_lines(keyword, value, out)
     return
   end
   local text = tostring(value)
+  assert(not text:find("%c"), "a control character in an ssh option (checked when defined)")
   if text:find("[%s\"]") then text = '"' .. text:gsub('"', '\\"') .. '"' end
   out[#out + 1] = "    " .. keyword .. " " .. text
 end
@@ -102,25 +146,14 @@ function M.apply(self, spec)
   local fields = rawget(self, "_fields")
   if type(spec) ~= "table" then error(("%s: host %s: expected a table of fields"):format(where, name), 0) end
   for key, value in pairs(spec) do
-    if type(key) ~= "string" then
-      error(("%s: host %s: unexpected %s key in its definition"):format(where, name, type(key)), 0)
-    end
-    local canonical = M.keyword(key)
-    if canonical then
+    local canonical, is_option = M.check_field(where, "host " .. name, key, value)
+    if is_option then
       rawget(self, "config")[canonical] = value
-    elseif key == "Tags" or key == "tags" then
-      fields.tags = value
-    elseif FIELDS[key] then
-      fields[key] = value
-    elseif key:match("^%u") then
-      error(("%s: host %s: unknown ssh option '%s'"):format(where, name, key), 0)
     else
-      error(("%s: host %s: unknown field '%s'"):format(where, name, key), 0)
+      fields[canonical] = value
     end
   end
-  if type(fields.tags) ~= "table" then
-    error(("%s: host %s: tags must be a list of strings"):format(where, name), 0)
-  end
+  fields.tags = fields.tags or {}
   local conflict = rawget(self, "_conflict")
   local registry = rawget(self, "_registry")
   if conflict then
@@ -129,6 +162,7 @@ function M.apply(self, spec)
     registry:add("host", name, self, where, true)
   elseif registry then
     registry:check_tags(self, where)
+    registry:index_tags(self)
   end
   local init = spec.init
   if init ~= nil then
@@ -144,6 +178,7 @@ Host.__call = M.apply
 --- A host called `name`, defined at `where` ("file:line", for errors), with `spec` applied.
 function M.new(name, spec, where)
   if type(name) ~= "string" or name == "" then error("host: a name (a non-empty string) is required", 3) end
+  check.field(where or "?", "host " .. check.got(name), "its name", check.name, name)
   local self = setmetatable({ _name = name, _where = where, config = {}, _fields = { tags = {}, props = {} } }, Host)
   if spec then M.apply(self, spec) end
   return self

@@ -22,7 +22,8 @@ function M.start(options)
     pki(dir)
     tls = (" %s/server.pem %s/server.key"):format(dir, dir)
   end
-  local pid = sh(("python3 spec/support/httpd.py %s%s >%s/log 2>&1 & echo $!"):format(port_file, tls, dir)):match("%d+")
+  local watchdog = require("support.sshd").watchdog(("exec python3 spec/support/httpd.py %s%s >%s/log 2>&1")
+    :format(port_file, tls, dir))
   local port
   for _ = 1, 200 do
     local f = io.open(port_file)
@@ -39,7 +40,10 @@ function M.start(options)
     port = port,
     url = ("%s://127.0.0.1:%d"):format(scheme, port),
     ca_file = options.tls and (dir .. "/ca.pem") or nil,
-    stop = function() sh("kill " .. pid .. "; rm -rf " .. dir) end,
+    stop = function()
+      watchdog:close()
+      sh("rm -rf " .. dir)
+    end,
   }
 end
 

@@ -60,6 +60,20 @@ function M.keys()
   return d
 end
 
+--- Runs the shell command `command` (a server in the foreground) under a watchdog that kills
+--- it and every process it started when the returned handle is closed, or when this Lua
+--- process ends in any way (the handle is a pipe the watchdog reads until it closes), so that
+--- no server outlives the run that started it.
+function M.watchdog(command)
+  return assert(io.popen(("sh -c %s >/dev/null 2>&1"):format(M.quote(
+    command .. " & pid=$!; cat >/dev/null; pkill -KILL -P $pid; kill -KILL $pid 2>/dev/null; wait")), "w"))
+end
+
+--- `s` quoted for the shell.
+function M.quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
 local function free_port()
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
   for _ = 1, 50 do
@@ -115,16 +129,19 @@ function M.start(options)
       "  DenyUsers *",
       "",
     }, "\n"))
-    local ok, err = sh("/usr/sbin/sshd -f " .. dir .. "/sshd_config -E " .. dir .. "/sshd.log")
+    local watchdog = M.watchdog(("/usr/sbin/sshd -D -f %s/sshd_config -E %s/sshd.log"):format(dir, dir))
     for _ = 1, 100 do
-      if not ok or tonumber(read(dir .. "/sshd.pid") or "") then break end
+      if tonumber(read(dir .. "/sshd.pid") or "") or not sh("pgrep -f '" .. dir .. "/sshd_config' >/dev/null") then
+        break
+      end
       sh("sleep 0.02")
     end
-    if ok and tonumber(read(dir .. "/sshd.pid") or "") then
-      server.port = port
+    if tonumber(read(dir .. "/sshd.pid") or "") then
+      server.port, server.watchdog = port, watchdog
       break
     end
-    server.last_error = err
+    watchdog:close()
+    server.last_error = read(dir .. "/sshd.log")
   end
   if not server.port then
     error("support/sshd: sshd did not start: " .. tostring(server.last_error) .. (read(dir .. "/sshd.log") or ""))
@@ -149,8 +166,8 @@ function M.start(options)
 
   --- Kills the server (its connections too) and removes its files.
   function server.stop()
-    sh("kill " .. server.pid)
-    sh("pkill -f 'sshd: .*' -P " .. server.pid)
+    if server.watchdog then server.watchdog:close() end
+    server.watchdog = nil
     sh("rm -rf " .. dir)
   end
 

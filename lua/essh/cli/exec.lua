@@ -5,7 +5,7 @@ local run = require "essh.cli.run"
 local M = {}
 
 function M.command(registry, flags, args)
-  if flags.exec == true then flags_of.usage_error("--exec needs a command") end
+  if flags.exec == true or flags.exec:match("^%s*$") then flags_of.usage_error("--exec needs a command") end
   if #flags.target == 0 and #flags.select == 0 then flags_of.usage_error("--exec needs --target NAME|TAG") end
   local task = {
     name = "exec", backend = "remote", script = flags.exec,

@@ -43,7 +43,9 @@ task "deploy" {
 ]]
 
 function M.command(out)
-  if fs.exists(".esshconfig.lua") then flags.usage_error(".esshconfig.lua already exists here") end
+  for _, existing in ipairs { ".esshconfig.lua", "esshconfig.lua" } do
+    if fs.exists(existing) then flags.usage_error(existing .. " already exists here") end
+  end
   assert(fs.write(".esshconfig.lua", M.EXAMPLE))
   out:write("wrote .esshconfig.lua\n")
   return 0

@@ -17,8 +17,8 @@ local function run_script(run, host, ctx, entry)
   if not task.script then return end
   local command, stdin = script.command(script.render(run.registry, task, host, run.args), run.stdin)
   if run.as_user then
-    local sudo_prefix, first = ctx:sudo(run.as_user)
-    command, stdin = sudo.wrap(sudo_prefix, command), first .. stdin
+    local plan = ctx:sudo(run.as_user)
+    command, stdin = sudo.command(plan, command), sudo.stdin(plan, stdin)
   end
   local p = run.prefixes[host]
   local r, e = ctx:exec(command, { stdin = stdin, lines = true, on_stdout = prefix.line_writer(run.stdout, p),

@@ -120,6 +120,19 @@ function M.run(registry, task, options)
     as_user = task.user or (task.privileged and "root") or nil, password = asked_once(options.sudo_password),
     stdout = out, stderr = options.stderr or io.stderr }
 
+  if #hosts == 0 then
+    local wanted = options.select or task.targets
+    wanted = type(wanted) == "table" and table.concat(wanted, ", ") or tostring(wanted)
+    local filters = {}
+    for _, f in ipairs { task.filters, options.filter } do
+      for _, name in ipairs(type(f) == "table" and f or { f }) do filters[#filters + 1] = name end
+    end
+    report.ok, report.empty = false, true
+    report.error = ("task %s: no host matches %s%s"):format(task.name, wanted,
+      #filters > 0 and (" filtered by " .. table.concat(filters, ", ")) or "")
+    report.duration = runtime.monotonic() - started
+    return report
+  end
   events.emit("task_start", task, hosts)
   if not prepared(task, run, report) then
     report.duration = runtime.monotonic() - started

@@ -19,10 +19,11 @@ function M.finish(report)
   report.ok = #report.failed == 0 and #report.unreachable == 0 and #report.skipped == 0 and not report.interrupted
 end
 
---- The exit code of a report: 0 all ok, 1 some host failed, 3 only unreachable hosts,
---- 130 interrupted.
+--- The exit code of a report: 0 all ok, 1 some host failed, 2 no host matched, 3 only
+--- unreachable hosts, 130 interrupted.
 function M.exit_code(report)
   if report.interrupted then return 130 end
+  if report.empty then return 2 end
   if report.ok then return 0 end
   if #report.failed == 0 and #report.unreachable > 0 and not report.error then return 3 end
   return 1
