@@ -287,6 +287,18 @@ host "hooked" { %s, before_connect = "echo before > hooks.log",
       assert.matches("exit=0\n$", out)
     end)
 
+    it("ends on SIGINT in the middle of a remote command with the terminal restored, every time", function()
+      for _ = 1, 3 do
+        local out = terminal("'expect:started' 'kill:INT:^[^ ]*lua[^ ]* .*essh web1'",
+          ("sh -c 'stty -g; %s web1 -- \"echo started; sleep 20\"; echo rc=$?; stty -g'"):format(essh_bin))
+        local modes = {}
+        for mode in out:gmatch("([%x:]+:[%x:]+)\r?\n") do modes[#modes + 1] = mode end
+        assert.matches("rc=130", out)
+        assert.equal(2, #modes, out)
+        assert.equal(modes[1], modes[2])
+      end
+    end)
+
     it("ends on SIGTERM with the terminal restored", function()
       local out = terminal("'expect:[$#] ' 'kill:TERM:^[^ ]*lua[^ ]* .*essh web1'",
         ("sh -c 'stty -g; %s web1; echo rc=$?; stty -g'"):format(essh_bin))

@@ -56,11 +56,28 @@ describe("process.run", function()
 
   it("waits for whole lines longer than one read", function()
     local lines = {}
-    local r = assert(process.run("head -c 300000 /dev/zero | tr '\\0' x; echo; echo end", {
+    local r = assert(process.run("head -c 60000 /dev/zero | tr '\\0' x; echo; echo end", {
       on_stdout = function(l) lines[#lines + 1] = #l end, lines = true,
     }))
-    assert.same({ 300000, 3 }, lines)
+    assert.same({ 60000, 3 }, lines)
     assert.is_true(r.ok)
+  end)
+
+  it("hands a line longer than 64 KiB over in 64 KiB pieces, each marked as going on", function()
+    local pieces, marks, lines = 0, 0, {}
+    local r = assert(process.run("head -c 8388608 /dev/zero | tr '\\0' x; printf 'yz\\nend\\n'", { lines = true,
+      on_stdout = function(line, partial)
+        if partial then
+          assert.equal(65536, #line)
+          pieces, marks = pieces + 1, marks + 1
+        else
+          lines[#lines + 1] = line
+        end
+      end }))
+    assert.is_true(r.ok)
+    assert.equal(128, pieces)
+    assert.equal(128, marks)
+    assert.same({ "yz", "end" }, lines)
   end)
 
   it("runs many commands at once under the scheduler", function()

@@ -269,6 +269,28 @@ describe("essh.runner", function()
     assert.equal("0", left:match("%d+"))
   end)
 
+  it("removes the temporary file of an atomic upload that Ctrl-C stops, before it exits", function()
+    local lua = require "support.lua"
+    local dir = assert(fs.tempdir("essh-upload"))
+    os.execute("chmod 777 " .. dir .. " && head -c 314572800 /dev/zero > " .. dir .. "/big.bin")
+    local command, path = lua.script(([[
+      local essh = require "essh"
+      essh.host "a" { HostName = "127.0.0.1", Port = %d, User = %q, IdentityFile = %q, UserKnownHostsFile = %q }
+      essh.task "send" { targets = "a", script = function(t) t:upload(%q, %q) end }
+      os.exit(essh.main({ [0] = "essh", "send" }))
+    ]]):format(server.port, server.user, server.keys .. "/id_ed25519", server.known_hosts, dir .. "/big.bin",
+      dir .. "/copy.bin"))
+    local p = assert(io.popen("(" .. command .. " & pid=$!; sleep 0.6; kill -INT $pid; wait $pid; echo code=$?) 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    os.remove(path)
+    local left = io.popen("ls -a " .. dir):read("*a")
+    fs.remove(dir, { recursive = true })
+    assert.matches("code=130", out)
+    assert.not_matches("essh%-", left)
+    assert.not_matches("copy%.bin", left)
+  end)
+
   it("tells listeners when tasks and hosts start and finish", function()
     local events = {}
     local off = runner.on("host_done", function(task, host, entry)
@@ -366,6 +388,29 @@ describe("essh.runner", function()
       assert.is_true(report.ok, tostring(report.hosts.web1.error))
       assert.same({ "hello\n", "hello\n", "DATA\n", "" }, seen)
       for _, out in ipairs(seen) do assert.is_nil(out:find(server.password, 1, true)) end
+    end)
+
+    it("stop the run with exit code 130 on Ctrl-C at essh.main's password prompt, the terminal restored", function()
+      allow("ALL")
+      local lua = require "support.lua"
+      local command, path = lua.script(([[
+        local essh = require "essh"
+        essh.host "a" { HostName = "127.0.0.1", Port = %d, User = %q, IdentityFile = %q, UserKnownHostsFile = %q }
+        essh.task "root" { targets = "a", privileged = true, script = "id -un" }
+        local code = essh.main({ [0] = "essh", "root" })
+        print("code=" .. code)
+        os.exit(code)
+      ]]):format(server.port, server.user, server.keys .. "/id_ed25519", server.known_hosts))
+      local out = require("support.shell").run(("python3 spec/support/terminal.py 24 80 "
+        .. "'expect:sudo password: ' 'kill:INT:^[^ ]*lua[^ ]* /tmp/lua_' -- sh -c 'stty -g; %s; echo rc=$?; stty -g'")
+        :format(command))
+      os.remove(path)
+      assert.matches("code=130", out)
+      assert.matches("rc=130", out)
+      local modes = {}
+      for mode in out:gmatch("([%x:]+:[%x:]+)\r?\n") do modes[#modes + 1] = mode end
+      assert.equal(2, #modes, out)
+      assert.equal(modes[1], modes[2])
     end)
 
     it("take the fanned-out stdin after the password", function()

@@ -74,7 +74,7 @@ pub struct Prepared {
 struct OutputStream {
     rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Event>>>,
     outcome: Arc<Mutex<Option<error::Result<CommandResult>>>>,
-    partial: Arc<Mutex<[Vec<u8>; 2]>>,
+    partial: Arc<Mutex<[Lines; 2]>>,
     lines: bool,
     task: tokio::task::JoinHandle<()>,
 }
@@ -89,8 +89,59 @@ impl UserData for OutputStream {}
 
 const BATCH_BYTES: usize = 1 << 20;
 
+/// The longest line that waits for its end: beyond it, a line leaves in pieces of this size.
+pub const MAX_PENDING_LINE: usize = 64 << 10;
+
+/// Splits a stream's chunks into lines (without their `\n` or `\r\n`), in time linear in the
+/// bytes: only the new bytes of a chunk are searched, and the unfinished line never grows past
+/// [`MAX_PENDING_LINE`] (a longer one leaves in pieces, each marked partial).
+#[derive(Default)]
+pub struct Lines {
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    /// Takes the next chunk; `out(line, partial)` receives each line it completes, and each
+    /// piece of a line that outgrew the bound.
+    pub fn push(&mut self, mut data: &[u8], mut out: impl FnMut(Vec<u8>, bool)) {
+        loop {
+            let newline = data.iter().position(|&b| b == b'\n');
+            let mut piece = &data[..newline.unwrap_or(data.len())];
+            while self.pending.len() + piece.len() > MAX_PENDING_LINE {
+                let room = MAX_PENDING_LINE - self.pending.len();
+                self.pending.extend_from_slice(&piece[..room]);
+                piece = &piece[room..];
+                out(std::mem::take(&mut self.pending), true);
+            }
+            self.pending.extend_from_slice(piece);
+            let Some(pos) = newline else { return };
+            let mut line = std::mem::take(&mut self.pending);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            out(line, false);
+            data = &data[pos + 1..];
+        }
+    }
+
+    /// The last line, when the stream ended without a newline.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
+    }
+}
+
+/// How a batch names what an item is: a line of stdout (1) or stderr (2), or a piece of a
+/// longer one (3, 4); raw chunks are 1 and 2.
+fn item_code(stream: u8, partial: bool) -> u8 {
+    if partial {
+        stream + 2
+    } else {
+        stream
+    }
+}
+
 /// Adds one event to a batch: whole lines when `lines`, else the chunk.
-fn add_event(batch: &mut Vec<(u8, Vec<u8>)>, partial: &mut [Vec<u8>; 2], lines: bool, ev: Event) {
+fn add_event(batch: &mut Vec<(u8, Vec<u8>)>, partial: &mut [Lines; 2], lines: bool, ev: Event) {
     let (stream, data) = match ev {
         Event::Stdout(d) => (1u8, d),
         Event::Stderr(d) => (2u8, d),
@@ -99,18 +150,7 @@ fn add_event(batch: &mut Vec<(u8, Vec<u8>)>, partial: &mut [Vec<u8>; 2], lines: 
         batch.push((stream, data));
         return;
     }
-    let buf = &mut partial[(stream - 1) as usize];
-    buf.extend_from_slice(&data);
-    let mut start = 0;
-    while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
-        let mut line = &buf[start..start + pos];
-        if line.last() == Some(&b'\r') {
-            line = &line[..line.len() - 1];
-        }
-        batch.push((stream, line.to_vec()));
-        start += pos + 1;
-    }
-    buf.drain(..start);
+    partial[(stream - 1) as usize].push(&data, |line, piece| batch.push((item_code(stream, piece), line)));
 }
 
 fn batch_table(lua: &Lua, batch: Vec<(u8, Vec<u8>)>) -> Result<Value> {
@@ -169,7 +209,7 @@ where
         lua.create_userdata(OutputStream {
             rx: Arc::new(tokio::sync::Mutex::new(rx)),
             outcome,
-            partial: Arc::new(Mutex::new([Vec::new(), Vec::new()])),
+            partial: Arc::new(Mutex::new([Lines::default(), Lines::default()])),
             lines: prepared.lines,
             task,
         })
@@ -196,8 +236,8 @@ where
             }
             if ended {
                 for (i, rest) in partial.iter_mut().enumerate() {
-                    if !rest.is_empty() {
-                        batch.push((i as u8 + 1, std::mem::take(rest)));
+                    if let Some(line) = rest.finish() {
+                        batch.push((i as u8 + 1, line));
                     }
                 }
             }
@@ -219,4 +259,54 @@ where
     native.raw_set("finish", finish)?;
     native.raw_set("at", at)?;
     runner_factory(lua)?.call(native)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&[u8]]) -> Vec<(Vec<u8>, bool)> {
+        let mut lines = Lines::default();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            lines.push(chunk, |line, partial| out.push((line, partial)));
+        }
+        out.extend(lines.finish().map(|l| (l, false)));
+        out
+    }
+
+    #[test]
+    fn lines_split_across_chunks_without_their_endings() {
+        let out = split(&[b"a\r\nb", b"c\n", b"\n", b"tail"]);
+        let expected: Vec<(Vec<u8>, bool)> =
+            vec![(b"a".to_vec(), false), (b"bc".to_vec(), false), (b"".to_vec(), false), (b"tail".to_vec(), false)];
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_line_ending_in_the_chunk_that_overfills_the_bound_still_leaves_in_pieces() {
+        let mut big = vec![b'x'; MAX_PENDING_LINE - 10];
+        let mut lines = Lines::default();
+        let mut out = Vec::new();
+        lines.push(&big, |l, p| out.push((l.len(), p)));
+        big.truncate(20);
+        big.extend_from_slice(b"\nnext\n");
+        lines.push(&big, |l, p| out.push((l.len(), p)));
+        assert_eq!(out, vec![(MAX_PENDING_LINE, true), (10, false), (4, false)]);
+    }
+
+    #[test]
+    fn a_long_line_leaves_in_bounded_pieces_marked_partial() {
+        let chunk = vec![b'x'; 4096];
+        let mut lines = Lines::default();
+        let mut pieces = Vec::new();
+        for _ in 0..8192 {
+            lines.push(&chunk, |line, partial| pieces.push((line.len(), partial)));
+            assert!(lines.pending.len() <= MAX_PENDING_LINE, "the unfinished line stays bounded");
+        }
+        lines.push(b"end\n", |line, partial| pieces.push((line.len(), partial)));
+        assert_eq!(pieces.len(), 8192 * 4096 / MAX_PENDING_LINE + 1);
+        assert!(pieces[..pieces.len() - 1].iter().all(|&(n, partial)| n == MAX_PENDING_LINE && partial));
+        assert_eq!(pieces.last(), Some(&(3, false)));
+    }
 }

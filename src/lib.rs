@@ -49,6 +49,7 @@ native_modules! {
     http,
     watch,
     process,
+    question,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -33,7 +33,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             crate::typed!(timeout: "number?", "Seconds; then the command is killed and an error returned."),
             crate::typed!(on_stdout: "fun(chunk: string)?", "Receives output live instead of collecting it."),
             crate::typed!(on_stderr: "fun(chunk: string)?", "Receives error output live instead of collecting it."),
-            crate::typed!(lines: "boolean?", "Callbacks receive whole lines (without the newline)."),
+            crate::typed!(lines: "boolean?", "Callbacks receive whole lines, without the newline; a line over 64 KiB comes in pieces, each but the last with true as a second argument."),
         ])],
     build,
 };

@@ -126,10 +126,46 @@ impl Runtime {
         })
     }
 
+    /// Stops `task` and waits, at most [`CLEANUP_WAIT`], until it is gone and the cleanups its
+    /// end started ([`spawn_cleanup`]) are done: a cancelled transfer has removed its temporary
+    /// file before the program can go on, or exit.
+    fn stop(&self, task: tokio::task::JoinHandle<()>) {
+        task.abort();
+        self.handle().block_on(async {
+            let _ = tokio::time::timeout(CLEANUP_WAIT, async {
+                let _ = task.await;
+                cleanups_done().await;
+            })
+            .await;
+        });
+    }
+
     fn next_id(&self) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         id
+    }
+}
+
+/// How long a cancel waits for the cancelled work's cleanups.
+const CLEANUP_WAIT: Duration = Duration::from_secs(5);
+
+/// Cleanups that cancelled work started (see [`spawn_cleanup`]), until a cancel waits for them.
+static CLEANUPS: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Runs `cleanup` on the runtime this code runs in (from a `Drop` of work being cancelled);
+/// a cancel waits for it. Does nothing outside a runtime.
+pub fn spawn_cleanup<F: Future<Output = ()> + Send + 'static>(cleanup: F) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let task = rt.spawn(cleanup);
+        CLEANUPS.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+    }
+}
+
+async fn cleanups_done() {
+    let pending = std::mem::take(&mut *CLEANUPS.lock().unwrap_or_else(|p| p.into_inner()));
+    for task in pending {
+        let _ = task.await;
     }
 }
 
@@ -249,10 +285,11 @@ impl UserData for Op {
         // Blocks until done; an interrupt cancels the work and comes back as RAISE, err.
         methods.add_method_mut("wait", |lua, op, ()| {
             if let Some(task) = op.task.as_mut() {
-                let waited = get(lua)?.block_on(task);
+                let rt = get(lua)?;
+                let waited = rt.block_on(task);
                 if let Err(err) = waited {
                     if let Some(task) = op.task.take() {
-                        task.abort();
+                        rt.stop(task);
                     }
                     return (bridge::raise_mark(), err).into_lua_multi(lua);
                 }
@@ -274,9 +311,9 @@ impl UserData for Op {
         });
         methods.add_method("take", |lua, op, ()| op.take(lua));
         methods.add_method("done", |_, op, ()| Ok(op.is_done()));
-        methods.add_method_mut("cancel", |_, op, ()| {
+        methods.add_method_mut("cancel", |lua, op, ()| {
             if let Some(task) = op.task.take() {
-                task.abort();
+                get(lua)?.stop(task);
             }
             Ok(())
         });

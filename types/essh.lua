@@ -20,6 +20,7 @@
 ---@field http essh_native.http
 ---@field watch essh_native.watch
 ---@field process essh_native.process
+---@field question essh_native.question
 ---@field template table Templates: `render(text, vars)`, `render_file(path, vars)`, filters.
 ---@field log table Levelled, structured logging.
 ---@field inspect fun(value: any, options: table?): string Readable text of any value.

@@ -8,7 +8,7 @@
 ---@field timeout number? Seconds; then the command is killed and an error returned.
 ---@field on_stdout fun(chunk: string)? Receives output live instead of collecting it.
 ---@field on_stderr fun(chunk: string)? Receives error output live instead of collecting it.
----@field lines boolean? Callbacks receive whole lines (without the newline).
+---@field lines boolean? Callbacks receive whole lines, without the newline; a line over 64 KiB comes in pieces, each but the last with true as a second argument.
 local process_Options = {}
 
 --- Local commands: argv or a shell command line, with env, cwd, stdin, timeout and live output (classes: io)

@@ -12,7 +12,8 @@
 ---@field agent boolean? Use ssh-agent identities (default: true when SSH_AUTH_SOCK is set).
 ---@field known_hosts "strict"|"accept-new"|"off"|nil Host key policy (default: strict).
 ---@field known_hosts_file string? known_hosts file (default: ~/.ssh/known_hosts).
----@field connect_timeout number? Seconds to connect and authenticate (default 30).
+---@field hash_known_hosts boolean? Write accepted new host keys hashed, as HashKnownHosts yes does (default: ssh_config, then false).
+---@field connect_timeout number? Seconds to connect and exchange keys, and as many again to authenticate (default 30).
 ---@field keepalive_interval number? Seconds between keepalives (default 15; 0 turns them off).
 ---@field proxy_jump string? Jump hosts: [user@]host[:port],... or "none".
 ---@field ssh_config (boolean|string)? Read ~/.ssh/config (true, default), nothing (false), or this file.
@@ -25,7 +26,7 @@ local ssh_ConnectOptions = {}
 ---@field timeout number? Seconds before the command is abandoned with a timeout error.
 ---@field on_stdout fun(chunk: string)? Receives output live instead of collecting it.
 ---@field on_stderr fun(chunk: string)? Receives error output live instead of collecting it.
----@field lines boolean? Callbacks receive whole lines (without the newline).
+---@field lines boolean? Callbacks receive whole lines, without the newline; a line over 64 KiB comes in pieces, each but the last with true as a second argument.
 local ssh_ExecOptions = {}
 
 --- How a command ended: a non-zero exit is a result, not an error.
@@ -54,7 +55,7 @@ local ssh_InteractiveOptions = {}
 local ssh_InteractiveResult = {}
 
 ---@class ssh.TransferOptions
----@field mode integer? Permissions of the uploaded file (default 0644).
+---@field mode integer? Permissions of the file written (default: those of the source file, kept from its creation on).
 ---@field atomic boolean? Write a temporary name, then rename (default true).
 local ssh_TransferOptions = {}
 

@@ -83,7 +83,8 @@ local function free_port()
   error("support/sshd: no free port")
 end
 
---- Starts an sshd. Options: kbdint (offer keyboard-interactive), listen (addresses), pam = false.
+--- Starts an sshd. Options: kbdint (offer keyboard-interactive), listen (addresses), pam = false,
+--- extra (more sshd_config lines).
 --- Returns a server: port, user, password, known_hosts (a file listing its host key), host_key
 --- (the public key line), dir, keys, pid, options(extra), stop() and kill_all().
 function M.start(options)
@@ -125,6 +126,7 @@ function M.start(options)
       "MaxAuthTries 20",
       "LogLevel ERROR",
       -- options.listen = {"0.0.0.0"} (the benchmark's 100 loopback addresses): loopback only.
+      table.concat(options.extra or {}, "\n"),
       "Match Address *,!127.0.0.0/8",
       "  DenyUsers *",
       "",

@@ -1,6 +1,8 @@
 -- The Lua half of the command runners (see src/command.rs): streams a command's output to
 -- callbacks when the options ask for it, else makes one native call. A stdin function is read
--- whole first. `at` is the position of the options table among the arguments.
+-- whole first. `at` is the position of the options table among the arguments. With `lines`, a
+-- line longer than 64 KiB reaches the callback in pieces: each but the last with `true` as a
+-- second argument (the line goes on).
 local type, pairs, select, concat = type, pairs, select, table.concat
 local unpack = table.unpack or unpack
 return function(native)
@@ -25,8 +27,9 @@ return function(native)
       local batch = next_batch(stream)
       if not batch then break end
       for i = 1, #batch, 2 do
-        local callback = batch[i] == 1 and on_stdout or on_stderr
-        if callback then callback(batch[i + 1]) end
+        local code = batch[i]
+        local callback = (code == 1 or code == 3) and on_stdout or on_stderr
+        if callback then callback(batch[i + 1], code > 2 or nil) end
       end
     end
     return finish(stream)

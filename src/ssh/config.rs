@@ -15,6 +15,7 @@ pub struct HostConfig {
     pub proxy_jump: Option<String>,
     pub user_known_hosts_file: Option<String>,
     pub strict_host_key_checking: Option<String>,
+    pub hash_known_hosts: Option<bool>,
     pub connect_timeout: Option<u64>,
     pub server_alive_interval: Option<u64>,
 }
@@ -220,6 +221,7 @@ impl Reader<'_> {
             "proxyjump" => set_once(&mut c.proxy_jump, first()?),
             "userknownhostsfile" => set_once(&mut c.user_known_hosts_file, first()?),
             "stricthostkeychecking" => set_once(&mut c.strict_host_key_checking, first()?.to_ascii_lowercase()),
+            "hashknownhosts" => set_once(&mut c.hash_known_hosts, yes(&first()?)),
             "connecttimeout" => set_once(&mut c.connect_timeout, number("ConnectTimeout")?),
             "serveraliveinterval" => set_once(&mut c.server_alive_interval, number("ServerAliveInterval")?),
             _ => {}

@@ -111,8 +111,9 @@ fn hashed_match(hashed: &str, label: &str) -> bool {
 }
 
 /// Appends `key` for `host` to the known_hosts file at `path`, creating it (and its folder)
-/// when missing.
-pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Result<()> {
+/// when missing; with `hashed`, the host is written as OpenSSH's `HashKnownHosts yes` does
+/// (`|1|salt|HMAC-SHA1(salt, host)`).
+pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hashed: bool) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)?;
@@ -126,8 +127,19 @@ pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::R
         line.push('\n');
     }
     let entry = entry.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-    line.push_str(&format!("{} {entry}\n", host_label(host, port)));
+    let label = host_label(host, port);
+    let shown = if hashed { hash_label(&label)? } else { label };
+    line.push_str(&format!("{shown} {entry}\n"));
     file.write_all(line.as_bytes())
+}
+
+/// `|1|salt|hash` of a host label, with a fresh 20-byte salt, as OpenSSH writes it.
+fn hash_label(label: &str) -> std::io::Result<String> {
+    let mut salt = [0u8; 20];
+    getrandom::fill(&mut salt).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(&salt).map_err(std::io::Error::other)?;
+    mac.update(label.as_bytes());
+    Ok(format!("|1|{}|{}", STANDARD.encode(salt), STANDARD.encode(mac.finalize().into_bytes())))
 }
 
 fn ends_with_newline(path: &Path) -> std::io::Result<bool> {
@@ -184,12 +196,24 @@ mod tests {
     fn append_adds_a_line_that_check_then_knows() {
         let dir = std::env::temp_dir().join(format!("essh-kh-{}", std::process::id()));
         let path = dir.join("sub/known_hosts");
-        append(&path, "h", 2200, &key(ED1)).unwrap();
-        append(&path, "h2", 22, &key(ED2)).unwrap();
+        append(&path, "h", 2200, &key(ED1), false).unwrap();
+        append(&path, "h2", 22, &key(ED2), false).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(check(&text, "h", 2200, &key(ED1)), Verdict::Known);
         assert_eq!(check(&text, "h2", 22, &key(ED2)), Verdict::Known);
         assert_eq!(text.lines().count(), 2);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn hashed_appends_hide_the_host_and_still_match() {
+        let dir = std::env::temp_dir().join(format!("essh-khh-{}", std::process::id()));
+        let path = dir.join("known_hosts");
+        append(&path, "10.1.2.3", 2200, &key(ED1), true).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("|1|") && !text.contains("10.1.2.3"), "{text}");
+        assert_eq!(check(&text, "10.1.2.3", 2200, &key(ED1)), Verdict::Known);
+        assert_eq!(check(&text, "10.1.2.4", 2200, &key(ED1)), Verdict::Unknown);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

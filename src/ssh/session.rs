@@ -59,6 +59,7 @@ pub struct ConnectOptions {
     pub agent: Option<bool>,
     pub known_hosts: Option<HostKeyPolicy>,
     pub known_hosts_file: Option<String>,
+    pub hash_known_hosts: Option<bool>,
     pub connect_timeout: Option<Duration>,
     pub keepalive_interval: Option<Duration>,
     pub proxy_jump: Option<String>,
@@ -76,6 +77,8 @@ pub struct Target {
     pub identities_only: bool,
     pub known_hosts_file: PathBuf,
     pub policy: HostKeyPolicy,
+    /// New known_hosts entries are written hashed (HashKnownHosts).
+    pub hash_known_hosts: bool,
     pub connect_timeout: Duration,
     pub keepalive_interval: Option<Duration>,
     pub jumps: Vec<Target>,
@@ -171,6 +174,7 @@ fn resolve_depth(options: &ConnectOptions, depth: usize) -> Result<Target> {
         identities_only: cfg.identities_only.unwrap_or(false),
         known_hosts_file,
         policy,
+        hash_known_hosts: options.hash_known_hosts.or(cfg.hash_known_hosts).unwrap_or(false),
         connect_timeout,
         keepalive_interval,
         jumps,
@@ -183,6 +187,7 @@ pub struct Checker {
     port: u16,
     file: PathBuf,
     policy: HostKeyPolicy,
+    hash: bool,
     refusal: Arc<Mutex<Option<Error>>>,
 }
 
@@ -194,7 +199,7 @@ impl client::Handler for Checker {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
             PublicKeyOrCertificate::Certificate(cert) => PublicKey::new(cert.public_key().clone(), ""),
         };
-        match check_host_key(&self.target_host, self.port, &self.file, self.policy, &key) {
+        match check_host_key(&self.target_host, self.port, &self.file, (self.policy, self.hash), &key) {
             Ok(()) => Ok(true),
             Err(err) => {
                 *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
@@ -204,7 +209,10 @@ impl client::Handler for Checker {
     }
 }
 
-fn check_host_key(host: &str, port: u16, file: &Path, policy: HostKeyPolicy, key: &PublicKey) -> Result<()> {
+/// Checks `key` against the known_hosts `file` under `policy`; an accepted new key is written
+/// hashed when `hash` (the second of `how`).
+fn check_host_key(host: &str, port: u16, file: &Path, how: (HostKeyPolicy, bool), key: &PublicKey) -> Result<()> {
+    let (policy, hash) = how;
     let label = known_hosts::host_label(host, port);
     if policy == HostKeyPolicy::Off {
         return Ok(());
@@ -237,7 +245,7 @@ fn check_host_key(host: &str, port: u16, file: &Path, policy: HostKeyPolicy, key
         .with("fingerprint", fp)
         .with("file", file_text)
         .with("line", line)),
-        Verdict::Unknown if policy == HostKeyPolicy::AcceptNew => known_hosts::append(file, host, port, key)
+        Verdict::Unknown if policy == HostKeyPolicy::AcceptNew => known_hosts::append(file, host, port, key, hash)
             .map_err(|e| Error::from_io(&e, "append to known_hosts file", &file_text)),
         Verdict::Unknown => Err(Error::new(
             Kind::HostKey,
@@ -426,13 +434,18 @@ async fn connect_one(target: &Target, via: Option<Arc<Connection>>, secrets: &Se
         port: target.port,
         file: target.known_hosts_file.clone(),
         policy: target.policy,
+        hash: target.hash_known_hosts,
         refusal: refusal.clone(),
     };
     let config = russh_config(target);
     let timeout = target.connect_timeout;
-    let timed_out = || {
-        Error::new(Kind::Timeout, format!("cannot connect to {label}: timed out after {}s", timeout.as_secs_f64()))
-            .with("host", label.clone())
+    // The connect timeout bounds the connection with its key exchange, then the authentication.
+    let timed_out = |phase: &str| {
+        Error::new(
+            Kind::Timeout,
+            format!("cannot connect to {label}: timed out after {}s {phase}", timeout.as_secs_f64()),
+        )
+        .with("host", label.clone())
     };
     let handshake = async {
         match &via {
@@ -462,10 +475,10 @@ async fn connect_one(target: &Target, via: Option<Arc<Connection>>, secrets: &Se
             None => session_error(&label, e),
         })
     };
-    let mut handle = tokio::time::timeout(timeout, handshake).await.map_err(|_| timed_out())??;
-    tokio::time::timeout(timeout.max(Duration::from_secs(30)), authenticate(&mut handle, target, secrets, &label))
+    let mut handle = tokio::time::timeout(timeout, handshake).await.map_err(|_| timed_out("connecting"))??;
+    tokio::time::timeout(timeout, authenticate(&mut handle, target, secrets, &label))
         .await
-        .map_err(|_| timed_out())??;
+        .map_err(|_| timed_out("authenticating"))??;
     Ok(Connection { handle, label, _jumps: Vec::new(), commands: Default::default() })
 }
 

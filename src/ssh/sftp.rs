@@ -83,16 +83,17 @@ struct RemoteLeftover {
 
 impl Drop for RemoteLeftover {
     fn drop(&mut self) {
-        if let (Some(path), Ok(rt)) = (self.path.take(), tokio::runtime::Handle::try_current()) {
+        if let Some(path) = self.path.take() {
             let sftp = self.sftp.clone();
-            rt.spawn(async move {
+            crate::runtime::spawn_cleanup(async move {
                 let _ = sftp.remove(path).await;
             });
         }
     }
 }
 
-/// Uploads `local` to `remote`; returns the bytes sent.
+/// Uploads `local` to `remote`; returns the bytes sent. The file gets `mode`, or the local
+/// file's mode, from its creation on (the temporary file too), as `scp` and `sftp -p` keep it.
 pub async fn upload(
     conn: Arc<Connection>,
     local: PathBuf,
@@ -102,10 +103,15 @@ pub async fn upload(
 ) -> EsshResult<u64> {
     let label = conn.label.clone();
     let mut file = tokio::fs::File::open(&local).await.map_err(|e| local_error(&e, "open", &local))?;
+    let source_mode = {
+        use std::os::unix::fs::PermissionsExt;
+        file.metadata().await.map_err(|e| local_error(&e, "stat", &local))?.permissions().mode() & 0o7777
+    };
+    let mode = mode.unwrap_or(source_mode);
     let sftp = open(&conn).await?;
     let target = if atomic { crate::fs::temporary_beside(&remote) } else { remote.clone() };
     let mut leftover = RemoteLeftover { sftp: sftp.clone(), path: atomic.then(|| target.clone()) };
-    let attrs = FileAttributes { permissions: Some(mode.unwrap_or(0o644)), ..Default::default() };
+    let attrs = FileAttributes { permissions: Some(mode), ..Default::default() };
     let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
     let handle =
         sftp.open(target.clone(), flags, attrs).await.map_err(|e| sftp_error(&label, "create", &target, e))?.handle;
@@ -130,10 +136,9 @@ pub async fn upload(
             result.map_err(|e| sftp_error(&label, "write", &target, e))?;
         }
     }
-    if let Some(mode) = mode {
-        let attrs = FileAttributes { permissions: Some(mode), ..Default::default() };
-        sftp.fsetstat(handle.clone(), attrs).await.map_err(|e| sftp_error(&label, "chmod", &target, e))?;
-    }
+    // The server's umask may have narrowed the mode asked at creation.
+    let attrs = FileAttributes { permissions: Some(mode), ..Default::default() };
+    sftp.fsetstat(handle.clone(), attrs).await.map_err(|e| sftp_error(&label, "chmod", &target, e))?;
     sftp.close(handle).await.map_err(|e| sftp_error(&label, "close", &target, e))?;
     if atomic {
         replace(&sftp, &target, &remote).await.map_err(|e| sftp_error(&label, "rename into", &remote, e))?;
@@ -154,11 +159,20 @@ async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Resul
     Ok(filled)
 }
 
-/// Downloads `remote` to `local`; returns the bytes received.
-pub async fn download(conn: Arc<Connection>, remote: String, local: PathBuf, atomic: bool) -> EsshResult<u64> {
+/// Downloads `remote` to `local`; returns the bytes received. The file gets `mode`, or the
+/// remote file's mode, from its creation on (the temporary file too).
+pub async fn download(
+    conn: Arc<Connection>,
+    remote: String,
+    local: PathBuf,
+    mode: Option<u32>,
+    atomic: bool,
+) -> EsshResult<u64> {
     let label = conn.label.clone();
     let sftp = open(&conn).await?;
-    let size = sftp.stat(remote.clone()).await.map_err(|e| sftp_error(&label, "stat", &remote, e))?.attrs.size;
+    let attrs = sftp.stat(remote.clone()).await.map_err(|e| sftp_error(&label, "stat", &remote, e))?.attrs;
+    let size = attrs.size;
+    let mode = mode.or(attrs.permissions.map(|p| p & 0o7777)).unwrap_or(0o600);
     let handle = sftp
         .open(remote.clone(), OpenFlags::READ, FileAttributes::default())
         .await
@@ -166,8 +180,22 @@ pub async fn download(conn: Arc<Connection>, remote: String, local: PathBuf, ato
         .handle;
     let local_text = local.display().to_string();
     let target = if atomic { PathBuf::from(crate::fs::temporary_beside(&local_text)) } else { local.clone() };
-    let mut file = tokio::fs::File::create(&target).await.map_err(|e| local_error(&e, "create", &target))?;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&target)
+        .await
+        .map_err(|e| local_error(&e, "create", &target))?;
     let guard = crate::fs::Leftover::new(atomic.then(|| target.clone()));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The umask may have narrowed the mode asked at creation.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .await
+            .map_err(|e| local_error(&e, "chmod", &target))?;
+    }
     let received = async {
         let mut next_offset = 0u64;
         let mut written = 0u64;
@@ -285,9 +313,9 @@ pub fn add_methods(lua: &Lua, m: &Table) -> Result<()> {
             "session:download",
             |_, (s, remote, local, options): (UserDataRef<Session>, String, String, Option<Table>)| {
                 let conn = s.connection()?;
-                let (_, atomic) = transfer_options(options.as_ref(), "session:download")?;
+                let (mode, atomic) = transfer_options(options.as_ref(), "session:download")?;
                 Ok(async move {
-                    let n = download(conn, remote, local.into(), atomic).await?;
+                    let n = download(conn, remote, local.into(), mode, atomic).await?;
                     deliver(move |_| Ok(n))
                 })
             },

@@ -2,6 +2,7 @@
 --- (and the report as JSON with --json), and returns the exit code of the report.
 local runner = require "essh.runner"
 local secret = require "essh.secret"
+local question = require "essh.question"
 local flags_of = require "essh.cli.flags"
 local output = require "essh.cli.output"
 
@@ -26,16 +27,12 @@ local function write_report(out, task_name, report)
 end
 
 -- Asks for the sudo password on the terminal, without echo; nil when there is no terminal.
+-- Ctrl-C at the prompt interrupts the run (exit code 130).
 local function ask_sudo_password()
-  local tty = io.open("/dev/tty", "r")
-  if not tty then return nil end
-  io.stderr:write("sudo password: ")
-  os.execute("stty -echo < /dev/tty 2>/dev/null")
-  local password = tty:read("*l")
-  os.execute("stty echo < /dev/tty 2>/dev/null")
-  io.stderr:write("\n")
-  tty:close()
-  return password and secret(password) or nil
+  local password, err = question.secret("sudo password: ")
+  if password then return secret(password) end
+  if err.kind == "interrupted" then error(err, 0) end
+  return nil
 end
 
 local function discard() return { write = function() end } end

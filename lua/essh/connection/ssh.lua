@@ -5,6 +5,12 @@ local native_ssh = require("essh_native").ssh
 
 local M = {}
 
+-- An ssh_config yes/no value as a boolean (nil when unset).
+local function yes(v)
+  if v == nil then return nil end
+  return v == true or (type(v) == "string" and v:lower() == "yes")
+end
+
 --- The options ssh.connect takes, from a host's ssh options.
 function M.options(host)
   local c = rawget(host, "config") or host
@@ -17,6 +23,7 @@ function M.options(host)
     identity_file = c.IdentityFile,
     proxy_jump = c.ProxyJump,
     known_hosts_file = c.UserKnownHostsFile,
+    hash_known_hosts = yes(c.HashKnownHosts),
     known_hosts = c.StrictHostKeyChecking == "no" and "off"
       or (c.StrictHostKeyChecking == "accept-new" and "accept-new") or nil,
     connect_timeout = c.ConnectTimeout and tonumber(c.ConnectTimeout),
