@@ -17,7 +17,7 @@ SO := build/$(FEATURE)/essh_native.so
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 DIST ?= dist
 
-.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner lint generate deps demo fuzz clean rock-build rock-install
+.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner stress lint generate deps demo fuzz clean rock-build rock-install
 
 all: build
 
@@ -73,6 +73,11 @@ bench-io:
 bench-ssh:
 	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
 	lua5.4 bench/ssh.lua
+
+# Needs root (a throwaway sshd): 2 GiB of output, 500 hosts, SIGINTs, 10,000 hosts (BENCHMARKS.md).
+stress:
+	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
+	lua5.4 bench/stress.lua
 
 # Needs root and PyPI too (pyinfra, ansible-core).
 bench-runner:

@@ -10,6 +10,8 @@ describe("what follows from essh_native.modules()", function()
       assert.equal(gen.render(def), values.read(path), path .. " is stale")
     end
     assert.equal(gen.error_class, values.read("types/error.lua"))
+    assert.equal(gen.essh_fields(native.modules()), values.read("types/essh_modules.lua"),
+      "types/essh_modules.lua is stale")
   end)
 
   it("every native module has its lua/essh/ file: a fresh shim, or a Lua half of its own", function()

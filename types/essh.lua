@@ -4,23 +4,11 @@
 -- method of the task context, every option of `essh.run`, every field of its report and every
 -- event must be annotated here, and nothing that is gone.
 
+-- The fields that give the native modules (essh.json ...) are in types/essh_modules.lua.
 ---@class essh
 ---@field _VERSION string The version of essh.
 ---@field native essh_native The native core, as `require "essh_native"` returns it.
 ---@field registry essh.Registry The default registry, which essh.host, essh.task ... fill.
----@field json essh_native.json
----@field yaml essh_native.yaml
----@field crypto essh_native.crypto
----@field base64 essh_native.base64
----@field runtime essh_native.runtime
----@field ssh essh_native.ssh
----@field fs essh_native.fs
----@field env essh_native.env
----@field time essh_native.time
----@field http essh_native.http
----@field watch essh_native.watch
----@field process essh_native.process
----@field question essh_native.question
 ---@field template table Templates: `render(text, vars)`, `render_file(path, vars)`, filters.
 ---@field log table Levelled, structured logging.
 ---@field inspect fun(value: any, options: table?): string Readable text of any value.

@@ -61,11 +61,16 @@ function M.scalar(v)
   return false, "a string, number or boolean (strings without control characters)"
 end
 
+-- A table whose keys are exactly 1..n (no holes: `{nil, 1}` is not a list).
 local function is_list(v)
   if type(v) ~= "table" then return false end
-  local n = #v
+  local count = 0
   for k in pairs(v) do
-    if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then return false end
+    if type(k) ~= "number" or k < 1 or k % 1 ~= 0 then return false end
+    count = count + 1
+  end
+  for i = 1, count do
+    if v[i] == nil then return false end
   end
   return true
 end
