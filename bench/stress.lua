@@ -11,7 +11,7 @@ local bench = require "bench.fleet"
 local shell = require "support.shell"
 local sh = bench.sh
 
-local ESSH = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/lua54/?.so;;' lua5.4 bin/essh"
+local ESSH = "env LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/lua54/?.so;;' lua5.4 bin/essh"
 local seed = tonumber(os.getenv("STRESS_SEED") or "") or os.time()
 math.randomseed(seed)
 
@@ -23,8 +23,12 @@ end
 
 -- Runs `command` under /usr/bin/time: its output, exit status, seconds and peak RSS (MiB).
 local function measured(command)
-  local out, status = shell.run(("/usr/bin/time -f 'STRESS %%e %%M' %s"):format(command))
-  local seconds, kb = out:match("STRESS ([%d.]+) (%d+)%s*$")
+  local times = os.tmpname()
+  local out, status = shell.run(("/usr/bin/time -o %s -f '%%e %%M' %s"):format(times, command))
+  local f = assert(io.open(times))
+  local seconds, kb = f:read("*a"):match("([%d.]+) (%d+)%s*$")
+  f:close()
+  os.remove(times)
   return out, status, tonumber(seconds), tonumber(kb) / 1024
 end
 
@@ -39,6 +43,7 @@ end
 
 bench.start().with(function(fleet)
   local dir = sh("mktemp -d /tmp/essh-stress.XXXXXX"):gsub("%s+$", "")
+  io.stdout:setvbuf("line")
   print(("stress run, seed %d, %s"):format(seed, os.date("!%Y-%m-%d")))
 
   -- 1. Output.
@@ -55,10 +60,18 @@ bench.start().with(function(fleet)
   end
 
   -- 2. 500 hosts, limit 100: closed, silent and killed ones among them.
-  local listener = io.popen("python3 -c 'import socket,sys,time\n"
-    .. "s=socket.socket(); s.bind((\"127.0.0.1\",0)); s.listen(200); print(s.getsockname()[1], flush=True)\n"
-    .. "held=[]\nwhile True: held.append(s.accept())'", "r")
-  local silent_port = tonumber(listener:read("*l"))
+  -- A listener that accepts and never speaks: the silent hosts.
+  write(dir .. "/silent.py", "import socket, sys\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen(200)\n"
+    .. "open(sys.argv[1], 'w').write(str(s.getsockname()[1]))\nheld = []\nwhile True:\n    held.append(s.accept())\n")
+  local listener = io.popen(("python3 %s/silent.py %s/silent.port"):format(dir, dir), "w")
+  local silent_port
+  for _ = 1, 100 do
+    local f = io.open(dir .. "/silent.port")
+    silent_port = f and tonumber(f:read("*a"))
+    if f then f:close() end
+    if silent_port then break end
+    os.execute("sleep 0.05")
+  end
   local lines = {}
   for i = 1, 500 do
     local name = "h" .. i
@@ -76,15 +89,15 @@ bench.start().with(function(fleet)
   write(config, table.concat(lines))
   local out, status, seconds, mib = measured(("%s --config %s work --json 2>/dev/null"):format(ESSH, config))
   local json = require("essh").json
-  local run = assert(json.decode(out:gsub("STRESS [%d.]+ %d+%s*$", "")))
+  local run = assert(json.decode(out))
   local counts = {}
   for _, h in ipairs(run.hosts) do counts[h.status] = (counts[h.status] or 0) + 1 end
   report("500 hosts, 100 at once (5 closed, 5 silent, 5 killed)", seconds, mib,
     ("exit %d: %d ok, %d failed, %d unreachable"):format(status, counts.ok or 0, counts.failed or 0,
       counts.unreachable or 0))
   assert(counts.ok == 485 and counts.failed == 5 and counts.unreachable == 10, out)
+  sh("pkill -f '" .. dir .. "/[s]ilent.py' || true")
   listener:close()
-  sh("pkill -f 's.listen(200)' || true")
 
   -- 3. SIGINT at random moments.
   lines = {}
@@ -107,9 +120,10 @@ bench.start().with(function(fleet)
   local restored = 0
   for _ = 1, 5 do
     local delay = 0.3 + math.random() * 1.5
-    local text = sh(("python3 spec/support/terminal.py 24 80 'expect:started' 'kill:INT:bin/essh --config' "
-      .. "-- sh -c 'stty -g; %s --config %s web -- \"echo started; sleep %.2f; sleep 20\"; stty -g' || true")
+    write(dir .. "/session.sh", ("stty -g\n%s --config %s web -- 'echo started; sleep %.2f; sleep 20'\nstty -g\n")
       :format(ESSH, dir .. "/one.lua", delay))
+    local text = shell.run(("python3 spec/support/terminal.py 24 80 'expect:started' 'kill:INT:^[^ ]*lua[^ ]* bin/essh --config' "
+      .. "-- sh %s/session.sh"):format(dir))
     local modes = {}
     for mode in text:gmatch("([%x:]+:[%x:]+)\r?\n") do modes[#modes + 1] = mode end
     if #modes == 2 and modes[1] == modes[2] then restored = restored + 1 end

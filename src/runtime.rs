@@ -80,6 +80,8 @@ pub struct Runtime {
     completed_rx: RefCell<UnboundedReceiver<u64>>,
     next_id: Cell<u64>,
     interrupts: OnceLock<AsyncFd<OwnedFd>>,
+    /// The Ctrl-Cs reported so far: one that arrives as a wait ends is reported by the next.
+    seen_interrupts: Cell<u64>,
 }
 
 impl Drop for Runtime {
@@ -100,6 +102,7 @@ impl Runtime {
             completed_rx: RefCell::new(completed_rx),
             next_id: Cell::new(1),
             interrupts: OnceLock::new(),
+            seen_interrupts: Cell::new(INTERRUPTS.load(Ordering::SeqCst)),
         })
     }
 
@@ -111,9 +114,9 @@ impl Runtime {
     /// arrives first. Only called from the Lua thread, which never runs inside the runtime.
     pub fn block_on<F: Future>(&self, fut: F) -> std::result::Result<F::Output, Error> {
         let _guard = PIPE.fds().and_then(|_| Handler::install(libc::SIGINT, on_sigint));
-        let generation = INTERRUPTS.load(Ordering::SeqCst);
+        let generation = self.seen_interrupts.get();
         let handle = self.handle();
-        handle.block_on(async {
+        let result = handle.block_on(async {
             let interrupts = match self.interrupts.get() {
                 Some(fd) => Some(fd),
                 None => PIPE.reader().ok().map(|fd| self.interrupts.get_or_init(|| fd)),
@@ -123,7 +126,11 @@ impl Runtime {
                 _ = interrupted(interrupts, generation) => Err(Error::new(Kind::Interrupted, "interrupted")),
                 out = fut => Ok(out),
             }
-        })
+        });
+        if result.is_err() {
+            self.seen_interrupts.set(INTERRUPTS.load(Ordering::SeqCst));
+        }
+        result
     }
 
     /// Stops `task` and waits, at most [`CLEANUP_WAIT`], until it is gone and the cleanups its
