@@ -13,7 +13,7 @@ TREE ?= lua_modules
 feature = $(shell $(1) -e 'print(jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"):gsub("%.", "")))')
 FEATURE := $(call feature,$(LUA))
 SO := build/$(FEATURE)/essh_native.so
-# cargo's output directory: CARGO_TARGET_DIR when set (tools/release builds rocks in target/rocks).
+# cargo's output directory: CARGO_TARGET_DIR when set (tools/release sets it for the source rock).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 DIST ?= dist
 
