@@ -26,15 +26,18 @@ function M.load(path)
   return config.load(path, default.registry)
 end
 
-local runner = require "essh.runner"
+-- The runner is loaded on first use: a program that only uses the modules does not pay for it.
 
---- `essh.on(event, fn)`: task_start, host_start, host_done, task_done (see essh.runner).
-M.on = runner.on
+--- `essh.on(event, fn)`: task_start, host_start, host_status, host_done, task_done (see
+--- essh.runner.events).
+function M.on(event, fn)
+  return require("essh.runner").on(event, fn)
+end
 
 --- Runs a task (its name or record) on its hosts; returns the report (see essh.runner).
 function M.run(task, options)
   default.finish()
-  return runner.run(default.registry, task, options)
+  return require("essh.runner").run(default.registry, task, options)
 end
 
 --- Runs the command line `argv` like the essh command does, on the hosts and tasks this

@@ -8,12 +8,18 @@ local M = {}
 --- The pure-Lua modules, beside the native ones.
 M.LUA = { "template", "log", "inspect", "shell" }
 
+local names -- made once: essh_native.modules() describes every function of every module
+
 --- Every module name, native ones first, in the order of `essh_native.modules()`.
 function M.names()
-  local names = {}
-  for _, def in ipairs(native.modules()) do names[#names + 1] = def.name end
-  for _, name in ipairs(M.LUA) do names[#names + 1] = name end
-  return names
+  if not names then
+    names = {}
+    for _, def in ipairs(native.modules()) do names[#names + 1] = def.name end
+    for _, name in ipairs(M.LUA) do names[#names + 1] = name end
+  end
+  local copy = {}
+  for i, name in ipairs(names) do copy[i] = name end
+  return copy
 end
 
 return M
