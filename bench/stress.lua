@@ -124,8 +124,7 @@ bench.start().with(function(fleet)
       :format(ESSH, dir .. "/one.lua", delay))
     local text = shell.run(("python3 spec/support/terminal.py 24 80 'expect:started' 'kill:INT:^[^ ]*lua[^ ]* bin/essh --config' "
       .. "-- sh %s/session.sh"):format(dir))
-    local modes = {}
-    for mode in text:gmatch("([%x:]+:[%x:]+)\r?\n") do modes[#modes + 1] = mode end
+    local modes = shell.stty_modes(text)
     if #modes == 2 and modes[1] == modes[2] then restored = restored + 1 end
   end
   print(("SIGINT during 5 interactive sessions in a PTY: terminal restored %d of 5"):format(restored))

@@ -272,8 +272,7 @@ host "hooked" { %s, before_connect = "echo before > hooks.log",
     it("restores the terminal whatever way it ends", function()
       local out = terminal("'expect:[$#] ' 'send:exit 3\\n'",
         ("sh -c 'stty -g; %s web1; echo rc=$?; stty -g; %s down; stty -g'"):format(essh_bin, essh_bin))
-      local modes = {}
-      for mode in out:gmatch("([%x:]+:[%x:]+)\r?\n") do modes[#modes + 1] = mode end
+      local modes = shell.stty_modes(out)
       assert.matches("rc=3", out)
       assert.equal(3, #modes, out)
       assert.equal(modes[1], modes[2])
@@ -291,8 +290,7 @@ host "hooked" { %s, before_connect = "echo before > hooks.log",
       for _ = 1, 3 do
         local out = terminal("'expect:started' 'kill:INT:^[^ ]*lua[^ ]* .*essh web1'",
           ("sh -c 'stty -g; %s web1 -- \"echo started; sleep 20\"; echo rc=$?; stty -g'"):format(essh_bin))
-        local modes = {}
-        for mode in out:gmatch("([%x:]+:[%x:]+)\r?\n") do modes[#modes + 1] = mode end
+        local modes = shell.stty_modes(out)
         assert.matches("rc=130", out)
         assert.equal(2, #modes, out)
         assert.equal(modes[1], modes[2])
@@ -302,8 +300,7 @@ host "hooked" { %s, before_connect = "echo before > hooks.log",
     it("ends on SIGTERM with the terminal restored", function()
       local out = terminal("'expect:[$#] ' 'kill:TERM:^[^ ]*lua[^ ]* .*essh web1'",
         ("sh -c 'stty -g; %s web1; echo rc=$?; stty -g'"):format(essh_bin))
-      local modes = {}
-      for mode in out:gmatch("([%x:]+:[%x:]+)\r?\n") do modes[#modes + 1] = mode end
+      local modes = shell.stty_modes(out)
       assert.matches("ended by SIGTERM", out)
       assert.matches("rc=255", out)
       assert.equal(2, #modes, out)

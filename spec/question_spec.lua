@@ -11,11 +11,7 @@ local function at_terminal(steps, code)
   return out, status
 end
 
-local function modes(out)
-  local found = {}
-  for mode in out:gmatch("([%x:]+:[%x:]+)\r?\n") do found[#found + 1] = mode end
-  return found
-end
+local modes = shell.stty_modes
 
 describe("essh.question", function()
   it("reads a secret without showing it, and gives it back", function()

@@ -407,8 +407,7 @@ describe("essh.runner", function()
       os.remove(path)
       assert.matches("code=130", out)
       assert.matches("rc=130", out)
-      local modes = {}
-      for mode in out:gmatch("([%x:]+:[%x:]+)\r?\n") do modes[#modes + 1] = mode end
+      local modes = require("support.shell").stty_modes(out)
       assert.equal(2, #modes, out)
       assert.equal(modes[1], modes[2])
     end)

@@ -22,7 +22,7 @@ function M.start(options)
     pki(dir)
     tls = (" %s/server.pem %s/server.key"):format(dir, dir)
   end
-  local watchdog = require("support.sshd").watchdog(("exec python3 spec/support/httpd.py %s%s >%s/log 2>&1")
+  local watchdog = require("support.shell").watchdog(("exec python3 spec/support/httpd.py %s%s >%s/log 2>&1")
     :format(port_file, tls, dir))
   local port
   for _ = 1, 200 do

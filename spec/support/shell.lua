@@ -25,4 +25,25 @@ function M.must(command)
   return out
 end
 
+--- The terminal modes (`stty -g` lines) that `out` holds, in order.
+function M.stty_modes(out)
+  local modes = {}
+  for mode in out:gmatch("([%x:]+:[%x:]+)\r?\n") do modes[#modes + 1] = mode end
+  return modes
+end
+
+--- Runs the shell command `command` (a server in the foreground) under a watchdog that kills
+--- it and every process it started when the returned handle is closed, or when this Lua
+--- process ends in any way (the handle is a pipe the watchdog reads until it closes), so that
+--- no server outlives the run that started it.
+function M.watchdog(command)
+  return assert(io.popen(("sh -c %s >/dev/null 2>&1"):format(M.quote(
+    command .. " & pid=$!; cat >/dev/null; pkill -KILL -P $pid; kill -KILL $pid 2>/dev/null; wait")), "w"))
+end
+
+--- `s` quoted for the shell.
+function M.quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
 return M

@@ -60,20 +60,6 @@ function M.keys()
   return d
 end
 
---- Runs the shell command `command` (a server in the foreground) under a watchdog that kills
---- it and every process it started when the returned handle is closed, or when this Lua
---- process ends in any way (the handle is a pipe the watchdog reads until it closes), so that
---- no server outlives the run that started it.
-function M.watchdog(command)
-  return assert(io.popen(("sh -c %s >/dev/null 2>&1"):format(M.quote(
-    command .. " & pid=$!; cat >/dev/null; pkill -KILL -P $pid; kill -KILL $pid 2>/dev/null; wait")), "w"))
-end
-
---- `s` quoted for the shell.
-function M.quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
 local function free_port()
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
   for _ = 1, 50 do
@@ -131,7 +117,7 @@ function M.start(options)
       "  DenyUsers *",
       "",
     }, "\n"))
-    local watchdog = M.watchdog(("/usr/sbin/sshd -D -f %s/sshd_config -E %s/sshd.log"):format(dir, dir))
+    local watchdog = shell.watchdog(("/usr/sbin/sshd -D -f %s/sshd_config -E %s/sshd.log"):format(dir, dir))
     for _ = 1, 100 do
       if tonumber(read(dir .. "/sshd.pid") or "") or not sh("pgrep -f '" .. dir .. "/sshd_config' >/dev/null") then
         break
