@@ -28,7 +28,9 @@ h.tags = { "db" }
       assert.same({ "web", "production" }, web2.tags)
       assert.equal("10.0.0.7", db1.HostName)
       assert.same({ "db" }, db1.Tags)
-      assert.equal(2222, require("essh.connection.ssh").options(web2).port)
+      local options = require("essh.connection.ssh").options(web2)
+      options.ssh_config = false
+      assert.truthy(require("essh_native").ssh.resolve(options):find("\nport 2222\n", 1, true))
     end)
 
     it("runs init when the host is defined, as the seed does", function()

@@ -37,6 +37,12 @@ pub fn get(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// Every variable, under the lock.
+pub fn vars() -> Vec<(String, String)> {
+    let _guard = ENV_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+}
+
 fn set(name: &str, value: &str) -> std::result::Result<(), String> {
     if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
         return Err(format!("env.set: invalid variable name or value for '{name}'"));

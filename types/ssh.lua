@@ -16,7 +16,8 @@
 ---@field connect_timeout number? Seconds to connect and exchange keys, and as many again to authenticate (default 30).
 ---@field keepalive_interval number? Seconds between keepalives (default 15; 0 turns them off).
 ---@field proxy_jump string? Jump hosts: [user@]host[:port],... or "none".
----@field ssh_config (boolean|string)? Read ~/.ssh/config (true, default), nothing (false), or this file.
+---@field ssh_config (boolean|string)? Read ~/.ssh/config then /etc/ssh/ssh_config (true, default), nothing (false), or this file.
+---@field options table<string, string|number|boolean|(string|number|boolean)[]>? ssh_config keywords and their values, read before the config files (as a Host block for this host).
 local ssh_ConnectOptions = {}
 
 ---@class ssh.ExecOptions
@@ -176,5 +177,20 @@ local ssh = {}
 ---@return ssh.Session? session
 ---@return essh.Error? err
 function ssh.connect(options) end
+
+--- The configuration a connection with these options would use, in the format of ssh -G (one lower-case keyword and its value a line).
+---@param options ssh.ConnectOptions
+---@return string text
+function ssh.resolve(options) end
+
+--- Every ssh_config(5) keyword: its name, whether the native client applies it, whether it is obsolete, takes a list of arguments (list), adds on every line (adds), or takes the rest of the line (whole_line).
+---@return {name: string, applied: boolean, obsolete: boolean, list: boolean, adds: boolean, whole_line: boolean}[] keywords
+function ssh.keywords() end
+
+--- What is wrong with an ssh option's value, as ssh_config would say it; nil when nothing is.
+---@param keyword string
+---@param value string|number|boolean|(string|number|boolean)[]
+---@return string? problem
+function ssh.check_option(keyword, value) end
 
 return ssh

@@ -6,21 +6,19 @@ local check = require "essh.check"
 
 local M = {}
 
--- The ssh_config keywords a host may carry, by lower-case name.
-local KEYWORDS = {}
-for _, k in ipairs({
-  "AddKeysToAgent", "AddressFamily", "BatchMode", "BindAddress", "CertificateFile", "CheckHostIP", "Ciphers",
-  "Compression", "ConnectionAttempts", "ConnectTimeout", "ControlMaster", "ControlPath", "ControlPersist",
-  "ForwardAgent", "GlobalKnownHostsFile", "HashKnownHosts", "HostKeyAlgorithms", "HostKeyAlias", "HostName",
-  "IdentitiesOnly", "IdentityAgent", "IdentityFile", "IPQoS", "KbdInteractiveAuthentication", "KexAlgorithms",
-  "LocalForward", "LogLevel", "MACs", "NumberOfPasswordPrompts", "PasswordAuthentication", "Port",
-  "PreferredAuthentications", "ProxyCommand", "ProxyJump", "PubkeyAuthentication", "RemoteForward", "RequestTTY",
-  "SendEnv", "ServerAliveCountMax", "ServerAliveInterval", "SetEnv", "StrictHostKeyChecking", "TCPKeepAlive",
-  "UpdateHostKeys", "User", "UserKnownHostsFile", "VerifyHostKeyDNS",
-}) do
-  KEYWORDS[k:lower()] = k
+local native_ssh = require("essh_native").ssh
+
+-- Every ssh_config(5) keyword (the native client's list), by lower-case name; a host carries
+-- any of them but Host, Match and Include.
+local KEYWORDS, KEYWORD_INFO = {}, {}
+for _, k in ipairs(native_ssh.keywords()) do
+  if k.name ~= "Host" and k.name ~= "Match" and k.name ~= "Include" then
+    KEYWORDS[k.name:lower()] = k.name
+    KEYWORD_INFO[k.name] = k
+  end
 end
 M.KEYWORDS = KEYWORDS
+M.KEYWORD_INFO = KEYWORD_INFO
 
 --- The metadata fields of a host, beside its ssh options, and what each must hold (see
 --- essh.HostSpec in types/essh.lua).
@@ -34,15 +32,21 @@ local FIELD_CHECKS = {
 local FIELDS = {}
 for k in pairs(FIELD_CHECKS) do FIELDS[k] = true end
 
--- ssh options with a type of their own; the others hold one string, number or boolean.
+-- An ssh option holds a string, number or boolean; a list of them for keywords that take a list
+-- or add on every line. A few have a type of their own; ssh_config's own rules
+-- (ssh.check_option) then say which values each keyword takes.
 local OPTION_CHECKS = {
   Port = check.port, ConnectTimeout = check.count, ServerAliveInterval = check.count,
   ServerAliveCountMax = check.count, ConnectionAttempts = check.count, NumberOfPasswordPrompts = check.count,
 }
 local LIST_OPTION = check.one_or_list(check.scalar, "a string, number or boolean (strings without control characters)")
-for _, k in ipairs { "IdentityFile", "CertificateFile", "LocalForward", "RemoteForward", "SendEnv", "SetEnv",
-  "UserKnownHostsFile", "GlobalKnownHostsFile" } do
-  OPTION_CHECKS[k] = LIST_OPTION
+
+local function check_option(where, what, canonical, value)
+  local info = KEYWORD_INFO[canonical]
+  local expected = OPTION_CHECKS[canonical] or ((info.list or info.adds) and LIST_OPTION or check.scalar)
+  check.field(where, what, canonical, expected, value)
+  local problem = native_ssh.check_option(canonical, value)
+  if problem then error(("%s: %s: %s"):format(where, what, problem), 0) end
 end
 
 --- Raises the config error of a host field `key` (an ssh option or a metadata field) that
@@ -54,7 +58,7 @@ function M.check_field(where, what, key, value)
   end
   local canonical = M.keyword(key)
   if canonical then
-    if value ~= nil then check.field(where, what, canonical, OPTION_CHECKS[canonical] or check.scalar, value) end
+    if value ~= nil then check_option(where, what, canonical, value) end
     return canonical, true
   end
   if key == "Tags" then key = "tags" end
@@ -116,15 +120,29 @@ function Host:matches(target)
   return rawget(self, "_name") == target or self:has_tag(target)
 end
 
--- ssh_config quotes a value with spaces; a list is one line per item.
+-- An argument as ssh_config reads it back whole.
+local function quoted(text)
+  if text ~= "" and not text:find("[%s\"'\\#]") then return text end
+  return '"' .. text:gsub('[\\"]', "\\%0") .. '"'
+end
+
+-- One line per item of a list (one line of quoted items for keywords that list on one line);
+-- a value of a keyword with several arguments, or a command, is written as it is.
 local function config_lines(keyword, value, out)
+  local info = KEYWORD_INFO[keyword]
   if type(value) == "table" then
+    if info.list and not info.adds then
+      local items = {}
+      for i, v in ipairs(value) do items[i] = quoted(tostring(v)) end
+      out[#out + 1] = "    " .. keyword .. " " .. table.concat(items, " ")
+      return
+    end
     for _, v in ipairs(value) do config_lines(keyword, v, out) end
     return
   end
-  local text = tostring(value)
+  local text = type(value) == "boolean" and (value and "yes" or "no") or tostring(value)
   assert(not text:find("%c"), "a control character in an ssh option (checked when defined)")
-  if text:find("[%s\"]") then text = '"' .. text:gsub('"', '\\"') .. '"' end
+  if not info.list and not info.whole_line then text = quoted(text) end
   out[#out + 1] = "    " .. keyword .. " " .. text
 end
 

@@ -208,9 +208,12 @@ pub async fn run(conn: Arc<Connection>, options: Options) -> Result<Ended> {
     let fail = |e: russh::Error| session_error(&label, e);
     let pty = options.tty && is_terminal(0);
     let channel = conn.handle.channel_open_session().await.map_err(fail)?;
-    for (k, v) in &options.env {
-        channel.set_env(false, k.clone(), v.clone()).await.map_err(fail)?;
-    }
+    conn.setup.apply(&channel, &options.env).await.map_err(fail)?;
+    let pty = match conn.setup.request_tty {
+        Some(super::session::RequestTty::Never) => false,
+        Some(super::session::RequestTty::Force) => true,
+        _ => pty,
+    };
     if pty {
         let (cols, rows) = window_size().unwrap_or((80, 24));
         channel.request_pty(false, &options.term, cols, rows, 0, 0, &[]).await.map_err(fail)?;

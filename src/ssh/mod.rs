@@ -1,12 +1,15 @@
 //! ssh: the Lua face of the SSH client (russh): connect, exec, transfers over SFTP, tunnels.
 
 pub mod config;
+pub mod forwarding;
 pub mod forward;
 pub mod interactive;
 pub mod keyfix;
 pub mod known_hosts;
+pub mod proxy;
 pub mod session;
 pub mod sftp;
+pub mod target;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +31,24 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         "Connects and authenticates (agent, key files, password, keyboard-interactive); ssh_config fills in what options leave out.",
         [options: "ssh.ConnectOptions"],
         [session: "ssh.Session?", err: "essh.Error?"]
+    ),
+    func!(
+        "resolve",
+        "The configuration a connection with these options would use, in the format of ssh -G (one lower-case keyword and its value a line).",
+        [options: "ssh.ConnectOptions"],
+        [text: "string"]
+    ),
+    func!(
+        "keywords",
+        "Every ssh_config(5) keyword: its name, whether the native client applies it, whether it is obsolete, takes a list of arguments (list), adds on every line (adds), or takes the rest of the line (whole_line).",
+        [],
+        [keywords: "{name: string, applied: boolean, obsolete: boolean, list: boolean, adds: boolean, whole_line: boolean}[]"]
+    ),
+    func!(
+        "check_option",
+        "What is wrong with an ssh option's value, as ssh_config would say it; nil when nothing is.",
+        [keyword: "string", value: "string|number|boolean|(string|number|boolean)[]"],
+        [problem: "string?"]
     )],
     constants: &[],
     types: &[
@@ -46,7 +67,8 @@ pub static DEFINITION: ModuleDef = ModuleDef {
                 crate::typed!(connect_timeout: "number?", "Seconds to connect and exchange keys, and as many again to authenticate (default 30)."),
                 crate::typed!(keepalive_interval: "number?", "Seconds between keepalives (default 15; 0 turns them off)."),
                 crate::typed!(proxy_jump: "string?", "Jump hosts: [user@]host[:port],... or \"none\"."),
-                crate::typed!(ssh_config: "(boolean|string)?", "Read ~/.ssh/config (true, default), nothing (false), or this file."),
+                crate::typed!(ssh_config: "(boolean|string)?", "Read ~/.ssh/config then /etc/ssh/ssh_config (true, default), nothing (false), or this file."),
+                crate::typed!(options: "table<string, string|number|boolean|(string|number|boolean)[]>?", "ssh_config keywords and their values, read before the config files (as a Host block for this host)."),
             ]),
         TypeDef::record("ssh.ExecOptions", "", &[
                 crate::typed!(stdin: "(string|fun(): string?)?", "Input for the command: a string, or a function returning chunks until nil."),
@@ -195,6 +217,7 @@ fn connect_options(t: &Table) -> Result<(ConnectOptions, Secrets)> {
             "keepalive_interval",
             "proxy_jump",
             "ssh_config",
+            "options",
         ],
         W,
     )?;
@@ -233,15 +256,17 @@ fn connect_options(t: &Table) -> Result<(ConnectOptions, Secrets)> {
             )))
         }
     };
+    let ssh_options = match opt::<Table>(t, "options", W, "a table")? {
+        Some(table) => ssh_options(&table).map_err(|e| mlua::Error::runtime(format!("{W}: {e}")))?,
+        None => Vec::new(),
+    };
     let options = ConnectOptions {
         host,
         hostname: opt(t, "hostname", W, "a string")?,
         port,
         user: opt(t, "user", W, "a string")?,
         identity_files,
-        passphrase: None,
-        password: None,
-        agent: None,
+        options: ssh_options,
         known_hosts,
         known_hosts_file: opt(t, "known_hosts_file", W, "a string")?,
         hash_known_hosts: opt(t, "hash_known_hosts", W, "a boolean")?,
@@ -254,9 +279,67 @@ fn connect_options(t: &Table) -> Result<(ConnectOptions, Secrets)> {
         passphrase: opt(t, "passphrase", W, "a string")?,
         password: opt(t, "password", W, "a string")?,
         agent: opt(t, "agent", W, "a boolean")?,
-        agent_socket: crate::env::get("SSH_AUTH_SOCK"),
     };
     Ok((options, secrets))
+}
+
+/// One ssh option's value as ssh_config text: a boolean is yes or no, a list gives one line per
+/// item (or, for keywords that list on one line, one line of quoted items).
+fn option_text(keyword: &config::keywords::Keyword, value: &Value) -> std::result::Result<Vec<String>, String> {
+    let scalar = |v: &Value| -> std::result::Result<String, String> {
+        match v {
+            Value::String(s) => Ok(s.to_str().map_err(|_| format!("{} must be UTF-8", keyword.name))?.to_string()),
+            Value::Integer(i) => Ok(i.to_string()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Boolean(b) => Ok(if *b { "yes".into() } else { "no".into() }),
+            other => Err(format!("{} must be a string, number or boolean, got {}", keyword.name, other.type_name())),
+        }
+    };
+    match value {
+        Value::Table(list) => {
+            let items = list.sequence_values::<Value>().map(|v| v.map_err(|e| e.to_string()).and_then(|v| scalar(&v))).collect::<std::result::Result<Vec<_>, _>>()?;
+            if keyword.kind == config::keywords::Kind::List {
+                Ok(vec![items.iter().map(|i| config::split::quote(i)).collect::<Vec<_>>().join(" ")])
+            } else {
+                Ok(items)
+            }
+        }
+        v => Ok(vec![scalar(v)?]),
+    }
+}
+
+/// A table of ssh options (keyword = value) as (keyword, value) pairs, sorted by keyword.
+fn ssh_options(table: &Table) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in table.pairs::<Value, Value>() {
+        let (key, value) = pair.map_err(|e| e.to_string())?;
+        let Value::String(key) = key else { return Err("ssh option names must be strings".into()) };
+        let key = key.to_str().map_err(|e| e.to_string())?.to_string();
+        let keyword = config::keywords::lookup(&key).ok_or_else(|| format!("unknown ssh option '{key}'"))?;
+        for text in option_text(keyword, &value)? {
+            out.push((keyword.name.to_owned(), text));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Warns once per run for each unsupported keyword (and missing algorithm list).
+fn warn_unsupported(lua: &Lua, target: &session::Target) {
+    static WARNED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    if target.quiet {
+        return;
+    }
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    let keys = target.unsupported.iter().map(|(k, _)| (*k).to_owned()).chain(
+        (!target.missing_algorithms.is_empty()).then(|| format!("algorithms {}", target.missing_algorithms.join(","))),
+    );
+    for (key, message) in keys.zip(target::warnings(target)) {
+        if !warned.contains(&key) {
+            warned.push(key);
+            bridge::warn(lua, &message);
+        }
+    }
 }
 
 fn exec_options(t: Option<&Table>) -> Result<(ExecOptions, bool)> {
@@ -388,6 +471,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         let target = session::resolve(&options);
         if let Ok(t) = &target {
             for hop in t.jumps.iter().chain(std::iter::once(t)) {
+                warn_unsupported(lua, hop);
                 if hop.policy == HostKeyPolicy::Off {
                     let label = known_hosts::host_label(&hop.alias, hop.port);
                     bridge::warn(lua, &format!("host key checking is off for {label} (known_hosts = \"off\")"));
@@ -398,8 +482,52 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             let target = target?;
             let conn = session::connect(target, Arc::new(secrets)).await?;
             let label = conn.label.clone();
-            deliver(move |lua| lua.create_userdata(Session { conn: Mutex::new(Some(Arc::new(conn))), label }))
+            deliver(move |lua| {
+                for failure in conn.forward_failures.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+                    bridge::warn(lua, &failure);
+                }
+                lua.create_userdata(Session { conn: Mutex::new(Some(conn)), label })
+            })
         })
+    })?;
+    bridge::export(lua, m, "ssh.resolve", |_, options: Table| {
+        let (options, _) = connect_options(&options)?;
+        let resolved = target::resolve_config(&options).map_err(|e| mlua::Error::runtime(e.message))?;
+        Ok(config::dump::dump(&resolved, &target::native_defaults()))
+    })?;
+    bridge::export(lua, m, "ssh.keywords", |lua, ()| {
+        let list = lua.create_table()?;
+        for k in config::keywords::KEYWORDS {
+            let entry = lua.create_table()?;
+            entry.raw_set("name", k.name)?;
+            entry.raw_set("applied", k.support == config::keywords::Support::Applied)?;
+            entry.raw_set("obsolete", k.kind == config::keywords::Kind::Obsolete)?;
+            entry.raw_set("list", !k.single_argument() && !k.whole_line())?;
+            entry.raw_set("whole_line", k.whole_line())?;
+            entry.raw_set("adds", matches!(k.kind, config::keywords::Kind::Each | config::keywords::Kind::Forward(_) | config::keywords::Kind::SendEnv))?;
+            list.raw_push(entry)?;
+        }
+        Ok(list)
+    })?;
+    bridge::export(lua, m, "ssh.check_option", |_, (key, value): (String, Value)| {
+        let Some(keyword) = config::keywords::lookup(&key) else { return Ok(Some(format!("unknown ssh option '{key}'"))) };
+        if matches!(keyword.name, "Host" | "Match" | "Include") {
+            return Ok(Some(format!("{} cannot be set on a host", keyword.name)));
+        }
+        let texts = match option_text(keyword, &value) {
+            Ok(t) => t,
+            Err(e) => return Ok(Some(e)),
+        };
+        let options: Vec<(String, String)> = texts.into_iter().map(|t| (keyword.name.to_owned(), t)).collect();
+        let ctx = config::Context {
+            host_arg: "check".into(),
+            local_user: String::new(),
+            uid: 0,
+            home: "/".into(),
+            this_host: String::new(),
+            env: |_| None,
+        };
+        Ok(config::resolve(&[config::Source::Options { label: "check".into(), options }], &ctx).err().map(|e| e.message))
     })?;
     Ok(())
 }

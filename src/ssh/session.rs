@@ -7,188 +7,25 @@ use std::time::{Duration, Instant};
 use russh::client::{self, AuthResult, Handle, KeyboardInteractiveAuthResponse};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
-use russh::{ChannelMsg, MethodKind, Preferred};
+use russh::{ChannelMsg, MethodKind};
 
-use super::config::{self, HostConfig, Tokens};
 use super::known_hosts::{self, Verdict};
+pub use super::target::{resolve, ConfigSource, ConnectOptions, HostKeyPolicy, Method, RequestTty, Target};
 use crate::command::{CommandResult, Event, Sink};
 use crate::error::{Error, Kind, Result};
 
-/// How unknown and changed host keys are treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostKeyPolicy {
-    /// Unknown or changed keys are refused (the default).
-    Strict,
-    /// Unknown keys are recorded; changed keys are refused.
-    AcceptNew,
-    /// Nothing is checked (explicit, with a warning).
-    Off,
-}
-
-impl HostKeyPolicy {
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        match text.to_ascii_lowercase().as_str() {
-            "strict" | "yes" | "ask" => Ok(HostKeyPolicy::Strict),
-            "accept-new" => Ok(HostKeyPolicy::AcceptNew),
-            "off" | "no" => Ok(HostKeyPolicy::Off),
-            _ => Err(format!("known_hosts must be \"strict\", \"accept-new\" or \"off\", got '{text}'")),
-        }
-    }
-}
-
-/// Where ssh_config comes from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ConfigSource {
-    User,
-    None,
-    File(PathBuf),
-}
-
-/// What the caller of `connect` says; anything left out comes from ssh_config, then defaults.
-#[derive(Clone, Debug, Default)]
-pub struct ConnectOptions {
-    /// The name the user wrote: ssh_config's `Host` patterns match it, and errors name it.
-    pub host: String,
-    /// The address to reach, when it is not `host` (it wins over ssh_config's `HostName`).
-    pub hostname: Option<String>,
-    pub port: Option<u16>,
-    pub user: Option<String>,
-    pub identity_files: Vec<String>,
-    pub passphrase: Option<String>,
-    pub password: Option<String>,
-    pub agent: Option<bool>,
-    pub known_hosts: Option<HostKeyPolicy>,
-    pub known_hosts_file: Option<String>,
-    pub hash_known_hosts: Option<bool>,
-    pub connect_timeout: Option<Duration>,
-    pub keepalive_interval: Option<Duration>,
-    pub proxy_jump: Option<String>,
-    pub ssh_config: Option<ConfigSource>,
-}
-
-/// One host to reach, with everything resolved.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub alias: String,
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub identity_files: Vec<PathBuf>,
-    pub identities_only: bool,
-    pub known_hosts_file: PathBuf,
-    pub policy: HostKeyPolicy,
-    /// New known_hosts entries are written hashed (HashKnownHosts).
-    pub hash_known_hosts: bool,
-    pub connect_timeout: Duration,
-    pub keepalive_interval: Option<Duration>,
-    pub jumps: Vec<Target>,
-}
-
-fn home() -> PathBuf {
-    crate::env::get("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
-}
-
-fn local_user() -> String {
-    crate::env::get("USER").or_else(|| crate::env::get("LOGNAME")).unwrap_or_else(|| "root".into())
-}
-
-/// Resolves `options` against ssh_config: explicit options win, then the config, then defaults.
-pub fn resolve(options: &ConnectOptions) -> Result<Target> {
-    resolve_depth(options, 0)
-}
-
-fn resolve_depth(options: &ConnectOptions, depth: usize) -> Result<Target> {
-    if options.host.is_empty() {
-        return Err(Error::invalid("ssh.connect: host is required"));
-    }
-    if depth > 8 {
-        return Err(Error::invalid("ssh.connect: ProxyJump chain is longer than 8 hops (a loop?)"));
-    }
-    let home = home();
-    let cfg = match options.ssh_config.clone().unwrap_or(ConfigSource::User) {
-        ConfigSource::None => Ok(HostConfig::default()),
-        ConfigSource::User => config::resolve(&home.join(".ssh/config"), &options.host, &home),
-        ConfigSource::File(path) => config::resolve(&path, &options.host, &home),
-    }
-    .map_err(|e| Error::invalid(format!("ssh_config: {e}")).with("file", e.file.clone()).with("line", e.line))?;
-    let local = local_user();
-    let user = options.user.clone().or(cfg.user.clone()).unwrap_or_else(|| local.clone());
-    let port = options.port.or(cfg.port).unwrap_or(22);
-    let home_text = home.display().to_string();
-    let tokens = Tokens { host: &options.host, port, remote_user: &user, local_user: &local, home: &home_text };
-    let host = match (&options.hostname, &cfg.hostname) {
-        (Some(name), _) => name.clone(),
-        (None, Some(name)) => config::expand(name, &tokens),
-        (None, None) => options.host.clone(),
-    };
-    let tokens = Tokens { host: &host, ..tokens };
-    let identity_files: Vec<PathBuf> = if options.identity_files.is_empty() {
-        cfg.identity_files.iter().map(|f| PathBuf::from(config::expand(f, &tokens))).collect()
-    } else {
-        options.identity_files.iter().map(|f| PathBuf::from(config::expand(f, &tokens))).collect()
-    };
-    let known_hosts_file = options
-        .known_hosts_file
-        .clone()
-        .or(cfg.user_known_hosts_file.clone().and_then(|f| f.split_whitespace().next().map(str::to_owned)))
-        .map(|f| PathBuf::from(config::expand(&f, &tokens)))
-        .unwrap_or_else(|| home.join(".ssh/known_hosts"));
-    let policy = match (options.known_hosts, &cfg.strict_host_key_checking) {
-        (Some(p), _) => p,
-        (None, Some(text)) => HostKeyPolicy::parse(text).unwrap_or(HostKeyPolicy::Strict),
-        (None, None) => HostKeyPolicy::Strict,
-    };
-    let connect_timeout =
-        options.connect_timeout.or(cfg.connect_timeout.map(Duration::from_secs)).unwrap_or(Duration::from_secs(30));
-    let keepalive_interval = options
-        .keepalive_interval
-        .or(cfg.server_alive_interval.map(Duration::from_secs))
-        .or(Some(Duration::from_secs(15)))
-        .filter(|d| !d.is_zero());
-    let jump_spec = options.proxy_jump.clone().or(cfg.proxy_jump.clone());
-    let mut jumps = Vec::new();
-    if let Some(spec) = jump_spec {
-        for hop in config::parse_jumps(&spec).map_err(|e| Error::invalid(format!("ssh.connect: {e}")))? {
-            let hop_options = ConnectOptions {
-                host: hop.host,
-                hostname: None,
-                port: hop.port,
-                user: hop.user,
-                proxy_jump: None,
-                known_hosts: options.known_hosts,
-                known_hosts_file: options.known_hosts_file.clone(),
-                ..options.clone()
-            };
-            let mut target = resolve_depth(&hop_options, depth + 1)?;
-            // A hop's own ProxyJump is ignored: the list already names every hop, in order.
-            target.jumps.clear();
-            jumps.push(target);
-        }
-    }
-    Ok(Target {
-        alias: options.host.clone(),
-        host,
-        port,
-        user,
-        identity_files,
-        identities_only: cfg.identities_only.unwrap_or(false),
-        known_hosts_file,
-        policy,
-        hash_known_hosts: options.hash_known_hosts.or(cfg.hash_known_hosts).unwrap_or(false),
-        connect_timeout,
-        keepalive_interval,
-        jumps,
-    })
-}
-
-/// The russh handler: checks the server's host key against known_hosts.
+/// The russh handler: checks the server's host key against known_hosts, and takes the
+/// channels the server opens (remote forwards, the forwarded agent).
 pub struct Checker {
-    target_host: String,
+    host_key_name: String,
     port: u16,
-    file: PathBuf,
+    files: Vec<PathBuf>,
+    global_files: Vec<PathBuf>,
     policy: HostKeyPolicy,
     hash: bool,
     refusal: Arc<Mutex<Option<Error>>>,
+    remote_forwards: Arc<Mutex<Vec<super::forwarding::Remote>>>,
+    agent: Option<String>,
 }
 
 impl client::Handler for Checker {
@@ -199,7 +36,8 @@ impl client::Handler for Checker {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
             PublicKeyOrCertificate::Certificate(cert) => PublicKey::new(cert.public_key().clone(), ""),
         };
-        match check_host_key(&self.target_host, self.port, &self.file, (self.policy, self.hash), &key) {
+        let files = KnownHostsFiles { user: &self.files, global: &self.global_files };
+        match check_host_key(&self.host_key_name, self.port, files, (self.policy, self.hash), &key) {
             Ok(()) => Ok(true),
             Err(err) => {
                 *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
@@ -207,26 +45,87 @@ impl client::Handler for Checker {
             }
         }
     }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        connected_address: &str,
+        connected_port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> std::result::Result<(), Self::Error> {
+        let target = super::forwarding::remote_target(&self.remote_forwards, connected_address, connected_port);
+        match target {
+            Some(target) => {
+                reply.accept().await;
+                tokio::spawn(super::forwarding::carry_to(channel, target));
+            }
+            None => reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await,
+        }
+        Ok(())
+    }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> std::result::Result<(), Self::Error> {
+        match self.agent.clone() {
+            Some(socket) => {
+                reply.accept().await;
+                tokio::spawn(super::forwarding::carry_to_agent(channel, socket));
+            }
+            None => reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await,
+        }
+        Ok(())
+    }
 }
 
-/// Checks `key` against the known_hosts `file` under `policy`; an accepted new key is written
-/// hashed when `hash` (the second of `how`).
-fn check_host_key(host: &str, port: u16, file: &Path, how: (HostKeyPolicy, bool), key: &PublicKey) -> Result<()> {
+/// The known_hosts files of a host: the user's (new keys go to the first), the system's.
+struct KnownHostsFiles<'a> {
+    user: &'a [PathBuf],
+    global: &'a [PathBuf],
+}
+
+/// Checks `key` against the known_hosts `files` under `policy`; an accepted new key is written
+/// to the first user file, hashed when `hash` (the second of `how`).
+fn check_host_key(host: &str, port: u16, files: KnownHostsFiles<'_>, how: (HostKeyPolicy, bool), key: &PublicKey) -> Result<()> {
     let (policy, hash) = how;
     let label = known_hosts::host_label(host, port);
     if policy == HostKeyPolicy::Off {
         return Ok(());
     }
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::from_io(&e, "read known_hosts file", &file.display().to_string())),
-    };
     let fp = known_hosts::fingerprint(key);
-    let file_text = file.display().to_string();
-    match known_hosts::check(&text, host, port, key) {
-        Verdict::Known => Ok(()),
-        Verdict::Changed { line } => Err(Error::new(
+    let mut changed = None;
+    for file in files.user.iter().chain(files.global) {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) => continue,
+            Err(e) => return Err(Error::from_io(&e, "read known_hosts file", &file.display().to_string())),
+        };
+        let file_text = file.display().to_string();
+        match known_hosts::check(&text, host, port, key) {
+            Verdict::Known => return Ok(()),
+            Verdict::Revoked { line } => {
+                return Err(Error::new(
+                    Kind::HostKey,
+                    format!("the host key of {label} ({fp}) is marked @revoked at {file_text}:{line}"),
+                )
+                .with("fingerprint", fp)
+                .with("file", file_text)
+                .with("line", line))
+            }
+            Verdict::Changed { line } => {
+                changed.get_or_insert((file_text, line));
+            }
+            Verdict::Unknown => {}
+        }
+    }
+    if let Some((file_text, line)) = changed {
+        return Err(Error::new(
             Kind::HostKey,
             format!(
                 "the host key of {label} has CHANGED: the server offers {} {fp}, but {file_text}:{line} lists another \
@@ -237,26 +136,22 @@ fn check_host_key(host: &str, port: u16, file: &Path, how: (HostKeyPolicy, bool)
         )
         .with("fingerprint", fp)
         .with("file", file_text)
-        .with("line", line)),
-        Verdict::Revoked { line } => Err(Error::new(
-            Kind::HostKey,
-            format!("the host key of {label} ({fp}) is marked @revoked at {file_text}:{line}"),
-        )
-        .with("fingerprint", fp)
-        .with("file", file_text)
-        .with("line", line)),
-        Verdict::Unknown if policy == HostKeyPolicy::AcceptNew => known_hosts::append(file, host, port, key, hash)
-            .map_err(|e| Error::from_io(&e, "append to known_hosts file", &file_text)),
-        Verdict::Unknown => Err(Error::new(
+        .with("line", line));
+    }
+    match files.user.first() {
+        Some(file) if policy == HostKeyPolicy::AcceptNew => known_hosts::append(file, host, port, key, hash)
+            .map_err(|e| Error::from_io(&e, "append to known_hosts file", &file.display().to_string())),
+        _ => Err(Error::new(
             Kind::HostKey,
             format!(
-                "the host key of {label} is unknown: the server offers {} {fp}, which {file_text} does not list \
+                "the host key of {label} is unknown: the server offers {} {fp}, which {} does not list \
                  (verify it, then add it, or connect once with known_hosts = \"accept-new\")",
-                key.algorithm()
+                key.algorithm(),
+                files.user.first().map(|f| f.display().to_string()).unwrap_or_else(|| "no known_hosts file".into())
             ),
         )
         .with("fingerprint", fp)
-        .with("file", file_text)),
+        .with("file", files.user.first().map(|f| f.display().to_string()).unwrap_or_default())),
     }
 }
 
@@ -264,8 +159,57 @@ fn check_host_key(host: &str, port: u16, file: &Path, how: (HostKeyPolicy, bool)
 pub struct Connection {
     pub handle: Handle<Checker>,
     pub label: String,
+    /// What every session channel asks for first (SendEnv, SetEnv, RequestTTY, ForwardAgent).
+    pub setup: ChannelSetup,
     _jumps: Vec<Arc<Connection>>,
+    /// The ProxyCommand carrying the connection, ended with it.
+    _proxy: Option<super::proxy::Proxy>,
+    /// LocalForward listeners, stopped with the connection.
+    pub(crate) forwards: Mutex<Vec<super::forwarding::Listener>>,
+    /// Forwards that could not be set up (ExitOnForwardFailure no), for a warning.
+    pub(crate) forward_failures: Mutex<Vec<String>>,
+    /// The RemoteForwards the server carries back, by the address and port it listens on.
+    pub remote_forwards: Arc<Mutex<Vec<super::forwarding::Remote>>>,
     commands: std::sync::Mutex<Commands>,
+}
+
+/// What a session channel asks for before its command.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelSetup {
+    pub env: Vec<(String, String)>,
+    pub request_tty: Option<RequestTty>,
+    pub forward_agent: bool,
+}
+
+impl ChannelSetup {
+    fn of(target: &Target) -> ChannelSetup {
+        let mut env: Vec<(String, String)> = Vec::new();
+        if !target.send_env.is_empty() {
+            let mut vars = crate::env::vars();
+            vars.sort();
+            for (name, value) in vars {
+                if target.send_env.iter().any(|p| super::config::pattern::matches(&name, p)) {
+                    env.push((name, value));
+                }
+            }
+        }
+        for (name, value) in &target.set_env {
+            env.retain(|(n, _)| n != name);
+            env.push((name.clone(), value.clone()));
+        }
+        ChannelSetup { env, request_tty: Some(target.request_tty), forward_agent: target.forward_agent.is_some() }
+    }
+
+    /// Sends the environment and the agent request on a new channel.
+    pub async fn apply(&self, channel: &russh::Channel<client::Msg>, extra_env: &[(String, String)]) -> std::result::Result<(), russh::Error> {
+        for (k, v) in self.env.iter().filter(|(k, _)| !extra_env.iter().any(|(e, _)| e == k)).chain(extra_env) {
+            channel.set_env(false, k.clone(), v.clone()).await?;
+        }
+        if self.forward_agent {
+            channel.agent_forward(false).await?;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) type ChannelWriter = Arc<russh::ChannelWriteHalf<client::Msg>>;
@@ -346,26 +290,10 @@ impl Drop for Tracked {
 }
 
 fn russh_config(target: &Target) -> Arc<client::Config> {
-    let mut preferred = Preferred::DEFAULT.clone();
-    // curve25519 first: the post-quantum hybrid costs the server several times more per connection.
-    let mut kex: Vec<_> = preferred.kex.iter().cloned().collect();
-    if let Some(pos) = kex.iter().position(|k| *k == russh::kex::CURVE25519) {
-        let k = kex.remove(pos);
-        kex.insert(0, k);
-    }
-    preferred.kex = kex.into();
-    // AES-GCM first: hardware-accelerated, so bulk transfers cost less CPU than ChaCha20.
-    let mut ciphers: Vec<_> = preferred.cipher.iter().cloned().collect();
-    if let Some(pos) = ciphers.iter().position(|c| *c == russh::cipher::AES_256_GCM) {
-        let c = ciphers.remove(pos);
-        ciphers.insert(0, c);
-    }
-    preferred.cipher = ciphers.into();
-    preferred.compression = (&[russh::compression::NONE][..]).into();
     Arc::new(client::Config {
-        preferred,
+        preferred: target.preferred.clone(),
         keepalive_interval: target.keepalive_interval,
-        keepalive_max: 3,
+        keepalive_max: target.keepalive_max,
         inactivity_timeout: None,
         window_size: 8 * 1024 * 1024,
         maximum_packet_size: 65535,
@@ -403,7 +331,7 @@ pub fn session_error(label: &str, err: russh::Error) -> Error {
 }
 
 /// Connects to `target` (through its jumps) and authenticates.
-pub async fn connect(target: Target, secrets: Arc<Secrets>) -> Result<Connection> {
+pub async fn connect(target: Target, secrets: Arc<Secrets>) -> Result<Arc<Connection>> {
     let mut via: Option<Arc<Connection>> = None;
     let mut hops = Vec::new();
     for hop in &target.jumps {
@@ -413,6 +341,8 @@ pub async fn connect(target: Target, secrets: Arc<Secrets>) -> Result<Connection
     }
     let mut conn = connect_one(&target, via, &secrets).await?;
     conn._jumps = hops;
+    let conn = Arc::new(conn);
+    super::forwarding::start(&conn, &target).await?;
     Ok(conn)
 }
 
@@ -422,20 +352,92 @@ pub struct Secrets {
     pub passphrase: Option<String>,
     pub password: Option<String>,
     pub agent: Option<bool>,
-    /// $SSH_AUTH_SOCK, read on the Lua thread (the environment is read under env's lock).
-    pub agent_socket: Option<String>,
 }
 
+/// Opens the transport: a TCP connection (BindAddress, AddressFamily, TCPKeepAlive), the
+/// ProxyCommand's pipes, or a channel through the previous hop.
+async fn transport(target: &Target, via: &Option<Arc<Connection>>, label: &str) -> Result<(Box<dyn Stream>, Option<super::proxy::Proxy>)> {
+    if let Some(jump) = via {
+        let channel = jump
+            .handle
+            .channel_open_direct_tcpip(target.host.clone(), target.port as u32, "127.0.0.1", 0)
+            .await
+            .map_err(|e| {
+                Error::new(Kind::Network, format!("cannot reach {label} through {}: {}", jump.label, session_error(&jump.label, e)))
+            })?;
+        return Ok((Box::new(channel.into_stream()), None));
+    }
+    if let Some(command) = &target.proxy_command {
+        let (stream, proxy) = super::proxy::spawn(command, label)?;
+        return Ok((Box::new(stream), Some(proxy)));
+    }
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| network_error(label, &e))?
+        .filter(|a| match target.address_family.as_str() {
+            "inet" => a.is_ipv4(),
+            "inet6" => a.is_ipv6(),
+            _ => true,
+        })
+        .collect();
+    let mut last = None;
+    for address in addresses {
+        match tcp(address, target).await {
+            Ok(stream) => return Ok((Box::new(stream), None)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => network_error(label, &e),
+        None => Error::new(Kind::Network, format!("cannot connect to {label}: no {} address", target.address_family))
+            .with("host", label.to_owned()),
+    })
+}
+
+async fn tcp(address: std::net::SocketAddr, target: &Target) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    if let Some(bind) = &target.bind_address {
+        let ip: std::net::IpAddr = bind
+            .parse()
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("BindAddress {bind} is not an address")))?;
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+    }
+    socket.set_keepalive(target.tcp_keepalive)?;
+    socket.set_nodelay(true)?;
+    socket.connect(address).await
+}
+
+/// What russh runs a connection over.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
 async fn connect_one(target: &Target, via: Option<Arc<Connection>>, secrets: &Secrets) -> Result<Connection> {
+    let mut attempt = 1;
+    loop {
+        match connect_attempt(target, via.clone(), secrets).await {
+            Err(e) if attempt < target.connection_attempts && matches!(e.kind, Kind::Network | Kind::Timeout) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn connect_attempt(target: &Target, via: Option<Arc<Connection>>, secrets: &Secrets) -> Result<Connection> {
     let label = known_hosts::host_label(&target.alias, target.port);
     let refusal = Arc::new(Mutex::new(None));
+    let remote_forwards = Arc::new(Mutex::new(Vec::new()));
     let checker = Checker {
-        target_host: target.host.clone(),
+        host_key_name: target.host_key_name.clone(),
         port: target.port,
-        file: target.known_hosts_file.clone(),
+        files: target.known_hosts_files.clone(),
+        global_files: target.global_known_hosts_files.clone(),
         policy: target.policy,
         hash: target.hash_known_hosts,
         refusal: refusal.clone(),
+        remote_forwards: remote_forwards.clone(),
+        agent: target.forward_agent.clone(),
     };
     let config = russh_config(target);
     let timeout = target.connect_timeout;
@@ -447,39 +449,45 @@ async fn connect_one(target: &Target, via: Option<Arc<Connection>>, secrets: &Se
         )
         .with("host", label.clone())
     };
+    let mut proxy = None;
     let handshake = async {
-        match &via {
-            None => {
-                let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
-                    .await
-                    .map_err(|e| network_error(&label, &e))?;
-                let _ = stream.set_nodelay(true);
-                client::connect_stream(config, stream, checker).await
+        let (stream, started) = transport(target, &via, &label).await?;
+        proxy = started;
+        client::connect_stream(config, stream, checker).await.map_err(|e| {
+            match refusal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(refused) => refused,
+                None => session_error(&label, e),
             }
-            Some(jump) => {
-                let channel = jump
-                    .handle
-                    .channel_open_direct_tcpip(target.host.clone(), target.port as u32, "127.0.0.1", 0)
-                    .await
-                    .map_err(|e| {
-                        Error::new(
-                            Kind::Network,
-                            format!("cannot reach {label} through {}: {}", jump.label, session_error(&jump.label, e)),
-                        )
-                    })?;
-                client::connect_stream(config, channel.into_stream(), checker).await
-            }
-        }
-        .map_err(|e| match refusal.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            Some(refused) => refused,
-            None => session_error(&label, e),
         })
     };
-    let mut handle = tokio::time::timeout(timeout, handshake).await.map_err(|_| timed_out("connecting"))??;
+    let handshake = tokio::time::timeout(timeout, handshake).await;
+    let mut handle = match handshake {
+        Ok(Ok(handle)) => handle,
+        Ok(Err(e)) => return Err(proxy_failure(&mut proxy, e).await),
+        Err(_) => return Err(timed_out("connecting")),
+    };
     tokio::time::timeout(timeout, authenticate(&mut handle, target, secrets, &label))
         .await
         .map_err(|_| timed_out("authenticating"))??;
-    Ok(Connection { handle, label, _jumps: Vec::new(), commands: Default::default() })
+    Ok(Connection {
+        handle,
+        label,
+        setup: ChannelSetup::of(target),
+        _jumps: Vec::new(),
+        _proxy: proxy,
+        forwards: Mutex::new(Vec::new()),
+        forward_failures: Mutex::new(Vec::new()),
+        remote_forwards,
+        commands: Default::default(),
+    })
+}
+
+/// An error while a ProxyCommand carried the connection names the command when it had ended.
+async fn proxy_failure(proxy: &mut Option<super::proxy::Proxy>, err: Error) -> Error {
+    match proxy {
+        Some(p) => p.explain(err).await,
+        None => err,
+    }
 }
 
 fn method_name(m: &MethodKind) -> &'static str {
@@ -493,118 +501,211 @@ fn method_name(m: &MethodKind) -> &'static str {
     }
 }
 
-/// Default key files, in OpenSSH's order.
-fn default_identities() -> Vec<PathBuf> {
-    let dir = home().join(".ssh");
-    ["id_ed25519", "id_ecdsa", "id_rsa"].iter().map(|n| dir.join(n)).filter(|p| p.exists()).collect()
+/// What authentication tried and learnt, for the error when all fails.
+#[derive(Default)]
+struct Attempts {
+    tried: Vec<String>,
+    offered: Vec<String>,
+    problems: Vec<String>,
+    /// Which RSA signature the server takes, asked only when an RSA key comes up.
+    rsa: Option<Option<russh::keys::HashAlg>>,
 }
 
+impl Attempts {
+    fn note(&mut self, result: &AuthResult) {
+        if let AuthResult::Failure { remaining_methods, .. } = result {
+            self.offered = remaining_methods.iter().map(|m| method_name(m).to_owned()).collect();
+        }
+    }
+
+    async fn rsa(&mut self, handle: &Handle<Checker>, algorithm: &russh::keys::Algorithm) -> Option<russh::keys::HashAlg> {
+        if algorithm.clone().is_rsa() {
+            rsa_hash(handle, &mut self.rsa).await
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether PubkeyAcceptedAlgorithms lets a key of `algorithm` be offered.
+fn accepted(target: &Target, algorithm: &russh::keys::Algorithm) -> bool {
+    match &target.pubkey_algorithms {
+        None => true,
+        Some(names) if algorithm.clone().is_rsa() => names.iter().any(|n| n.starts_with("rsa-sha2-") || n == "ssh-rsa"),
+        Some(names) => names.iter().any(|n| n == algorithm.as_str()),
+    }
+}
+
+/// Authenticates with the methods of `target`, in its order: public keys (the agent's, then
+/// key files with their certificates), keyboard-interactive and password (answered with the
+/// password given, never by prompting).
 async fn authenticate(handle: &mut Handle<Checker>, target: &Target, secrets: &Secrets, label: &str) -> Result<()> {
     let user = target.user.clone();
-    let mut tried: Vec<String> = Vec::new();
-    let mut offered: Vec<String> = Vec::new();
-    let note = |offered: &mut Vec<String>, result: &AuthResult| {
-        if let AuthResult::Failure { remaining_methods, .. } = result {
-            offered.clear();
-            offered.extend(remaining_methods.iter().map(|m| method_name(m).to_owned()));
+    let mut a = Attempts::default();
+    for method in &target.methods {
+        let name = match method {
+            Method::PublicKey => "publickey",
+            Method::KeyboardInteractive => "keyboard-interactive",
+            Method::Password => "password",
+        };
+        // As OpenSSH does, a method the server does not list as able to continue is skipped
+        // (asked with the "none" method when no public key has told yet).
+        if a.offered.is_empty() && *method != Method::PublicKey && secrets.password.is_some() {
+            match handle.authenticate_none(user.clone()).await {
+                Ok(AuthResult::Success) => return Ok(()),
+                Ok(result) => a.note(&result),
+                Err(e) => return Err(session_error(label, e)),
+            }
         }
-    };
-    // Which RSA signature the server takes, asked only when an RSA key comes up.
-    let mut rsa: Option<Option<russh::keys::HashAlg>> = None;
-    let mut key_problems: Vec<String> = Vec::new();
+        if !a.offered.is_empty() && !a.offered.iter().any(|m| m == name) {
+            continue;
+        }
+        let done = match method {
+            Method::PublicKey => public_keys(handle, target, secrets, label, &mut a).await?,
+            Method::KeyboardInteractive => keyboard_interactive(handle, target, secrets, label, &mut a).await?,
+            Method::Password => password(handle, target, secrets, label, &mut a).await?,
+        };
+        if done {
+            return Ok(());
+        }
+    }
+    let mut message = format!("authentication as {user}@{label} failed");
+    if a.tried.is_empty() {
+        message.push_str(": no method to try (no agent, no key file, no password)");
+    } else {
+        message.push_str(&format!("; tried: {}", a.tried.join(", ")));
+    }
+    if !a.offered.is_empty() {
+        message.push_str(&format!("; the server accepts: {}", a.offered.join(", ")));
+    }
+    if !a.problems.is_empty() {
+        message.push_str(&format!("; {}", a.problems.join("; ")));
+    }
+    Err(Error::new(Kind::Auth, message).with("host", label.to_owned()).with("user", user))
+}
 
-    // 1. Agent identities.
-    let agent_socket = secrets.agent_socket.as_ref().filter(|_| secrets.agent.unwrap_or(true));
-    if let (Some(socket), false) = (agent_socket, target.identities_only) {
+/// The public halves of the key files, for IdentitiesOnly's choice of agent keys.
+fn file_public_keys(files: &[PathBuf]) -> Vec<PublicKey> {
+    files
+        .iter()
+        .filter_map(|f| russh::keys::load_public_key(format!("{}.pub", f.display())).ok())
+        .collect()
+}
+
+async fn public_keys(handle: &mut Handle<Checker>, target: &Target, secrets: &Secrets, label: &str, a: &mut Attempts) -> Result<bool> {
+    let user = target.user.clone();
+    let files: Vec<PathBuf> = if target.default_identities {
+        target.identity_files.iter().filter(|p| p.exists()).cloned().collect()
+    } else {
+        target.identity_files.clone()
+    };
+    let agent_socket = target.agent_socket.as_ref().filter(|_| secrets.agent.unwrap_or(true));
+    if let Some(socket) = agent_socket {
         if let Ok(mut agent) = AgentClient::connect_uds(socket).await {
             if let Ok(identities) = agent.request_identities().await {
+                // IdentitiesOnly: only the agent's keys that are also named key files.
+                let allowed = target.identities_only.then(|| file_public_keys(&files));
                 for identity in identities {
                     let public = identity.public_key().into_owned();
-                    tried.push(format!("agent key {}", known_hosts::fingerprint(&public)));
-                    let hash = if public.algorithm().is_rsa() { rsa_hash(handle, &mut rsa).await } else { None };
+                    if let Some(allowed) = &allowed {
+                        if !allowed.iter().any(|k| k.key_data() == public.key_data()) {
+                            continue;
+                        }
+                    }
+                    if !accepted(target, &public.algorithm()) {
+                        continue;
+                    }
+                    a.tried.push(format!("agent key {}", known_hosts::fingerprint(&public)));
+                    let hash = a.rsa(handle, &public.algorithm()).await;
                     match handle.authenticate_publickey_with(user.clone(), public, hash, &mut agent).await {
-                        Ok(AuthResult::Success) => return Ok(()),
-                        Ok(result) => note(&mut offered, &result),
-                        Err(e) => key_problems.push(format!("agent: {e}")),
+                        Ok(AuthResult::Success) => return Ok(true),
+                        Ok(result) => a.note(&result),
+                        Err(e) => a.problems.push(format!("agent: {e}")),
                     }
                 }
             }
         }
     }
-
-    // 2. Key files (with their certificates when a -cert.pub sits beside them).
-    let files = if target.identity_files.is_empty() { default_identities() } else { target.identity_files.clone() };
+    let certificates: Vec<PathBuf> = target.certificate_files.clone();
     for file in &files {
         let shown = file.display().to_string();
         let key = match load_key(file, secrets.passphrase.as_deref()) {
             Ok(key) => Arc::new(key),
             Err(e) => {
-                key_problems.push(describe_key_error(&shown, &e, secrets.passphrase.is_some()));
+                a.problems.push(describe_key_error(&shown, &e, secrets.passphrase.is_some()));
                 continue;
             }
         };
-        let cert_path = PathBuf::from(format!("{shown}-cert.pub"));
-        if let Ok(cert) = russh::keys::load_openssh_certificate(&cert_path) {
-            tried.push(format!("certificate {}", cert_path.display()));
+        if !accepted(target, &key.algorithm()) {
+            continue;
+        }
+        let beside = PathBuf::from(format!("{shown}-cert.pub"));
+        for cert_path in certificates.iter().chain(std::iter::once(&beside)) {
+            let Ok(cert) = russh::keys::load_openssh_certificate(cert_path) else { continue };
+            if cert.public_key() != key.public_key().key_data() {
+                continue;
+            }
+            a.tried.push(format!("certificate {}", cert_path.display()));
             match handle.authenticate_openssh_cert(user.clone(), key.clone(), cert).await {
-                Ok(AuthResult::Success) => return Ok(()),
-                Ok(result) => note(&mut offered, &result),
+                Ok(AuthResult::Success) => return Ok(true),
+                Ok(result) => a.note(&result),
                 Err(e) => return Err(session_error(label, e)),
             }
         }
-        tried.push(format!("key {shown}"));
-        let hash = if key.algorithm().is_rsa() { rsa_hash(handle, &mut rsa).await } else { None };
+        a.tried.push(format!("key {shown}"));
+        let hash = a.rsa(handle, &key.algorithm()).await;
         match handle.authenticate_publickey(user.clone(), PrivateKeyWithHashAlg::new(key, hash)).await {
-            Ok(AuthResult::Success) => return Ok(()),
-            Ok(result) => note(&mut offered, &result),
+            Ok(AuthResult::Success) => return Ok(true),
+            Ok(result) => a.note(&result),
             Err(e) => return Err(session_error(label, e)),
         }
     }
+    Ok(false)
+}
 
-    // 3. Password, then keyboard-interactive answered with the same password.
-    if let Some(password) = &secrets.password {
-        tried.push("password".into());
-        match handle.authenticate_password(user.clone(), password.clone()).await {
-            Ok(AuthResult::Success) => return Ok(()),
-            Ok(result) => note(&mut offered, &result),
-            Err(e) => return Err(session_error(label, e)),
+async fn password(handle: &mut Handle<Checker>, target: &Target, secrets: &Secrets, label: &str, a: &mut Attempts) -> Result<bool> {
+    let Some(password) = secrets.password.clone().filter(|_| target.password_prompts > 0) else { return Ok(false) };
+    a.tried.push("password".into());
+    match handle.authenticate_password(target.user.clone(), password).await {
+        Ok(AuthResult::Success) => Ok(true),
+        Ok(result) => {
+            a.note(&result);
+            Ok(false)
         }
-        tried.push("keyboard-interactive".into());
-        let mut response = handle
-            .authenticate_keyboard_interactive_start(user.clone(), None)
-            .await
-            .map_err(|e| session_error(label, e))?;
-        for _ in 0..8 {
-            match response {
-                KeyboardInteractiveAuthResponse::Success => return Ok(()),
-                KeyboardInteractiveAuthResponse::Failure { remaining_methods, .. } => {
-                    offered = remaining_methods.iter().map(|m| method_name(m).to_owned()).collect();
-                    break;
-                }
-                KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
-                    let answers = prompts.iter().map(|_| password.clone()).collect();
-                    response = handle
-                        .authenticate_keyboard_interactive_respond(answers)
-                        .await
-                        .map_err(|e| session_error(label, e))?;
-                }
+        Err(e) => Err(session_error(label, e)),
+    }
+}
+
+async fn keyboard_interactive(
+    handle: &mut Handle<Checker>,
+    target: &Target,
+    secrets: &Secrets,
+    label: &str,
+    a: &mut Attempts,
+) -> Result<bool> {
+    let Some(password) = secrets.password.clone().filter(|_| target.password_prompts > 0) else { return Ok(false) };
+    a.tried.push("keyboard-interactive".into());
+    let mut response = handle
+        .authenticate_keyboard_interactive_start(target.user.clone(), None)
+        .await
+        .map_err(|e| session_error(label, e))?;
+    for _ in 0..8 {
+        match response {
+            KeyboardInteractiveAuthResponse::Success => return Ok(true),
+            KeyboardInteractiveAuthResponse::Failure { remaining_methods, .. } => {
+                a.offered = remaining_methods.iter().map(|m| method_name(m).to_owned()).collect();
+                return Ok(false);
+            }
+            KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
+                let answers = prompts.iter().map(|_| password.clone()).collect();
+                response = handle
+                    .authenticate_keyboard_interactive_respond(answers)
+                    .await
+                    .map_err(|e| session_error(label, e))?;
             }
         }
     }
-
-    let mut message = format!("authentication as {user}@{label} failed");
-    if tried.is_empty() {
-        message.push_str(": no method to try (no agent, no key file, no password)");
-    } else {
-        message.push_str(&format!("; tried: {}", tried.join(", ")));
-    }
-    if !offered.is_empty() {
-        message.push_str(&format!("; the server accepts: {}", offered.join(", ")));
-    }
-    if !key_problems.is_empty() {
-        message.push_str(&format!("; {}", key_problems.join("; ")));
-    }
-    Err(Error::new(Kind::Auth, message).with("host", label).with("user", user))
+    Ok(false)
 }
 
 async fn rsa_hash(
@@ -666,10 +767,14 @@ pub struct Pty {
 pub async fn start(conn: &Connection, command: &str, options: &ExecOptions) -> Result<russh::Channel<client::Msg>> {
     let label = &conn.label;
     let channel = conn.handle.channel_open_session().await.map_err(|e| session_error(label, e))?;
-    for (k, v) in &options.env {
-        channel.set_env(false, k.clone(), v.clone()).await.map_err(|e| session_error(label, e))?;
-    }
-    if let Some(pty) = &options.pty {
+    conn.setup.apply(&channel, &options.env).await.map_err(|e| session_error(label, e))?;
+    let forced = Pty { term: "xterm".into(), cols: 80, rows: 24 };
+    let pty = match conn.setup.request_tty {
+        Some(RequestTty::Never) => None,
+        Some(RequestTty::Force) => Some(options.pty.as_ref().unwrap_or(&forced)),
+        _ => options.pty.as_ref(),
+    };
+    if let Some(pty) = pty {
         channel
             .request_pty(false, &pty.term, pty.cols, pty.rows, 0, 0, &[])
             .await
@@ -737,63 +842,5 @@ pub(crate) fn signal_name_text(sig: &russh::Sig) -> String {
     match text.strip_prefix("Custom(\"").and_then(|t| t.strip_suffix("\")")) {
         Some(custom) => custom.to_owned(),
         None => text,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn explicit_options_win_over_ssh_config() {
-        let dir = std::env::temp_dir().join(format!("essh-resolve-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("config");
-        std::fs::write(&path, "Host web\n  HostName 127.0.0.9\n  Port 2200\n  User cfg\n  ProxyJump j1,j2:23\n")
-            .unwrap();
-        let options = ConnectOptions {
-            host: "web".into(),
-            user: Some("explicit".into()),
-            ssh_config: Some(ConfigSource::File(path)),
-            ..Default::default()
-        };
-        let t = resolve(&options).unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.user.as_str()), ("127.0.0.9", 2200, "explicit"));
-        assert_eq!(t.jumps.iter().map(|j| (j.host.as_str(), j.port)).collect::<Vec<_>>(), vec![("j1", 22), ("j2", 23)]);
-        assert_eq!(t.policy, HostKeyPolicy::Strict);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn ssh_config_blocks_match_the_alias_while_the_hostname_is_reached() {
-        let dir = std::env::temp_dir().join(format!("essh-alias-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("config");
-        std::fs::write(&path, "Host web1\n  User from-alias\n  Port 2201\nHost 10.0.0.5\n  User from-address\n").unwrap();
-        let options = ConnectOptions {
-            host: "web1".into(),
-            hostname: Some("10.0.0.5".into()),
-            ssh_config: Some(ConfigSource::File(path)),
-            ..Default::default()
-        };
-        let t = resolve(&options).unwrap();
-        assert_eq!((t.alias.as_str(), t.host.as_str(), t.port, t.user.as_str()), ("web1", "10.0.0.5", 2201, "from-alias"));
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn a_bad_config_names_its_file_and_line() {
-        let dir = std::env::temp_dir().join(format!("essh-badcfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("config");
-        std::fs::write(&path, "Host *\n  Port x\n").unwrap();
-        let options = ConnectOptions {
-            host: "a".into(),
-            ssh_config: Some(ConfigSource::File(path.clone())),
-            ..Default::default()
-        };
-        let err = resolve(&options).unwrap_err();
-        assert_eq!(err.message, format!("ssh_config: {}:2: Port must be a number, got 'x'", path.display()));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -25,6 +25,8 @@ M.FLAGS = {
   { "--print", nil, "print the hosts as ssh_config (alias --ssh-config)" },
   { "--output", "FILE", "with --print: write FILE (mode 0600) instead of stdout" },
   { "-L", "PORT:HOST:HOSTPORT", "with HOST: forward local PORT (or BIND:PORT) through the session" },
+  { "-G", nil, "with HOST ([USER@]HOST): print its resolved ssh configuration, as ssh -G does" },
+  { "-F", "FILE", "read this ssh_config instead of ~/.ssh/config and /etc/ssh/ssh_config (none: no file)" },
   { "--config", "FILE", "load FILE instead of the project's config (also ESSH_CONFIG)" },
   { "--global", nil, "use only the user's config (~/.essh)" },
   { "--color", nil, "colour the output" },

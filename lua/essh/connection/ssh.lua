@@ -5,30 +5,14 @@ local native_ssh = require("essh_native").ssh
 
 local M = {}
 
--- An ssh_config yes/no value as a boolean (nil when unset).
-local function yes(v)
-  if v == nil then return nil end
-  return v == true or (type(v) == "string" and v:lower() == "yes")
-end
+--- The ssh_config connections read: nil for ~/.ssh/config and /etc/ssh/ssh_config, a path,
+--- or false for none (essh -F).
+M.ssh_config = nil
 
---- The options ssh.connect takes, from a host's ssh options.
+--- The options ssh.connect takes for `host`: its name, and its ssh options, which act as a
+--- `Host <name>` block read before the user's ssh_config.
 function M.options(host)
-  local c = rawget(host, "config") or host
-  local port = c.Port and tonumber(c.Port)
-  return {
-    host = host.name,
-    hostname = c.HostName,
-    port = port,
-    user = c.User,
-    identity_file = c.IdentityFile,
-    proxy_jump = c.ProxyJump,
-    known_hosts_file = c.UserKnownHostsFile,
-    hash_known_hosts = yes(c.HashKnownHosts),
-    known_hosts = c.StrictHostKeyChecking == "no" and "off"
-      or (c.StrictHostKeyChecking == "accept-new" and "accept-new") or nil,
-    connect_timeout = c.ConnectTimeout and tonumber(c.ConnectTimeout),
-    keepalive_interval = c.ServerAliveInterval and tonumber(c.ServerAliveInterval),
-  }
+  return { host = host.name, options = rawget(host, "config") or {}, ssh_config = M.ssh_config }
 end
 
 local Connection = {}
