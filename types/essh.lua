@@ -51,6 +51,7 @@ function essh.secret(value) end
 ---@field after_disconnect (string|fun(host: essh.Host, t: essh.Context))? A command or function, run here after disconnecting.
 ---@field override boolean? This definition replaces an earlier one of the same name.
 ---@field connection "ssh"|"local"? How the host's work is done (default "ssh"; "local": on this machine).
+---@field ssh_backend "native"|"openssh"? The ssh client of an ssh connection (default "native"; "openssh": the system's ssh, one ControlMaster a host).
 
 --- A defined host: its spec's fields, and its name.
 ---@class essh.Host: essh.HostSpec

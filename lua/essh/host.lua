@@ -28,6 +28,7 @@ local FIELD_CHECKS = {
   props = check.map_of(check.text, check.scalar, "a table of names to strings, numbers or booleans"),
   init = check.func, before_connect = check.hook, after_connect = check.hook, after_disconnect = check.hook,
   override = check.boolean, connection = check.one_of { "ssh", "local" },
+  ssh_backend = check.one_of { "native", "openssh" },
 }
 local FIELDS = {}
 for k in pairs(FIELD_CHECKS) do FIELDS[k] = true end

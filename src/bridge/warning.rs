@@ -17,9 +17,12 @@ pub fn warn(lua: &Lua, text: &str) {
     eprintln!("essh: warning: {text}");
 }
 
-/// `essh_native.on_warning(fn)`: where native warnings go (nil: stderr).
+/// `essh_native.on_warning(fn)`: where native warnings go (nil: stderr); returns the handler
+/// it replaces, so that a caller can put it back.
 pub fn on_warning(lua: &Lua) -> Result<mlua::Function> {
     function(lua, "essh_native.on_warning", |lua, handler: Option<mlua::Function>| {
-        lua.set_named_registry_value(KEY, handler)
+        let previous: Value = lua.named_registry_value(KEY)?;
+        lua.set_named_registry_value(KEY, handler)?;
+        Ok(previous)
     })
 }

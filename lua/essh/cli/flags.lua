@@ -25,6 +25,7 @@ M.FLAGS = {
   { "--print", nil, "print the hosts as ssh_config (alias --ssh-config)" },
   { "--output", "FILE", "with --print: write FILE (mode 0600) instead of stdout" },
   { "-L", "PORT:HOST:HOSTPORT", "with HOST: forward local PORT (or BIND:PORT) through the session" },
+  { "--openssh", nil, "connect through the system's OpenSSH client (one ControlMaster a host)" },
   { "-G", nil, "with HOST ([USER@]HOST): print its resolved ssh configuration, as ssh -G does" },
   { "-F", "FILE", "read this ssh_config instead of ~/.ssh/config and /etc/ssh/ssh_config (none: no file)" },
   { "--config", "FILE", "load FILE instead of the project's config (also ESSH_CONFIG)" },

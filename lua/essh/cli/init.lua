@@ -22,6 +22,7 @@ local function dispatch(argv, options)
   if flags.init then return require("essh.cli.scaffold").command(out) end
 
   registry = registry or require("essh.cli.discovery").load(flags)
+  if flags.openssh then require("essh.connection").backend = "openssh" end
   if flags.F then require("essh.connection.ssh").ssh_config = flags.F ~= "none" and flags.F or false end
   if flags.G then return require("essh.cli.resolve").command(registry, words, out) end
 

@@ -1,7 +1,9 @@
 --- essh.connection: the one road from a host to a connection, and the lifecycle around it.
 ---
 --- A host's `connection` field names the kind of connection its work goes through: "ssh" (the
---- default: essh's native SSH client) or "local" (this machine, for tests and local hosts).
+--- default) or "local" (this machine, for tests and local hosts). An ssh connection goes
+--- through essh's native client, or the system's OpenSSH when the host says
+--- `ssh_backend = "openssh"` (or a run sets `backend`, as `essh --openssh` does).
 --- Every kind gives the same small interface, which the runner and the CLI talk to:
 ---
 ---     conn:exec(command, options)           -> result | nil, err   (exitStatus, stdout, stderr, ok)
@@ -18,6 +20,9 @@ local M = {}
 
 --- The kinds of connection, by the name a host's `connection` field gives.
 M.KINDS = { ssh = "essh.connection.ssh", ["local"] = "essh.connection.local" }
+
+--- The ssh backend of every host in this run, when set ("native" or "openssh").
+M.backend = nil
 
 --- The module of the connection kind `name`, or nil and the list of known kinds.
 function M.kind(name)
@@ -36,6 +41,9 @@ function M.open(host)
   local kind, known = M.kind(host.connection)
   if not kind then
     error(("host %s: unknown connection '%s' (known: %s)"):format(host.name, tostring(host.connection), known), 0)
+  end
+  if kind == require "essh.connection.ssh" and (M.backend or host.ssh_backend) == "openssh" then
+    kind = require "essh.connection.openssh"
   end
   return kind.open(host)
 end
