@@ -73,6 +73,7 @@ bench-io:
 bench-ssh:
 	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
 	lua5.4 bench/ssh.lua
+	lua5.4 bench/latency.lua
 
 # Needs root (a throwaway sshd): 2 GiB of output, 500 hosts, SIGINTs, 10,000 hosts (BENCHMARKS.md).
 stress:

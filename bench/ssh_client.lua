@@ -1,5 +1,6 @@
 -- The essh side of the SSH benchmarks (bench/ssh.lua runs it; prints seconds).
 --   fanout PORT USER KEY KNOWN_HOSTS LIMIT COMMAND HOST...   connect, run, close on every host
+--   fanout-openssh (the same arguments)                      the same through ssh_backend = "openssh"
 --   sequential HOST PORT USER KEY KNOWN_HOSTS N              N commands on one connection
 --   upload|download HOST PORT USER KEY KNOWN_HOSTS FROM TO    one SFTP transfer
 local essh = require "essh"
@@ -11,6 +12,17 @@ local function options(host, port, user, key, known_hosts)
     host = host, port = tonumber(port), user = user, identity_file = key, known_hosts_file = known_hosts,
     ssh_config = false, agent = false,
   }
+end
+
+-- Runs the jobs, at most `limit` at once; prints the seconds they took; raises for a failed one.
+local function fan_out(jobs, limit)
+  local t0 = runtime.monotonic()
+  local results = runtime.parallel(jobs, { limit = limit })
+  local elapsed = runtime.monotonic() - t0
+  for i, r in ipairs(results) do
+    if r[1] ~= 0 then error(("host %d: %s"):format(i, tostring(r[2]))) end
+  end
+  print(("%.4f"):format(elapsed))
 end
 
 if mode == "fanout" then
@@ -25,13 +37,25 @@ if mode == "fanout" then
       return r.exitStatus
     end
   end
-  local t0 = runtime.monotonic()
-  local results = runtime.parallel(jobs, { limit = limit })
-  local elapsed = runtime.monotonic() - t0
-  for i, r in ipairs(results) do
-    if r[1] ~= 0 then error(("host %d: %s"):format(i, tostring(r[2]))) end
+  fan_out(jobs, limit)
+elseif mode == "fanout-openssh" then
+  -- The same through the system's OpenSSH (ssh_backend = "openssh"): a ControlMaster a host.
+  local port, user, key, known_hosts, limit, command = arg[2], arg[3], arg[4], arg[5], tonumber(arg[6]), arg[7]
+  require("essh.connection.ssh").ssh_config = false
+  local dsl = require("essh.config").new()
+  local connection = require "essh.connection"
+  local jobs = {}
+  for i = 8, #arg do
+    local host = dsl.host("h" .. i, { HostName = arg[i], Port = tonumber(port), User = user, IdentityFile = key,
+      UserKnownHostsFile = known_hosts, IdentityAgent = "none", ssh_backend = "openssh" })
+    jobs[#jobs + 1] = function()
+      local conn = assert(connection.open(host))
+      local r = assert(conn:exec(command))
+      conn:close()
+      return r.exitStatus
+    end
   end
-  print(("%.4f"):format(elapsed))
+  fan_out(jobs, limit)
 elseif mode == "sequential" then
   local session = assert(ssh.connect(options(arg[2], arg[3], arg[4], arg[5], arg[6])))
   local n = tonumber(arg[7])

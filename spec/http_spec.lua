@@ -82,28 +82,8 @@ describe("http", function()
   end)
 
   it("times out against a port that accepts connections and never answers", function()
-    -- The listener says its port once it listens (a fixed pause was not always enough under load).
-    local port_file = os.tmpname()
-    local listener = ("import socket, time\ns = socket.socket()\n"
-      .. "s.bind(('127.0.0.1', 0))\ns.listen(5)\nopen('%s', 'w').write(str(s.getsockname()[1]))\ntime.sleep(30)")
-      :format(port_file)
-    os.remove(port_file)
-    local p = io.popen("python3 -c \"" .. listener .. "\" >/dev/null 2>&1 & echo $!")
-    local pid = p:read("*l")
-    p:close()
-    finally(function()
-      os.execute("kill " .. pid)
-      os.remove(port_file)
-    end)
-    local port
-    for _ = 1, 200 do
-      local f = io.open(port_file)
-      port = f and tonumber(f:read("*a"))
-      if f then f:close() end
-      if port then break end
-      runtime.sleep(0.05)
-    end
-    assert.is_number(port, "the listener did not start")
+    local port, stop = require("support.shell").silent_listener()
+    finally(stop)
     local t0 = runtime.monotonic()
     local r, err = http.get(("http://127.0.0.1:%d/"):format(port), { timeout = 0.5 })
     assert.is_nil(r)

@@ -76,10 +76,10 @@ describe("ssh_config keywords the native client applies", function()
   end)
 
   it("ProxyCommand: a command that fails is a network error naming it", function()
-    local s, err = connect({ ProxyCommand = "sh -c 'echo no route >&2; exit 3'" })
+    local s, err = connect({ ProxyCommand = "sh -c 'exit 3'" })
     assert.is_nil(s)
     assert.equal("network", err.kind)
-    assert.matches("ProxyCommand 'sh -c 'echo no route >&2; exit 3'' ended with exit status: 3", err.message, 1, true)
+    assert.matches("ProxyCommand 'sh -c 'exit 3'' ended with exit status: 3", err.message, 1, true)
   end)
 
   it("SendEnv sends the variables it names (sshd's AcceptEnv takes them); SetEnv sets its own", function()

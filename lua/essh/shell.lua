@@ -11,4 +11,12 @@ function M.quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
+--- The exit status of a command from what `os.execute` returns (Lua 5.1 and LuaJIT give the
+--- wait status, later versions three values).
+---@return integer
+function M.exit_status(a, _, code)
+  if type(a) == "number" then return a >= 256 and math.floor(a / 256) or a end
+  return code
+end
+
 return M

@@ -41,6 +41,34 @@ function M.watchdog(command)
     command .. " & pid=$!; cat >/dev/null; pkill -KILL -P $pid; kill -KILL $pid 2>/dev/null; wait")), "w"))
 end
 
+--- A listener that accepts connections and never answers: its port, and a function that
+--- stops it. It says its port once it listens (a fixed pause is not enough on a busy machine).
+function M.silent_listener()
+  local port_file = os.tmpname()
+  os.remove(port_file)
+  local listener = ("import socket, time\ns = socket.socket()\n"
+    .. "s.bind(('127.0.0.1', 0))\ns.listen(5)\nopen('%s', 'w').write(str(s.getsockname()[1]))\ntime.sleep(30)")
+    :format(port_file)
+  local handle = M.watchdog("exec python3 -c " .. M.quote(listener))
+  local port
+  for _ = 1, 250 do
+    local f = io.open(port_file)
+    port = f and tonumber(f:read("*a"))
+    if f then f:close() end
+    if port then break end
+    M.run("sleep 0.02")
+  end
+  local function stop()
+    handle:close()
+    os.remove(port_file)
+  end
+  if not port then
+    stop()
+    error("support.shell: the silent listener did not start")
+  end
+  return port, stop
+end
+
 --- `s` quoted for the shell.
 function M.quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"

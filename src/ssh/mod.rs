@@ -3,6 +3,7 @@
 pub mod config;
 pub mod forwarding;
 pub mod forward;
+pub mod goodbye;
 pub mod interactive;
 pub mod keyfix;
 pub mod known_hosts;

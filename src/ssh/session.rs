@@ -231,15 +231,19 @@ async fn stop(channel: ChannelWriter) {
 }
 
 impl Connection {
-    /// Stops what still runs, disconnects, and waits (at most 2 s) until the goodbye is on the
-    /// wire: a program exiting right after would otherwise cut it off.
-    pub async fn close(&self) {
+    /// Stops what still runs and says goodbye; the server's hanging up is waited for in the
+    /// background (and at exit: see goodbye.rs), not here.
+    pub async fn close(self: Arc<Self>) {
         self.settle().await;
         let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "").await;
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while !self.handle.is_closed() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let pending = super::goodbye::Pending::start();
+        tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !self.handle.is_closed() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            drop(pending);
+        });
     }
 
     fn commands(&self) -> std::sync::MutexGuard<'_, Commands> {

@@ -34,14 +34,8 @@ function Connection.write(_, path, data, mode)
   return fs.write(path, data, mode and { mode = mode } or nil)
 end
 
--- os.execute's exit status: Lua 5.1 and LuaJIT give the wait status, later versions three values.
-local function exit_status(a, _, code)
-  if type(a) == "number" then return a >= 256 and math.floor(a / 256) or a end
-  return code
-end
-
 function Connection.interactive(_, command)
-  local status = exit_status(os.execute(command or os.getenv("SHELL") or "sh"))
+  local status = require("essh.shell").exit_status(os.execute(command or os.getenv("SHELL") or "sh"))
   return { exitStatus = status, exit_status = status, ok = status == 0 }
 end
 

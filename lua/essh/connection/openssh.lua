@@ -176,12 +176,6 @@ function Connection:write(path, data, mode)
   return true
 end
 
--- os.execute's exit status: Lua 5.1 and LuaJIT give the wait status, later versions three values.
-local function exit_status(a, _, code)
-  if type(a) == "number" then return a >= 256 and math.floor(a / 256) or a end
-  return code
-end
-
 --- A shell (or `command`) joined to this terminal, through the master.
 function Connection:interactive(command, options)
   local extra = { "-o", "ControlMaster=no" }
@@ -189,7 +183,7 @@ function Connection:interactive(command, options)
   env_options(options and options.env, extra)
   local words = {}
   for _, a in ipairs(argv_of(M.ssh, self:options(extra), self.host.name, command)) do words[#words + 1] = shell.quote(a) end
-  local status = exit_status(os.execute(table.concat(words, " ")))
+  local status = require("essh.shell").exit_status(os.execute(table.concat(words, " ")))
   return { exitStatus = status, exit_status = status, ok = status == 0 }
 end
 
