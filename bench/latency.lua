@@ -68,6 +68,14 @@ bench.start().with(function(fleet)
     row(count, "OpenSSH (curve25519)",
       ("printf '%%s\\n' %s | xargs -P 50 -I{} %s {} true"):format(list, openssh))
   end
+  -- Round trips per phase, with and without each pipelining step (essh's patch of russh).
+  local phases = {}
+  for _, step in ipairs { "off", "auth", "signature", "on" } do
+    local out = sh(("BENCH_PIPELINING=%s %s phases %s %s 5"):format(step, essh, hosts[1], creds))
+    local connect, exec, close = out:match("([%d.]+) ([%d.]+) ([%d.]+)%s*$")
+    phases[#phases + 1] = { step = step, connect = tonumber(connect), exec = tonumber(exec), close = tonumber(close) }
+    io.stderr:write(("pipelining %-9s connect %6.1f ms  exec %6.1f ms  close %5.1f ms\n"):format(step, connect, exec, close))
+  end
   proxy:close()
 
   print()
@@ -75,6 +83,15 @@ bench.start().with(function(fleet)
   print("|---|---|---|---|---|")
   for _, r in ipairs(rows) do
     print(("| %d | %s | %.3f | %.1f | %s |"):format(r.count, r.name, r.seconds, r.seconds / RTT, tostring(r.turns)))
+  end
+  print()
+  print("| pipelining | connect (TCP, kex, auth) | exec `true` (channel, exec) | close | total round trips |")
+  print("|---|---|---|---|---|")
+  local STEPS = { off = "none", auth = "auth request with the service request", signature = "keys signed at once",
+    on = "both (the default)" }
+  for _, p in ipairs(phases) do
+    print(("| %s | %.0f ms = %.1f RTT | %.0f ms = %.1f RTT | %.0f ms | %.1f |"):format(STEPS[p.step], p.connect,
+      p.connect / 1000 / RTT, p.exec, p.exec / 1000 / RTT, p.close, (p.connect + p.exec + p.close) / 1000 / RTT))
   end
   local function find(count, name)
     for _, r in ipairs(rows) do if r.count == count and r.name == name then return r end end

@@ -2,15 +2,20 @@
 --   fanout PORT USER KEY KNOWN_HOSTS LIMIT COMMAND HOST...   connect, run, close on every host
 --   fanout-openssh (the same arguments)                      the same through ssh_backend = "openssh"
 --   sequential HOST PORT USER KEY KNOWN_HOSTS N              N commands on one connection
+--   phases HOST PORT USER KEY KNOWN_HOSTS N                  ms of connect, exec, close (medians)
 --   upload|download HOST PORT USER KEY KNOWN_HOSTS FROM TO    one SFTP transfer
 local essh = require "essh"
 local ssh, runtime = essh.ssh, essh.runtime
 
 local mode = arg[1]
+-- BENCH_PIPELINING: on (default), off, auth or signature (only that step).
+local PIPELINING = ({ on = true, off = false, auth = { auth = true, signature = false },
+  signature = { auth = false, signature = true } })[os.getenv("BENCH_PIPELINING") or "on"]
+
 local function options(host, port, user, key, known_hosts)
   return {
     host = host, port = tonumber(port), user = user, identity_file = key, known_hosts_file = known_hosts,
-    ssh_config = false, agent = false,
+    ssh_config = false, agent = false, pipelining = PIPELINING,
   }
 end
 
@@ -56,6 +61,26 @@ elseif mode == "fanout-openssh" then
     end
   end
   fan_out(jobs, limit)
+elseif mode == "phases" then
+  -- Milliseconds of connect (TCP, key exchange, authentication), exec of `true` (channel open,
+  -- exec, exit) and close, each the median of N connections one after another.
+  local host, port, user, key, known_hosts, n = arg[2], arg[3], arg[4], arg[5], arg[6], tonumber(arg[7])
+  local phases = { connect = {}, exec = {}, close = {} }
+  for i = 1, n do
+    local t0 = runtime.monotonic()
+    local session = assert(ssh.connect(options(host, port, user, key, known_hosts)))
+    local t1 = runtime.monotonic()
+    assert(session:exec("true").exitStatus == 0)
+    local t2 = runtime.monotonic()
+    session:close()
+    local t3 = runtime.monotonic()
+    phases.connect[i], phases.exec[i], phases.close[i] = t1 - t0, t2 - t1, t3 - t2
+  end
+  local function median(list)
+    table.sort(list)
+    return list[math.floor((#list + 1) / 2)] * 1000
+  end
+  print(("%.1f %.1f %.1f"):format(median(phases.connect), median(phases.exec), median(phases.close)))
 elseif mode == "sequential" then
   local session = assert(ssh.connect(options(arg[2], arg[3], arg[4], arg[5], arg[6])))
   local n = tonumber(arg[7])

@@ -217,6 +217,56 @@ describe("ssh_config keywords the native client applies", function()
   end)
 end)
 
+describe("authentication with its round trips saved (pipelining)", function()
+  local server
+  setup(function() server = sshd.start() end)
+  teardown(function() server.stop() end)
+
+  it("logs in with a signed first request, pipelined or not", function()
+    for _, pipelining in ipairs { true, false, { auth = false }, { signature = false } } do
+      local s, err = ssh.connect(server.options({ pipelining = pipelining }))
+      assert.is_nil(err)
+      assert.equal("ok\n", s:exec("echo ok").stdout)
+      s:close()
+    end
+  end)
+
+  it("goes on to the next key when the server refuses a signed one", function()
+    local s, err = ssh.connect(server.options({
+      identity_file = { server.keys .. "/id_unlisted", server.keys .. "/id_ecdsa" } }))
+    assert.is_nil(err)
+    s:close()
+    s, err = ssh.connect(server.options({ identity_file = { server.keys .. "/id_unlisted" } }))
+    assert.is_nil(s)
+    assert.equal("auth", err.kind)
+    assert.matches("the server accepts: publickey", err.message, 1, true)
+  end)
+
+  it("takes a partial success (publickey, then password)", function()
+    if not server.password then return pending("not root: no test user with a password") end
+    local both = sshd.start({ extra = { "AuthenticationMethods publickey,password" } })
+    finally(both.stop)
+    local s, err = ssh.connect(both.options({ password = both.password }))
+    assert.is_nil(err)
+    assert.equal(0, s:exec("true").exitStatus)
+    s:close()
+    s, err = ssh.connect(both.options())
+    assert.is_nil(s)
+    assert.equal("auth", err.kind)
+  end)
+
+  it("works with a server that prefers another key exchange, and with a certificate", function()
+    local other = sshd.start({ extra = { "KexAlgorithms sntrup761x25519-sha512@openssh.com,diffie-hellman-group14-sha256,curve25519-sha256" } })
+    finally(other.stop)
+    local s, err = ssh.connect(other.options())
+    assert.is_nil(err)
+    s:close()
+    s, err = ssh.connect(other.options({ identity_file = other.keys .. "/id_certified" }))
+    assert.is_nil(err)
+    s:close()
+  end)
+end)
+
 describe("every ssh_config(5) keyword", function()
   -- A value for each keyword the native client does not apply that asks for what it lacks.
   local SAMPLES = {

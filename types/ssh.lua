@@ -17,6 +17,7 @@
 ---@field keepalive_interval number? Seconds between keepalives (default 15; 0 turns them off).
 ---@field proxy_jump string? Jump hosts: [user@]host[:port],... or "none".
 ---@field ssh_config (boolean|string)? Read ~/.ssh/config then /etc/ssh/ssh_config (true, default), nothing (false), or this file.
+---@field pipelining (boolean|{auth: boolean?, signature: boolean?})? Round trips authentication saves: the first request sent with the service request (auth), keys signed at once instead of asked about first (signature); both on by default, false turns both off for a server that minds.
 ---@field options table<string, string|number|boolean|(string|number|boolean)[]>? ssh_config keywords and their values, read before the config files (as a Host block for this host).
 local ssh_ConnectOptions = {}
 

@@ -69,6 +69,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
                 crate::typed!(keepalive_interval: "number?", "Seconds between keepalives (default 15; 0 turns them off)."),
                 crate::typed!(proxy_jump: "string?", "Jump hosts: [user@]host[:port],... or \"none\"."),
                 crate::typed!(ssh_config: "(boolean|string)?", "Read ~/.ssh/config then /etc/ssh/ssh_config (true, default), nothing (false), or this file."),
+                crate::typed!(pipelining: "(boolean|{auth: boolean?, signature: boolean?})?", "Round trips authentication saves: the first request sent with the service request (auth), keys signed at once instead of asked about first (signature); both on by default, false turns both off for a server that minds."),
                 crate::typed!(options: "table<string, string|number|boolean|(string|number|boolean)[]>?", "ssh_config keywords and their values, read before the config files (as a Host block for this host)."),
             ]),
         TypeDef::record("ssh.ExecOptions", "", &[
@@ -219,6 +220,7 @@ fn connect_options(t: &Table) -> Result<(ConnectOptions, Secrets)> {
             "proxy_jump",
             "ssh_config",
             "options",
+            "pipelining",
         ],
         W,
     )?;
@@ -261,8 +263,26 @@ fn connect_options(t: &Table) -> Result<(ConnectOptions, Secrets)> {
         Some(table) => ssh_options(&table).map_err(|e| mlua::Error::runtime(format!("{W}: {e}")))?,
         None => Vec::new(),
     };
+    let pipelining = match t.raw_get::<Value>("pipelining")? {
+        Value::Nil => None,
+        Value::Boolean(on) => Some(target::Pipelining { auth: on, signature: on }),
+        Value::Table(p) => {
+            check_keys(&p, &["auth", "signature"], W)?;
+            Some(target::Pipelining {
+                auth: opt(&p, "auth", W, "a boolean")?.unwrap_or(true),
+                signature: opt(&p, "signature", W, "a boolean")?.unwrap_or(true),
+            })
+        }
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "{W}: option 'pipelining' must be a boolean or a table, got {}",
+                other.type_name()
+            )))
+        }
+    };
     let options = ConnectOptions {
         host,
+        pipelining,
         hostname: opt(t, "hostname", W, "a string")?,
         port,
         user: opt(t, "user", W, "a string")?,

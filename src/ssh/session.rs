@@ -303,6 +303,8 @@ fn russh_config(target: &Target) -> Arc<client::Config> {
         maximum_packet_size: 65535,
         channel_buffer_size: 256,
         nodelay: true,
+        pipeline_auth: target.pipelining.auth,
+        sign_without_probe: target.pipelining.signature,
         ..Default::default()
     })
 }

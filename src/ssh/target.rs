@@ -68,7 +68,18 @@ pub struct ConnectOptions {
     pub proxy_jump: Option<String>,
     /// ssh options (keyword, value), read before the config files: a DSL host's.
     pub options: Vec<(String, String)>,
+    /// Round trips saved in authentication (both on by default; off for a server that minds).
+    pub pipelining: Option<Pipelining>,
     pub ssh_config: Option<ConfigSource>,
+}
+
+/// The round trips authentication saves: the first request sent with the service request
+/// (`auth`), and keys signed at once instead of first asking whether the server takes them
+/// (`signature`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pipelining {
+    pub auth: bool,
+    pub signature: bool,
 }
 
 /// Which authentication methods to try, in order.
@@ -122,6 +133,7 @@ pub struct Target {
     pub methods: Vec<Method>,
     pub password_prompts: u32,
     pub preferred: Preferred,
+    pub pipelining: Pipelining,
     /// Public key algorithms offered (PubkeyAcceptedAlgorithms); None: every one russh has.
     pub pubkey_algorithms: Option<Vec<String>>,
     pub proxy_command: Option<String>,
@@ -350,6 +362,7 @@ fn resolve_depth(options: &ConnectOptions, depth: usize) -> Result<Target> {
         methods,
         password_prompts: r.number("NumberOfPasswordPrompts", 3).max(0) as u32,
         preferred,
+        pipelining: options.pipelining.unwrap_or(Pipelining { auth: true, signature: true }),
         pubkey_algorithms,
         proxy_command,
         send_env: r.lines("SendEnv").iter().map(|l| l[0].clone()).collect(),
