@@ -207,6 +207,32 @@ describe("ssh_config keywords the native client applies", function()
     assert.equal("host_key", err.kind)
   end)
 
+  it("CheckHostIP: the address's key is recorded, and one that differs is refused or reported", function()
+    local kh = os.tmpname()
+    finally(function() os.remove(kh) end)
+    local function write(text) local f = assert(io.open(kh, "w")) f:write(text) f:close() end
+    write(("[localhost]:%d %s\n"):format(server.port, server.host_key))
+    local options = { HostName = "localhost", AddressFamily = "inet", CheckHostIP = "yes", UserKnownHostsFile = kh }
+    local s, err = connect(options, { known_hosts_file = sshd.NONE })
+    assert.is_nil(err)
+    s:close()
+    local recorded = io.open(kh):read("*a")
+    assert.truthy(recorded:find(("[127.0.0.1]:%d ssh-ed25519"):format(server.port), 1, true), recorded)
+    -- Another key for the address: refused when strict, a warning under accept-new.
+    local other = io.open(server.keys .. "/id_ed25519.pub"):read("*l"):match("^(%S+ %S+)")
+    write(("[localhost]:%d %s\n[127.0.0.1]:%d %s\n"):format(server.port, server.host_key, server.port, other))
+    s, err = connect(options, { known_hosts_file = sshd.NONE })
+    assert.is_nil(s)
+    assert.equal("host_key", err.kind)
+    assert.matches("CheckHostIP", err.message, 1, true)
+    options.StrictHostKeyChecking = "accept-new"
+    local seen = warnings_of(function()
+      s = assert(connect(options, { known_hosts_file = sshd.NONE }))
+      s:close()
+    end)
+    assert.matches("differs from the key", table.concat(seen, "\n"), 1, true)
+  end)
+
   it("ConnectionAttempts tries again; ConnectTimeout bounds each try", function()
     local closed = free_port()
     local t0 = require("essh_native.runtime").monotonic()

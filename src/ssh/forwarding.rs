@@ -49,7 +49,7 @@ fn failure(conn: &Connection, target: &Target, message: String) -> Result<()> {
     if target.exit_on_forward_failure {
         return Err(Error::new(Kind::Network, message).with("host", conn.label.clone()));
     }
-    conn.forward_failures.lock().unwrap_or_else(|p| p.into_inner()).push(message);
+    conn.notices.lock().unwrap_or_else(|p| p.into_inner()).push(message);
     Ok(())
 }
 

@@ -504,7 +504,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             let conn = session::connect(target, Arc::new(secrets)).await?;
             let label = conn.label.clone();
             deliver(move |lua| {
-                for failure in conn.forward_failures.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+                for failure in conn.notices.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
                     bridge::warn(lua, &failure);
                 }
                 lua.create_userdata(Session { conn: Mutex::new(Some(conn)), label })

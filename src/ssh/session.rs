@@ -26,6 +26,9 @@ pub struct Checker {
     refusal: Arc<Mutex<Option<Error>>>,
     remote_forwards: Arc<Mutex<Vec<super::forwarding::Remote>>>,
     agent: Option<String>,
+    /// CheckHostIP: the address connected to, whose key is checked (and recorded) too.
+    check_ip: Option<std::net::IpAddr>,
+    notices: Arc<Mutex<Vec<String>>>,
 }
 
 impl client::Handler for Checker {
@@ -37,7 +40,9 @@ impl client::Handler for Checker {
             PublicKeyOrCertificate::Certificate(cert) => PublicKey::new(cert.public_key().clone(), ""),
         };
         let files = KnownHostsFiles { user: &self.files, global: &self.global_files };
-        match check_host_key(&self.host_key_name, self.port, files, (self.policy, self.hash), &key) {
+        let checked = check_host_key(&self.host_key_name, self.port, files, (self.policy, self.hash), &key)
+            .and_then(|()| self.check_address(&key));
+        match checked {
             Ok(()) => Ok(true),
             Err(err) => {
                 *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
@@ -79,6 +84,50 @@ impl client::Handler for Checker {
                 tokio::spawn(super::forwarding::carry_to_agent(channel, socket));
             }
             None => reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await,
+        }
+        Ok(())
+    }
+}
+
+impl Checker {
+    /// CheckHostIP, as OpenSSH does it: the address's entry is recorded when missing; one that
+    /// lists another key is a warning, and a refusal under StrictHostKeyChecking yes.
+    fn check_address(&self, key: &PublicKey) -> Result<()> {
+        let Some(ip) = self.check_ip else { return Ok(()) };
+        let address = ip.to_string();
+        if address == self.host_key_name || self.policy == HostKeyPolicy::Off {
+            return Ok(());
+        }
+        let label = known_hosts::host_label(&address, self.port);
+        let mut changed = None;
+        for file in self.files.iter().chain(&self.global_files) {
+            let Ok(text) = std::fs::read_to_string(file) else { continue };
+            match known_hosts::check(&text, &address, self.port, key) {
+                Verdict::Known => return Ok(()),
+                Verdict::Changed { line } | Verdict::Revoked { line } => {
+                    changed.get_or_insert(format!("{}:{line}", file.display()));
+                }
+                Verdict::Unknown => {}
+            }
+        }
+        let note = |text: String| self.notices.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+        match (changed, self.files.first()) {
+            (Some(place), _) => {
+                let message = format!(
+                    "the host key of {} differs from the key {place} lists for its address {label} (CheckHostIP)",
+                    known_hosts::host_label(&self.host_key_name, self.port)
+                );
+                if self.policy == HostKeyPolicy::Strict {
+                    return Err(Error::new(Kind::HostKey, message));
+                }
+                note(message);
+            }
+            (None, Some(file)) => {
+                if let Err(e) = known_hosts::append(file, &address, self.port, key, self.hash) {
+                    note(format!("cannot record the host key of {label} in {} (CheckHostIP): {e}", file.display()));
+                }
+            }
+            (None, None) => {}
         }
         Ok(())
     }
@@ -166,8 +215,9 @@ pub struct Connection {
     _proxy: Option<super::proxy::Proxy>,
     /// LocalForward listeners, stopped with the connection.
     pub(crate) forwards: Mutex<Vec<super::forwarding::Listener>>,
-    /// Forwards that could not be set up (ExitOnForwardFailure no), for a warning.
-    pub(crate) forward_failures: Mutex<Vec<String>>,
+    /// What deserves a warning once connected: forwards that could not be set up
+    /// (ExitOnForwardFailure no), CheckHostIP's findings.
+    pub(crate) notices: Arc<Mutex<Vec<String>>>,
     /// The RemoteForwards the server carries back, by the address and port it listens on.
     pub remote_forwards: Arc<Mutex<Vec<super::forwarding::Remote>>>,
     commands: std::sync::Mutex<Commands>,
@@ -362,7 +412,10 @@ pub struct Secrets {
 
 /// Opens the transport: a TCP connection (BindAddress, AddressFamily, TCPKeepAlive), the
 /// ProxyCommand's pipes, or a channel through the previous hop.
-async fn transport(target: &Target, via: &Option<Arc<Connection>>, label: &str) -> Result<(Box<dyn Stream>, Option<super::proxy::Proxy>)> {
+/// What carries a connection: the stream, the ProxyCommand behind it, the address reached.
+type Transport = (Box<dyn Stream>, Option<super::proxy::Proxy>, Option<std::net::IpAddr>);
+
+async fn transport(target: &Target, via: &Option<Arc<Connection>>, label: &str) -> Result<Transport> {
     if let Some(jump) = via {
         let channel = jump
             .handle
@@ -371,11 +424,11 @@ async fn transport(target: &Target, via: &Option<Arc<Connection>>, label: &str) 
             .map_err(|e| {
                 Error::new(Kind::Network, format!("cannot reach {label} through {}: {}", jump.label, session_error(&jump.label, e)))
             })?;
-        return Ok((Box::new(channel.into_stream()), None));
+        return Ok((Box::new(channel.into_stream()), None, None));
     }
     if let Some(command) = &target.proxy_command {
         let (stream, proxy) = super::proxy::spawn(command, label)?;
-        return Ok((Box::new(stream), Some(proxy)));
+        return Ok((Box::new(stream), Some(proxy), None));
     }
     let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
@@ -389,7 +442,7 @@ async fn transport(target: &Target, via: &Option<Arc<Connection>>, label: &str) 
     let mut last = None;
     for address in addresses {
         match tcp(address, target).await {
-            Ok(stream) => return Ok((Box::new(stream), None)),
+            Ok(stream) => return Ok((Box::new(stream), None, Some(address.ip()))),
             Err(e) => last = Some(e),
         }
     }
@@ -434,17 +487,7 @@ async fn connect_attempt(target: &Target, via: Option<Arc<Connection>>, secrets:
     let label = known_hosts::host_label(&target.alias, target.port);
     let refusal = Arc::new(Mutex::new(None));
     let remote_forwards = Arc::new(Mutex::new(Vec::new()));
-    let checker = Checker {
-        host_key_name: target.host_key_name.clone(),
-        port: target.port,
-        files: target.known_hosts_files.clone(),
-        global_files: target.global_known_hosts_files.clone(),
-        policy: target.policy,
-        hash: target.hash_known_hosts,
-        refusal: refusal.clone(),
-        remote_forwards: remote_forwards.clone(),
-        agent: target.forward_agent.clone(),
-    };
+    let notices = Arc::new(Mutex::new(Vec::new()));
     let config = russh_config(target);
     let timeout = target.connect_timeout;
     // The connect timeout bounds the connection with its key exchange, then the authentication.
@@ -457,8 +500,21 @@ async fn connect_attempt(target: &Target, via: Option<Arc<Connection>>, secrets:
     };
     let mut proxy = None;
     let handshake = async {
-        let (stream, started) = transport(target, &via, &label).await?;
+        let (stream, started, ip) = transport(target, &via, &label).await?;
         proxy = started;
+        let checker = Checker {
+            host_key_name: target.host_key_name.clone(),
+            port: target.port,
+            files: target.known_hosts_files.clone(),
+            global_files: target.global_known_hosts_files.clone(),
+            policy: target.policy,
+            hash: target.hash_known_hosts,
+            refusal: refusal.clone(),
+            remote_forwards: remote_forwards.clone(),
+            agent: target.forward_agent.clone(),
+            check_ip: ip.filter(|_| target.check_host_ip),
+            notices: notices.clone(),
+        };
         client::connect_stream(config, stream, checker).await.map_err(|e| {
             match refusal.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 Some(refused) => refused,
@@ -482,7 +538,7 @@ async fn connect_attempt(target: &Target, via: Option<Arc<Connection>>, secrets:
         _jumps: Vec::new(),
         _proxy: proxy,
         forwards: Mutex::new(Vec::new()),
-        forward_failures: Mutex::new(Vec::new()),
+        notices,
         remote_forwards,
         commands: Default::default(),
     })

@@ -119,6 +119,8 @@ pub struct Target {
     pub global_known_hosts_files: Vec<PathBuf>,
     /// The name host keys are looked up and recorded under (HostKeyAlias, else the host).
     pub host_key_name: String,
+    /// CheckHostIP: the address's host key is checked and recorded too (direct TCP only).
+    pub check_host_ip: bool,
     pub policy: HostKeyPolicy,
     /// New known_hosts entries are written hashed (HashKnownHosts).
     pub hash_known_hosts: bool,
@@ -348,6 +350,7 @@ fn resolve_depth(options: &ConnectOptions, depth: usize) -> Result<Target> {
         agent_socket,
         known_hosts_files: r.user_known_hosts().map_err(bad)?.into_iter().map(PathBuf::from).collect(),
         global_known_hosts_files: r.global_known_hosts().map_err(bad)?.into_iter().map(PathBuf::from).collect(),
+        check_host_ip: r.flag("CheckHostIP", false),
         host_key_name: r.get("HostKeyAlias").map(|a| a.to_ascii_lowercase()).unwrap_or_else(|| r.host.clone()),
         policy,
         hash_known_hosts: r.flag("HashKnownHosts", false),

@@ -34,7 +34,9 @@ local function includes()
   local source = native_connection.ssh_config
   if source == false then return "" end
   if source then return "Match all\n  Include " .. shell.quote(source) .. "\n" end
-  return "Match all\n  Include ~/.ssh/config\n  Include /etc/ssh/ssh_config\n"
+  -- $HOME's, as the native client reads it (OpenSSH's ~ is the passwd entry's home).
+  local home = os.getenv("HOME") or "~"
+  return "Match all\n  Include " .. shell.quote(home .. "/.ssh/config") .. "\n  Include /etc/ssh/ssh_config\n"
 end
 
 local Connection = {}

@@ -156,7 +156,7 @@ pub static KEYWORDS: &[Keyword] = &[
     k("CASignatureAlgorithms", Algorithms(Algorithms::Key), ALWAYS),
     k("CertificateFile", Each, Applied),
     k("ChannelTimeout", Words, ALWAYS),
-    k("CheckHostIP", Flag, UNLESS_OFF),
+    k("CheckHostIP", Flag, Applied),
     k("Ciphers", Algorithms(Algorithms::Cipher), Applied),
     k("ClearAllForwardings", Flag, Applied),
     k("Compression", Choice(COMPRESSION), Applied),
