@@ -54,8 +54,8 @@ bench.start().with(function(fleet)
   local rows = {}
   local function row(count, name, command)
     local from = #lines_of_log()
-    local seconds = fleet.measure(command)
-    local r = { count = count, name = name, seconds = seconds, turns = turns_since(from) }
+    local seconds, cpu = fleet.measure(command)
+    local r = { count = count, name = name, seconds = seconds, cpu = cpu, turns = turns_since(from) }
     rows[#rows + 1] = r
     io.stderr:write(("%2d host(s) %-34s %7.3f s  %5.1f RTT  %s turns\n"):format(count, name, seconds,
       seconds / RTT, tostring(r.turns)))
@@ -79,10 +79,11 @@ bench.start().with(function(fleet)
   proxy:close()
 
   print()
-  print("| hosts | client | seconds | round trips (time / 50 ms) | turns the proxy saw |")
-  print("|---|---|---|---|---|")
+  print("| hosts | client | seconds | round trips (time / 50 ms) | turns the proxy saw | sshd CPU |")
+  print("|---|---|---|---|---|---|")
   for _, r in ipairs(rows) do
-    print(("| %d | %s | %.3f | %.1f | %s |"):format(r.count, r.name, r.seconds, r.seconds / RTT, tostring(r.turns)))
+    print(("| %d | %s | %.3f | %.1f | %s | %.2f s |"):format(r.count, r.name, r.seconds, r.seconds / RTT,
+      tostring(r.turns), r.cpu or 0))
   end
   print()
   print("| pipelining | connect (TCP, kex, auth) | exec `true` (channel, exec) | close | total round trips |")
