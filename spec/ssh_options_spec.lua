@@ -233,6 +233,37 @@ describe("ssh_config keywords the native client applies", function()
     assert.matches("differs from the key", table.concat(seen, "\n"), 1, true)
   end)
 
+  it("BindAddress, Compression and TCPKeepAlive: the connection works as asked", function()
+    local s, err = connect({ BindAddress = "127.0.0.1", Compression = "yes", TCPKeepAlive = "no" })
+    assert.is_nil(err)
+    -- The server sees the connection coming from the bound address.
+    assert.matches("^127%.0%.0%.1 ", s:exec("echo $SSH_CLIENT").stdout)
+    assert.equal(("x"):rep(100000), s:exec("head -c 100000 /dev/zero | tr '\\0' x").stdout)
+    s:close()
+    s, err = connect({ BindAddress = "192.0.2.1" })
+    assert.is_nil(s)
+    assert.equal("network", err.kind)
+  end)
+
+  it("PreferredAuthentications, PubkeyAuthentication and NumberOfPasswordPrompts choose the methods", function()
+    local s, err = connect({ PubkeyAuthentication = "no" })
+    assert.is_nil(s)
+    assert.equal("auth", err.kind)
+    assert.is_nil(err.message:find("tried: key", 1, true), err.message)
+    s, err = connect({ PreferredAuthentications = "password" })
+    assert.is_nil(s)
+    assert.equal("auth", err.kind)
+    if server.password then
+      s, err = connect({ PreferredAuthentications = "password,publickey" }, { password = server.password })
+      assert.is_nil(err)
+      s:close()
+      s, err = connect({ PreferredAuthentications = "password", NumberOfPasswordPrompts = 0 },
+        { password = server.password })
+      assert.is_nil(s)
+      assert.equal("auth", err.kind)
+    end
+  end)
+
   it("ConnectionAttempts tries again; ConnectTimeout bounds each try", function()
     local closed = free_port()
     local t0 = require("essh_native.runtime").monotonic()

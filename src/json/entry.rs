@@ -20,8 +20,10 @@ pub(crate) unsafe fn decode_directly(state: *mut ffi::lua_State) -> Direct {
     with_kept(&DECODE_CACHES, DecodeCaches::new, |caches| {
         let mut scratch = Vec::new();
         let mut decoder = Decoder::new(src, DEFAULT_MAX_DEPTH, &mut scratch, caches);
-        let job = &mut decoder as *mut Decoder as *mut c_void;
-        direct::call_body(state, job, 0, || decoder.error.is_some())
+        let decoder: *mut Decoder = &mut decoder;
+        // The body writes through this pointer, so the outcome is read through it too: a
+        // reference held across the call would let the compiler assume no error was set.
+        direct::call_body(state, decoder as *mut c_void, 0, || unsafe { (*decoder).error.is_some() })
     })
 }
 
@@ -49,8 +51,9 @@ pub(crate) unsafe fn encode_directly(state: *mut ffi::lua_State) -> Direct {
     with_scratch(|scratch| {
         let encoder = Encoder { opts: EncodeOptions::default(), track_from: TRACK_TABLES_FROM };
         let mut job = EncodeJob { encoder, scratch };
-        let job_ptr = &mut job as *mut EncodeJob as *mut c_void;
-        direct::call_body(state, job_ptr, 1, || job.scratch.error.is_some())
+        let job: *mut EncodeJob = &mut job;
+        // Read through the pointer the body writes through (see decode_directly).
+        direct::call_body(state, job as *mut c_void, 1, || unsafe { (*job).scratch.error.is_some() })
     })
 }
 
