@@ -95,7 +95,8 @@ for _, backend in ipairs { "native", "openssh" } do
       assert.equal("#!/bin/sh\necho hi\n", fs.read(back))
       assert.equal(448, fs.stat(back).mode % 4096)
       assert(conn:write(remote, "written\n", 420))
-      assert.equal("644\nwritten\n", assert(conn:exec(("stat -c %%a %s; cat %s; rm -f %s"):format(remote, remote, remote))).stdout)
+      local check = ("stat -c %%a %s; cat %s; rm -f %s"):format(remote, remote, remote)
+      assert.equal("644\nwritten\n", assert(conn:exec(check)).stdout)
       conn:close()
     end)
 

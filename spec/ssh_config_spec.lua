@@ -269,7 +269,8 @@ host "web1" {
   BatchMode = true,
 }
 ]])
-    local file = write("dsl.conf", "Host web*\n  User other\n  Port 1\n  IdentityFile ~/.ssh/c\n  ProxyJump j\nHost *\n  Compression yes\n")
+    local file = write("dsl.conf",
+      "Host web*\n  User other\n  Port 1\n  IdentityFile ~/.ssh/c\n  ProxyJump j\nHost *\n  Compression yes\n")
     local registry = assert(require("essh.config").load(fs.join(project, ".esshconfig.lua")))
     local block = registry:get("host", "web1"):ssh_config()
     local combined = write("dsl-combined.conf", block .. fs.read(file))

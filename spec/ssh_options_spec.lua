@@ -101,7 +101,8 @@ describe("ssh_config keywords the native client applies", function()
   end)
 
   it("Ciphers, KexAlgorithms and MACs: matching lists connect, a list without the server's fails", function()
-    local strict = sshd.start({ extra = { "Ciphers aes128-ctr", "KexAlgorithms diffie-hellman-group14-sha256", "MACs hmac-sha2-256" } })
+    local strict = sshd.start({ extra = { "Ciphers aes128-ctr", "KexAlgorithms diffie-hellman-group14-sha256",
+      "MACs hmac-sha2-256" } })
     finally(strict.stop)
     local s, err = ssh.connect(strict.options({ options = {
       Ciphers = "aes128-ctr,aes256-gcm@openssh.com", KexAlgorithms = "diffie-hellman-group14-sha256",
@@ -313,7 +314,8 @@ describe("authentication with its round trips saved (pipelining)", function()
   end)
 
   it("works with a server that prefers another key exchange, and with a certificate", function()
-    local other = sshd.start({ extra = { "KexAlgorithms sntrup761x25519-sha512@openssh.com,diffie-hellman-group14-sha256,curve25519-sha256" } })
+    local other = sshd.start({ extra = {
+      "KexAlgorithms sntrup761x25519-sha512@openssh.com,diffie-hellman-group14-sha256,curve25519-sha256" } })
     finally(other.stop)
     local s, err = ssh.connect(other.options())
     assert.is_nil(err)

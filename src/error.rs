@@ -45,9 +45,23 @@ impl Kind {
     /// The kind named `name` (as `name()` gives it).
     pub fn from_name(name: &str) -> Option<Kind> {
         use Kind::*;
-        [Invalid, NotFound, AlreadyExists, PermissionDenied, Timeout, Network, Tls, Auth, HostKey, Remote, Io, Interrupted, Internal]
-            .into_iter()
-            .find(|k| k.name() == name)
+        [
+            Invalid,
+            NotFound,
+            AlreadyExists,
+            PermissionDenied,
+            Timeout,
+            Network,
+            Tls,
+            Auth,
+            HostKey,
+            Remote,
+            Io,
+            Interrupted,
+            Internal,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
     }
 
     pub fn retryable_by_default(self) -> bool {
@@ -139,23 +153,33 @@ pub const DETAIL_NAMES: &[&str] = &["host", "user", "file", "line", "path", "com
 /// `essh_native.error(kind, message, details)`: an error of the same kind native functions
 /// return, for Lua code that reports failures the same way.
 pub fn constructor(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
-    crate::bridge::function(lua, "essh_native.error", |lua, (kind, message, details): (String, String, Option<mlua::Table>)| {
-        let kind = Kind::from_name(&kind).ok_or_else(|| mlua::Error::runtime(format!("essh_native.error: unknown kind '{kind}'")))?;
-        let mut err = Error::new(kind, message);
-        if let Some(details) = details {
-            for pair in details.pairs::<String, mlua::Value>() {
-                let (key, value) = pair?;
-                let name = DETAIL_NAMES.iter().find(|n| **n == key).ok_or_else(|| {
-                    mlua::Error::runtime(format!("essh_native.error: unknown detail '{key}' (known: {})", DETAIL_NAMES.join(", ")))
-                })?;
-                err = match value {
-                    mlua::Value::Integer(n) => err.with(name, n),
-                    other => err.with(name, lua.coerce_string(other)?.map(|s| s.to_string_lossy()).unwrap_or_default()),
-                };
+    crate::bridge::function(
+        lua,
+        "essh_native.error",
+        |lua, (kind, message, details): (String, String, Option<mlua::Table>)| {
+            let kind = Kind::from_name(&kind)
+                .ok_or_else(|| mlua::Error::runtime(format!("essh_native.error: unknown kind '{kind}'")))?;
+            let mut err = Error::new(kind, message);
+            if let Some(details) = details {
+                for pair in details.pairs::<String, mlua::Value>() {
+                    let (key, value) = pair?;
+                    let name = DETAIL_NAMES.iter().find(|n| **n == key).ok_or_else(|| {
+                        mlua::Error::runtime(format!(
+                            "essh_native.error: unknown detail '{key}' (known: {})",
+                            DETAIL_NAMES.join(", ")
+                        ))
+                    })?;
+                    err = match value {
+                        mlua::Value::Integer(n) => err.with(name, n),
+                        other => {
+                            err.with(name, lua.coerce_string(other)?.map(|s| s.to_string_lossy()).unwrap_or_default())
+                        }
+                    };
+                }
             }
-        }
-        lua.create_userdata(err)
-    })
+            lua.create_userdata(err)
+        },
+    )
 }
 
 /// "No such file or directory (os error 2)" reads better without the code.

@@ -126,7 +126,8 @@ function Connection:must(command, stdin)
   local r, err = self:exec(command, { stdin = stdin })
   if not r then return nil, err end
   if r.exitStatus ~= 0 then
-    return nil, native.error("remote", ("`%s` on %s failed: %s"):format(command, self.host.name, r.stderr), { host = self.host.name })
+    local message = ("`%s` on %s failed: %s"):format(command, self.host.name, r.stderr)
+    return nil, native.error("remote", message, { host = self.host.name })
   end
   return r
 end
