@@ -38,7 +38,11 @@ end
 --- no server outlives the run that started it.
 function M.watchdog(command)
   return assert(io.popen(("sh -c %s >/dev/null 2>&1"):format(M.quote(
-    command .. " & pid=$!; cat >/dev/null; pkill -KILL -P $pid; kill -KILL $pid 2>/dev/null; wait")), "w"))
+    command .. " & pid=$!; cat >/dev/null; "
+    -- Only while the server is still this shell's child: once it has exited and been reaped,
+    -- its number may belong to another process by now (this machine's pid_max is 32768).
+    .. "if [ \"$(ps -o ppid= -p $pid 2>/dev/null | tr -d ' ')\" = \"$$\" ]; then "
+    .. "pkill -KILL -P $pid; kill -KILL $pid 2>/dev/null; fi; wait")), "w"))
 end
 
 --- A listener that accepts connections and never answers: its port, and a function that
