@@ -92,9 +92,27 @@ impl Drop for Runtime {
     }
 }
 
+/// A write to a pipe whose reader is gone (a ProxyCommand or a child that exited) raises
+/// SIGPIPE in the writing thread, and the interpreter, unlike a Rust program, leaves it fatal:
+/// the runtime's threads block it, so such a write fails with EPIPE instead of ending the
+/// process.
+fn block_sigpipe() {
+    // SAFETY: plain signal-mask calls on this thread, with a set made here.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 impl Runtime {
     fn new() -> std::io::Result<Self> {
-        let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("essh-runtime").build()?;
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("essh-runtime")
+            .on_thread_start(block_sigpipe)
+            .build()?;
         let (completed_tx, completed_rx) = unbounded_channel();
         Ok(Runtime {
             tokio: Some(tokio),
