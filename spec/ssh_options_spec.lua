@@ -82,6 +82,14 @@ describe("ssh_config keywords the native client applies", function()
     assert.matches("ProxyCommand 'sh -c 'exit 3'' ended with exit status: 3", err.message, 1, true)
   end)
 
+  it("ProxyCommand: a command that is gone before the client writes does not end the interpreter (SIGPIPE)", function()
+    for _ = 1, 20 do
+      local s, err = connect({ ProxyCommand = "true" })
+      assert.is_nil(s)
+      assert.equal("network", err.kind)
+    end
+  end)
+
   it("SendEnv sends the variables it names (sshd's AcceptEnv takes them); SetEnv sets its own", function()
     env.set("ESSH_SENT", "from here")
     env.set("ESSH_NOT_SENT", "kept here")
