@@ -33,7 +33,7 @@ describe("DSL checks", function()
       { 'host "a" { tags = "web" }', 'host a: tags must be a list of names' },
       { 'host "a" { props = { x = {} } }', 'host a: props must be a table of names to strings, numbers or booleans' },
       { 'host "a" { hidden = "yes" }', 'host a: hidden must be true or false, got "yes"' },
-      { 'host "a" { before_connect = 5 }', 'host a: before_connect must be a command' },
+      { 'host "a" { before_connect = 5 }', 'host a: hooks_before_connect must be a command' },
       { 'host "a" { init = "x" }', 'host a: init must be a function, got "x"' },
       { 'host "a" { ConnectTimeout = -1 }', 'host a: ConnectTimeout must be a whole number (0 or more), got -1' },
     }
@@ -53,15 +53,18 @@ describe("DSL checks", function()
       { 'task "t" { on_failure = "sometimes", script = "true" }',
         'task t: on_failure must be "abort", "continue" or a percentage' },
       { 'task "t" { timeout = "soon", script = "true" }', 'task t: timeout must be a number above 0, got "soon"' },
-      { 'task "t" { script = 42 }', 'task t: script must be a script %(a string%), a list of lines or a Lua function, got 42' },
+      { 'task "t" { script = 42 }', 'task t: script must be a script %(a string%), a list of scripts, { code = ... } or a Lua function, got 42' },
       { 'task "t" { env = { A = {} }, script = "true" }', 'task t: env must be a table of variable names to strings or numbers' },
       { 'task "t" { backend = "cloud", script = "true" }', 'task t: backend must be one of "remote", "local", got "cloud"' },
       { 'task "t" { description = 1, script = "true" }',
         'task t: description must be a string without control characters, got 1' },
       { 'driver "d" { template = 5 }', 'driver d: template must be a template %(a string%) or a function, got 5' },
-      { 'driver "d" { template = "x", extra = 1 }', "driver d: unknown field 'extra'" },
+      { 'driver "d" { template = "x", [1] = 1 }', "driver d: unexpected number key" },
+      { 'driver "d" { color = "x" }', "driver d: a template %(or essh v3's engine%) is required" },
+      { 'task "t" { driver = "nosuch", script = "true" }', "task t: no driver named nosuch" },
       { 'group { Port = "x", host "a" {} }', 'group: Port must be an integer from 1 to 65535, got "x"' },
-      { 'group { 5 }', 'group: members must be hosts or groups, got 5' },
+      { 'group { 5 }', 'group: members must be hosts, tasks, drivers or groups, got 5' },
+      { 'group { host "a" {}, task "b" "true" }', 'group: a group holds one kind of definition' },
       { 'group { colour = "red" }', "group: unknown field 'colour'" },
     }
     for _, case in ipairs(cases) do assert.matches(case[2], error_of(case[1])) end
@@ -105,11 +108,11 @@ driver "d" { template = "{{ script }}" }
     local elapsed = runtime.monotonic() - t0
     assert.equal(250, #hosts)
     assert.is_true(elapsed < 5, ("10,000 hosts took %.2f s"):format(elapsed))   -- 20-29 s for 5,000 before
-    -- A tag given after the definition still keeps a host or task from taking its name.
+    -- A tag given after the definition still keeps a host from taking its name.
     dsl.registry:get("host", "h1").tags = { "late" }
     assert.has_error(function() dsl.host("late", {}) end)
     table.insert(dsl.registry:get("host", "h2").tags, "in-place")
-    dsl.task("in-place", { script = "true" })
+    dsl.host("in-place", {})
     assert.has_error(function() dsl.finish() end)
   end)
 end)

@@ -20,6 +20,7 @@ describe("failure policies, on hosts of the local connection", function()
 
   local function run(spec, options)
     spec.targets = spec.targets or "all"
+    if spec.backend == nil then spec.backend = "remote" end
     local name = spec.name or "t"
     spec.name = nil
     local t = dsl.task(name, spec)

@@ -41,8 +41,14 @@ describe("what follows from essh_native.modules()", function()
       local module = require("essh." .. def.name)
       assert.equal(module, essh[def.name], "essh." .. def.name)
       assert.equal(module, config.require(def.name), "short name " .. def.name)
+      -- A hand-written module (essh.fs) may wrap a native function (to take essh v3's forms of it).
+      local shim = gen.is_shim(values.read("lua/essh/" .. def.name .. ".lua"))
       for _, f in ipairs(def.functions) do
-        assert.equal(native[def.name][f.name], module[f.name], def.name .. "." .. f.name)
+        if shim then
+          assert.equal(native[def.name][f.name], module[f.name], def.name .. "." .. f.name)
+        else
+          assert.is_function(module[f.name], def.name .. "." .. f.name)
+        end
       end
     end
     for _, name in ipairs(require("essh.modules").LUA) do

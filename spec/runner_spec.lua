@@ -42,7 +42,7 @@ describe("essh.runner", function()
   teardown(function() server.stop() end)
 
   it("runs a script on every target, over stdin, with essh's variables, prefixed per host", function()
-    local t = dsl.task("vars", { targets = "web", parallel = true, props = { stage = "prod" },
+    local t = dsl.task("vars", { backend = "remote", targets = "web", parallel = true, props = { stage = "prod" },
       script = { "echo $ESSH_TASK_NAME $ESSH_HOST_NAME $ESSH_HOST_TAGS_WEB $ESSH_HOST_PROPS_ROLE $ESSH_TASK_PROPS_STAGE",
         "echo to-stderr >&2" } })
     local out, err = capture(), capture()
@@ -57,7 +57,7 @@ describe("essh.runner", function()
   end)
 
   it("keeps lines whole when hosts print long lines at once", function()
-    local t = dsl.task("long", { targets = { "web", "db" }, parallel = true,
+    local t = dsl.task("long", { backend = "remote", targets = { "web", "db" }, parallel = true,
       script = "for i in 1 2 3 4 5; do head -c 20000 /dev/zero | tr '\\0' x; echo; done" })
     local out = capture()
     runner.run(dsl.registry, t, { stdout = out })
@@ -67,12 +67,12 @@ describe("essh.runner", function()
   end)
 
   it("runs with set -e: the first failing command fails the host, and abort starts no new hosts", function()
-    local t = dsl.task("fail", { targets = { "web", "db" }, parallel = 1, script = "false\necho not-reached" })
+    local t = dsl.task("fail", { backend = "remote", targets = { "web", "db" }, parallel = 1, script = "false\necho not-reached" })
     local out = capture()
     local report = runner.run(dsl.registry, t, { stdout = out, stderr = capture() })
     assert.is_false(report.ok)
-    assert.same({ "web1" }, report.failed)
-    assert.same({ "web2", "db1" }, report.skipped)
+    assert.same({ "db1" }, report.failed)                -- hosts run in name order, as in essh v3
+    assert.same({ "web1", "web2" }, report.skipped)
     assert.equal("", out:text())
     assert.equal(1, runner.exit_code(report))
     report = runner.run(dsl.registry, t, { on_failure = "continue", stdout = capture(), stderr = capture() })
@@ -80,7 +80,7 @@ describe("essh.runner", function()
   end)
 
   it("reports an unreachable host apart from failed ones", function()
-    local t = dsl.task("reach", { targets = { "web1", "broken" }, parallel = true, script = "true" })
+    local t = dsl.task("reach", { backend = "remote", targets = { "web1", "broken" }, parallel = true, script = "true" })
     local report = runner.run(dsl.registry, t, { stdout = capture(), stderr = capture() })
     assert.same({ "down" }, report.unreachable)
     assert.equal("ok", report.hosts.web1.status)
@@ -100,8 +100,8 @@ describe("essh.runner", function()
     local saved = env.get("HOME")
     env.set("HOME", home)
     local out = capture()
-    local ok, report = pcall(runner.run, d.registry, d.task("alias", { targets = "viaconfig",
-      script = "echo $ESSH_HOST_NAME $ESSH_HOSTNAME" }), { stdout = out, stderr = capture() })
+    local ok, report = pcall(runner.run, d.registry, d.task("alias", { backend = "remote", targets = "viaconfig",
+      script = "echo $ESSH_HOSTNAME $ESSH_HOST_SSH_HOSTNAME" }), { stdout = out, stderr = capture() })
     env.set("HOME", saved)
     fs.remove(home, { recursive = true })
     assert.is_true(ok, tostring(report))
@@ -110,7 +110,7 @@ describe("essh.runner", function()
   end)
 
   it("names the DSL host, not its address, when the connection fails", function()
-    local report = runner.run(dsl.registry, dsl.task("named", { targets = "down", script = "true" }),
+    local report = runner.run(dsl.registry, dsl.task("named", { backend = "remote", targets = "down", script = "true" }),
       { stdout = capture(), stderr = capture() })
     local message = tostring(report.hosts.down.error)
     assert.matches("%[down%]:1", message)
@@ -119,7 +119,7 @@ describe("essh.runner", function()
 
   it("runs a Lua script function with task:run on the host, as the seed's deploy does", function()
     local seen = {}
-    local t = dsl.task("deploy", { targets = "db1", script = function(task)
+    local t = dsl.task("deploy", { backend = "remote", targets = "db1", script = function(task)
       local result = task:run("echo pulled; exit 0")
       if result.exitStatus ~= 0 then error("Failed to pull latest code: " .. result.stderr) end
       seen[#seen + 1] = task.host.name .. ":" .. result.stdout
@@ -130,7 +130,7 @@ describe("essh.runner", function()
   end)
 
   it("aborts when prepare returns false or raises", function()
-    local t = dsl.task("prep", { targets = "web1", prepare = function(task)
+    local t = dsl.task("prep", { backend = "remote", targets = "web1", prepare = function(task)
       local check = task:run("which definitely-not-installed-git")
       if check.exitStatus ~= 0 then error("Git is not installed on the system") end
     end, script = "echo never" })
@@ -148,7 +148,7 @@ describe("essh.runner", function()
   end)
 
   it("prints what would run with dry_run, connecting to nothing", function()
-    local t = dsl.task("dry", { targets = { "web1", "broken" }, script = "rm -rf /tmp/nothing" })
+    local t = dsl.task("dry", { backend = "remote", targets = { "web1", "broken" }, script = "rm -rf /tmp/nothing" })
     local out = capture()
     local report = runner.run(dsl.registry, t, { dry_run = true, stdout = out })
     assert.is_true(report.ok)
@@ -158,7 +158,7 @@ describe("essh.runner", function()
 
   it("renders scripts through a custom driver", function()
     dsl.driver("loud", { template = "echo driver {{ host.name }}\n{{ script }}" })
-    local t = dsl.task("driven", { targets = "web1", driver = "loud", script = "echo body" })
+    local t = dsl.task("driven", { backend = "remote", targets = "web1", driver = "loud", script = "echo body" })
     local out = capture()
     runner.run(dsl.registry, t, { stdout = out })
     assert.equal("driver web1\nbody\n", out:text())
@@ -169,7 +169,7 @@ describe("essh.runner", function()
     os.execute("chmod 777 " .. dir)
     local tpl = fs.join(dir, "motd.tpl")
     fs.write(tpl, "Welcome to {{ host.name }} ({{ role }})\n")
-    local t = dsl.task("files", { targets = "web2", script = function(task)
+    local t = dsl.task("files", { backend = "remote", targets = "web2", script = function(task)
       task:template(tpl, fs.join(dir, "motd"), { role = "frontend" })
     end })
     assert.is_true(runner.run(dsl.registry, t).ok)
@@ -177,7 +177,7 @@ describe("essh.runner", function()
     fs.remove(dir, { recursive = true })
   end)
 
-  it("runs host hooks around the connection: local before and after, remote after connecting", function()
+  it("runs host hooks around a task's connection when the host asks: local before and after, remote after", function()
     local dir = assert(fs.tempdir())
     os.execute("chmod 777 " .. dir)
     local order = {}
@@ -187,17 +187,25 @@ describe("essh.runner", function()
       before_connect = "touch " .. fs.join(dir, "before"),
       after_connect = "echo remote > " .. fs.join(dir, "after_connect"),
       after_disconnect = function(host) order[#order + 1] = "disconnected " .. host.name end,
+      hooks_in_tasks = true,
     })
-    local t = dsl.task("hooks", { targets = "hooked", script = function() order[#order + 1] = "script" end })
+    local t = dsl.task("hooks", { backend = "remote", targets = "hooked", script = function() order[#order + 1] = "script" end })
     assert.is_true(runner.run(dsl.registry, t).ok)
     assert.is_true(fs.exists(fs.join(dir, "before")))
     assert.equal("remote\n", fs.read(fs.join(dir, "after_connect")))
     assert.same({ "script", "disconnected hooked" }, order)
+    -- Without hooks_in_tasks, as in essh v3, hooks are for logins (essh HOST) only.
+    fs.remove(fs.join(dir, "before"))
+    dsl.registry:get("host", "hooked").hooks_in_tasks = nil
+    order = {}
+    assert.is_true(runner.run(dsl.registry, t).ok)
+    assert.is_false(fs.exists(fs.join(dir, "before")))
+    assert.same({ "script" }, order)
     fs.remove(dir, { recursive = true })
   end)
 
   it("fails a host that outlives the task's timeout", function()
-    local t = dsl.task("slow", { targets = "web1", timeout = 0.3, script = "sleep 5" })
+    local t = dsl.task("slow", { backend = "remote", targets = "web1", timeout = 0.3, script = "sleep 5" })
     local t0 = runtime.monotonic()
     local report = runner.run(dsl.registry, t, { stdout = capture(), stderr = capture() })
     assert.is_true(runtime.monotonic() - t0 < 2)
@@ -206,7 +214,7 @@ describe("essh.runner", function()
   end)
 
   it("prefixes lines through a prefix template, coloured when asked", function()
-    local t = dsl.task("templated", { targets = "web", parallel = true, prefix = "{{ host.name }}@{{ task.name }}> ",
+    local t = dsl.task("templated", { backend = "remote", targets = "web", parallel = true, prefix = "{{.Host.Name}}@{{.Task.Name}}> ",
       script = "echo hi" })
     local out = capture()
     runner.run(dsl.registry, t, { stdout = out })
@@ -214,15 +222,15 @@ describe("essh.runner", function()
     table.sort(lines)
     assert.same({ "web1@templated> hi", "web2@templated> hi" }, lines)
     out = capture()
-    runner.run(dsl.registry, dsl.task("coloured", { targets = "web", script = "echo hi" }), { stdout = out, color = true })
+    runner.run(dsl.registry, dsl.task("coloured", { backend = "remote", targets = "web", script = "echo hi" }), { stdout = out, color = true })
     assert.same({ "\27[32m[web1] \27[0mhi", "\27[33m[web2] \27[0mhi" }, out:lines())
     local alone = capture()
-    runner.run(dsl.registry, dsl.task("plain", { targets = "web1", script = "printf 'a\\tb'" }), { stdout = alone })
+    runner.run(dsl.registry, dsl.task("plain", { backend = "remote", targets = "web1", script = "printf 'a\\tb'" }), { stdout = alone })
     assert.equal("a\tb\n", alone:text())
   end)
 
   it("fans the runner's stdin out to every host's script when the task asks", function()
-    local t = dsl.task("fanout", { targets = { "web", "db" }, parallel = true, stdin = true,
+    local t = dsl.task("fanout", { backend = "remote", targets = { "web", "db" }, parallel = true, stdin = true,
       script = { "read first", "echo \"$first/$ESSH_HOST_NAME\"", "tr a-z A-Z" } })
     local out = capture()
     local report = runner.run(dsl.registry, t, { stdout = out, stdin = "line one\nrest of it\n" })
@@ -232,7 +240,7 @@ describe("essh.runner", function()
     assert.same({ "[db1]  REST OF IT", "[db1]  line one/db1", "[web1] REST OF IT", "[web1] line one/web1",
       "[web2] REST OF IT", "[web2] line one/web2" }, lines)
     local seen = {}
-    t = dsl.task("fanout-lua", { targets = "db1", stdin = true, script = function(task)
+    t = dsl.task("fanout-lua", { backend = "remote", targets = "db1", stdin = true, script = function(task)
       seen[#seen + 1] = task:run("wc -c", { stdin = task.stdin }).stdout
     end })
     runner.run(dsl.registry, t, { stdin = "12345" })
@@ -246,7 +254,7 @@ describe("essh.runner", function()
       for _, name in ipairs({ "a", "b", "c" }) do
         essh.host(name) { HostName = "127.0.0.1", Port = %d, User = %q, IdentityFile = %q, UserKnownHostsFile = %q }
       end
-      essh.task "long" { targets = { "a", "b", "c" }, parallel = 2, script = "echo started; sleep 30" }
+      essh.task "long" { backend = "remote", targets = { "a", "b", "c" }, parallel = 2, script = "echo started; sleep 30" }
       local code = essh.main({ [0] = "essh", "long" })
       io.stderr:write("code=", code, "\n")
       os.exit(code)
@@ -276,7 +284,7 @@ describe("essh.runner", function()
     local command, path = lua.script(([[
       local essh = require "essh"
       essh.host "a" { HostName = "127.0.0.1", Port = %d, User = %q, IdentityFile = %q, UserKnownHostsFile = %q }
-      essh.task "send" { targets = "a", script = function(t) t:upload(%q, %q) end }
+      essh.task "send" { backend = "remote", targets = "a", script = function(t) t:upload(%q, %q) end }
       os.exit(essh.main({ [0] = "essh", "send" }))
     ]]):format(server.port, server.user, server.keys .. "/id_ed25519", server.known_hosts, dir .. "/big.bin",
       dir .. "/copy.bin"))
@@ -299,7 +307,7 @@ describe("essh.runner", function()
     local off2 = runner.on("task_done", function(task, report)
       events[#events + 1] = task.name .. " done " .. tostring(report.ok)
     end)
-    runner.run(dsl.registry, dsl.task("events", { targets = "db1", script = "true" }))
+    runner.run(dsl.registry, dsl.task("events", { backend = "remote", targets = "db1", script = "true" }))
     off()
     off2()
     runner.run(dsl.registry, dsl.registry:get("task", "events"))
@@ -325,7 +333,7 @@ describe("essh.runner", function()
       if not fs.exists("/usr/bin/sudo") then return end
       allow("NOPASSWD: ALL")
       local out = capture()
-      local t = dsl.task("whoami-nopass", { targets = "web1", privileged = true, script = "id -un" })
+      local t = dsl.task("whoami-nopass", { backend = "remote", targets = "web1", privileged = true, script = "id -un" })
       local report = runner.run(dsl.registry, t, { stdout = out })
       assert.is_true(report.ok)
       assert.equal("root\n", out:text())
@@ -336,7 +344,7 @@ describe("essh.runner", function()
       allow("ALL")
       local asked = 0
       local out = capture()
-      local t = dsl.task("whoami-pass", { targets = "web", parallel = true, privileged = true,
+      local t = dsl.task("whoami-pass", { backend = "remote", targets = "web", parallel = true, privileged = true,
         script = "id -un; ps -eo args | grep -v grep | grep -c " .. server.password .. " || true" })
       local report = runner.run(dsl.registry, t, { stdout = out, sudo_password = function()
         asked = asked + 1
@@ -353,7 +361,7 @@ describe("essh.runner", function()
     it("apply to task:run in Lua scripts, with user and privileged per call", function()
       allow("ALL")
       local seen, asked = {}, 0
-      local t = dsl.task("lua-privileged", { targets = "web1", privileged = true, script = function(task)
+      local t = dsl.task("lua-privileged", { backend = "remote", targets = "web1", privileged = true, script = function(task)
         seen[#seen + 1] = task:run("id -un").stdout
         seen[#seen + 1] = task:run("id -un", { privileged = false }).stdout
         seen[#seen + 1] = task:run("id -un", { user = "nobody" }).stdout
@@ -376,7 +384,7 @@ describe("essh.runner", function()
       local function forget() os.remove("/run/sudo/ts/" .. server.user) end
       forget()
       local seen = {}
-      local t = dsl.task("cached-sudo", { targets = "web1", privileged = true, script = function(task)
+      local t = dsl.task("cached-sudo", { backend = "remote", targets = "web1", privileged = true, script = function(task)
         seen[#seen + 1] = task:run("sh -e", { stdin = "echo hello\n" }).stdout
         seen[#seen + 1] = task:run("sh -e", { stdin = "echo hello\n" }).stdout
         seen[#seen + 1] = task:run("cat", { stdin = "DATA\n" }).stdout
@@ -396,7 +404,7 @@ describe("essh.runner", function()
       local command, path = lua.script(([[
         local essh = require "essh"
         essh.host "a" { HostName = "127.0.0.1", Port = %d, User = %q, IdentityFile = %q, UserKnownHostsFile = %q }
-        essh.task "root" { targets = "a", privileged = true, script = "id -un" }
+        essh.task "root" { backend = "remote", targets = "a", privileged = true, script = "id -un" }
         local code = essh.main({ [0] = "essh", "root" })
         print("code=" .. code)
         os.exit(code)
@@ -415,7 +423,7 @@ describe("essh.runner", function()
     it("take the fanned-out stdin after the password", function()
       allow("ALL")
       local out = capture()
-      local t = dsl.task("stdin-privileged", { targets = "web1", privileged = true, stdin = true,
+      local t = dsl.task("stdin-privileged", { backend = "remote", targets = "web1", privileged = true, stdin = true,
         script = "echo \"$(id -un): $(cat)\"" })
       local report = runner.run(dsl.registry, t, { stdout = out, stdin = "data", sudo_password = server.password })
       assert.is_true(report.ok)
@@ -428,7 +436,7 @@ describe("essh.runner", function()
       local dir = assert(fs.tempdir())
       os.execute("chmod 777 " .. dir)
       local marker = fs.join(dir, "ran")
-      local t = dsl.task("guarded", { targets = "web1", privileged = true, script = "touch " .. marker })
+      local t = dsl.task("guarded", { backend = "remote", targets = "web1", privileged = true, script = "touch " .. marker })
       local report = runner.run(dsl.registry, t, { stdout = capture(), stderr = capture() })
       assert.same({ "web1" }, report.failed)
       assert.matches("sudo needs a password", tostring(report.hosts.web1.error))
@@ -453,8 +461,8 @@ describe("essh.runner", function()
           if r.exitStatus ~= 0 then error(r.stderr) end
           io.write(r.stdout)
         end }
-        task "fail" { targets = "web", script = "exit 7" }
-        task "reach" { targets = "broken", script = "true" }
+        task "fail" { backend = "remote", targets = "web", script = "exit 7" }
+        task "reach" { backend = "remote", targets = "broken", script = "true" }
         os.exit(essh.main({ [0] = "deploy.lua", %s }))
       ]]):format(server.port, server.user, server.keys .. "/id_ed25519", server.known_hosts, args))
       return out, status
@@ -465,7 +473,9 @@ describe("essh.runner", function()
     assert.equal(1, select(2, main('"fail"')))
     assert.equal(3, select(2, main('"reach"')))
     assert.equal(2, select(2, main('"nope"')))
-    assert.equal(2, select(2, main("")))
+    out, status = main("")                             -- no arguments: the usage, as essh v3 printed it
+    assert.equal(0, status)
+    assert.matches("usage: deploy.lua", out)
     out, status = main('"fail", "--dry-run"')
     assert.equal(0, status)
     assert.matches("exit 7", out)

@@ -19,6 +19,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         func!("unset", "Removes a variable.", [name: "string"], []),
         func!("all", "Every variable, as a table.", [], [vars: "table<string, string>"]),
         func!("load", "Reads a .env file (KEY=value, export, quotes, escapes in double quotes, comments) into the environment; existing variables win unless override is set. Returns the pairs read.", [path: "string?", options: "env.LoadOptions?"], [vars: "table<string, string>?", err: "essh.Error?"]),
+        func!("loadfile", "essh v3's env.loadfile: reads a .env file into the environment, replacing variables already set; true, or nil and an error.", [path: "string"], [ok: "true?", err: "essh.Error?"]),
         func!("parse", "Parses .env text without touching the environment.", [text: "string"], [vars: "table<string, string>?", err: "essh.Error?"]),
         func!("is_terminal", "Whether stdout (default) or stderr is a terminal.", [stream: "(\"stdout\"|\"stderr\")?"], [terminal: "boolean"]),
         func!("expand", "Expands $VAR, ${VAR}, ${VAR:-default}, ${VAR-default} and ${VAR:?message}; vars (optional) are looked up first.", [text: "string", vars: "table<string, string>?"], [text: "string?", err: "essh.Error?"]),
@@ -57,6 +58,19 @@ fn unset(name: &str) {
     let _guard = ENV_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     // SAFETY: as in set.
     unsafe { std::env::remove_var(name) };
+}
+
+/// Reads the .env file at `path` into the environment (replacing variables already set when
+/// `force`); returns the pairs read.
+fn load(path: &str, force: bool) -> error::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::from_io(&e, "read", path))?;
+    let pairs = parse(&text).map_err(|e| Error::invalid(format!("{path}:{}", e.trim_start_matches("line "))))?;
+    for (k, v) in &pairs {
+        if force || get(k).is_none() {
+            set(k, v).map_err(Error::invalid)?;
+        }
+    }
+    Ok(pairs)
 }
 
 /// Parses dotenv text into ordered pairs. Errors name the line.
@@ -250,26 +264,12 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             Some(t) => t.raw_get::<Option<bool>>("override")?.unwrap_or(false),
             None => false,
         };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => return error::pair::<Value>(lua, Err(Error::from_io(&e, "read", &path))),
-        };
-        let pairs = match parse(&text) {
-            Ok(p) => p,
-            Err(e) => {
-                return error::pair::<Value>(
-                    lua,
-                    Err(Error::invalid(format!("{path}:{}", e.trim_start_matches("line ")))),
-                )
-            }
-        };
-        for (k, v) in &pairs {
-            if force || get(k).is_none() {
-                set(k, v).map_err(mlua::Error::runtime)?;
-            }
+        match load(&path, force) {
+            Ok(pairs) => error::pair(lua, Ok(pairs_table(lua, &pairs)?)),
+            Err(e) => error::pair::<Value>(lua, Err(e)),
         }
-        error::pair(lua, Ok(pairs_table(lua, &pairs)?))
     })?;
+    export(lua, m, "env.loadfile", |lua, path: String| error::pair(lua, load(&path, true).map(|_| true)))?;
     export(lua, m, "env.is_terminal", |_, stream: Option<String>| {
         let fd = match stream.as_deref() {
             None | Some("stdout") => 1,

@@ -34,6 +34,11 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         func!("basename", "The last part of a path.", [path: "string"], [name: "string"]),
         func!("abspath", "An absolute, normalized path (symlinks are not resolved).", [path: "string"], [path: "string"]),
         func!("chmod", "Sets a path's permission bits.", [path: "string", mode: "integer"], [ok: "true?", err: "essh.Error?"]),
+        func!("symlink", "Creates a symbolic link at link pointing to target.", [target: "string", link: "string"], [ok: "true?", err: "essh.Error?"]),
+        func!("realpath", "The absolute path with every symbolic link resolved; the path must exist.", [path: "string"], [path: "string?", err: "essh.Error?"]),
+        func!("remove_at_exit", "Removes path (a directory with everything in it) when this program exits.", [path: "string"], []),
+        func!("getcwd", "The working directory of this process.", [], [path: "string?", err: "essh.Error?"]),
+        func!("chdir", "Changes the working directory of this process.", [path: "string"], [ok: "true?", err: "essh.Error?"]),
     ],
     constants: &[],
     types: &[
@@ -59,6 +64,31 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     ],
     build,
 };
+
+/// Paths removed when the program exits (or this library is unloaded).
+static REMOVE_AT_EXIT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static REMOVAL_REGISTERED: std::sync::Once = std::sync::Once::new();
+
+extern "C" fn remove_registered_paths() {
+    let paths = std::mem::take(&mut *REMOVE_AT_EXIT.lock().unwrap_or_else(|p| p.into_inner()));
+    for path in paths {
+        let _ = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(_) => std::fs::remove_file(&path),
+            Err(_) => Ok(()),
+        };
+    }
+}
+
+/// Has `path` removed when the program exits.
+pub fn remove_at_exit(path: String) {
+    REMOVAL_REGISTERED.call_once(|| {
+        // SAFETY: a plain extern "C" function without arguments; glibc runs it at exit, or when
+        // this library is unloaded.
+        unsafe { libc::atexit(remove_registered_paths) };
+    });
+    REMOVE_AT_EXIT.lock().unwrap_or_else(|p| p.into_inner()).push(path);
+}
 
 /// A fresh temporary name beside `path`: `dir/.name.essh-<random>.tmp`.
 pub fn temporary_beside(path: &str) -> String {
@@ -462,6 +492,30 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     export(lua, m, "fs.chmod", |lua, (path, mode): (String, u32)| {
         let result = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
             .map_err(|e| Error::from_io(&e, "chmod", &path));
+        error::pair(lua, result.map(|()| true))
+    })?;
+    export(lua, m, "fs.symlink", |lua, (target, link): (String, String)| {
+        let result = std::os::unix::fs::symlink(&target, &link).map_err(|e| Error::from_io(&e, "create the link", &link));
+        error::pair(lua, result.map(|()| true))
+    })?;
+    export(lua, m, "fs.realpath", |lua, path: String| {
+        let result = std::fs::canonicalize(&path)
+            .map_err(|e| Error::from_io(&e, "resolve", &path))
+            .and_then(|p| p.into_os_string().into_string().map_err(|_| Error::invalid(format!("{path}: not UTF-8"))));
+        error::pair(lua, result)
+    })?;
+    export(lua, m, "fs.remove_at_exit", |_, path: String| {
+        remove_at_exit(path);
+        Ok(())
+    })?;
+    export(lua, m, "fs.getcwd", |lua, ()| {
+        let result = std::env::current_dir()
+            .map_err(|e| Error::from_io(&e, "read", "the working directory"))
+            .and_then(|p| p.into_os_string().into_string().map_err(|_| Error::invalid("the working directory is not UTF-8")));
+        error::pair(lua, result)
+    })?;
+    export(lua, m, "fs.chdir", |lua, path: String| {
+        let result = std::env::set_current_dir(&path).map_err(|e| Error::from_io(&e, "enter", &path));
         error::pair(lua, result.map(|()| true))
     })?;
     Ok(())

@@ -50,6 +50,8 @@ native_modules! {
     watch,
     process,
     question,
+    gotemplate,
+    re,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -26,6 +26,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     functions: &[
         func!("decode", "Decodes YAML text; with {all = true}, every document into a list.", [text: "string", opts: "yaml.DecodeOptions?"], [value: "any", err: "essh.Error?"]),
         func!("encode", "Encodes a Lua value as a YAML document.", [value: "any", opts: "yaml.EncodeOptions?"], [text: "string?", err: "essh.Error?"]),
+        func!("parse", "essh v3's yaml.parse: decodes one YAML document; nil and an error when it is not YAML.", [text: "string"], [value: "any", err: "essh.Error?"]),
         func!("read", "Reads and decodes a YAML file.", [path: "string", opts: "yaml.DecodeOptions?"], [value: "any", err: "essh.Error?"]),
         func!("write", "Encodes a value and writes it to a file atomically.", [path: "string", value: "any", opts: "yaml.EncodeOptions?"], [ok: "boolean?", err: "essh.Error?"]),
     ],
@@ -56,6 +57,10 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     export(lua, m, "yaml.decode", |lua, (text, opts): (mlua::LuaString, Option<Table>)| {
         let opts = DecodeOptions::from_lua(opts.as_ref())?;
         let result = decode(lua, &text.as_bytes(), &opts)?;
+        error::pair(lua, result)
+    })?;
+    export(lua, m, "yaml.parse", |lua, text: mlua::LuaString| {
+        let result = decode(lua, &text.as_bytes(), &DecodeOptions::from_lua(None)?)?;
         error::pair(lua, result)
     })?;
     export(lua, m, "yaml.encode", |lua, (value, opts): (Value, Option<Table>)| {

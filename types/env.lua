@@ -35,6 +35,12 @@ function env.all() end
 ---@return essh.Error? err
 function env.load(path, options) end
 
+--- essh v3's env.loadfile: reads a .env file into the environment, replacing variables already set; true, or nil and an error.
+---@param path string
+---@return true? ok
+---@return essh.Error? err
+function env.loadfile(path) end
+
 --- Parses .env text without touching the environment.
 ---@param text string
 ---@return table<string, string>? vars

@@ -13,6 +13,9 @@
 ---@field log table Levelled, structured logging.
 ---@field inspect fun(value: any, options: table?): string Readable text of any value.
 ---@field shell essh.Shell
+---@field sh table essh v3's sh module: local programs as functions (`sh.ls("-la")`, pipes as methods).
+---@field version string The version of essh (essh v3's essh.version).
+---@field ssh_config string The generated ssh_config's path (every host's block); set it to write another file.
 local essh = {}
 
 ---@class essh.Shell
@@ -46,14 +49,17 @@ function essh.secret(value) end
 ---@field tags string[]? Names a task's targets and filters can select.
 ---@field props table<string, any>? Values scripts see as ESSH_HOST_PROPS_*.
 ---@field init fun(host: essh.Host)? Runs once, when the host is defined; may set any field.
----@field before_connect (string|fun(host: essh.Host, t: essh.Context))? A command or function, run here before connecting.
----@field after_connect (string|fun(host: essh.Host, t: essh.Context))? A command run on the host, or a function, once connected.
----@field after_disconnect (string|fun(host: essh.Host, t: essh.Context))? A command or function, run here after disconnecting.
----@field override boolean? This definition replaces an earlier one of the same name.
+---@field hooks_before_connect (essh.Hook|essh.Hook[])? Run here before a login connects (alias before_connect).
+---@field hooks_after_connect (essh.Hook|essh.Hook[])? Run on the host once a login connects, before its shell (alias after_connect).
+---@field hooks_after_disconnect (essh.Hook|essh.Hook[])? Run here after a login ends (alias after_disconnect).
+---@field hooks_in_tasks boolean? Run the hooks around task connections too (as before_connect, after_connect, after_disconnect).
+---@field override boolean? Accepted and ignored: a definition replaces an earlier one of the same name anyway.
 ---@field connection "ssh"|"local"? How the host's work is done (default "ssh"; "local": on this machine).
 ---@field ssh_backend "native"|"openssh"? The ssh client of an ssh connection (default "native"; "openssh": the system's ssh, one ControlMaster a host).
 
 --- A defined host: its spec's fields, and its name.
+---@alias essh.Hook string|fun(host: essh.Host, t: essh.Context): (string|function|nil) A command, or a function that may return one (or another function).
+
 ---@class essh.Host: essh.HostSpec
 ---@field name string
 local Host = {}
@@ -85,9 +91,9 @@ function essh.host(name, spec) end
 ---@field disabled boolean? Refused by the essh command.
 ---@field targets (string|string[])? Host names or tags; a task with targets runs on hosts.
 ---@field filters (string|string[])? The hosts must also match every one of these.
----@field backend "remote"|"local"? Where the script runs (default: "remote" with targets, else "local").
+---@field backend "remote"|"local"? Where the script runs (default "local", as in essh v3: once, or once per target host with its variables; "remote" for a Lua function with targets).
 ---@field parallel (boolean|integer)? Run hosts at once (true: up to 32; a number: at most that many).
----@field prefix (boolean|string)? Prefix each output line with its host, or a template for the prefix.
+---@field prefix (boolean|string)? Prefix lines with essh v3's [remote:NAME], or a Go template ({{.Host.Name}}, HostnameAlignString).
 ---@field privileged boolean? Run as root through sudo.
 ---@field user string? Run as this user through sudo.
 ---@field env table<string, string>? Environment variables of the script.
@@ -96,30 +102,55 @@ function essh.host(name, spec) end
 ---@field driver string? The driver whose template wraps the script (default: set -e and essh's variables).
 ---@field timeout number? Seconds a host may take before it fails.
 ---@field on_failure ("abort"|"continue"|number)? What a failed host does to the others (default "abort").
----@field prepare fun(t: essh.Context): boolean? Runs here first; returning false or raising stops the task.
----@field script string|string[]|fun(t: essh.Context) A shell script (sent over stdin), its lines, or a Lua function.
----@field override boolean? This definition replaces an earlier one of the same name.
+---@field prepare fun(t: essh.Context): boolean? Runs here before the hosts are chosen (t.targets = ... changes them); false or raising stops the task.
+---@field script string|(string|{code: string, description: string?}|function)[]|{code: string}|fun(t: essh.Context) A shell script (sent over stdin), essh v3's lists of scripts, or a Lua function.
+---@field script_file string? A file (or an http(s) URL) whose content is the script.
+---@field pty boolean? Give the remote script a terminal (as ssh -t -t).
+---@field ssh_options string[]? ssh command-line options for the task's connections ({"-o", "Compression=yes"}, {"-A"}).
+---@field override boolean? Accepted and ignored: a definition replaces an earlier one of the same name anyway.
 ---@field stdin boolean? The runner's stdin goes to every host's script.
 
 ---@class essh.Task: essh.TaskSpec
 ---@field name string
 
---- Defines a task: `task "deploy" { targets = "web", script = "..." }`.
----@param name string
+--- Defines a task: `task "deploy" { targets = "web", script = "..." }`, `task "n" "script"`,
+--- `task "n"` (fields set later), or an unnamed `task {...}` (the task `default`).
+---@param name string|essh.TaskSpec
 ---@param spec essh.TaskSpec|string?
----@return essh.Task|fun(spec: essh.TaskSpec): essh.Task
+---@return essh.Task
 function essh.task(name, spec) end
 
---- Defines a driver: a template (or function) that wraps task scripts.
----@param name string
----@param spec string|function|{template: string|function, override: boolean?}?
+--- Defines a driver: `template` (essh's engine) or essh v3's `engine` (Go text/template, or a
+--- function returning it), and any other fields its templates read (.Driver.Props).
+---@param name string|table
+---@param spec string|function|table?
 ---@return table
 function essh.driver(name, spec) end
 
---- Groups hosts under shared fields, which members that do not set them take.
+--- Default fields for hosts, tasks or drivers (one kind a group), which members that do not
+--- set them take; also `hosts = { name = {...} }`, `tasks = ...`, `drivers = ...`.
 ---@param spec table
 ---@return table
 function essh.group(spec) end
+
+--- A command of the essh command line: `essh name args...` runs `run(args)`, whose return is the exit code.
+---@param name string
+---@param spec {description: string?, run: fun(args: string[]): (integer|boolean|nil)}?
+---@return table|fun(spec: table): table
+function essh.command(name, spec) end
+
+--- essh v3's debug output: `[essh debug] msg` on stderr with --debug or ESSH_DEBUG.
+---@param msg string
+function essh.debug(msg) end
+
+--- essh v3's host query: `:filter(f)`, `:visible()`, `:hidden()`, `:get()`, `:first()`.
+---@param selection (string|string[])?
+---@return table
+function essh.select_hosts(selection) end
+
+--- essh v3's registry of the config file running: `:type()` is "local" or "global" (~/.essh).
+---@return {type: fun(): string}
+function essh.current_registry() end
 
 --- The hosts named or tagged by `targets` (nil: all), in definition order.
 ---@param targets (string|string[])?

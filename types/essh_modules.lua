@@ -15,3 +15,5 @@
 ---@field watch essh_native.watch File events (create, modify, remove, rename) dispatched to callbacks, alongside tasks
 ---@field process essh_native.process Local commands: argv or a shell command line, with env, cwd, stdin, timeout and live output
 ---@field question essh_native.question Questions to the person at the terminal: a line, or a secret read without echo
+---@field gotemplate essh_native.gotemplate Go text/template, as essh v3's drivers, prefixes and template module used it
+---@field re essh_native.re Regular expressions (RE2 syntax) with the conventions of string.find, match, gmatch and gsub

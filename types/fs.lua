@@ -140,4 +140,32 @@ function fs.abspath(path) end
 ---@return essh.Error? err
 function fs.chmod(path, mode) end
 
+--- Creates a symbolic link at link pointing to target.
+---@param target string
+---@param link string
+---@return true? ok
+---@return essh.Error? err
+function fs.symlink(target, link) end
+
+--- The absolute path with every symbolic link resolved; the path must exist.
+---@param path string
+---@return string? path
+---@return essh.Error? err
+function fs.realpath(path) end
+
+--- Removes path (a directory with everything in it) when this program exits.
+---@param path string
+function fs.remove_at_exit(path) end
+
+--- The working directory of this process.
+---@return string? path
+---@return essh.Error? err
+function fs.getcwd() end
+
+--- Changes the working directory of this process.
+---@param path string
+---@return true? ok
+---@return essh.Error? err
+function fs.chdir(path) end
+
 return fs

@@ -34,6 +34,12 @@ function yaml.decode(text, opts) end
 ---@return essh.Error? err
 function yaml.encode(value, opts) end
 
+--- essh v3's yaml.parse: decodes one YAML document; nil and an error when it is not YAML.
+---@param text string
+---@return any value
+---@return essh.Error? err
+function yaml.parse(text) end
+
 --- Reads and decodes a YAML file.
 ---@param path string
 ---@param opts? yaml.DecodeOptions

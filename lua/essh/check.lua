@@ -3,6 +3,14 @@
 --- the config error `file:line: host web1: Port must be ..., got ...`.
 local M = {}
 
+--- "file:line" of the code `level` frames above the caller, for config errors.
+function M.caller(level)
+  local info = debug.getinfo(level + 1, "Sl")
+  if not info then return "?" end
+  local source = info.source:sub(1, 1) == "@" and info.source:sub(2) or info.short_src
+  return source .. ":" .. (info.currentline or 0)
+end
+
 --- How a value reads in an error message.
 function M.got(v)
   local t = type(v)
@@ -52,6 +60,16 @@ end
 function M.hook(v)
   if is_text(v) or type(v) == "function" then return true end
   return false, "a command (a string without control characters) or a function"
+end
+
+--- Hooks: a hook or a list of hooks (essh v3's `hooks_before_connect = { "echo a", fn }`).
+function M.hooks(v)
+  if M.hook(v) then return true end
+  if type(v) == "table" then
+    local ok = M.list_of(M.hook, "")(v)
+    if ok then return true end
+  end
+  return false, "a command (a string without control characters), a function, or a list of them"
 end
 
 --- A string, number or boolean (strings without control characters).

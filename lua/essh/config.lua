@@ -8,166 +8,167 @@ local check = require "essh.check"
 
 local M = {}
 
--- "file:line" of the code `level` frames above the caller.
 local function where(level)
-  local info = debug.getinfo(level + 1, "Sl")
-  if not info then return "?" end
-  local source = info.source:sub(1, 1) == "@" and info.source:sub(2) or info.short_src
-  return source .. ":" .. (info.currentline or 0)
+  local at = check.caller(level + 1) -- not a tail call: this frame counts
+  return at
 end
 
-local NAMES = check.one_or_list(check.name, "a host name or tag")
-local SCRIPT_LINES = check.list_of(function(v) return type(v) == "string" end, "strings")
+local task_of = require "essh.task"
+local group_of = require "essh.group"
+local debugging = require "essh.debugging"
 
---- What each field of a task definition must hold (see essh.TaskSpec in types/essh.lua).
-local TASK_CHECKS = {
-  description = check.text, hidden = check.boolean, disabled = check.boolean, targets = NAMES, filters = NAMES,
-  backend = check.one_of { "remote", "local" },
-  parallel = check.either("true, false or a whole number above 0", check.boolean,
-    function(v) return type(v) == "number" and v >= 1 and v % 1 == 0 end),
-  prefix = check.either("true, false or a prefix template (a string)", check.boolean, check.text),
-  privileged = check.boolean, user = check.name,
-  env = check.map_of(check.name, function(v) return type(v) == "string" or type(v) == "number" end,
-    "a table of variable names to strings or numbers"),
-  props = check.map_of(check.text, check.scalar, "a table of names to strings, numbers or booleans"),
-  args = check.list_of(check.scalar, "strings or numbers"), driver = check.name, timeout = check.positive,
-  on_failure = check.either('"abort", "continue" or a percentage (0 to 100)', check.one_of { "abort", "continue" },
-    function(v) return type(v) == "number" and v >= 0 and v <= 100 end),
-  prepare = check.func,
-  script = check.either("a script (a string), a list of lines or a Lua function",
-    function(v) return type(v) == "string" end, SCRIPT_LINES, check.func),
-  override = check.boolean, stdin = check.boolean,
-}
+-- essh v3 had `.name` as a method (`h:name()`, `t.name()`), essh has it as a field: a string
+-- called returns itself, so both work.
+do
+  local string_mt = getmetatable("")
+  if string_mt and string_mt.__call == nil then string_mt.__call = function(s) return s end end
+end
 
 --- The fields a task definition may have.
-M.TASK_FIELDS = {}
-for k in pairs(TASK_CHECKS) do M.TASK_FIELDS[k] = true end
+M.TASK_FIELDS = task_of.FIELDS
 
-local Group = {}
-Group.__index = Group
+local Driver = {}
+Driver.__index = function(self, key)
+  local value = rawget(self, "_fields")[key]
+  if value ~= nil then return value end
+  return Driver[key]
+end
+
+-- Sets a field of a driver: `template` (essh's engine), `engine` (Go text/template, as essh v3),
+-- or any other field, which its templates see (.Driver.Props in Go templates).
+local function set_driver_field(d, key, value, where)
+  local what = "driver " .. d.name
+  if type(key) ~= "string" then error(("%s: %s: unexpected %s key in its definition"):format(where, what, type(key)), 0) end
+  if key == "template" or key == "engine" then
+    check.field(where, what, key, check.either("a template (a string) or a function",
+      function(v) return type(v) == "string" end, check.func), value)
+  elseif key == "override" then
+    check.field(where, what, key, check.boolean, value)
+  end
+  rawget(d, "_fields")[key] = value
+end
+
+Driver.__newindex = function(self, key, value)
+  local info = debug.getinfo(2, "Sl")
+  set_driver_field(self, key, value, info and (info.short_src .. ":" .. (info.currentline or 0)) or "?")
+end
 
 --- The DSL functions bound to `registry` (a new one when nil).
 function M.new(registry)
   registry = registry or registry_of.new()
   local dsl = { registry = registry }
 
-  local pending = {} -- hosts defined twice by `host "x"` alone: fine only if `{ override = true }` follows
-
-  function dsl.host(name, spec)
-    local at = where(2)
+  -- A host replaces one of the same name, as in essh v3: `host "x"` alone gives the new host,
+  -- whose fields are then set.
+  local function define_host(name, spec, at)
     local h = host_of.new(name, nil, at)
     rawset(h, "_registry", registry)
-    if spec ~= nil then
-      registry:add("host", name, h, at, type(spec) == "table" and spec.override)
-      return host_of.apply(h, spec)
-    end
-    local ok, err = pcall(registry.add, registry, "host", name, h, at)
-    if not ok then
-      rawset(h, "_conflict", err)
-      pending[#pending + 1] = h
-    end
+    registry:add("host", name, h, at)
+    if spec ~= nil then return host_of.apply(h, spec) end
     return h
   end
 
-  --- Raises the first definition conflict left unresolved (call once the config has run).
-  function dsl.finish()
-    for _, h in ipairs(pending) do
-      local conflict = rawget(h, "_conflict")
-      if conflict then error(conflict, 0) end
+  --- `host "name" {...}`, `host("name", {...})`, `host "name"` (fields set later), or essh v3's
+  --- `host { name1 = {...}, name2 = {...} }` (a table of the hosts, by name).
+  function dsl.host(name, spec)
+    local at = where(2)
+    if type(name) == "table" and spec == nil then
+      local names = {}
+      for k in pairs(name) do
+        if type(k) ~= "string" then error(("%s: host: expected host names as keys, got %s"):format(at, check.got(k)), 0) end
+        if type(name[k]) ~= "table" then
+          error(("%s: host %s: expected a table of fields, got %s"):format(at, k, check.got(name[k])), 0)
+        end
+        names[#names + 1] = k
+      end
+      table.sort(names)
+      local hosts = {}
+      for _, n in ipairs(names) do hosts[n] = define_host(n, name[n], at) end
+      return hosts
     end
-    pending = {}
+    return define_host(name, spec, at)
+  end
+
+  -- Runs the checks that need the whole config; raises the first broken one.
+  function dsl.finish()
     registry:check()
+    for _, h in ipairs(registry:list("host")) do host_of.check_unknown(h) end
+    for _, t in ipairs(registry:list("task")) do
+      local driver = t.driver
+      if driver and driver ~= "default" and not registry:get("driver", driver) then
+        error(("%s: task %s: no driver named %s"):format(t._where or "?", t.name, driver), 0)
+      end
+    end
+    for _, r in ipairs(registry.replaced) do
+      debugging.say(("%s %s defined at %s replaces the one at %s"):format(r.kind, r.name, r.now, r.was))
+    end
+    registry.replaced = {}
     return registry
   end
 
   local function define_task(name, spec, at)
-    if type(spec) == "string" or (type(spec) == "table" and spec[1] ~= nil and spec.script == nil) then
-      spec = { script = spec }
-    end
-    check.field(at, "task " .. check.got(name), "its name", check.name, name)
-    if type(spec) ~= "table" then error(("%s: task %s: expected a table or a script"):format(at, name), 0) end
-    for key, value in pairs(spec) do
-      if not TASK_CHECKS[key] then error(("%s: task %s: unknown field '%s'"):format(at, name, tostring(key)), 0) end
-      check.field(at, "task " .. name, key, TASK_CHECKS[key], value)
-    end
-    local t = { name = name, _where = at }
-    for k, v in pairs(spec) do t[k] = v end
-    t.backend = t.backend or (t.targets and "remote" or "local")
-    if t.backend ~= "remote" and t.backend ~= "local" then
-      error(("%s: task %s: backend must be \"remote\" or \"local\""):format(at, name), 0)
-    end
-    return registry:add("task", name, t, at, spec.override)
+    local t = task_of.new(name, at)
+    registry:add("task", name, t, at)
+    if spec ~= nil then task_of.apply(t, spec) end
+    return t
   end
 
+  --- `task "name" {...}`, `task "name" "script"`, `task("name", {...})`, `task "name"` (fields
+  --- set later), or an unnamed `task {...}`, which is the task `default`.
   function dsl.task(name, spec)
     local at = where(2)
-    if spec ~= nil then return define_task(name, spec, at) end
-    return function(s) return define_task(name, s, at) end
+    if type(name) == "table" and spec == nil then return define_task("default", name, at) end
+    return define_task(name, spec, at)
   end
 
+  --- `driver "name" {...}` (fields: template, engine, and any others its templates read),
+  --- `driver "name"` (fields set later), or an unnamed `driver {...}`: the default driver.
   function dsl.driver(name, spec)
     local at = where(2)
+    if type(name) == "table" and spec == nil then name, spec = "default", name end
     check.field(at, "driver " .. check.got(name), "its name", check.name, name)
+    local d = setmetatable({ name = name, _where = at, _fields = {} }, Driver)
+    registry:add("driver", name, d, at)
+    if spec ~= nil then d(spec) end
+    return d
+  end
+
+  dsl.group = group_of.bind(dsl)
+
+  --- `essh.command "name" { description = "...", run = function(args) ... end }`: a command of
+  --- the essh command line, `essh name args...`; run's return is the exit code.
+  function dsl.command(name, spec)
+    local at = where(2)
     local function define(s)
-      if type(s) == "string" or type(s) == "function" then s = { template = s } end
-      if type(s) ~= "table" then error(("%s: driver %s: expected a template or a table"):format(at, name), 0) end
-      for key, value in pairs(s) do
-        if key ~= "template" and key ~= "override" then
-          error(("%s: driver %s: unknown field '%s'"):format(at, name, tostring(key)), 0)
-        end
-        if key == "override" then check.field(at, "driver " .. name, key, check.boolean, value) end
-      end
-      local d = { name = name, _where = at, template = s.template }
-      if d.template == nil then error(("%s: driver %s: a template is required"):format(at, name), 0) end
-      check.field(at, "driver " .. name, "template", check.either("a template (a string) or a function",
-        function(v) return type(v) == "string" end, check.func), d.template)
-      return registry:add("driver", name, d, at, s.override)
+      return registry:add("command", name, require("essh.command").new(name, s, at), at)
     end
     if spec ~= nil then return define(spec) end
     return define
   end
 
-  -- Members (hosts and nested groups) get the group's fields they do not set themselves.
-  local function apply_defaults(member, defaults)
-    if getmetatable(member) == Group then
-      for _, m in ipairs(member.members) do apply_defaults(m, defaults) end
-    elseif host_of.is(member) then
-      for key, value in pairs(defaults) do
-        if member[key] == nil or (key == "tags" and #member.tags == 0) then member[key] = value end
-      end
-    end
-  end
-
-  local function member(at, v)
-    if getmetatable(v) ~= Group and not host_of.is(v) then
-      error(("%s: group: members must be hosts or groups, got %s"):format(at, check.got(v)), 0)
-    end
-    return v
-  end
-
-  function dsl.group(spec)
-    local at = where(2)
-    if type(spec) ~= "table" then error(("%s: group: expected a table, got %s"):format(at, check.got(spec)), 0) end
-    local g = setmetatable({ members = {}, defaults = {} }, Group)
-    for k, v in pairs(spec) do
-      if type(k) == "number" then
-        g.members[#g.members + 1] = member(at, v)
-      elseif k == "hosts" then
-        if type(v) ~= "table" then error(("%s: group: hosts must be a list, got %s"):format(at, check.got(v)), 0) end
-        for _, h in ipairs(v) do g.members[#g.members + 1] = member(at, h) end
-      else
-        local canonical = host_of.check_field(at, "group", k, v)
-        g.defaults[canonical] = v
-      end
-    end
-    -- Inner groups applied their defaults already, so their members' values win.
-    for _, m in ipairs(g.members) do apply_defaults(m, g.defaults) end
-    return g
-  end
-
   function dsl.hosts(targets) return query.new(registry, targets):list() end
   function dsl.select(targets) return query.new(registry, targets) end
   return dsl
+end
+
+--- Applies a definition to a driver: a table of fields, or its template.
+function Driver:__call(spec)
+  local at = rawget(self, "_where")
+  if type(spec) == "string" or type(spec) == "function" then spec = { template = spec } end
+  if type(spec) ~= "table" then
+    error(("%s: driver %s: expected a template or a table, got %s"):format(at, self.name, check.got(spec)), 0)
+  end
+  for key, value in pairs(spec) do set_driver_field(self, key, value, at) end
+  local f = rawget(self, "_fields")
+  if f.template == nil and f.engine == nil then
+    error(("%s: driver %s: a template (or essh v3's engine) is required"):format(at, self.name), 0)
+  end
+  return self
+end
+
+--- Whether `v` is a driver.
+function M.is_driver(v)
+  return getmetatable(v) == Driver
 end
 
 -- Modules a config file can `require` by their short names: "json" is essh.json.
@@ -198,11 +199,34 @@ function M.use_short_names()
   table.insert(searchers, 1, short_name_searcher)
 end
 
+--- essh v3's essh table entries, over `dsl`: ssh_config (the generated ssh_config's path;
+--- settable), version, debug(msg), select_hosts(...), current_registry().
+function M.v3_entries(dsl, scope)
+  local ssh_config_file = require "essh.ssh_config_file"
+  local entries = {
+    version = require("essh_native").version,
+    debug = function(msg) debugging.say(tostring(msg)) end,
+    select_hosts = function(selection) return query.new(dsl.registry, selection) end,
+    current_registry = function()
+      return { type = function() return scope.current or "local" end }
+    end,
+  }
+  return entries, function(t, k)
+    if k == "ssh_config" then return ssh_config_file.path() end
+    local base = rawget(t, "_base")
+    return entries[k] or (base and base[k])
+  end, function(t, k, v)
+    if k == "ssh_config" then ssh_config_file.set(v) else rawset(t, k, v) end
+  end
+end
+
 --- The environment of a config file: the DSL, `essh`, `require`, then the real globals.
-function M.environment(dsl)
+function M.environment(dsl, scope)
   -- `essh` there is the library bound to the registry the file loads into.
-  local essh = setmetatable({ registry = dsl.registry, host = dsl.host, task = dsl.task, driver = dsl.driver,
-    group = dsl.group, hosts = dsl.hosts, select = dsl.select }, { __index = require "essh" })
+  local _, index, newindex = M.v3_entries(dsl, scope or {})
+  local essh = setmetatable({ _base = require "essh", registry = dsl.registry, host = dsl.host, task = dsl.task,
+    driver = dsl.driver, group = dsl.group, hosts = dsl.hosts, select = dsl.select, command = dsl.command },
+    { __index = index, __newindex = newindex })
   local env = { host = dsl.host, task = dsl.task, driver = dsl.driver, group = dsl.group, essh = essh,
     require = M.require }
   return setmetatable(env, { __index = _G })
@@ -226,11 +250,16 @@ end
 
 --- Runs the config files `paths` in order, in one environment (so later files can patch what
 --- earlier ones defined), into `registry` (a new one when nil); returns the registry, or nil
---- and an error naming the file and line.
+--- and an error naming the file and line. An item of `paths` may be `{ path, scope = "global" }`
+--- (what essh.current_registry():type() says while it runs; default "local").
 function M.load_files(paths, registry)
   local dsl = M.new(registry)
-  local env = M.environment(dsl)
-  for _, path in ipairs(paths) do
+  local scope = {}
+  local env = M.environment(dsl, scope)
+  for _, item in ipairs(paths) do
+    local path = type(item) == "table" and item[1] or item
+    scope.current = type(item) == "table" and item.scope or "local"
+    debugging.say("loading config file: " .. path)
     local chunk, err = compile(path, env)
     if not chunk then return nil, err end
     local ok, run_err = pcall(chunk)

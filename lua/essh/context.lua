@@ -8,7 +8,26 @@ local sudo = require "essh.sudo"
 local M = {}
 
 local Context = {}
-Context.__index = Context
+
+-- A context reads its own fields, then its methods, then the task's fields (`t.targets`, as
+-- essh v3's prepare(t) read them); in prepare it also sets the run's task fields.
+local OWN = { connection = true, stdin = true, host = true, args = true }
+
+Context.__index = function(self, key)
+  local method = Context[key]
+  if method ~= nil or OWN[key] or type(key) ~= "string" or key:sub(1, 1) == "_" then return method end
+  local task = rawget(self, "task")
+  return task and task[key]
+end
+
+Context.__newindex = function(self, key, value)
+  local task = rawget(self, "task")
+  if rawget(self, "_prepare") and require("essh.task").FIELDS[key] then
+    task[key] = value
+  else
+    rawset(self, key, value)
+  end
+end
 
 --- The methods of a task context (see essh.Context in types/essh.lua).
 M.methods = Context
@@ -18,7 +37,8 @@ M.methods = Context
 --- sudo), password (gives the sudo password, asked once per run).
 function M.new(task, host, conn, fields)
   return setmetatable({ task = task, host = host, connection = conn, args = fields.args, name = task.name,
-    stdin = fields.stdin, _user = fields.as_user, _sudo = {}, _password = fields.password }, Context)
+    stdin = fields.stdin, _user = fields.as_user, _sudo = {}, _password = fields.password,
+    _prepare = fields.prepare }, Context)
 end
 
 -- The result of a call, or its error raised (a structured error: it carries no position).

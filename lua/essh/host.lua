@@ -26,12 +26,17 @@ local FIELD_CHECKS = {
   description = check.text, hidden = check.boolean,
   tags = check.list_of(check.name, "names (non-empty, without spaces, control characters or * ? ! #)"),
   props = check.map_of(check.text, check.scalar, "a table of names to strings, numbers or booleans"),
-  init = check.func, before_connect = check.hook, after_connect = check.hook, after_disconnect = check.hook,
+  init = check.func, hooks_before_connect = check.hooks, hooks_after_connect = check.hooks,
+  hooks_after_disconnect = check.hooks, hooks_in_tasks = check.boolean,
   override = check.boolean, connection = check.one_of { "ssh", "local" },
   ssh_backend = check.one_of { "native", "openssh" },
 }
 local FIELDS = {}
 for k in pairs(FIELD_CHECKS) do FIELDS[k] = true end
+
+-- essh's first names of the hooks, kept as aliases of essh v3's.
+local ALIASES = { before_connect = "hooks_before_connect", after_connect = "hooks_after_connect",
+  after_disconnect = "hooks_after_disconnect", Tags = "tags" }
 
 -- An ssh option holds a string, number or boolean; a list of them for keywords that take a list
 -- or add on every line. A few have a type of their own; ssh_config's own rules
@@ -41,6 +46,10 @@ local OPTION_CHECKS = {
   ServerAliveCountMax = check.count, ConnectionAttempts = check.count, NumberOfPasswordPrompts = check.count,
 }
 local LIST_OPTION = check.one_or_list(check.scalar, "a string, number or boolean (strings without control characters)")
+
+local function check_option_value(where, what, key, value)
+  check.field(where, what, key, check.scalar, value)
+end
 
 local function check_option(where, what, canonical, value)
   local info = KEYWORD_INFO[canonical]
@@ -62,12 +71,17 @@ function M.check_field(where, what, key, value)
     if value ~= nil then check_option(where, what, canonical, value) end
     return canonical, true
   end
-  if key == "Tags" then key = "tags" end
+  key = ALIASES[key] or key
   if FIELDS[key] then
     if value ~= nil then check.field(where, what, key, FIELD_CHECKS[key], value) end
     return key, false
   end
-  if key:match("^%u") then error(("%s: %s: unknown ssh option '%s'"):format(where, what, key), 0) end
+  if key:match("^%u") then
+    -- Not a keyword of ssh_config(5): kept for OpenSSH tools, as ssh_config keeps it, when the
+    -- host's IgnoreUnknown lists it (checked once the config has run: M.check_unknown).
+    if value ~= nil then check_option_value(where, what, key, value) end
+    return key, true, true
+  end
   error(("%s: %s: unknown field '%s'"):format(where, what, key), 0)
 end
 
@@ -82,21 +96,21 @@ end
 
 Host.__index = function(self, key)
   local raw = rawget(self, "_fields")
-  if key == "Tags" then return raw.tags end
+  key = ALIASES[key] or key
   local canonical = M.keyword(key)
   if canonical then return rawget(self, "config")[canonical] end
+  if type(key) == "string" and key:match("^%u") then return rawget(self, "config")[key] end
   if key == "name" then return rawget(self, "_name") end
   if raw[key] ~= nil then return raw[key] end
   return Host[key]
 end
 
-Host.__newindex = function(self, key, value)
-  local info = debug.getinfo(2, "Sl")
-  local at = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"
-  local ok, canonical, is_option = pcall(M.check_field, at, "host " .. rawget(self, "_name"), key, value)
-  if not ok then error(canonical, 0) end
+--- Sets field `key` of `host` (an ssh option or a metadata field), checked, as set at `at`.
+function M.set(self, key, value, at)
+  local canonical, is_option, unknown = M.check_field(at, "host " .. rawget(self, "_name"), key, value)
   if is_option then
     rawget(self, "config")[canonical] = value
+    if unknown then rawget(self, "_unknown")[canonical] = at end
   elseif canonical == "tags" then
     rawget(self, "_fields").tags = value or {}
     local registry = rawget(self, "_registry")
@@ -104,6 +118,11 @@ Host.__newindex = function(self, key, value)
   else
     rawget(self, "_fields")[canonical] = value
   end
+end
+
+Host.__newindex = function(self, key, value)
+  local info = debug.getinfo(2, "Sl")
+  M.set(self, key, value, info and (info.short_src .. ":" .. (info.currentline or 0)) or "?")
 end
 
 Host.__tostring = function(self) return "host " .. rawget(self, "_name") end
@@ -130,7 +149,7 @@ end
 -- One line per item of a list (one line of quoted items for keywords that list on one line);
 -- a value of a keyword with several arguments, or a command, is written as it is.
 local function config_lines(keyword, value, out)
-  local info = KEYWORD_INFO[keyword]
+  local info = KEYWORD_INFO[keyword] or {}
   if type(value) == "table" then
     if info.list and not info.adds then
       local items = {}
@@ -153,7 +172,11 @@ function Host:ssh_config()
   local c = rawget(self, "config")
   local keys = {}
   for k in pairs(c) do keys[#keys + 1] = k end
-  table.sort(keys)
+  -- IgnoreUnknown first: OpenSSH reads it before the keywords it lets through.
+  table.sort(keys, function(a, b)
+    if (a == "IgnoreUnknown") ~= (b == "IgnoreUnknown") then return a == "IgnoreUnknown" end
+    return a < b
+  end)
   local out = { "Host " .. rawget(self, "_name") }
   for _, k in ipairs(keys) do config_lines(k, c[k], out) end
   return table.concat(out, "\n") .. "\n"
@@ -165,21 +188,17 @@ function M.apply(self, spec)
   local fields = rawget(self, "_fields")
   if type(spec) ~= "table" then error(("%s: host %s: expected a table of fields"):format(where, name), 0) end
   for key, value in pairs(spec) do
-    local canonical, is_option = M.check_field(where, "host " .. name, key, value)
+    local canonical, is_option, unknown = M.check_field(where, "host " .. name, key, value)
     if is_option then
       rawget(self, "config")[canonical] = value
+      if unknown then rawget(self, "_unknown")[canonical] = where end
     else
       fields[canonical] = value
     end
   end
   fields.tags = fields.tags or {}
-  local conflict = rawget(self, "_conflict")
   local registry = rawget(self, "_registry")
-  if conflict then
-    if not spec.override then error(conflict, 0) end
-    rawset(self, "_conflict", nil)
-    registry:add("host", name, self, where, true)
-  elseif registry then
+  if registry then
     registry:check_tags(self, where)
     registry:index_tags(self)
   end
@@ -198,9 +217,33 @@ Host.__call = M.apply
 function M.new(name, spec, where)
   if type(name) ~= "string" or name == "" then error("host: a name (a non-empty string) is required", 3) end
   check.field(where or "?", "host " .. check.got(name), "its name", check.name, name)
-  local self = setmetatable({ _name = name, _where = where, config = {}, _fields = { tags = {}, props = {} } }, Host)
+  local self = setmetatable({ _name = name, _where = where, config = {}, _unknown = {},
+    _fields = { tags = {}, props = {} } }, Host)
   if spec then M.apply(self, spec) end
   return self
+end
+
+-- Whether `keyword` matches one of the comma-separated patterns (* and ?), ignoring case, as
+-- OpenSSH matches IgnoreUnknown.
+local function listed(keyword, patterns)
+  for pattern in tostring(patterns):gmatch("[^,%s]+") do
+    local lua_pattern = "^" .. pattern:lower():gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".") .. "$"
+    if keyword:lower():match(lua_pattern) then return true end
+  end
+  return false
+end
+
+--- Raises the config error of an ssh option that is not a keyword of ssh_config(5), unless the
+--- host's IgnoreUnknown lists it (then it is kept for OpenSSH tools, and the native client
+--- ignores it as ssh does).
+function M.check_unknown(self)
+  local ignored = rawget(self, "config").IgnoreUnknown
+  for key, where in pairs(rawget(self, "_unknown")) do
+    if rawget(self, "config")[key] ~= nil and not (ignored and listed(key, ignored)) then
+      error(("%s: host %s: unknown ssh option '%s' (not a keyword of ssh_config(5); list it in IgnoreUnknown "
+        .. "to keep it for OpenSSH tools)"):format(where, rawget(self, "_name"), key), 0)
+    end
+  end
 end
 
 --- Whether `v` is a host.

@@ -19,7 +19,13 @@ local config = require "essh.config"
 local default = config.new()
 M.registry = default.registry
 M.host, M.task, M.driver, M.group = default.host, default.task, default.driver, default.group
-M.hosts, M.select = default.hosts, default.select
+M.hosts, M.select, M.command = default.hosts, default.select, default.command
+
+-- essh v3's entries: version, debug(msg), select_hosts(...), current_registry(), and
+-- ssh_config (the generated ssh_config's path, which a program may set).
+local v3, index, newindex = config.v3_entries(default, {})
+for k, v in pairs(v3) do M[k] = v end
+setmetatable(M, { __index = index, __newindex = newindex })
 
 --- Runs a config file into the default registry; the registry, or nil and a file:line error.
 function M.load(path)

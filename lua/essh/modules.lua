@@ -6,7 +6,7 @@ local native = require "essh_native"
 local M = {}
 
 --- The pure-Lua modules, beside the native ones.
-M.LUA = { "template", "log", "inspect", "shell" }
+M.LUA = { "template", "log", "inspect", "shell", "sh" }
 
 local names -- made once: essh_native.modules() describes every function of every module
 

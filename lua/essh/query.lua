@@ -1,7 +1,8 @@
 --- essh.query: host queries. `select{"web", "db"}` keeps the hosts named so or tagged so (any
 --- of them); `:filter("production")` keeps those matching every filter; `:visible()` drops
---- hidden hosts. `:list()`, `:first()`, `:each(fn)`, `:names()` read the result, in
---- definition order.
+--- hidden hosts, `:hidden()` keeps only them. `:list()` (also `:get()`, as essh v3's
+--- select_hosts had it), `:first()`, `:each(fn)`, `:names()` read the result, in definition
+--- order; `:sorted()` orders it by name.
 local M = {}
 
 local Query = {}
@@ -15,7 +16,7 @@ end
 
 --- A query over the hosts of `registry` selected by `targets` (names or tags; nil: all).
 function M.new(registry, targets)
-  return setmetatable({ registry = registry, targets = targets and as_list(targets), filters = {}, only_visible = false },
+  return setmetatable({ registry = registry, targets = targets and as_list(targets), filters = {}, hidden_wanted = nil },
     Query)
 end
 
@@ -32,7 +33,21 @@ end
 --- Drops hidden hosts.
 function Query:visible()
   local q = self:filter({})
-  q.only_visible = true
+  q.hidden_wanted = false
+  return q
+end
+
+--- Keeps only hidden hosts.
+function Query:hidden()
+  local q = self:filter({})
+  q.hidden_wanted = true
+  return q
+end
+
+--- Orders the result by host name.
+function Query:sorted()
+  local q = self:filter({})
+  q.by_name = true
   return q
 end
 
@@ -47,14 +62,18 @@ end
 function Query:list()
   local out = {}
   for _, host in ipairs(self.registry:list("host")) do
-    local ok = (self.targets == nil or any(host, self.targets)) and not (self.only_visible and host.hidden)
+    local ok = (self.targets == nil or any(host, self.targets))
+      and (self.hidden_wanted == nil or (host.hidden == true) == self.hidden_wanted)
     for _, f in ipairs(self.filters) do
       if not host:matches(f) then ok = false end
     end
     if ok then out[#out + 1] = host end
   end
+  if self.by_name then table.sort(out, function(a, b) return a.name < b.name end) end
   return out
 end
+
+Query.get = Query.list
 
 function Query:first()
   return self:list()[1]

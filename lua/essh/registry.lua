@@ -1,17 +1,19 @@
---- essh.registry: where hosts, tasks and drivers live. Defining a name twice is an error that
---- names both places, unless the second definition says `override = true`; a host or task may
---- not be named like a tag. Several registries can coexist.
+--- essh.registry: where hosts, tasks and drivers live. Defining a name again replaces the earlier
+--- definition (as essh v3 did, and as override files rely on); `replaced` lists each
+--- replacement with both places. A task may not be named like a host, nor a host like a tag
+--- (errors naming both places). Several registries can coexist.
 local M = {}
 
 local Registry = {}
 Registry.__index = Registry
 
-local KINDS = { host = "hosts", task = "tasks", driver = "drivers" }
+local KINDS = { host = "hosts", task = "tasks", driver = "drivers", command = "commands" }
 
 --- A new, empty registry.
 function M.new()
-  return setmetatable({ hosts = {}, tasks = {}, drivers = {}, order = { hosts = {}, tasks = {}, drivers = {} },
-    _tags = {}, _tags_stale = false }, Registry)
+  return setmetatable({ hosts = {}, tasks = {}, drivers = {}, commands = {},
+    order = { hosts = {}, tasks = {}, drivers = {}, commands = {} },
+    replaced = {}, _tags = {}, _tags_stale = false }, Registry)
 end
 
 -- The tag index: tag -> the first host carrying it. Kept up to date as hosts are added and
@@ -26,18 +28,18 @@ local function tag_index(registry)
 end
 
 --- Adds `object` (a host, task or driver called `name`, defined at `where`).
-function Registry:add(kind, name, object, where, override)
+function Registry:add(kind, name, object, where)
   local list = KINDS[kind]
   if not list then error("registry: unknown kind " .. tostring(kind), 2) end
   local existing = self[list][name]
-  if existing and not override then
-    error(("%s: %s %s is already defined at %s (say override = true to replace it)")
-      :format(where, kind, name, existing._where or "?"), 0)
+  if existing and existing ~= object then
+    self.replaced[#self.replaced + 1] = { kind = kind, name = name, was = existing._where or "?", now = where }
   end
-  if kind ~= "driver" then
+  if kind == "host" then
     local tagged = tag_index(self)[name]
-    if tagged and tagged ~= object then
-      error(("%s: %s %s has the name of a tag of host %s"):format(where, kind, name, tagged._name), 0)
+    if tagged and tagged ~= object and tagged ~= existing then
+      error(("%s: host %s has the name of a tag of host %s (defined at %s)"):format(where, name, tagged._name,
+        tagged._where or "?"), 0)
     end
   end
   if kind == "host" then self:check_tags(object, where) end
@@ -62,13 +64,13 @@ function Registry:tags_changed()
   self._tags_stale = true
 end
 
---- Refuses tags of `host` that name a host or a task.
+--- Refuses tags of `host` that name a host.
 function Registry:check_tags(host, where)
   for _, tag in ipairs(host.tags or {}) do
-    local clash = self.hosts[tag] or self.tasks[tag]
+    local clash = self.hosts[tag]
     if clash and clash ~= host then
-      error(("%s: host %s has a tag %s that is also the name of a %s"):format(where, host._name, tag,
-        self.hosts[tag] and "host" or "task"), 0)
+      error(("%s: host %s has a tag %s that is also the name of the host defined at %s"):format(where, host._name,
+        tag, clash._where or "?"), 0)
     end
   end
 end
@@ -77,14 +79,18 @@ end
 --- their hosts were defined); raises the first broken one, naming where it was defined.
 function Registry:check()
   self:tags_changed()
-  local index = tag_index(self)
-  for _, list in ipairs { "hosts", "tasks" } do
-    for _, name in ipairs(self.order[list]) do
-      local object, tagged = self[list][name], index[name]
-      if tagged and tagged ~= object then
-        error(("%s: %s %s has the name of a tag of host %s"):format(object._where or "?",
-          list == "hosts" and "host" or "task", name, tagged._name), 0)
-      end
+  for _, name in ipairs(self.order.tasks) do
+    local task, host = self.tasks[name], self.hosts[name]
+    if host then
+      error(("%s: task %s has the name of the host defined at %s"):format(task._where or "?", name,
+        host._where or "?"), 0)
+    end
+  end
+  for _, name in ipairs(self.order.commands) do
+    local command, clash = self.commands[name], self.tasks[name] or self.hosts[name]
+    if clash then
+      error(("%s: command %s has the name of the %s defined at %s"):format(command._where or "?", name,
+        self.tasks[name] and "task" or "host", clash._where or "?"), 0)
     end
   end
   for _, name in ipairs(self.order.hosts) do

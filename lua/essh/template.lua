@@ -9,6 +9,9 @@
 ---
 --- `render(text, vars)`, `render_file(path, vars)`, `compile(text [, name])` returning a
 --- function(vars). Errors name the template and its line. Compiled templates are cached.
+---
+--- essh v3's `template.dostring(text, data)` and `template.dofile(path, data)` take Go
+--- text/template (essh.gotemplate) and return the text, or nil and an error message.
 local json = require("essh_native").json
 local secret = require "essh.secret"
 
@@ -202,6 +205,27 @@ function M.render_file(path, vars)
   local text = f:read("*a")
   f:close()
   return M.compile(text, path)(vars)
+end
+
+local gotemplate = require("essh_native").gotemplate
+
+--- essh v3's template.dostring: Go text/template `text` executed with `data`; the text, or
+--- nil and the error's message.
+function M.dostring(text, data)
+  local out, err = gotemplate.render(text, data)
+  if not out then return nil, err.message end
+  return out
+end
+
+--- essh v3's template.dofile: the Go text/template in the file at `path`, with `data`.
+function M.dofile(path, data)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read("*a")
+  f:close()
+  local out, render_err = gotemplate.render(text, data, { name = path:match("[^/]+$") })
+  if not out then return nil, render_err.message end
+  return out
 end
 
 return M

@@ -12,6 +12,7 @@ local EVERYTHING = { select = {}, filter = {} }
 function M.command(registry, kind, out)
   if kind == "tasks" then
     for _, t in ipairs(tasks.visible(registry, {})) do out:write(t.name, ":", t.description or "", "\n") end
+    for _, c in ipairs(registry:list("command")) do out:write(c.name, ":", c.description or "", "\n") end
   elseif kind == "hosts" then
     for _, h in ipairs(hosts.selected(registry, EVERYTHING)) do out:write(h.name, ":", h.description or "", "\n") end
   elseif kind == "tags" then

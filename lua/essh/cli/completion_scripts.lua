@@ -54,4 +54,14 @@ _essh() {
 if [ "$funcstack[1]" = "_essh" ]; then _essh "$@"; else compdef _essh essh; fi
 ]=]
 
+M.aliases = [=[
+# essh aliases: eval "$(essh --aliases)": scp and rsync that know essh's hosts.
+function escp() {
+    essh --exec 'scp -F "$ESSH_SSH_CONFIG"' "$@"
+}
+function ersync() {
+    essh --exec 'rsync -e "ssh -F $ESSH_SSH_CONFIG"' "$@"
+}
+]=]
+
 return M

@@ -15,23 +15,26 @@ function M.home(path)
 end
 
 --- The config files to load, in order: the project's (or --config / ESSH_CONFIG), else the
---- user's; then the override files that exist.
+--- user's; then the override files that exist. Each is `{ path, scope = "local"|"global" }`
+--- (what essh.current_registry():type() says while it runs, as in essh v3).
 function M.config_files(flags)
   local files = {}
-  local function add(path)
-    if path and fs.exists(path) then files[#files + 1] = path return true end
+  local function add(path, scope)
+    if path and fs.exists(path) then files[#files + 1] = { path, scope = scope or "local" } return true end
   end
   local explicit = flags.config or env.get("ESSH_CONFIG")
   if explicit then
     if not fs.exists(explicit) then flags_of.usage_error(("no config file %s"):format(explicit)) end
-    files[1] = explicit
+    files[1] = { explicit, scope = "local" }
+    local override = explicit:gsub("(%.[^./]*)$", "_override%1")
+    if override ~= explicit then add(override) end
   elseif flags.global then
-    add(M.home(".essh/config.lua"))
+    add(M.home(".essh/config.lua"), "global")
   elseif not (add(".esshconfig.lua") or add("esshconfig.lua")) then
-    add(M.home(".essh/config.lua"))
+    add(M.home(".essh/config.lua"), "global")
   end
   if not flags.global and not explicit then add(".esshconfig_override.lua") end
-  add(M.home(".essh/config_override.lua"))
+  add(M.home(".essh/config_override.lua"), "global")
   return files
 end
 

@@ -1,4 +1,7 @@
---- essh.cli.flags: the flags of the essh command, their parser and the help text.
+--- essh.cli.flags: the flags of the essh command, their parser and the help text. ssh's own
+--- options (-A, -p 2222, ...) are read into `flags.ssh`, as ssh_config settings.
+local ssh_args = require "essh.ssh_args"
+
 local M = {}
 
 -- Every flag: name, value placeholder (nil: a switch; "[=N]": an optional value), help line.
@@ -18,13 +21,21 @@ M.FLAGS = {
   { "--prefix", nil, "prefix every output line with its host" },
   { "--dry-run", nil, "print what would run, connect to nothing" },
   { "--on-failure", "=abort|continue|PERCENT", "what a failed host does to the others" },
-  { "--exec", "CMD", "run CMD on the hosts given by --target" },
+  { "--exec", nil, "run the command given by the remaining words on the hosts of --target" },
   { "--target", "NAME|TAG", "hosts of --exec (repeatable)" },
+  { "--backend", "remote|local", "with --exec: run on the hosts (remote) or here once per host (local)" },
+  { "--prefix-string", "TEMPLATE", "with --exec: the prefix of each line, a Go template ({{.Host.Name}})" },
   { "--privileged", nil, "with --exec: run as root through sudo" },
   { "--user", "USER", "with --exec: run as USER through sudo" },
-  { "--print", nil, "print the hosts as ssh_config (alias --ssh-config)" },
+  { "--pty", nil, "with --exec: give the command a terminal (as ssh -t -t)" },
+  { "--script-file", nil, "with --exec: the words name a script file (or an http(s) URL) to run" },
+  { "--driver", "NAME", "with --exec: render the command through this driver" },
+  { "--print", nil, "print the hosts as ssh_config" },
+  { "--ssh-config", nil, "with --hosts: the selected hosts as ssh_config" },
+  { "--gen", nil, "only write the generated ssh_config (essh.ssh_config)" },
   { "--output", "FILE", "with --print: write FILE (mode 0600) instead of stdout" },
-  { "-L", "PORT:HOST:HOSTPORT", "with HOST: forward local PORT (or BIND:PORT) through the session" },
+  { "--aliases", nil, "print shell functions escp and ersync (scp and rsync over essh's hosts)" },
+  { "--working-dir", "DIR", "change to DIR first" },
   { "--openssh", nil, "connect through the system's OpenSSH client (one ControlMaster a host)" },
   { "-G", nil, "with HOST ([USER@]HOST): print its resolved ssh configuration, as ssh -G does" },
   { "-F", "FILE", "read this ssh_config instead of ~/.ssh/config and /etc/ssh/ssh_config (none: no file)" },
@@ -32,28 +43,35 @@ M.FLAGS = {
   { "--global", nil, "use only the user's config (~/.essh)" },
   { "--color", nil, "colour the output" },
   { "--no-color", nil, "never colour the output" },
-  { "--debug", nil, "show Lua tracebacks of errors" },
+  { "--debug", nil, "debug output ([essh debug] lines) and Lua tracebacks of errors (also ESSH_DEBUG=1)" },
   { "--bash-completion", nil, "print a bash completion script" },
   { "--complete", "=tasks|hosts|tags|flags", "print words to complete, as name:description lines" },
   { "--zsh-completion", nil, "print a zsh completion script" },
 }
 
-local ALIASES = { ["--ssh-config"] = "--print", ["-h"] = "--help", ["-q"] = "--quiet" }
-local REPEATABLE = { ["--select"] = true, ["--filter"] = true, ["--target"] = true, ["-L"] = true }
+local ALIASES = { ["-h"] = "--help" }
+local REPEATABLE = { ["--select"] = true, ["--filter"] = true, ["--target"] = true }
 
 local USAGE = [[
-usage: essh [flags] TASK [args...]      run a task
-       essh [flags] HOST [command...]   open a shell on a host, or run one command
-       essh --hosts | --tasks | --tags  list what the config defines
-       essh --exec CMD --target TAG     run a command on many hosts
+usage: essh [flags] TASK [args...]                 run a task
+       essh [flags] COMMAND [args...]              run a command the config defines (essh.command)
+       essh [flags] HOST [ssh options] [command]   open a shell on a host, or run one command
+       essh --hosts | --tasks | --tags             list what the config defines
+       essh --exec --target TAG CMD...             run a command on many hosts
 ]]
 
---- The help text, with `program` as the command's name.
-function M.help(program)
-  local lines = { (USAGE:gsub("essh", program, 4)), "flags:" }
+--- The help text, with `program` as the command's name; `commands` (name, description pairs)
+--- are the config's own.
+function M.help(program, commands)
+  local lines = { (USAGE:gsub("essh", program, 5)), "flags:" }
   for _, f in ipairs(M.FLAGS) do
     local name = f[1] .. (f[2] and ((f[2]:sub(1, 1) == "=" or f[2]:sub(1, 1) == "[") and f[2] or " " .. f[2]) or "")
     lines[#lines + 1] = ("  %-36s %s"):format(name, f[3])
+  end
+  lines[#lines + 1] = "ssh options (-A, -p PORT, -L SPEC, -R SPEC, -t, -o KEY=VALUE, ...) may come before or after HOST."
+  if commands and #commands > 0 then
+    lines[#lines + 1] = "commands of this config:"
+    for _, c in ipairs(commands) do lines[#lines + 1] = ("  %-36s %s"):format(c[1], c[2] or "") end
   end
   return table.concat(lines, "\n") .. "\n"
 end
@@ -70,7 +88,7 @@ for _, f in ipairs(M.FLAGS) do KNOWN[f[1]] = f end
 --- nil) and `words`. With `stop` it returns at the first word: the index after it comes third.
 --- Flags may come anywhere before `--`.
 function M.parse(argv, flags, i, stop)
-  flags = flags or { select = {}, filter = {}, target = {}, L = {} }
+  flags = flags or { select = {}, filter = {}, target = {}, ssh = {} }
   local words = {}
   i = i or 1
   while i <= #argv do
@@ -78,6 +96,9 @@ function M.parse(argv, flags, i, stop)
     if a == "--" then
       for j = i + 1, #argv do words[#words + 1] = argv[j] end
       return flags, words, #argv + 1
+    elseif a:sub(1, 1) == "-" and a:sub(2, 2) ~= "-" and not KNOWN[a] and ssh_args.is_option(a) then
+      local _, next_i = ssh_args.take(argv, i, flags.ssh)
+      i = next_i - 1
     elseif a:sub(1, 1) == "-" and a ~= "-" then
       local name, value = a:match("^(%-%-?[^=]+)=(.*)$")
       name = name or a

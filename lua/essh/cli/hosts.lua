@@ -1,5 +1,5 @@
---- essh.cli.hosts: `essh --hosts`: the hosts (NAME, DESCRIPTION, TAGS), as names alone with
---- --quiet, or as JSON.
+--- essh.cli.hosts: `essh --hosts`: the hosts (NAME, DESCRIPTION, TAGS, HIDDEN), sorted by name
+--- as essh v3 listed them, as names alone with --quiet, or as JSON.
 local query = require "essh.query"
 local output = require "essh.cli.output"
 
@@ -10,7 +10,7 @@ function M.selected(registry, flags)
   local q = query.new(registry, #flags.select > 0 and flags.select or nil)
   if #flags.filter > 0 then q = q:filter(flags.filter) end
   if not flags.all then q = q:visible() end
-  return q:list()
+  return q:sorted():list()
 end
 
 function M.command(registry, flags, out)
@@ -27,8 +27,10 @@ function M.command(registry, flags, out)
   elseif flags.quiet then
     for _, h in ipairs(hosts) do out:write(h.name, "\n") end
   else
-    local rows = { { "NAME", "DESCRIPTION", "TAGS" } }
-    for _, h in ipairs(hosts) do rows[#rows + 1] = { h.name, h.description or "", table.concat(h.tags, ",") } end
+    local rows = { { "NAME", "DESCRIPTION", "TAGS", "HIDDEN" } }
+    for _, h in ipairs(hosts) do
+      rows[#rows + 1] = { h.name, h.description or "", table.concat(h.tags, ","), tostring(h.hidden == true) }
+    end
     output.columns(rows, out)
   end
   return 0

@@ -9,49 +9,82 @@ local M = {}
 
 M.FLAGS = flags_of.FLAGS
 
+-- The config's own commands, as (name, description) pairs, for --help; none when it does not load.
+local function config_commands(registry, flags)
+  if not registry then
+    local ok, loaded = pcall(require("essh.cli.discovery").load, flags)
+    if not ok then return {} end
+    registry = loaded
+  end
+  local out = {}
+  for _, c in ipairs(registry:list("command")) do out[#out + 1] = { c.name, c.description } end
+  return out
+end
+
 local function dispatch(argv, options)
   local registry = options.registry
   local program = options.program or "essh"
   -- Flags up to the first word; after a task, more flags and its arguments; after a host, its command.
   local flags, words, rest = flags_of.parse(argv, nil, 1, true)
   local out = io.stdout
-  if flags.help then out:write(flags_of.help(program)) return 0 end
+  if flags["working-dir"] then
+    local ok, err = native.fs.chdir(flags["working-dir"])
+    if not ok then flags_of.usage_error(("--working-dir: %s"):format(tostring(err))) end
+  end
+  if flags.debug then require("essh.debugging").on = true end
+  if flags.help then out:write(flags_of.help(program, config_commands(registry, flags))) return 0 end
   if flags.version then out:write("essh ", native.version, " (", native.interpreter, ")\n") return 0 end
   if flags["bash-completion"] then return require("essh.cli.complete").script("bash", out) end
   if flags["zsh-completion"] then return require("essh.cli.complete").script("zsh", out) end
+  if flags.aliases then return require("essh.cli.complete").script("aliases", out) end
   if flags.init then return require("essh.cli.scaffold").command(out) end
 
   registry = registry or require("essh.cli.discovery").load(flags)
+  local name = words[1]
+  if next(flags.ssh) and not (name and not registry:get("task", name) and not registry:get("command", name)) then
+    flags_of.usage_error("ssh options (-A, -p, ...) apply to a session on a host: essh [ssh options] HOST")
+  end
   if flags.openssh then require("essh.connection").backend = "openssh" end
   if flags.F then require("essh.connection.ssh").ssh_config = flags.F ~= "none" and flags.F or false end
   if flags.G then return require("essh.cli.resolve").command(registry, words, out) end
 
   if flags.complete then return require("essh.cli.complete").command(registry, flags.complete, out) end
-  for _, listing in ipairs { "hosts", "tasks", "tags", "print" } do
+  if flags.hosts and flags["ssh-config"] then return require("essh.cli.print").command(registry, flags, out) end
+  for _, listing in ipairs { "hosts", "tasks", "tags" } do
     if flags[listing] then return require("essh.cli." .. listing).command(registry, flags, out) end
   end
+  local ssh_config_file = require "essh.ssh_config_file"
+  ssh_config_file.write(registry)
+  if flags.print or flags["ssh-config"] then return require("essh.cli.print").command(registry, flags, out) end
+  if flags.gen then return 0 end
   if flags.exec then
     local _, args = flags_of.parse(argv, flags, rest)
-    for j = #args, 1, -1 do table.insert(args, 1, words[j]) end
+    for j = #words, 1, -1 do table.insert(args, 1, words[j]) end
     return require("essh.cli.exec").command(registry, flags, args)
   end
   if #words == 0 then
-    io.stderr:write(flags_of.help(program))
-    return 2
+    out:write(flags_of.help(program))
+    return 0
   end
-  local name = words[1]
   local task = registry:get("task", name)
   if task then
     if task.disabled then flags_of.usage_error(("task %s is disabled"):format(name)) end
     local _, args = flags_of.parse(argv, flags, rest)
     return require("essh.cli.run").command(registry, task, args, flags)
   end
+  local command = registry:get("command", name)
+  if command then
+    local args = {}
+    for j = rest, #argv do args[#args + 1] = argv[j] end
+    return require("essh.command").run(command, args)
+  end
   local interactive = require "essh.cli.interactive"
   if interactive.accepts(registry, name) then
-    local command = {}
-    for j = rest, #argv do command[#command + 1] = argv[j] end
-    if command[1] == "--" then table.remove(command, 1) end
-    return interactive.command(registry, name, command, flags)
+    local _, after = require("essh.ssh_args").take(argv, rest, flags.ssh)
+    local remote = {}
+    for j = after, #argv do remote[#remote + 1] = argv[j] end
+    if remote[1] == "--" then table.remove(remote, 1) end
+    return interactive.command(registry, name, remote, flags)
   end
   flags_of.usage_error(("no task or host named %s (essh --tasks, essh --hosts)"):format(name))
 end
@@ -61,11 +94,13 @@ end
 function M.main(argv, options)
   options = options or {}
   argv = argv or {}
-  local debug_mode = false
+  local debugging = require "essh.debugging"
+  local debug_mode = debugging.on
   for _, a in ipairs(argv) do
     if a == "--" then break end
     if a == "--debug" then debug_mode = true end
   end
+  debugging.on = debug_mode
   -- Hosts' lines reach a pipe (tee, a log) as they come, in order with stderr.
   io.stdout:setvbuf("line")
   local program = options.program or (argv[0] and argv[0]:match("[^/]+$")) or "essh"

@@ -1,9 +1,8 @@
---- essh.cli.interactive: `essh HOST [command...]`: a shell (or one command) on a host, joined
---- to this terminal, with -L tunnels, between the host's hooks.
+--- essh.cli.interactive: `essh HOST [ssh options] [command...]`: a shell (or one command) on a
+--- host, joined to this terminal, with ssh's options applied, between the host's hooks.
 local connection = require "essh.connection"
 local host_of = require "essh.host"
 local discovery = require "essh.cli.discovery"
-local flags_of = require "essh.cli.flags"
 
 local M = {}
 
@@ -30,32 +29,22 @@ function M.accepts(registry, name)
   return registry:get("host", name) ~= nil or ssh_config_names()[name] or name:find("[%.@:]") ~= nil
 end
 
--- The tunnels of the -L flags, opened over `conn`.
-local function forwards(conn, specs)
-  local opened = {}
-  for _, spec in ipairs(specs) do
-    local port, to_host, to_port = spec:match("^(%d+):(.+):(%d+)$")
-    if not port then
-      port, to_host, to_port = spec:match("^[^:]+:(%d+):(.+):(%d+)$")
-    end
-    if not port then flags_of.usage_error(("-L %s: expected [BIND:]PORT:HOST:HOSTPORT"):format(spec)) end
-    opened[#opened + 1] = assert(conn:forward(tonumber(port), to_host, tonumber(to_port)))
-  end
-  return opened
-end
-
---- Opens the session on `name` (a defined host, or [user@]address) and returns its exit status.
+--- Opens the session on `name` (a defined host, or [user@]address) and returns its exit
+--- status. ssh's options (`flags.ssh`) apply to the connection. A login (no command) runs the
+--- host's hooks as essh v3 did: before_connect here, after_connect in the session before its
+--- shell (so a `cd` there stays), after_disconnect here.
 function M.command(registry, name, command, flags)
   local host = registry:get("host", name)
     or host_of.new(name:match("@(.+)$") or name, { User = name:match("^(.-)@") })
   local ctx = { host = host, name = "ssh" }
+  local login = #command == 0
   local result, failure
-  local done, err = connection.around(host, ctx, function(conn)
-    local opened = forwards(conn, flags.L)
+  local done, err = connection.around(host, ctx, function(conn, after_connect)
     io.stdout:flush()
-    result, failure = conn:interactive(#command > 0 and table.concat(command, " ") or nil)
-    for _, f in ipairs(opened) do f:close() end
-  end)
+    local remote = #command > 0 and table.concat(command, " ") or nil
+    if after_connect then remote = after_connect .. "exec $SHELL\n" end
+    result, failure = conn:interactive(remote)
+  end, nil, { hooks = login, after_connect = "give", ssh = flags.ssh })
   if not done then failure = err end
   if not result then
     io.stderr:write("essh: ", tostring(failure), "\n")

@@ -62,10 +62,8 @@ end
 function M.command(registry, task, args, flags)
   local options = run_options(args, flags)
   if flags.prefix then
-    local copy = {}
-    for k, v in pairs(task) do copy[k] = v end
-    copy.prefix = copy.prefix or true
-    task = copy
+    task = task:copy()
+    task.prefix = task.prefix or true
   end
   local human = flags.json and io.stderr or io.stdout
   options.stdout, options.stderr = human, io.stderr

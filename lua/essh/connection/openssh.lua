@@ -57,12 +57,14 @@ local function argv_of(program, options, ...)
 end
 
 --- Connects to `host`: starts its ControlMaster; nil and a structured error when it cannot.
-function M.open(host)
+function M.open(host, extra)
   local dir, err = fs.tempdir("essh-openssh-")
   if not dir then return nil, err end
   local self = setmetatable({ host = host, dir = dir, config = fs.join(dir, "ssh_config"),
     socket = fs.join(dir, "master") }, Connection)
-  local ok, werr = fs.write(self.config, host:ssh_config() .. includes(), { mode = 384 })
+  -- Settings of ssh's command-line options come first: the first value obtained wins.
+  local first = extra and next(extra) and require("essh.host").new(host.name, extra):ssh_config() or ""
+  local ok, werr = fs.write(self.config, first .. host:ssh_config() .. includes(), { mode = 384 })
   if not ok then
     fs.remove(dir, { recursive = true })
     return nil, werr

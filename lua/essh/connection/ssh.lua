@@ -2,6 +2,8 @@
 --- name is the alias ssh_config's `Host` patterns match and errors name; its `HostName` is the
 --- address reached.
 local native_ssh = require("essh_native").ssh
+local host_of = require "essh.host"
+local ssh_args = require "essh.ssh_args"
 
 local M = {}
 
@@ -9,18 +11,25 @@ local M = {}
 --- or false for none (essh -F).
 M.ssh_config = nil
 
---- The options ssh.connect takes for `host`: its name, and its ssh options, which act as a
---- `Host <name>` block read before the user's ssh_config.
-function M.options(host)
-  return { host = host.name, options = rawget(host, "config") or {}, ssh_config = M.ssh_config }
+--- The options ssh.connect takes for `host`: its name, and its ssh options (after `extra`,
+--- settings from ssh's command-line options), which act as a `Host <name>` block read before
+--- the user's ssh_config. Keywords the host's IgnoreUnknown lets through are left out, as
+--- ssh leaves them.
+function M.options(host, extra)
+  local config = ssh_args.merge(rawget(host, "config") or {}, extra)
+  local known = {}
+  for k, v in pairs(config) do
+    if host_of.keyword(k) then known[k] = v end
+  end
+  return { host = host.name, options = known, ssh_config = M.ssh_config }
 end
 
 local Connection = {}
 Connection.__index = Connection
 
 --- Connects to `host`; nil and a structured error when it cannot be reached.
-function M.open(host)
-  local session, err = native_ssh.connect(M.options(host))
+function M.open(host, extra)
+  local session, err = native_ssh.connect(M.options(host, extra))
   if not session then return nil, err end
   return setmetatable({ session = session, host = host }, Connection)
 end

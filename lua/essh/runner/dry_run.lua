@@ -9,8 +9,8 @@ function M.print(registry, task, hosts, args, prefixes, out, report)
     local p = prefixes[host]
     if type(task.script) == "function" then
       out:write(p, "(a Lua function: runs when the task runs)\n")
-    elseif task.script then
-      for line in (script.render(registry, task, host, args) .. "\n"):gmatch("(.-)\n") do out:write(p, line, "\n") end
+    elseif task.script or task.script_file then
+      for line in (script.render(registry, task, host, args, {}) .. "\n"):gmatch("(.-)\n") do out:write(p, line, "\n") end
     end
     report.hosts[host.name] = { status = "dry-run", ok = true }
   end

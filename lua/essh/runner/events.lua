@@ -22,9 +22,10 @@ function M.on(event, fn)
   end
 end
 
---- Tells every listener of `event`.
-function M.emit(event, ...)
-  for _, fn in ipairs(listeners[event]) do fn(...) end
+--- Tells every listener of `event` about `task` (the task as defined, not a run's copy of it).
+function M.emit(event, task, ...)
+  local defined = type(task) == "table" and rawget(task, "_defined") or task
+  for _, fn in ipairs(listeners[event]) do fn(defined, ...) end
 end
 
 return M

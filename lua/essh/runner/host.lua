@@ -14,15 +14,15 @@ local M = {}
 local function run_script(run, host, ctx, entry)
   local task = run.task
   if type(task.script) == "function" then return task.script(ctx) end
-  if not task.script then return end
-  local command, stdin = script.command(script.render(run.registry, task, host, run.args), run.stdin)
+  if not task.script and not task.script_file then return end
+  local command, stdin = script.command(script.render(run.registry, task, host, run.args, run.scripts), run.stdin)
   if run.as_user then
     local plan = ctx:sudo(run.as_user)
     command, stdin = sudo.command(plan, command), sudo.stdin(plan, stdin)
   end
   local p = run.prefixes[host]
   local r, e = ctx:exec(command, { stdin = stdin, lines = true, on_stdout = prefix.line_writer(run.stdout, p),
-    on_stderr = prefix.line_writer(run.stderr, p), env = task.env })
+    on_stderr = prefix.line_writer(run.stderr, p), env = task.env, pty = ctx.connection and task.pty or nil })
   if not r then error(e, 0) end
   entry.exitStatus = r.exitStatus
   if not r.ok then error(("exit status %s"):format(tostring(r.exitStatus or r.signal)), 0) end
@@ -38,7 +38,7 @@ end
 --- host shares: task, registry, args, stdin, as_user, password, prefixes, stdout, stderr.
 function M.work(run, host, entry)
   local ctx = context.new(run.task, host, nil, run)
-  if run.task.backend ~= "remote" then
+  if run.task:where_it_runs() ~= "remote" then
     set_status(run, host, entry, "running")
     run_script(run, host, ctx, entry)
     entry.status = "ok"
@@ -48,7 +48,7 @@ function M.work(run, host, entry)
     function(stage, conn)
       if stage == "connected" then ctx.connection = conn end
       set_status(run, host, entry, stage == "connecting" and "connecting" or "running")
-    end)
+    end, { hooks = host.hooks_in_tasks, ssh = run.ssh_options, out = run.stdout, err = run.stderr })
   if done then
     entry.status = "ok"
   else

@@ -11,6 +11,9 @@ local prefix = require "essh.runner.prefix"
 local report_of = require "essh.runner.report"
 local script = require "essh.runner.script"
 local selection = require "essh.runner.selection"
+local ssh_args = require "essh.ssh_args"
+local ssh_config_file = require "essh.ssh_config_file"
+local task_of = require "essh.task"
 
 local M = {}
 
@@ -49,10 +52,13 @@ local function parallel_limit(task, options)
   return math.max(1, limit)
 end
 
--- Runs `task.prepare` on this machine; false when the run must stop (the report says why).
+-- Runs `task.prepare` on this machine, before the hosts are chosen: its context reads and sets
+-- the run's task fields (`t.targets = "web"`); false when the run must stop (the report says why).
 local function prepared(task, run, report)
   if not task.prepare then return true end
-  local ok, result = runtime.pcall(task.prepare, context.new(task, selection.local_host(), nil, run))
+  local fields = { prepare = true }
+  for k, v in pairs(run) do fields[k] = v end
+  local ok, result = runtime.pcall(task.prepare, context.new(task, selection.local_host(), nil, fields))
   if ok and result ~= false then return true end
   report.ok = false
   report.error = ok and ("task %s: prepare returned false"):format(task.name) or tostring(result)
@@ -107,9 +113,16 @@ function M.run(registry, task, options)
     if not found then error(("no task named %s"):format(task), 2) end
     task = found
   end
+  if not task_of.is(task) then error("essh.run: a task (or its name) expected, got a " .. type(task), 2) end
+  task = task:copy()
   local started = runtime.monotonic()
   local report = report_of.new()
-  local hosts = selection.hosts(registry, task, options)
+  local function stop(message)
+    report.ok, report.error = false, message
+    report.duration = runtime.monotonic() - started
+    return report
+  end
+  ssh_config_file.write(registry)
   local stdin
   if task.stdin then
     stdin = options.stdin
@@ -117,8 +130,23 @@ function M.run(registry, task, options)
   end
   local out = options.stdout or io.stdout
   local run = { task = task, registry = registry, args = options.args or task.args or {}, stdin = stdin,
-    as_user = task.user or (task.privileged and "root") or nil, password = asked_once(options.sudo_password),
-    stdout = out, stderr = options.stderr or io.stderr }
+    password = asked_once(options.sudo_password), stdout = out, stderr = options.stderr or io.stderr, scripts = {} }
+  if not prepared(task, run, report) then
+    report.duration = runtime.monotonic() - started
+    return report
+  end
+  run.as_user = task.user or (task.privileged and "root") or nil
+  if task.ssh_options then
+    local ok, parsed = pcall(ssh_args.parse, task.ssh_options)
+    if not ok then return stop(("task %s: ssh_options: %s"):format(task.name, type(parsed) == "table"
+      and parsed.usage or tostring(parsed))) end
+    run.ssh_options = parsed
+  end
+  local hosts, no_hosts = selection.hosts(registry, task, options)
+  if not hosts then
+    report.empty = true
+    return stop(no_hosts)
+  end
 
   if #hosts == 0 then
     local wanted = options.select or task.targets
@@ -134,10 +162,6 @@ function M.run(registry, task, options)
     return report
   end
   events.emit("task_start", task, hosts)
-  if not prepared(task, run, report) then
-    report.duration = runtime.monotonic() - started
-    return report
-  end
   run.prefixes = prefix.for_hosts(hosts, task, options.color, out)
   if options.dry_run then
     dry_run.print(registry, task, hosts, run.args, run.prefixes, out, report)

@@ -1,6 +1,8 @@
 --- essh.runner.prefix: what starts each output line of a host: `[name] ` padded to the
---- longest name, or the task's prefix template, coloured one colour per host in turn.
-local template = require "essh.template"
+--- longest name on a run of several hosts; with `prefix = true`, essh v3's `[remote:name] ` /
+--- `[local:name] ` / `[local] `, padded the same way; with a prefix string, that Go template
+--- (`{{.Host.Name}}`, `{{HostnameAlignString " "}}`); coloured one colour per host in turn.
+local engine = require "essh.runner.engine"
 local terminal = require "essh.terminal"
 
 local M = {}
@@ -21,7 +23,11 @@ function M.for_hosts(hosts, task, color, out)
     local p = ""
     if use_prefix then
       if type(task.prefix) == "string" then
-        p = template.render(task.prefix, { host = host, task = task }, "prefix of task " .. task.name)
+        p = engine.prefix(task.prefix, task, host, hosts)
+      elseif task.prefix == true and host.is_this_machine then
+        p = "[local] "
+      elseif task.prefix == true then
+        p = ("[%s:%s]%s "):format(task:where_it_runs(), host.name, (" "):rep(width - #host.name))
       else
         p = ("[%s]%s "):format(host.name, (" "):rep(width - #host.name))
       end

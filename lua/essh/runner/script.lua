@@ -2,6 +2,9 @@
 --- essh's variables, and the shell command and stdin that carry it to the host's shell.
 local template = require "essh.template"
 local quote = require("essh.shell").quote
+local engine = require "essh.runner.engine"
+local debugging = require "essh.debugging"
+local ssh_config_file = require "essh.ssh_config_file"
 
 local M = {}
 
@@ -16,13 +19,23 @@ local function env_key(s)
   return tostring(s):upper():gsub("[%-%.]", "_"):gsub("[^%w_]", "_")
 end
 
---- The ESSH_* variables a script sees, as `NAME=quoted` strings, sorted.
+--- The ESSH_* variables a script sees, as `NAME=quoted` strings, sorted: essh v3's
+--- (ESSH_HOSTNAME and ESSH_HOST_HOSTNAME are the host's essh name, ESSH_HOST_SSH_<KEY> its ssh
+--- options, ESSH_SSH_CONFIG the generated ssh_config, ESSH_DEBUG) and ESSH_HOST_NAME.
 function M.variables(task, host, args)
   local vars = {
     "ESSH_TASK_NAME=" .. quote(task.name),
     "ESSH_HOST_NAME=" .. quote(host.name),
-    "ESSH_HOSTNAME=" .. quote(host.HostName or host.name),
+    "ESSH_HOSTNAME=" .. quote(host.name),
+    "ESSH_HOST_HOSTNAME=" .. quote(host.name),
+    "ESSH_SSH_CONFIG=" .. quote(ssh_config_file.path()),
+    "ESSH_DEBUG=" .. (debugging.on and "1" or '""'),
   }
+  local data = engine.host(host)
+  for _, pair in ipairs(data and data.SortedSSHConfig or {}) do
+    local k, v = next(pair)
+    vars[#vars + 1] = "ESSH_HOST_SSH_" .. env_key(k) .. "=" .. quote(v)
+  end
   for _, tag in ipairs(host.tags or {}) do vars[#vars + 1] = "ESSH_HOST_TAGS_" .. env_key(tag) .. "=1" end
   for k, v in pairs(host.props or {}) do vars[#vars + 1] = "ESSH_HOST_PROPS_" .. env_key(k) .. "=" .. quote(v) end
   for k, v in pairs(task.props or {}) do vars[#vars + 1] = "ESSH_TASK_PROPS_" .. env_key(k) .. "=" .. quote(v) end
@@ -31,13 +44,44 @@ function M.variables(task, host, args)
   return vars
 end
 
---- The script of a task for a host, rendered through its driver.
-function M.render(registry, task, host, args)
-  local script = task.script
-  if type(script) == "table" then script = table.concat(script, "\n") end
+--- The script entries ({code = ..., description = ...}) of a task: its script's, or the
+--- content of its script_file (a path, or an http(s) URL fetched once per run).
+function M.entries(task, cache)
+  if task.script_file == nil then return task.scripts end
+  cache = cache or {}
+  local path = task.script_file
+  if cache[path] == nil then
+    if path:match("^https?://") then
+      local r, err = require("essh.http").get(path)
+      if not r then error(("task %s: script_file %s: %s"):format(task.name, path, tostring(err)), 0) end
+      if not r.ok then error(("task %s: script_file %s: HTTP status %d"):format(task.name, path, r.status), 0) end
+      cache[path] = r.body
+    else
+      local text, err = require("essh_native").fs.read(path)
+      if not text then error(("task %s: script_file: %s"):format(task.name, tostring(err)), 0) end
+      cache[path] = text
+    end
+  end
+  return { { code = cache[path] } }
+end
+
+--- The script of a task for a host, rendered through its driver (`cache` keeps fetched
+--- script files for the run).
+function M.render(registry, task, host, args, cache)
+  local entries = M.entries(task, cache) or {}
   local driver = registry:get("driver", task.driver or "default")
+  if task.driver and task.driver ~= "default" and not driver then
+    error(("task %s: no driver named %s"):format(task.name, task.driver), 0)
+  end
+  if driver and driver.engine ~= nil then
+    return engine.render(driver, task, (not host.is_this_machine) and host or nil,
+      { scripts = entries, args = args, debug = debugging.on, ssh_config = ssh_config_file.path() })
+  end
+  local codes = {}
+  for i, e in ipairs(entries) do codes[i] = e.code end
+  local script = table.concat(codes, "\n")
   local text = driver and driver.template or DEFAULT_DRIVER
-  local vars = { vars = M.variables(task, host, args), script = script, host = host, task = task,
+  local vars = { vars = M.variables(task, host, args), script = script, scripts = entries, host = host, task = task,
     props = task.props or {} }
   if type(text) == "function" then return text(vars) end
   return template.render(text, vars, "driver " .. (task.driver or "default"))
