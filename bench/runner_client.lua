@@ -9,7 +9,7 @@ for i = 6, #arg do
   host(arg[i]) { HostName = arg[i], Port = port, User = user, IdentityFile = key, UserKnownHostsFile = known_hosts,
     tags = { "fleet" } }
 end
-task "three" { targets = "fleet", parallel = parallel, script = { "uname -r", "test -d /tmp", "echo done" } }
+task "three" { backend = "remote", targets = "fleet", parallel = parallel, script = { "uname -r", "test -d /tmp", "echo done" } }
 local report = essh.run("three")
 assert(report.ok and #report.failed == 0, "some hosts failed")
 print(("%.4f"):format(essh.runtime.monotonic() - t0))

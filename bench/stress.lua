@@ -49,8 +49,8 @@ bench.start().with(function(fleet)
   -- 1. Output.
   local config = dir .. "/output.lua"
   write(config, host_line("one", "127.0.0.1", fleet.port, fleet)
-    .. 'task "long" { targets = "one", script = "head -c 1073741824 /dev/zero | tr \'\\\\0\' x" }\n'
-    .. 'task "short" { targets = "one", script = "yes 0123456789abcdef0123456789abcdef0123456789abcdef012345678901 '
+    .. 'task "long" { backend = "remote", targets = "one", script = "head -c 1073741824 /dev/zero | tr \'\\\\0\' x" }\n'
+    .. 'task "short" { backend = "remote", targets = "one", script = "yes 0123456789abcdef0123456789abcdef0123456789abcdef012345678901 '
     .. '| head -c 1073741824" }\n')
   for _, task in ipairs { "long", "short" } do
     local out, status, seconds, mib = measured(("%s --config %s %s > /dev/null"):format(ESSH, config, task))
@@ -83,7 +83,7 @@ bench.start().with(function(fleet)
       lines[#lines + 1] = host_line(name, fleet.hosts[(i % 100) + 1], fleet.port, fleet, ', tags = { "fleet" }')
     end
   end
-  lines[#lines + 1] = 'task "work" { targets = "fleet", parallel = 100, on_failure = "continue", script = '
+  lines[#lines + 1] = 'task "work" { backend = "remote", targets = "fleet", parallel = 100, on_failure = "continue", script = '
     .. '"sleep 0.2; case $ESSH_HOST_NAME in h9|h109|h209|h309|h409) kill -9 $PPID;; esac; echo done" }\n'
   config = dir .. "/fleet.lua"
   write(config, table.concat(lines))
@@ -102,7 +102,7 @@ bench.start().with(function(fleet)
   -- 3. SIGINT at random moments.
   lines = {}
   for i = 1, 50 do lines[i] = host_line("s" .. i, fleet.hosts[i], fleet.port, fleet, ', tags = { "some" }') end
-  lines[#lines + 1] = 'task "slow" { targets = "some", parallel = 20, script = "sleep 2; echo done" }\n'
+  lines[#lines + 1] = 'task "slow" { backend = "remote", targets = "some", parallel = 20, script = "sleep 2; echo done" }\n'
   config = dir .. "/slow.lua"
   write(config, table.concat(lines))
   local codes, left_behind = {}, 0

@@ -41,6 +41,7 @@ task "deploy" {
 
 task "verify" {
   description = "run the new release everywhere (output prefixed per host)",
+  backend = "remote",           -- a shell script runs here (once per target) unless it says remote
   targets = { "web", "db" },
   parallel = true,
   script = [[

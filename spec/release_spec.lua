@@ -31,7 +31,7 @@ describe_release("the release of essh " .. native.version .. " on " .. lua.inter
     assert(fs.mkdir(project))
     assert(fs.write(fs.join(project, "fleet.lua"), ([[
 host "h1" { HostName = "127.0.0.1", Port = %d, User = %q, IdentityFile = %q, UserKnownHostsFile = %q }
-task "hello" { targets = "h1", script = "echo hello from $ESSH_HOST_NAME on $(uname -s)" }
+task "hello" { backend = "remote", targets = "h1", script = "echo hello from $ESSH_HOST_NAME on $(uname -s)" }
 ]]):format(server.port, server.user, server.keys .. "/id_ed25519", server.known_hosts)))
     shell.must(("tools/release rocks %s %s"):format(q(work), lua.interpreter))
     rockspec_path = ("rockspec/essh-%s-1.rockspec"):format(version)

@@ -67,7 +67,8 @@ describe("essh.runner", function()
   end)
 
   it("runs with set -e: the first failing command fails the host, and abort starts no new hosts", function()
-    local t = dsl.task("fail", { backend = "remote", targets = { "web", "db" }, parallel = 1, script = "false\necho not-reached" })
+    local t = dsl.task("fail", { backend = "remote", targets = { "web", "db" }, parallel = 1,
+      script = "false\necho not-reached" })
     local out = capture()
     local report = runner.run(dsl.registry, t, { stdout = out, stderr = capture() })
     assert.is_false(report.ok)
@@ -214,7 +215,8 @@ describe("essh.runner", function()
   end)
 
   it("prefixes lines through a prefix template, coloured when asked", function()
-    local t = dsl.task("templated", { backend = "remote", targets = "web", parallel = true, prefix = "{{.Host.Name}}@{{.Task.Name}}> ",
+    local t = dsl.task("templated", { backend = "remote", targets = "web", parallel = true,
+      prefix = "{{.Host.Name}}@{{.Task.Name}}> ",
       script = "echo hi" })
     local out = capture()
     runner.run(dsl.registry, t, { stdout = out })
@@ -222,10 +224,12 @@ describe("essh.runner", function()
     table.sort(lines)
     assert.same({ "web1@templated> hi", "web2@templated> hi" }, lines)
     out = capture()
-    runner.run(dsl.registry, dsl.task("coloured", { backend = "remote", targets = "web", script = "echo hi" }), { stdout = out, color = true })
+    runner.run(dsl.registry, dsl.task("coloured", { backend = "remote", targets = "web", script = "echo hi" }),
+      { stdout = out, color = true })
     assert.same({ "\27[32m[web1] \27[0mhi", "\27[33m[web2] \27[0mhi" }, out:lines())
     local alone = capture()
-    runner.run(dsl.registry, dsl.task("plain", { backend = "remote", targets = "web1", script = "printf 'a\\tb'" }), { stdout = alone })
+    runner.run(dsl.registry, dsl.task("plain", { backend = "remote", targets = "web1", script = "printf 'a\\tb'" }),
+      { stdout = alone })
     assert.equal("a\tb\n", alone:text())
   end)
 

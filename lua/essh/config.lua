@@ -36,14 +36,14 @@ end
 
 -- Sets a field of a driver: `template` (essh's engine), `engine` (Go text/template, as essh v3),
 -- or any other field, which its templates see (.Driver.Props in Go templates).
-local function set_driver_field(d, key, value, where)
+local function set_driver_field(d, key, value, at)
   local what = "driver " .. d.name
-  if type(key) ~= "string" then error(("%s: %s: unexpected %s key in its definition"):format(where, what, type(key)), 0) end
+  if type(key) ~= "string" then error(("%s: %s: unexpected %s key in its definition"):format(at, what, type(key)), 0) end
   if key == "template" or key == "engine" then
-    check.field(where, what, key, check.either("a template (a string) or a function",
+    check.field(at, what, key, check.either("a template (a string) or a function",
       function(v) return type(v) == "string" end, check.func), value)
   elseif key == "override" then
-    check.field(where, what, key, check.boolean, value)
+    check.field(at, what, key, check.boolean, value)
   end
   rawget(d, "_fields")[key] = value
 end
@@ -93,6 +93,11 @@ function M.new(registry)
   function dsl.finish()
     registry:check()
     for _, h in ipairs(registry:list("host")) do host_of.check_unknown(h) end
+    for _, d in ipairs(registry:list("driver")) do
+      if d.template == nil and d.engine == nil then
+        error(("%s: driver %s: a template (or essh v3's engine) is required"):format(d._where, d.name), 0)
+      end
+    end
     for _, t in ipairs(registry:list("task")) do
       local driver = t.driver
       if driver and driver ~= "default" and not registry:get("driver", driver) then
@@ -159,10 +164,6 @@ function Driver:__call(spec)
     error(("%s: driver %s: expected a template or a table, got %s"):format(at, self.name, check.got(spec)), 0)
   end
   for key, value in pairs(spec) do set_driver_field(self, key, value, at) end
-  local f = rawget(self, "_fields")
-  if f.template == nil and f.engine == nil then
-    error(("%s: driver %s: a template (or essh v3's engine) is required"):format(at, self.name), 0)
-  end
   return self
 end
 

@@ -40,7 +40,7 @@ local function run(argv, input)
   return self
 end
 
-Command.__index = function(self, name)
+Command.__index = function(_, name)
   local method = rawget(Command, name)
   if method then return method end
   return function(previous, ...)

@@ -14,7 +14,7 @@ local chosen, temporary
 function M.path()
   if chosen then return chosen end
   if not temporary then
-    local dir = assert(fs.tempdir("essh-ssh-config-"))
+    local dir = assert(fs.tempdir("essh-ssh-config"))
     fs.remove_at_exit(dir)
     temporary = dir .. "/ssh_config"
     assert(fs.write(temporary, "", { mode = 384 }))

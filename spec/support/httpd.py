@@ -46,6 +46,8 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if parts[0] == "hello":
             self.send_body(200, b"hello", extra=[("X-Essh", "yes"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+        elif parts[0] == "script":
+            self.send_body(200, b"echo script from the url for $ESSH_TASK_NAME\n")
         elif parts[0] == "echo":
             doc = {"method": self.command, "path": url.path, "query": dict(parse_qsl(url.query)),
                    "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body.decode("latin-1")}

@@ -223,7 +223,9 @@ pub async fn run(conn: Arc<Connection>, options: Options) -> Result<Ended> {
         None => channel.request_shell(true).await.map_err(fail)?,
     }
     let signals = Signals::install().map_err(|e| Error::from_io(&e, "watch signals for", &label))?;
-    let _raw = if pty {
+    // A PTY forced (RequestTTY force, ssh -t -t) without a local terminal: no raw mode to set,
+    // as ssh goes on quietly then.
+    let _raw = if pty && is_terminal(0) {
         Some(RawMode::enter().map_err(|e| Error::from_io(&e, "set raw mode on", "the terminal"))?)
     } else {
         None

@@ -21,9 +21,11 @@ host "web2" {
   tags = { "web", "production" },
 }
 
--- A script runs on every target (a host name or a tag) through bash, with set -e.
+-- A script runs on every target (a host name or a tag) through bash, with set -e. Without
+-- backend = "remote" it runs here, once per target, with the host's ESSH_* variables (as in essh v3).
 task "uptime" {
   description = "show the load of the web servers",
+  backend = "remote",
   targets = "web",
   parallel = true,              -- all at once (or a number: at most that many)
   script = "uptime",

@@ -15,14 +15,16 @@ local function run_script(run, host, ctx, entry)
   local task = run.task
   if type(task.script) == "function" then return task.script(ctx) end
   if not task.script and not task.script_file then return end
-  local command, stdin = script.command(script.render(run.registry, task, host, run.args, run.scripts), run.stdin)
+  local on_terminal = ctx.connection ~= nil and task.pty == true
+  local command, stdin = script.command(script.render(run.registry, task, host, run.args, run.scripts), run.stdin,
+    on_terminal)
   if run.as_user then
     local plan = ctx:sudo(run.as_user)
     command, stdin = sudo.command(plan, command), sudo.stdin(plan, stdin)
   end
   local p = run.prefixes[host]
   local r, e = ctx:exec(command, { stdin = stdin, lines = true, on_stdout = prefix.line_writer(run.stdout, p),
-    on_stderr = prefix.line_writer(run.stderr, p), env = task.env, pty = ctx.connection and task.pty or nil })
+    on_stderr = prefix.line_writer(run.stderr, p), env = task.env, pty = on_terminal or nil })
   if not r then error(e, 0) end
   entry.exitStatus = r.exitStatus
   if not r.ok then error(("exit status %s"):format(tostring(r.exitStatus or r.signal)), 0) end

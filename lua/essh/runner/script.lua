@@ -90,14 +90,20 @@ end
 -- Runs the script on bash when the host has it, else sh; the script goes over stdin.
 local SHELL = "if command -v bash >/dev/null 2>&1; then exec bash -s; else exec sh -s; fi"
 
+-- The shell command line that runs `code` (a command) with bash, else sh.
+local function on_shell(code)
+  local q = quote(code)
+  return ("if command -v bash >/dev/null 2>&1; then exec bash -c %s; else exec sh -c %s; fi"):format(q, q)
+end
+
 --- The command and stdin that run `script` on the host's shell. When `data` is given (the
 --- runner's stdin fanned out), the script's exact byte count is read first and the script then
---- runs with `data` left on its stdin.
-function M.command(script, data)
+--- runs with `data` left on its stdin. With `on_terminal` (a task's pty, whose stdin is the
+--- terminal, which never ends) the script is the command's argument, as essh v3 sent it.
+function M.command(script, data, on_terminal)
+  if on_terminal then return on_shell(script), data end
   if not data then return SHELL, script end
-  local boot = quote(("s=$(head -c %d) && eval \"$s\""):format(#script))
-  return ("if command -v bash >/dev/null 2>&1; then exec bash -c %s; else exec sh -c %s; fi"):format(boot, boot),
-    script .. data
+  return on_shell(("s=$(head -c %d) && eval \"$s\""):format(#script)), script .. data
 end
 
 return M

@@ -59,14 +59,12 @@ pub const ALL: &str = "ChLiklnpdhru";
 /// ProxyCommand and ProxyJump's.
 pub const PROXY: &str = "hnpr";
 
+/// Looks up an environment variable for `${VAR}`.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Expands the `%` tokens in `allowed` (and `${VAR}` when `env` is given); an unknown token
 /// or an unset variable is an error that names it.
-pub fn expand(
-    text: &str,
-    tokens: &Tokens,
-    allowed: &str,
-    env: Option<&dyn Fn(&str) -> Option<String>>,
-) -> Result<String, String> {
+pub fn expand(text: &str, tokens: &Tokens, allowed: &str, env: Option<Lookup>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
