@@ -50,8 +50,8 @@ bench.start().with(function(fleet)
   local config = dir .. "/output.lua"
   write(config, host_line("one", "127.0.0.1", fleet.port, fleet)
     .. 'task "long" { backend = "remote", targets = "one", script = "head -c 1073741824 /dev/zero | tr \'\\\\0\' x" }\n'
-    .. 'task "short" { backend = "remote", targets = "one", script = "yes 0123456789abcdef0123456789abcdef0123456789abcdef012345678901 '
-    .. '| head -c 1073741824" }\n')
+    .. 'task "short" { backend = "remote", targets = "one", script = "yes '
+    .. '0123456789abcdef0123456789abcdef0123456789abcdef012345678901 | head -c 1073741824" }\n')
   for _, task in ipairs { "long", "short" } do
     local out, status, seconds, mib = measured(("%s --config %s %s > /dev/null"):format(ESSH, config, task))
     assert(status == 0, out)
