@@ -7,19 +7,7 @@ local sshd = require "support.sshd"
 local shell = require "support.shell"
 local fs = require "essh.fs"
 
-local function capture()
-  local buf = { parts = {} }
-  function buf:write(...)
-    for i = 1, select("#", ...) do self.parts[#self.parts + 1] = select(i, ...) end
-  end
-  function buf:lines()
-    local out = {}
-    for line in table.concat(self.parts):gmatch("([^\n]*)\n") do out[#out + 1] = line end
-    table.sort(out)
-    return out
-  end
-  return buf
-end
+local capture = require "support.capture"
 
 for _, backend in ipairs { "native", "openssh" } do
   describe("the " .. backend .. " ssh backend", function()
@@ -106,7 +94,7 @@ for _, backend in ipairs { "native", "openssh" } do
       local out = capture()
       local report = runner.run(dsl.registry, t, { stdout = out, stderr = capture() })
       assert.is_true(report.ok)
-      assert.same({ "[web1] web1", "[web2] web2" }, out:lines())
+      assert.same({ "[web1] web1", "[web2] web2" }, out:lines(true))
       assert.equal(0, report.hosts.web1.exitStatus)
     end)
 

@@ -120,7 +120,7 @@ host "web01.localhost" {
         "echo before_connect: local >> hooks.log",
         function() return "echo before_connect: from a function >> hooks.log" end,
         function() return function() return "echo before_connect: nested >> hooks.log" end end,
-        function() io.open("hooks.log", "a"):write("before_connect: lua\n"):close() end,
+        function() local f = io.open("hooks.log", "a") f:write("before_connect: lua\n") f:close() end,
     },
     hooks_after_connect = { "echo after_connect: $(hostname) $PWD", "cd /tmp" },
     hooks_after_disconnect = { "echo after_disconnect: local >> hooks.log" },
@@ -515,6 +515,39 @@ essh.debug("version " .. essh.version .. " registry " .. essh.current_registry()
       local out, status = essh(dir, "")
       assert.equal(0, status)
       assert.matches("^usage: essh", out)
+    end)
+
+    it("accepts every flag of v3.4's --help, each doing what it says", function()
+      local dir = project { [".esshconfig.lua"] = fleet() .. 'task "t" { description = "a task", script = "echo t" }\n'
+        .. 'task "h" { hidden = true, script = "true" }\n' }
+      assert(fs.write(fs.join(home, ".essh", "config.lua"), 'task "global-task" "echo global"\n'))
+      local cases = {
+        { "--print", "^Host cache01%.localhost\n" },
+        { "--gen", "^$" },
+        { "--color --exec --target=web --prefix 'echo x'", "\27%[" },
+        { "--no-color --exec --target=web --prefix 'echo x'", "^[^\27]*$" },
+        { "--debug --tasks", "%[essh debug%] loading config file", stderr = true },
+        { "--global --tasks --quiet", "^global%-task\n$" },
+        { "--hosts --select=db --quiet", "^db01%.localhost\n$" },
+        { "--hosts --select=web --filter=production --quiet", "^web02%.localhost\n$" },
+        { "--hosts --select=db --ssh-config", "^Host db01%.localhost\n    HostName 127%.0%.0%.1\n" },
+        { "--tasks", "\nt%s+a task\n" },
+        { "--tasks --all --quiet", "\nh\n" },
+        { "--tags", "\nproduction%s+web02%.localhost\n" },
+        { "--exec --target=db --backend=local --parallel --prefix 'echo $ESSH_HOSTNAME'", "^%[local:db01%.localhost%] db01" },
+        { "--exec --target=db --privileged --user=nobody --dry-run 'id -un'", "id %-un" },
+        { "--zsh-completion", "#compdef essh" },
+        { "--bash-completion", "complete %-F _essh essh" },
+        { "--aliases", "function ersync%(%)" },
+        { "--version", "^essh %d+%.%d+%.%d+" },
+        { "--help", "%-%-prefix%-string TEMPLATE" },
+      }
+      for _, case in ipairs(cases) do
+        local out, status = essh(dir, case[1], { stdout_only = not case.stderr })
+        assert.equal(0, status, case[1] .. ": " .. tostring(out))
+        assert.truthy(out:match(case[2]), case[1] .. ": " .. out)
+      end
+      fs.remove(fs.join(home, ".essh", "config.lua"))
     end)
 
     it("passes ssh options after (or before) HOST on to the connection", function()

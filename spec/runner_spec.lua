@@ -5,19 +5,7 @@ local sshd = require "support.sshd"
 local fs = require "essh.fs"
 
 -- A writer that keeps what is written, line by line.
-local function capture()
-  local buf = { parts = {} }
-  function buf:write(...)
-    for i = 1, select("#", ...) do self.parts[#self.parts + 1] = select(i, ...) end
-  end
-  function buf:text() return table.concat(self.parts) end
-  function buf:lines()
-    local out = {}
-    for line in self:text():gmatch("([^\n]*)\n") do out[#out + 1] = line end
-    return out
-  end
-  return buf
-end
+local capture = require "support.capture"
 
 describe("essh.runner", function()
   local server, dsl

@@ -23,6 +23,23 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 13] = [
+        Kind::Invalid,
+        Kind::NotFound,
+        Kind::AlreadyExists,
+        Kind::PermissionDenied,
+        Kind::Timeout,
+        Kind::Network,
+        Kind::Tls,
+        Kind::Auth,
+        Kind::HostKey,
+        Kind::Remote,
+        Kind::Io,
+        Kind::Interrupted,
+        Kind::Internal,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Invalid => "invalid",
@@ -41,29 +58,12 @@ impl Kind {
         }
     }
 
-    /// Whether trying again may succeed without changing anything.
     /// The kind named `name` (as `name()` gives it).
     pub fn from_name(name: &str) -> Option<Kind> {
-        use Kind::*;
-        [
-            Invalid,
-            NotFound,
-            AlreadyExists,
-            PermissionDenied,
-            Timeout,
-            Network,
-            Tls,
-            Auth,
-            HostKey,
-            Remote,
-            Io,
-            Interrupted,
-            Internal,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
+        Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// Whether trying again may succeed without changing anything.
     pub fn retryable_by_default(self) -> bool {
         matches!(self, Kind::Timeout | Kind::Network | Kind::Interrupted)
     }

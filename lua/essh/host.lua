@@ -215,7 +215,9 @@ Host.__call = M.apply
 
 --- A host called `name`, defined at `where` ("file:line", for errors), with `spec` applied.
 function M.new(name, spec, where)
-  if type(name) ~= "string" or name == "" then error("host: a name (a non-empty string) is required", 3) end
+  if type(name) ~= "string" or name == "" then
+    error(("%s: host: a name (a non-empty string) is required, got %s"):format(where or "?", check.got(name)), 0)
+  end
   check.field(where or "?", "host " .. check.got(name), "its name", check.name, name)
   local self = setmetatable({ _name = name, _where = where, config = {}, _unknown = {},
     _fields = { tags = {}, props = {} } }, Host)

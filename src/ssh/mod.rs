@@ -540,14 +540,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             Err(e) => return Ok(Some(e)),
         };
         let options: Vec<(String, String)> = texts.into_iter().map(|t| (keyword.name.to_owned(), t)).collect();
-        let ctx = config::Context {
-            host_arg: "check".into(),
-            local_user: String::new(),
-            uid: 0,
-            home: "/".into(),
-            this_host: String::new(),
-            env: |_| None,
-        };
+        let ctx = config::Context::for_checks();
         Ok(config::resolve(&[config::Source::Options { label: "check".into(), options }], &ctx).err().map(|e| e.message))
     })?;
     Ok(())

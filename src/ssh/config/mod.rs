@@ -75,6 +75,18 @@ impl Context {
             env: crate::env::get,
         }
     }
+
+    /// A context that knows nothing of this machine, for checking an option's value alone.
+    pub fn for_checks() -> Context {
+        Context {
+            host_arg: "check".into(),
+            local_user: String::new(),
+            uid: 0,
+            home: "/".into(),
+            this_host: String::new(),
+            env: |_| None,
+        }
+    }
 }
 
 fn passwd_entry() -> (Option<String>, Option<String>) {
@@ -116,11 +128,7 @@ pub fn resolve(sources: &[Source], ctx: &Context) -> Result<Resolved, ConfigErro
     let reader = read::Reader::new(ctx);
     let settings = reader.read(sources)?;
     let first = |name: &str| settings.get(name).and_then(|s| s.lines.first()).and_then(|l| l.first()).cloned();
-    let host = {
-        let raw = first("HostName").map(|h| h.replace("%h", &ctx.host_arg).replace("%%", "%"));
-        let host = raw.unwrap_or_else(|| ctx.host_arg.clone());
-        if host.parse::<std::net::IpAddr>().is_ok() { host } else { host.to_ascii_lowercase() }
-    };
+    let host = read::reached_host(first("HostName").as_deref(), &ctx.host_arg);
     let user = first("User").unwrap_or_else(|| ctx.local_user.clone());
     let port: u16 = first("Port").and_then(|p| p.parse().ok()).unwrap_or(22);
     let tokens = Tokens {

@@ -139,15 +139,9 @@ impl<'a> Reader<'a> {
 
     /// The host name reached so far: HostName with %h expanded, lower-cased unless an address.
     pub fn hostname(&self) -> String {
-        let host = match self.first("HostName") {
-            Some(name) if !self.final_pass => name.replace("%h", &self.ctx.host_arg).replace("%%", "%"),
-            Some(name) => name,
-            None => self.ctx.host_arg.clone(),
-        };
-        if is_address(&host) {
-            host
-        } else {
-            host.to_ascii_lowercase()
+        match self.first("HostName") {
+            Some(name) if self.final_pass => canonical_host(name),
+            other => reached_host(other.as_deref(), &self.ctx.host_arg),
         }
     }
 
@@ -530,6 +524,24 @@ fn endpoint(text: &str, listening: bool) -> Option<String> {
 
 fn is_address(host: &str) -> bool {
     host.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// A host name as OpenSSH compares it: lower-cased, unless it is an address.
+fn canonical_host(host: String) -> String {
+    if is_address(&host) {
+        host
+    } else {
+        host.to_ascii_lowercase()
+    }
+}
+
+/// The host reached for `host_arg`: HostName (its %h and %% expanded) or the name itself,
+/// lower-cased unless an address.
+pub fn reached_host(hostname: Option<&str>, host_arg: &str) -> String {
+    canonical_host(match hostname {
+        Some(name) => name.replace("%h", host_arg).replace("%%", "%"),
+        None => host_arg.to_owned(),
+    })
 }
 
 fn run_exec(command: &str) -> Result<bool, String> {
