@@ -188,6 +188,11 @@ function ssh.resolve(options) end
 ---@return {name: string, applied: boolean, obsolete: boolean, list: boolean, adds: boolean, whole_line: boolean}[] keywords
 function ssh.keywords() end
 
+--- An argument as ssh_config reads it back whole: as it is, or in double quotes with \ and " escaped.
+---@param arg string
+---@return string text
+function ssh.quote(arg) end
+
 --- What is wrong with an ssh option's value, as ssh_config would say it; nil when nothing is.
 ---@param keyword string
 ---@param value string|number|boolean|(string|number|boolean)[]

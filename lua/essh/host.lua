@@ -140,11 +140,7 @@ function Host:matches(target)
   return rawget(self, "_name") == target or self:has_tag(target)
 end
 
--- An argument as ssh_config reads it back whole.
-local function quoted(text)
-  if text ~= "" and not text:find("[%s\"'\\#]") then return text end
-  return '"' .. text:gsub('[\\"]', "\\%0") .. '"'
-end
+local quoted = native_ssh.quote
 
 -- One line per item of a list (one line of quoted items for keywords that list on one line);
 -- a value of a keyword with several arguments, or a command, is written as it is.

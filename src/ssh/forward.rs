@@ -12,15 +12,16 @@ use crate::error::Error;
 use crate::bridge;
 use crate::runtime::deliver;
 
-/// A running tunnel; closing or collecting it stops the listener and its connections.
+/// A running tunnel; closing or collecting it stops the listener and its connections. It keeps
+/// its connection open while it lives.
 pub struct Forward {
     port: u16,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    task: Mutex<Option<(tokio::task::JoinHandle<()>, Arc<Connection>)>>,
 }
 
 impl Forward {
     fn stop(&self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some((task, _connection)) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
             task.abort();
         }
     }
@@ -41,24 +42,6 @@ impl UserData for Forward {
     fn add_methods<M: mlua::UserDataMethods<Self>>(methods: &mut M) {
         methods
             .add_meta_method(mlua::MetaMethod::ToString, |_, f, ()| Ok(format!("ssh.Forward (127.0.0.1:{})", f.port)));
-    }
-}
-
-async fn serve(listener: TcpListener, conn: Arc<Connection>, host: String, port: u16) {
-    let mut tunnels = tokio::task::JoinSet::new();
-    while let Ok((mut socket, peer)) = listener.accept().await {
-        let (conn, host) = (conn.clone(), host.clone());
-        tunnels.spawn(async move {
-            let channel = conn
-                .handle
-                .channel_open_direct_tcpip(host, port as u32, peer.ip().to_string(), peer.port() as u32)
-                .await;
-            if let Ok(channel) = channel {
-                let mut stream = channel.into_stream();
-                let _ = tokio::io::copy_bidirectional(&mut socket, &mut stream).await;
-            }
-        });
-        while tunnels.try_join_next().is_some() {}
     }
 }
 
@@ -85,8 +68,8 @@ pub fn add_methods(lua: &Lua, m: &Table) -> Result<()> {
                         .await
                         .map_err(|e| Error::from_io(&e, "listen on", &format!("127.0.0.1:{local_port}")))?;
                     let bound = listener.local_addr().map_err(|e| session_error(&conn.label, e.into()))?.port();
-                    let task = tokio::spawn(serve(listener, conn, host, port));
-                    deliver(move |lua| lua.create_userdata(Forward { port: bound, task: Mutex::new(Some(task)) }))
+                    let task = tokio::spawn(super::forwarding::serve(listener, Arc::downgrade(&conn), host, port));
+                    deliver(move |lua| lua.create_userdata(Forward { port: bound, task: Mutex::new(Some((task, conn))) }))
                 })
             },
         )?,

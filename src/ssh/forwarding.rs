@@ -97,7 +97,9 @@ pub async fn start(conn: &Arc<Connection>, target: &Target) -> Result<()> {
     Ok(())
 }
 
-async fn serve(listener: TcpListener, conn: Weak<Connection>, host: String, port: u16) {
+/// Carries each connection `listener` accepts to `host:port` as the server sees them
+/// (direct-tcpip channels), while the connection lives.
+pub async fn serve(listener: TcpListener, conn: Weak<Connection>, host: String, port: u16) {
     let mut tunnels = tokio::task::JoinSet::new();
     while let Ok((mut socket, peer)) = listener.accept().await {
         let Some(conn) = conn.upgrade() else { return };

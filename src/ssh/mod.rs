@@ -46,6 +46,12 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         [keywords: "{name: string, applied: boolean, obsolete: boolean, list: boolean, adds: boolean, whole_line: boolean}[]"]
     ),
     func!(
+        "quote",
+        "An argument as ssh_config reads it back whole: as it is, or in double quotes with \\ and \" escaped.",
+        [arg: "string"],
+        [text: "string"]
+    ),
+    func!(
         "check_option",
         "What is wrong with an ssh option's value, as ssh_config would say it; nil when nothing is.",
         [keyword: "string", value: "string|number|boolean|(string|number|boolean)[]"],
@@ -516,6 +522,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         let resolved = target::resolve_config(&options).map_err(|e| mlua::Error::runtime(e.message))?;
         Ok(config::dump::dump(&resolved, &target::native_defaults()))
     })?;
+    bridge::export(lua, m, "ssh.quote", |_, arg: String| Ok(config::split::quote(&arg)))?;
     bridge::export(lua, m, "ssh.keywords", |lua, ()| {
         let list = lua.create_table()?;
         for k in config::keywords::KEYWORDS {

@@ -5,7 +5,7 @@
 --- is generated (mode 0600, in a private directory removed on close): the host's block, then
 --- the ssh_config the native client would read.
 local native = require "essh_native"
-local process, fs = native.process, native.fs
+local process, fs, native_ssh = native.process, native.fs, native.ssh
 local shell = require "essh.shell"
 local native_connection = require "essh.connection.ssh"
 
@@ -88,7 +88,7 @@ local function env_options(env, argv)
   table.sort(names)
   if #names == 0 then return end
   local pairs_text = {}
-  for _, k in ipairs(names) do pairs_text[#pairs_text + 1] = '"' .. (k .. "=" .. env[k]):gsub('[\\"]', "\\%0") .. '"' end
+  for _, k in ipairs(names) do pairs_text[#pairs_text + 1] = native_ssh.quote(k .. "=" .. env[k]) end
   argv[#argv + 1] = "-o"
   argv[#argv + 1] = "SetEnv=" .. table.concat(pairs_text, " ")
 end
