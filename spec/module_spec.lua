@@ -70,3 +70,46 @@ describe("essh", function()
     end
   end)
 end)
+
+describe("the permissions functions declare", function()
+  local function needs_of(module, fn)
+    for _, def in ipairs(native.modules()) do
+      if def.name == module then
+        for _, f in ipairs(def.functions) do
+          if f.name == fn then
+            local out = {}
+            for i, n in ipairs(f.needs) do out[i] = n.permission .. " " .. n.resource end
+            return out
+          end
+        end
+      end
+    end
+    error("no function " .. module .. "." .. fn)
+  end
+
+  it("name the permission and where its resource is in the arguments", function()
+    assert.same({ "read argument 1" }, needs_of("fs", "read"))
+    assert.same({ "read argument 1", "write argument 2" }, needs_of("fs", "copy"))
+    assert.same({ "net the host of argument 1", "write argument 2" }, needs_of("http", "download"))
+    assert.same({ "ssh the host of argument 1" }, needs_of("ssh", "connect"))
+    assert.same({ "run argument 1" }, needs_of("process", "run"))
+    assert.same({ "env any" }, needs_of("env", "all"))
+  end)
+
+  it("are none for deterministic modules, and only in modules classed io, network or nondeterministic", function()
+    for _, def in ipairs(native.modules()) do
+      local acts = false
+      for _, class in ipairs(def.classes) do acts = acts or class ~= "deterministic" end
+      for _, f in ipairs(def.functions) do
+        if not acts then assert.same({}, f.needs, def.name .. "." .. f.name .. " is deterministic and needs nothing") end
+      end
+    end
+    for _, name in ipairs { "json", "base64", "gotemplate", "re" } do
+      for _, def in ipairs(native.modules()) do
+        if def.name == name then assert.same({ "deterministic" }, def.classes, name) end
+      end
+    end
+    for _, fn in ipairs { "decode", "encode" } do assert.same({}, needs_of("yaml", fn)) end
+    assert.same({}, needs_of("crypto", "sha256"))
+  end)
+end)

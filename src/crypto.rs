@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256, Sha512};
 
 use crate::error::{self, Error};
 use crate::func;
-use crate::bridge::{self, export, Class, ModuleDef, TypeDef};
+use crate::bridge::{Need, self, export, Class, ModuleDef, TypeDef};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "crypto",
@@ -25,7 +25,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         func!("hmac", "HMAC of a message under a key.", [algorithm: "crypto.Algorithm", key: "string", message: "string", encoding: "crypto.Encoding?"], [mac: "string"]),
         func!("random_bytes", "n bytes from the operating system's secure random source.", [n: "integer"], [bytes: "string"]),
         func!("constant_time_equal", "Compares two strings in time that depends only on their lengths.", [a: "string", b: "string"], [equal: "boolean"]),
-        func!("file_digest", "Digest of a file, read in a stream.", [path: "string", algorithm: "crypto.Algorithm", encoding: "crypto.Encoding?"], [digest: "string?", err: "essh.Error?"]),
+        func!("file_digest", "Digest of a file, read in a stream.", [path: "string", algorithm: "crypto.Algorithm", encoding: "crypto.Encoding?"], [digest: "string?", err: "essh.Error?"]).needs(&[Need::arg("read", 0)]),
     ],
     constants: &[],
     types: &[

@@ -7,22 +7,22 @@ use mlua::{Lua, Result, Table, Value};
 
 use crate::error::{self, Error};
 use crate::func;
-use crate::bridge::{export, Class, ModuleDef, TypeDef};
+use crate::bridge::{Need, export, Class, ModuleDef, TypeDef};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "env",
     description: "Environment variables, .env files and ${VAR:-default} expansion",
     classes: &[Class::Nondeterministic],
     functions: &[
-        func!("get", "A variable's value, or default (nil when unset and no default).", [name: "string", default: "string?"], [value: "string?"]),
-        func!("set", "Sets a variable for this process and the programs it starts.", [name: "string", value: "string"], []),
-        func!("unset", "Removes a variable.", [name: "string"], []),
-        func!("all", "Every variable, as a table.", [], [vars: "table<string, string>"]),
-        func!("load", "Reads a .env file (KEY=value, export, quotes, escapes in double quotes, comments) into the environment; existing variables win unless override is set. Returns the pairs read.", [path: "string?", options: "env.LoadOptions?"], [vars: "table<string, string>?", err: "essh.Error?"]),
-        func!("loadfile", "essh v3's env.loadfile: reads a .env file into the environment, replacing variables already set; true, or nil and an error.", [path: "string"], [ok: "true?", err: "essh.Error?"]),
+        func!("get", "A variable's value, or default (nil when unset and no default).", [name: "string", default: "string?"], [value: "string?"]).needs(&[Need::arg("env", 0)]),
+        func!("set", "Sets a variable for this process and the programs it starts.", [name: "string", value: "string"], []).needs(&[Need::arg("env", 0)]),
+        func!("unset", "Removes a variable.", [name: "string"], []).needs(&[Need::arg("env", 0)]),
+        func!("all", "Every variable, as a table.", [], [vars: "table<string, string>"]).needs(&[Need::any("env")]),
+        func!("load", "Reads a .env file (KEY=value, export, quotes, escapes in double quotes, comments) into the environment; existing variables win unless override is set. Returns the pairs read.", [path: "string?", options: "env.LoadOptions?"], [vars: "table<string, string>?", err: "essh.Error?"]).needs(&[Need::arg("read", 0), Need::any("env")]),
+        func!("loadfile", "essh v3's env.loadfile: reads a .env file into the environment, replacing variables already set; true, or nil and an error.", [path: "string"], [ok: "true?", err: "essh.Error?"]).needs(&[Need::arg("read", 0), Need::any("env")]),
         func!("parse", "Parses .env text without touching the environment.", [text: "string"], [vars: "table<string, string>?", err: "essh.Error?"]),
         func!("is_terminal", "Whether stdout (default) or stderr is a terminal.", [stream: "(\"stdout\"|\"stderr\")?"], [terminal: "boolean"]),
-        func!("expand", "Expands $VAR, ${VAR}, ${VAR:-default}, ${VAR-default} and ${VAR:?message}; vars (optional) are looked up first.", [text: "string", vars: "table<string, string>?"], [text: "string?", err: "essh.Error?"]),
+        func!("expand", "Expands $VAR, ${VAR}, ${VAR:-default}, ${VAR-default} and ${VAR:?message}; vars (optional) are looked up first.", [text: "string", vars: "table<string, string>?"], [text: "string?", err: "essh.Error?"]).needs(&[Need::any("env")]),
     ],
     constants: &[],
     types: &[TypeDef::record("env.LoadOptions", "", &[crate::typed!(override: "boolean?", "Replace variables that are already set.")])],

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use gotmpl::{Template, TemplateError, Value as GoValue};
 use mlua::{Lua, Result, Table, Value};
 
-use crate::bridge::{export, ModuleDef, TypeDef};
+use crate::bridge::{export, Class, ModuleDef, TypeDef};
 use crate::error::{self, Error};
 use crate::func;
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "gotemplate",
     description: "Go text/template, as essh v3's drivers, prefixes and template module used it",
-    classes: &[],
+    classes: &[Class::Deterministic],
     functions: &[
         func!("render", "Executes a Go text/template with data (tables with items 1..n are lists, other tables maps); the rendered text, or nil and an error naming the template's line.", [text: "string", data: "any", options: "gotemplate.Options?"], [text: "string?", err: "essh.Error?"]),
     ],

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::error::{Error, Kind};
 use crate::func;
-use crate::bridge::{self, Class, ModuleDef, TypeDef};
+use crate::bridge::{Need, self, Class, ModuleDef, TypeDef};
 use crate::runtime::{deliver, duration};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
@@ -20,14 +20,14 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         "HTTP client (reqwest, rustls): pooled connections, JSON and form bodies, redirects, TLS options, downloads",
     classes: &[Class::Network],
     functions: &[
-        func!("request", "Sends a request; a response whatever its status, or nil and an error (timeout, network, tls, invalid).", [options: "http.RequestOptions"], [response: "http.Response?", err: "essh.Error?"]),
-        func!("get", "GET url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]),
-        func!("post", "POST url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]),
-        func!("put", "PUT url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]),
-        func!("patch", "PATCH url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]),
-        func!("delete", "DELETE url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]),
-        func!("head", "HEAD url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]),
-        func!("download", "Streams url to a file (atomically by default); a status other than 2xx is an error. Returns the bytes written.", [url: "string", path: "string", options: "http.DownloadOptions?"], [bytes: "integer?", err: "essh.Error?"]),
+        func!("request", "Sends a request; a response whatever its status, or nil and an error (timeout, network, tls, invalid).", [options: "http.RequestOptions"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::field("net", 0, "url")]),
+        func!("get", "GET url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::url_host("net", 0)]),
+        func!("post", "POST url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::url_host("net", 0)]),
+        func!("put", "PUT url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::url_host("net", 0)]),
+        func!("patch", "PATCH url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::url_host("net", 0)]),
+        func!("delete", "DELETE url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::url_host("net", 0)]),
+        func!("head", "HEAD url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::url_host("net", 0)]),
+        func!("download", "Streams url to a file (atomically by default); a status other than 2xx is an error. Returns the bytes written.", [url: "string", path: "string", options: "http.DownloadOptions?"], [bytes: "integer?", err: "essh.Error?"]).needs(&[Need::url_host("net", 0), Need::arg("write", 1)]),
     ],
     constants: &[],
     types: &[

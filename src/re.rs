@@ -7,13 +7,13 @@ use std::sync::Mutex;
 use mlua::{Lua, LuaString, MultiValue, Result, Table, Value};
 use regex::bytes::{Captures, Regex};
 
-use crate::bridge::{export, ModuleDef};
+use crate::bridge::{export, Class, ModuleDef};
 use crate::func;
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "re",
     description: "Regular expressions (RE2 syntax) with the conventions of string.find, match, gmatch and gsub",
-    classes: &[],
+    classes: &[Class::Deterministic],
     functions: &[
         func!("find", "Where pattern first matches s from init (default 1): start, end and the captures; nil when it does not. With plain, pattern is plain text.", [s: "string", pattern: "string", init: "integer?", plain: "boolean?"], [start: "integer?", finish: "integer?", captures: "string ..."]),
         func!("match", "The captures of the first match from init (the whole match when there are none); nil when it does not match.", [s: "string", pattern: "string", init: "integer?"], [captures: "string? ..."]),

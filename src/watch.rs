@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::error::Error;
 use crate::func;
-use crate::bridge::{self, Class, ModuleDef, TypeDef};
+use crate::bridge::{Need, self, Class, ModuleDef, TypeDef};
 use crate::runtime::{deliver, duration};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
@@ -21,9 +21,9 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     description: "File events (create, modify, remove, rename) dispatched to callbacks, alongside tasks",
     classes: &[Class::Io],
     functions: &[
-        func!("add", "Watches a file or directory; fn(event) runs from watch.run. Returns a handle with :remove().", [path: "string", fn_: "fun(event: watch.Event): boolean?", options: "watch.AddOptions?"], [handle: "watch.Handle"]),
+        func!("add", "Watches a file or directory; fn(event) runs from watch.run. Returns a handle with :remove().", [path: "string", fn_: "fun(event: watch.Event): boolean?", options: "watch.AddOptions?"], [handle: "watch.Handle"]).needs(&[Need::arg("read", 0)]),
         func!("run", "Dispatches events until no watch remains, a callback returns false, or the timeout passes.", [options: "watch.RunOptions?"], []),
-        func!("wait", "Waits for one event on a path; nil and a timeout error when none comes in time.", [path: "string", options: "watch.RunOptions?"], [event: "watch.Event?", err: "essh.Error?"]),
+        func!("wait", "Waits for one event on a path; nil and a timeout error when none comes in time.", [path: "string", options: "watch.RunOptions?"], [event: "watch.Event?", err: "essh.Error?"]).needs(&[Need::arg("read", 0)]),
     ],
     constants: &[],
     types: &[

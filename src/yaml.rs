@@ -16,7 +16,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Tag};
 use crate::error::{self, Error};
 use crate::json;
 use crate::luavalue::{self, DecodeOptions, ARRAY_MT_INDEX, NULL_INDEX};
-use crate::bridge::{export, Class, ModuleDef, TypeDef};
+use crate::bridge::{Need, export, Class, ModuleDef, TypeDef};
 use crate::{func, typed};
 
 pub static DEFINITION: ModuleDef = ModuleDef {
@@ -27,8 +27,8 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         func!("decode", "Decodes YAML text; with {all = true}, every document into a list.", [text: "string", opts: "yaml.DecodeOptions?"], [value: "any", err: "essh.Error?"]),
         func!("encode", "Encodes a Lua value as a YAML document.", [value: "any", opts: "yaml.EncodeOptions?"], [text: "string?", err: "essh.Error?"]),
         func!("parse", "essh v3's yaml.parse: decodes one YAML document; nil and an error when it is not YAML.", [text: "string"], [value: "any", err: "essh.Error?"]),
-        func!("read", "Reads and decodes a YAML file.", [path: "string", opts: "yaml.DecodeOptions?"], [value: "any", err: "essh.Error?"]),
-        func!("write", "Encodes a value and writes it to a file atomically.", [path: "string", value: "any", opts: "yaml.EncodeOptions?"], [ok: "boolean?", err: "essh.Error?"]),
+        func!("read", "Reads and decodes a YAML file.", [path: "string", opts: "yaml.DecodeOptions?"], [value: "any", err: "essh.Error?"]).needs(&[Need::arg("read", 0)]),
+        func!("write", "Encodes a value and writes it to a file atomically.", [path: "string", value: "any", opts: "yaml.EncodeOptions?"], [ok: "boolean?", err: "essh.Error?"]).needs(&[Need::arg("write", 0)]),
     ],
     constants: &[
         typed!(null: "lightuserdata", "The YAML null (the same value as json.null)."),

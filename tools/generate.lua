@@ -11,8 +11,16 @@ local function doc_line(text)
   return text ~= "" and ("--- " .. text .. "\n") or ""
 end
 
+-- The line that says which permissions a function needs ("read (argument 1)").
+local function needs_line(f)
+  if not f.needs or #f.needs == 0 then return "" end
+  local parts = {}
+  for i, n in ipairs(f.needs) do parts[i] = ("%s (%s)"):format(n.permission, n.resource) end
+  return "--- Needs: " .. table.concat(parts, ", ") .. ".\n"
+end
+
 local function function_block(owner, f, method)
-  local out = { doc_line(f.doc) }
+  local out = { doc_line(f.doc), needs_line(f) }
   for _, p in ipairs(f.params) do
     local optional = p.type:sub(-1) == "?"
     local ty = optional and p.type:sub(1, -2) or p.type

@@ -73,6 +73,7 @@ function crypto.random_bytes(n) end
 function crypto.constant_time_equal(a, b) end
 
 --- Digest of a file, read in a stream.
+--- Needs: read (argument 1).
 ---@param path string
 ---@param algorithm crypto.Algorithm
 ---@param encoding? crypto.Encoding

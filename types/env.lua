@@ -10,25 +10,30 @@ local env_LoadOptions = {}
 local env = {}
 
 --- A variable's value, or default (nil when unset and no default).
+--- Needs: env (argument 1).
 ---@param name string
 ---@param default? string
 ---@return string? value
 function env.get(name, default) end
 
 --- Sets a variable for this process and the programs it starts.
+--- Needs: env (argument 1).
 ---@param name string
 ---@param value string
 function env.set(name, value) end
 
 --- Removes a variable.
+--- Needs: env (argument 1).
 ---@param name string
 function env.unset(name) end
 
 --- Every variable, as a table.
+--- Needs: env (any).
 ---@return table<string, string> vars
 function env.all() end
 
 --- Reads a .env file (KEY=value, export, quotes, escapes in double quotes, comments) into the environment; existing variables win unless override is set. Returns the pairs read.
+--- Needs: read (argument 1), env (any).
 ---@param path? string
 ---@param options? env.LoadOptions
 ---@return table<string, string>? vars
@@ -36,6 +41,7 @@ function env.all() end
 function env.load(path, options) end
 
 --- essh v3's env.loadfile: reads a .env file into the environment, replacing variables already set; true, or nil and an error.
+--- Needs: read (argument 1), env (any).
 ---@param path string
 ---@return true? ok
 ---@return essh.Error? err
@@ -53,6 +59,7 @@ function env.parse(text) end
 function env.is_terminal(stream) end
 
 --- Expands $VAR, ${VAR}, ${VAR:-default}, ${VAR-default} and ${VAR:?message}; vars (optional) are looked up first.
+--- Needs: env (any).
 ---@param text string
 ---@param vars? table<string, string>
 ---@return string? text

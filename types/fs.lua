@@ -31,12 +31,14 @@ local fs_Stat = {}
 local fs = {}
 
 --- The whole content of a file.
+--- Needs: read (argument 1).
 ---@param path string
 ---@return string? data
 ---@return essh.Error? err
 function fs.read(path) end
 
 --- Writes a whole file, atomically unless told otherwise.
+--- Needs: write (argument 1).
 ---@param path string
 ---@param data string
 ---@param options? fs.WriteOptions
@@ -45,6 +47,7 @@ function fs.read(path) end
 function fs.write(path, data, options) end
 
 --- Appends to a file, creating it when missing.
+--- Needs: write (argument 1).
 ---@param path string
 ---@param data string
 ---@return true? ok
@@ -52,17 +55,20 @@ function fs.write(path, data, options) end
 function fs.append(path, data) end
 
 --- Whether a path exists (a dangling symlink does not).
+--- Needs: read (argument 1).
 ---@param path string
 ---@return boolean exists
 function fs.exists(path) end
 
 --- size, mode, type (file, directory, symlink, other), mtime, atime, uid, gid; symlink tells whether the path itself is a link.
+--- Needs: read (argument 1).
 ---@param path string
 ---@return fs.Stat? stat
 ---@return essh.Error? err
 function fs.stat(path) end
 
 --- Creates a directory (and its parents with {parents = true}).
+--- Needs: write (argument 1).
 ---@param path string
 ---@param options? fs.MkdirOptions
 ---@return true? ok
@@ -70,17 +76,20 @@ function fs.stat(path) end
 function fs.mkdir(path, options) end
 
 --- The names in a directory, sorted, without . and ..
+--- Needs: read (argument 1).
 ---@param path string
 ---@return string[]? names
 ---@return essh.Error? err
 function fs.list(path) end
 
 --- Paths matching a pattern (* ? [abc] and ** across directories), sorted.
+--- Needs: read (argument 1).
 ---@param pattern string
 ---@return string[] paths
 function fs.glob(pattern) end
 
 --- Removes a file or an empty directory; a directory tree only with {recursive = true}.
+--- Needs: write (argument 1).
 ---@param path string
 ---@param options? fs.RemoveOptions
 ---@return true? ok
@@ -88,6 +97,7 @@ function fs.glob(pattern) end
 function fs.remove(path, options) end
 
 --- Copies a file (with its mode), atomically.
+--- Needs: read (argument 1), write (argument 2).
 ---@param from string
 ---@param to string
 ---@return true? ok
@@ -95,6 +105,7 @@ function fs.remove(path, options) end
 function fs.copy(from, to) end
 
 --- Moves a file or directory (across file systems too).
+--- Needs: write (argument 1), write (argument 2).
 ---@param from string
 ---@param to string
 ---@return true? ok
@@ -102,12 +113,14 @@ function fs.copy(from, to) end
 function fs.move(from, to) end
 
 --- Creates a new private directory under the system's temporary directory.
+--- Needs: write (any).
 ---@param prefix? string
 ---@return string? path
 ---@return essh.Error? err
 function fs.tempdir(prefix) end
 
 --- Creates a new private empty file under the system's temporary directory.
+--- Needs: write (any).
 ---@param prefix? string
 ---@return string? path
 ---@return essh.Error? err
@@ -134,6 +147,7 @@ function fs.basename(path) end
 function fs.abspath(path) end
 
 --- Sets a path's permission bits.
+--- Needs: write (argument 1).
 ---@param path string
 ---@param mode integer
 ---@return true? ok
@@ -141,6 +155,7 @@ function fs.abspath(path) end
 function fs.chmod(path, mode) end
 
 --- Creates a symbolic link at link pointing to target.
+--- Needs: write (argument 2).
 ---@param target string
 ---@param link string
 ---@return true? ok
@@ -148,12 +163,14 @@ function fs.chmod(path, mode) end
 function fs.symlink(target, link) end
 
 --- The absolute path with every symbolic link resolved; the path must exist.
+--- Needs: read (argument 1).
 ---@param path string
 ---@return string? path
 ---@return essh.Error? err
 function fs.realpath(path) end
 
 --- Removes path (a directory with everything in it) when this program exits.
+--- Needs: write (argument 1).
 ---@param path string
 function fs.remove_at_exit(path) end
 
@@ -163,6 +180,7 @@ function fs.remove_at_exit(path) end
 function fs.getcwd() end
 
 --- Changes the working directory of this process.
+--- Needs: read (argument 1).
 ---@param path string
 ---@return true? ok
 ---@return essh.Error? err

@@ -7,7 +7,7 @@
 ---@field align integer? Gives HostnameAlignString: HostnameAlignString " " is align + 1 spaces.
 local gotemplate_Options = {}
 
---- Go text/template, as essh v3's drivers, prefixes and template module used it (classes: )
+--- Go text/template, as essh v3's drivers, prefixes and template module used it (classes: deterministic)
 ---@class essh_native.gotemplate
 local gotemplate = {}
 

@@ -37,12 +37,14 @@ local http_Response = {}
 local http = {}
 
 --- Sends a request; a response whatever its status, or nil and an error (timeout, network, tls, invalid).
+--- Needs: net (the url of argument 1).
 ---@param options http.RequestOptions
 ---@return http.Response? response
 ---@return essh.Error? err
 function http.request(options) end
 
 --- GET url.
+--- Needs: net (the host of argument 1).
 ---@param url string
 ---@param options? http.RequestOptions
 ---@return http.Response? response
@@ -50,6 +52,7 @@ function http.request(options) end
 function http.get(url, options) end
 
 --- POST url.
+--- Needs: net (the host of argument 1).
 ---@param url string
 ---@param options? http.RequestOptions
 ---@return http.Response? response
@@ -57,6 +60,7 @@ function http.get(url, options) end
 function http.post(url, options) end
 
 --- PUT url.
+--- Needs: net (the host of argument 1).
 ---@param url string
 ---@param options? http.RequestOptions
 ---@return http.Response? response
@@ -64,6 +68,7 @@ function http.post(url, options) end
 function http.put(url, options) end
 
 --- PATCH url.
+--- Needs: net (the host of argument 1).
 ---@param url string
 ---@param options? http.RequestOptions
 ---@return http.Response? response
@@ -71,6 +76,7 @@ function http.put(url, options) end
 function http.patch(url, options) end
 
 --- DELETE url.
+--- Needs: net (the host of argument 1).
 ---@param url string
 ---@param options? http.RequestOptions
 ---@return http.Response? response
@@ -78,6 +84,7 @@ function http.patch(url, options) end
 function http.delete(url, options) end
 
 --- HEAD url.
+--- Needs: net (the host of argument 1).
 ---@param url string
 ---@param options? http.RequestOptions
 ---@return http.Response? response
@@ -85,6 +92,7 @@ function http.delete(url, options) end
 function http.head(url, options) end
 
 --- Streams url to a file (atomically by default); a status other than 2xx is an error. Returns the bytes written.
+--- Needs: net (the host of argument 1), write (argument 2).
 ---@param url string
 ---@param path string
 ---@param options? http.DownloadOptions

@@ -174,6 +174,7 @@ function ssh_Forward:close() end
 local ssh = {}
 
 --- Connects and authenticates (agent, key files, password, keyboard-interactive); ssh_config fills in what options leave out.
+--- Needs: ssh (the host of argument 1).
 ---@param options ssh.ConnectOptions
 ---@return ssh.Session? session
 ---@return essh.Error? err

@@ -28,6 +28,7 @@ function watch_Handle:remove() end
 local watch = {}
 
 --- Watches a file or directory; fn(event) runs from watch.run. Returns a handle with :remove().
+--- Needs: read (argument 1).
 ---@param path string
 ---@param fn? fun(event: watch.Event): boolean
 ---@param options? watch.AddOptions
@@ -39,6 +40,7 @@ function watch.add(path, fn, options) end
 function watch.run(options) end
 
 --- Waits for one event on a path; nil and a timeout error when none comes in time.
+--- Needs: read (argument 1).
 ---@param path string
 ---@param options? watch.RunOptions
 ---@return watch.Event? event

@@ -41,6 +41,7 @@ function yaml.encode(value, opts) end
 function yaml.parse(text) end
 
 --- Reads and decodes a YAML file.
+--- Needs: read (argument 1).
 ---@param path string
 ---@param opts? yaml.DecodeOptions
 ---@return any value
@@ -48,6 +49,7 @@ function yaml.parse(text) end
 function yaml.read(path, opts) end
 
 --- Encodes a value and writes it to a file atomically.
+--- Needs: write (argument 1).
 ---@param path string
 ---@param value any
 ---@param opts? yaml.EncodeOptions

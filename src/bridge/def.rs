@@ -44,13 +44,73 @@ pub struct Typed {
     pub doc: &'static str,
 }
 
-/// The signature and one-line documentation of a function or method.
+/// The signature and one-line documentation of a function or method, and the permissions it
+/// needs before it acts on the world (none for deterministic functions).
 #[derive(Clone, Copy, Debug)]
 pub struct FunctionDef {
     pub name: &'static str,
     pub doc: &'static str,
     pub params: &'static [Typed],
     pub returns: &'static [Typed],
+    pub needs: &'static [Need],
+}
+
+impl FunctionDef {
+    /// The same function, needing `needs`.
+    pub const fn needs(self, needs: &'static [Need]) -> FunctionDef {
+        FunctionDef { needs, ..self }
+    }
+}
+
+/// A permission a function needs: its name (`read`, `write`, `net`, `ssh`, `run`, `env`) and
+/// where the resource it is asked for stands in the call's arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Need {
+    pub permission: &'static str,
+    pub resource: Resource,
+}
+
+/// Where a permission's resource stands in a call's arguments (positions count from 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    /// The argument itself: a path, a variable name, a command.
+    Arg(usize),
+    /// The host (and port) of the URL that is the argument.
+    UrlHost(usize),
+    /// A field of the table that is the argument (ssh.connect's `host`).
+    Field(usize, &'static str),
+    /// Nothing in particular: every variable, the temporary directory.
+    Any,
+}
+
+impl Need {
+    pub const fn arg(permission: &'static str, position: usize) -> Need {
+        Need { permission, resource: Resource::Arg(position) }
+    }
+
+    pub const fn url_host(permission: &'static str, position: usize) -> Need {
+        Need { permission, resource: Resource::UrlHost(position) }
+    }
+
+    pub const fn field(permission: &'static str, position: usize, field: &'static str) -> Need {
+        Need { permission, resource: Resource::Field(position, field) }
+    }
+
+    pub const fn any(permission: &'static str) -> Need {
+        Need { permission, resource: Resource::Any }
+    }
+}
+
+impl Resource {
+    /// How the resource reads in documentation: "argument 1", "the host of argument 1".
+    pub fn describe(&self) -> String {
+        match self {
+            Resource::Arg(i) => format!("argument {}", i + 1),
+            Resource::UrlHost(i) => format!("the host of argument {}", i + 1),
+            Resource::Field(i, field) => format!("the {field} of argument {}", i + 1),
+            Resource::Any => "any".to_string(),
+        }
+    }
 }
 
 /// A record (an options table or a result table) or an object type with methods.
@@ -110,6 +170,7 @@ macro_rules! func {
             doc: $doc,
             params: &[$($crate::typed!($p : $pt)),*],
             returns: &[$($crate::typed!($r : $rt)),*],
+            needs: &[],
         }
     };
 }
@@ -213,6 +274,14 @@ fn describe_function(lua: &Lua, f: &FunctionDef) -> Result<Table> {
         .collect();
     let returns: Vec<&str> = f.returns.iter().map(|r| r.ty).collect();
     t.set("signature", format!("({}) -> ({})", params.join(", "), returns.join(", ")))?;
+    let needs = lua.create_table()?;
+    for need in f.needs {
+        let n = lua.create_table()?;
+        n.set("permission", need.permission)?;
+        n.set("resource", need.resource.describe())?;
+        needs.push(n)?;
+    }
+    t.set("needs", needs)?;
     Ok(t)
 }
 

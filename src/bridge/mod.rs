@@ -15,6 +15,6 @@ pub mod table;
 pub mod warning;
 
 pub use call::{export, function, message_of, raise_mark, short_name, trampoline, unknown_option, wait_mark};
-pub use def::{Class, FunctionDef, ModuleDef, TypeDef, Typed};
+pub use def::{Class, FunctionDef, ModuleDef, Need, Resource, TypeDef, Typed};
 pub use table::{method_table, readonly, run_embedded};
 pub use warning::{on_warning, warn};

@@ -18,7 +18,7 @@ use std::time::Duration;
 use mlua::{Lua, Result, Table, UserData, UserDataRef, Value};
 
 use crate::func;
-use crate::bridge::{self, Class, ModuleDef, TypeDef};
+use crate::bridge::{Need, self, Class, ModuleDef, TypeDef};
 use crate::runtime::{deliver, duration};
 use session::{ConfigSource, ConnectOptions, Connection, ExecOptions, HostKeyPolicy, Pty, Secrets};
 
@@ -32,7 +32,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         "Connects and authenticates (agent, key files, password, keyboard-interactive); ssh_config fills in what options leave out.",
         [options: "ssh.ConnectOptions"],
         [session: "ssh.Session?", err: "essh.Error?"]
-    ),
+    ).needs(&[Need::field("ssh", 0, "host")]),
     func!(
         "resolve",
         "The configuration a connection with these options would use, in the format of ssh -G (one lower-case keyword and its value a line).",
