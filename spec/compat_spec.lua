@@ -501,6 +501,10 @@ essh.debug("version " .. essh.version .. " registry " .. essh.current_registry()
       out, status = essh(dir, "--exec --filter=web true")
       assert.equal(2, status)
       assert.matches("%-%-filter must be used with %-%-target", out)
+      -- The flags of --exec, given to anything else, are refused rather than ignored.
+      out, status = essh(dir, "--pty web01.localhost")
+      assert.equal(2, status)
+      assert.matches("%-%-pty works with %-%-exec", out)
     end)
 
     it("takes --working-dir, ESSH_CONFIG, --config with its override file, and prints usage without arguments", function()

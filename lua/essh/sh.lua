@@ -105,7 +105,10 @@ return setmetatable(M, {
   end,
   __call = function(_, first, ...)
     if type(first) == "table" and getmetatable(first) == nil and select("#", ...) == 0 and first[1] == nil then
-      for k, v in pairs(first) do settings[k] = v end
+      for k, v in pairs(first) do
+        if settings[k] == nil then error(("sh: unknown setting '%s' (known: abort)"):format(tostring(k)), 2) end
+        settings[k] = v
+      end
       local copy = {}
       for k, v in pairs(settings) do copy[k] = v end
       return copy

@@ -21,6 +21,14 @@ local function config_commands(registry, flags)
   return out
 end
 
+-- Refuses the flags that only --exec reads.
+local function exec_only(flags)
+  for _, f in ipairs { "backend", "prefix-string", "pty", "script-file", "driver", "privileged", "user" } do
+    if flags[f] then flags_of.usage_error(("--%s works with --exec"):format(f)) end
+  end
+  if #flags.target > 0 then flags_of.usage_error("--target works with --exec") end
+end
+
 local function dispatch(argv, options)
   local registry = options.registry
   local program = options.program or "essh"
@@ -62,6 +70,7 @@ local function dispatch(argv, options)
     for j = #words, 1, -1 do table.insert(args, 1, words[j]) end
     return require("essh.cli.exec").command(registry, flags, args)
   end
+  exec_only(flags)
   if #words == 0 then
     out:write(flags_of.help(program))
     return 0
@@ -70,6 +79,7 @@ local function dispatch(argv, options)
   if task then
     if task.disabled then flags_of.usage_error(("task %s is disabled"):format(name)) end
     local _, args = flags_of.parse(argv, flags, rest)
+    exec_only(flags)
     return require("essh.cli.run").command(registry, task, args, flags)
   end
   local command = registry:get("command", name)

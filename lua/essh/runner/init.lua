@@ -142,6 +142,13 @@ function M.run(registry, task, options)
       and parsed.usage or tostring(parsed))) end
     run.ssh_options = parsed
   end
+  if task:where_it_runs() ~= "remote" then
+    for _, field in ipairs { "pty", "ssh_options" } do
+      if task[field] then
+        run.stderr:write(("essh: task %s: %s applies to remote tasks; this one runs here\n"):format(task.name, field))
+      end
+    end
+  end
   local hosts, no_hosts = selection.hosts(registry, task, options)
   if not hosts then
     report.empty = true
