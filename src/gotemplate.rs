@@ -161,31 +161,20 @@ mod tests {
     }
 
     #[test]
-    fn renders_v3s_builtin_driver_with_its_environment_template() {
-        let env = r#"{{define "environment" -}}
-export ESSH_TASK_NAME={{.Task.Name | ShellEscape}}
-{{range $key, $value := .Task.Props -}}
-export ESSH_TASK_PROPS_{{$key | ToUpper | EnvKeyEscape}}={{$value | ShellEscape }}
-{{end -}}
-{{range $index, $value := .Task.Args -}}
-export ESSH_TASK_ARGS_{{Add $index 1 }}={{$value | ShellEscape }}
-{{end -}}
+    fn renders_defines_ranges_over_sorted_maps_and_v3s_functions() {
+        let defines = r#"{{define "vars" -}}
+{{range $key, $value := .Props}}{{$key | ToUpper | EnvKeyEscape}}={{$value | ShellEscape}} {{end -}}
+{{range $i, $a := .Args}}{{Add $i 1}}:{{$a}} {{end -}}
 {{end}}
 "#;
-        let driver = "{{template \"environment\" .}}\n{{range $i, $script := .Scripts}}{{$script.code}}\n{{end}}";
-        let task = map(&[
-            ("Name", GoValue::from("it's")),
-            ("Props", map(&[("b.x", GoValue::from("2")), ("a-y", GoValue::from("1"))])),
-            ("Args", GoValue::List(vec![GoValue::from("v1")].into())),
+        let text = "{{template \"vars\" .}}[{{.Name | ToLower}}]";
+        let data = map(&[
+            ("Name", GoValue::from("IT'S")),
+            ("Props", map(&[("b.x", GoValue::from("it's")), ("a-y", GoValue::from("1"))])),
+            ("Args", GoValue::List(vec![GoValue::from("v1"), GoValue::from("v2")].into())),
         ]);
-        let scripts = GoValue::List(vec![map(&[("code", GoValue::from("echo a"))]), map(&[("code", GoValue::from("echo b"))])].into());
-        let data = map(&[("Task", task), ("Scripts", scripts)]);
-        let out = render(driver, &data, "base", &[env.to_string()], None).unwrap();
-        assert_eq!(
-            out,
-            "export ESSH_TASK_NAME='it'\"'\"'s'\nexport ESSH_TASK_PROPS_A_Y='1'\nexport ESSH_TASK_PROPS_B_X='2'\n\
-             export ESSH_TASK_ARGS_1='v1'\n\necho a\necho b\n"
-        );
+        let out = render(text, &data, "base", &[defines.to_string()], None).unwrap();
+        assert_eq!(out, "A_Y='1' B_X='it'\"'\"'s' 1:v1 2:v2 [it's]");
     }
 
     #[test]

@@ -99,10 +99,11 @@ Host.__index = function(self, key)
   key = ALIASES[key] or key
   local canonical = M.keyword(key)
   if canonical then return rawget(self, "config")[canonical] end
-  if type(key) == "string" and key:match("^%u") then return rawget(self, "config")[key] end
   if key == "name" then return rawget(self, "_name") end
   if raw[key] ~= nil then return raw[key] end
-  return Host[key]
+  if Host[key] ~= nil then return Host[key] end
+  -- An ssh option that is not a keyword of ssh_config(5), kept under IgnoreUnknown.
+  if type(key) == "string" and key:match("^%u") then return rawget(self, "config")[key] end
 end
 
 --- Sets field `key` of `host` (an ssh option or a metadata field), checked, as set at `at`.

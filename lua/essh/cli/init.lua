@@ -61,10 +61,13 @@ local function dispatch(argv, options)
   for _, listing in ipairs { "hosts", "tasks", "tags" } do
     if flags[listing] then return require("essh.cli." .. listing).command(registry, flags, out) end
   end
-  local ssh_config_file = require "essh.ssh_config_file"
-  ssh_config_file.write(registry)
-  if flags.print or flags["ssh-config"] then return require("essh.cli.print").command(registry, flags, out) end
-  if flags.gen then return 0 end
+  -- The generated ssh_config, for what does not run a task (a run writes it itself).
+  local function generate() require("essh.ssh_config_file").write(registry) end
+  if flags.print or flags["ssh-config"] then
+    generate()
+    return require("essh.cli.print").command(registry, flags, out)
+  end
+  if flags.gen then generate() return 0 end
   if flags.exec then
     local _, args = flags_of.parse(argv, flags, rest)
     for j = #words, 1, -1 do table.insert(args, 1, words[j]) end
@@ -84,12 +87,14 @@ local function dispatch(argv, options)
   end
   local command = registry:get("command", name)
   if command then
+    generate()
     local args = {}
     for j = rest, #argv do args[#args + 1] = argv[j] end
     return require("essh.command").run(command, args)
   end
   local interactive = require "essh.cli.interactive"
   if interactive.accepts(registry, name) then
+    generate()
     local _, after = require("essh.ssh_args").take(argv, rest, flags.ssh)
     local remote = {}
     for j = after, #argv do remote[#remote + 1] = argv[j] end
