@@ -2,7 +2,7 @@
 --- (`-A` is ForwardAgent yes, `-p 2222` Port 2222, `-L 8080:db:5432` LocalForward, `-o K=V`),
 --- for `essh HOST -A ...` and a task's `ssh_options`, as essh v3 passed them to ssh. Options that
 --- have no ssh_config equivalent essh can act on are errors that name them.
-local keyword = require("essh.host").keyword
+local keyword_of = require("essh.host").keyword
 
 local M = {}
 
@@ -124,7 +124,7 @@ function M.merge(config, extra)
   local out = {}
   for k, v in pairs(config) do out[k] = v end
   for k, v in pairs(extra) do
-    local canonical = keyword(k) or k
+    local canonical = keyword_of(k) or k
     if ADDS[canonical] and out[canonical] ~= nil then
       local list = {}
       for _, item in ipairs(v) do list[#list + 1] = item end
