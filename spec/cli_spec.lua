@@ -16,7 +16,7 @@ describe("the essh command", function()
   -- Runs essh in the project directory with `args` (a shell-quoted string); output and status.
   local function essh(args, options)
     options = options or {}
-    local command = ("cd %s && HOME=%s NO_COLOR=1 %s %s %s"):format(options.cwd or dir, home, options.env or "",
+    local command = ("cd %s && HOME=%s NO_COLOR=1 ESSH_TRUST_ALL=1 %s %s %s"):format(options.cwd or dir, home, options.env or "",
       essh_bin, args)
     if options.stdout_only then command = command .. " 2>/dev/null" end
     return shell.run(command)
@@ -288,7 +288,7 @@ host "hooked" { %s, before_connect = "echo before > hooks.log",
 
   describe("interactive", function()
     local function terminal(steps, command)
-      return shell.run(("cd %s && HOME=%s python3 %s/spec/support/terminal.py 24 80 %s -- %s"):format(dir, home,
+      return shell.run(("cd %s && HOME=%s ESSH_TRUST_ALL=1 python3 %s/spec/support/terminal.py 24 80 %s -- %s"):format(dir, home,
         lua.checkout, steps, command))
     end
 

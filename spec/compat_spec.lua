@@ -28,7 +28,7 @@ describe("a config written for essh v3.4", function()
   -- Runs this checkout's essh command in `dir` with `args` (shell words); output and status.
   local function essh(dir, args, options)
     options = options or {}
-    local command = ("cd %s && HOME=%s NO_COLOR=1 LUA_PATH=%s LUA_CPATH=%s %s %s %s/bin/essh %s%s"):format(
+    local command = ("cd %s && HOME=%s NO_COLOR=1 ESSH_TRUST_ALL=1 LUA_PATH=%s LUA_CPATH=%s %s %s %s/bin/essh %s%s"):format(
       shell.quote(dir), shell.quote(home), shell.quote(lua.path .. ";;"), shell.quote(lua.cpath .. ";;"),
       options.env or "", lua.interpreter, lua.checkout, args, options.stdout_only and " 2>/dev/null" or "")
     return shell.run(command)
@@ -581,7 +581,7 @@ host "moved" { HostName = "127.0.0.1", Port = "1", User = "nobody", IdentityFile
       -- The aliases call `essh`: a wrapper of this checkout's command stands in for it on PATH.
       local bin = fs.join(dir, "bin")
       assert(fs.mkdir(bin))
-      assert(fs.write(fs.join(bin, "essh"), ("#!/bin/sh\nLUA_PATH=%s LUA_CPATH=%s exec %s %s/bin/essh \"$@\"\n")
+      assert(fs.write(fs.join(bin, "essh"), ("#!/bin/sh\nESSH_TRUST_ALL=1 LUA_PATH=%s LUA_CPATH=%s exec %s %s/bin/essh \"$@\"\n")
         :format(shell.quote(lua.path .. ";;"), shell.quote(lua.cpath .. ";;"), lua.interpreter, lua.checkout),
         { mode = tonumber("755", 8) }))
       local out, status = shell.run(("cd %s && HOME=%s PATH=%s:$PATH bash -c %s"):format(shell.quote(dir),

@@ -91,8 +91,9 @@ describe("the permissions functions declare", function()
     assert.same({ "read argument 1" }, needs_of("fs", "read"))
     assert.same({ "read argument 1", "write argument 2" }, needs_of("fs", "copy"))
     assert.same({ "net the host of argument 1", "write argument 2" }, needs_of("http", "download"))
-    assert.same({ "ssh the host of argument 1" }, needs_of("ssh", "connect"))
-    assert.same({ "run argument 1" }, needs_of("process", "run"))
+    assert.same({ "ssh every host the connection reaches (jump hosts too: their names and addresses), and run for a"
+      .. " ProxyCommand" }, needs_of("ssh", "connect"))
+    assert.same({ "run the program of argument 1" }, needs_of("process", "run"))
     assert.same({ "env any" }, needs_of("env", "all"))
   end)
 

@@ -19,7 +19,7 @@ describe_release("the release of essh " .. native.version .. " on " .. lua.inter
 
   -- Runs `command` in `project` with nothing of the checkout on the module paths.
   local function outside(command, path)
-    return shell.run(("cd %s && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 %s HOME=%s %s")
+    return shell.run(("cd %s && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 %s HOME=%s ESSH_TRUST_ALL=1 %s")
       :format(q(project), path and ("PATH=" .. q(path)) or "", q(work), command))
   end
 

@@ -40,7 +40,7 @@ local OPENSSH_DEFAULTS = {}
 for _, line in ipairs(lines(ssh_g("/dev/null", "defaults.invalid"))) do OPENSSH_DEFAULTS[line] = true end
 
 local function essh_g(file, destination, cwd)
-  local command = ("cd %s && HOME=%s LUA_PATH=%s LUA_CPATH=%s %s %s/bin/essh -F %s -G %s"):format(
+  local command = ("cd %s && HOME=%s ESSH_TRUST_ALL=1 LUA_PATH=%s LUA_CPATH=%s %s %s/bin/essh -F %s -G %s"):format(
     shell.quote(cwd or dir), shell.quote(home), shell.quote(lua.path .. ";;"), shell.quote(lua.cpath .. ";;"),
     lua.interpreter, checkout, shell.quote(file), shell.quote(destination))
   return shell.must(command)

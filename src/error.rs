@@ -148,7 +148,8 @@ impl Error {
 }
 
 /// The detail names a Lua-made error may carry (`essh_native.error`).
-pub const DETAIL_NAMES: &[&str] = &["host", "user", "file", "line", "path", "command", "status"];
+pub const DETAIL_NAMES: &[&str] =
+    &["host", "user", "file", "line", "path", "command", "status", "permission", "action", "resource"];
 
 /// `essh_native.error(kind, message, details)`: an error of the same kind native functions
 /// return, for Lua code that reports failures the same way.

@@ -20,7 +20,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         "HTTP client (reqwest, rustls): pooled connections, JSON and form bodies, redirects, TLS options, downloads",
     classes: &[Class::Network],
     functions: &[
-        func!("request", "Sends a request; a response whatever its status, or nil and an error (timeout, network, tls, invalid).", [options: "http.RequestOptions"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::field("net", 0, "url")]),
+        func!("request", "Sends a request; a response whatever its status, or nil and an error (timeout, network, tls, invalid).", [options: "http.RequestOptions"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::url_field("net", 0, "url")]),
         func!("get", "GET url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::url_host("net", 0)]),
         func!("post", "POST url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::url_host("net", 0)]),
         func!("put", "PUT url.", [url: "string", options: "http.RequestOptions?"], [response: "http.Response?", err: "essh.Error?"]).needs(&[Need::url_host("net", 0)]),

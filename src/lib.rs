@@ -52,6 +52,7 @@ native_modules! {
     question,
     gotemplate,
     re,
+    permissions,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -24,7 +24,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         "Runs argv (a list: no shell) or a command line (through /bin/sh -c). A non-zero exit is a result; failing to start, or the timeout, is an error.",
         [command: "string|string[]", options: "process.Options?"],
         [result: "ssh.ExecResult?", err: "essh.Error?"]
-    ).needs(&[Need::arg("run", 0)])],
+    ).needs(&[Need::command("run", 0)])],
     constants: &[],
     types: &[TypeDef::record("process.Options", "", &[
             crate::typed!(env: "table<string, string>?", "Added to (or replacing) this process's environment."),

@@ -416,6 +416,7 @@ pub fn scheduler(lua: &Lua) -> Result<Table> {
     native.raw_set("sleep_op", sleep)?;
     native.raw_set("new_error", new_error)?;
     native.raw_set("lua51", cfg!(feature = "lua51"))?;
+    crate::permissions::scheduler_natives(lua, &native)?;
     let scheduler: Table = bridge::run_embedded(lua, "runtime", include_str!("lua/scheduler.lua"), native)?;
     lua.set_named_registry_value(KEY, &scheduler)?;
     Ok(scheduler)

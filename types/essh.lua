@@ -107,6 +107,7 @@ function essh.host(name, spec) end
 ---@field script_file string? A file (or an http(s) URL) whose content is the script.
 ---@field pty boolean? Give the remote script a terminal (as ssh -t -t).
 ---@field ssh_options string[]? ssh command-line options for the task's connections ({"-o", "Compression=yes"}, {"-A"}).
+---@field permissions table<string, boolean|string|string[]>? What the task may do, and nothing else: read, write (paths), net (host[:port]), ssh (hosts, tags), run (programs), env (variables), storage, db; `all = true` for everything.
 ---@field override boolean? Accepted and ignored: a definition replaces an earlier one of the same name anyway.
 ---@field stdin boolean? The runner's stdin goes to every host's script.
 

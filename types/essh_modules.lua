@@ -17,3 +17,4 @@
 ---@field question essh_native.question Questions to the person at the terminal: a line, or a secret read without echo
 ---@field gotemplate essh_native.gotemplate Go text/template, as essh v3's drivers, prefixes and template module used it
 ---@field re essh_native.re Regular expressions (RE2 syntax) with the conventions of string.find, match, gmatch and gsub
+---@field permissions essh_native.permissions Permission policies (read, write, net, ssh, run, env, storage, db): grants, scopes, queries and the audit log

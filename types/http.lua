@@ -37,7 +37,7 @@ local http_Response = {}
 local http = {}
 
 --- Sends a request; a response whatever its status, or nil and an error (timeout, network, tls, invalid).
---- Needs: net (the url of argument 1).
+--- Needs: net (the host of the url of argument 1).
 ---@param options http.RequestOptions
 ---@return http.Response? response
 ---@return essh.Error? err

@@ -16,7 +16,7 @@ local process_Options = {}
 local process = {}
 
 --- Runs argv (a list: no shell) or a command line (through /bin/sh -c). A non-zero exit is a result; failing to start, or the timeout, is an error.
---- Needs: run (argument 1).
+--- Needs: run (the program of argument 1).
 ---@param command string|string[]
 ---@param options? process.Options
 ---@return ssh.ExecResult? result

@@ -66,6 +66,7 @@ local ssh_TransferOptions = {}
 local ssh_Session = {}
 
 --- Runs a command.
+--- Needs: ssh (the host of the session).
 ---@param command string
 ---@param options? ssh.ExecOptions
 ---@return ssh.ExecResult? result
@@ -73,6 +74,7 @@ local ssh_Session = {}
 function ssh_Session:exec(command, options) end
 
 --- Copies a local file to the server over SFTP.
+--- Needs: ssh (the host of the session), read (argument 1).
 ---@param local_path string
 ---@param remote_path string
 ---@param options? ssh.TransferOptions
@@ -81,6 +83,7 @@ function ssh_Session:exec(command, options) end
 function ssh_Session:upload(local_path, remote_path, options) end
 
 --- Copies a remote file to this machine over SFTP.
+--- Needs: ssh (the host of the session), write (argument 2).
 ---@param remote_path string
 ---@param local_path string
 ---@param options? ssh.TransferOptions
@@ -89,11 +92,13 @@ function ssh_Session:upload(local_path, remote_path, options) end
 function ssh_Session:download(remote_path, local_path, options) end
 
 --- Opens an SFTP client on this session.
+--- Needs: ssh (the host of the session).
 ---@return ssh.Sftp? sftp
 ---@return essh.Error? err
 function ssh_Session:sftp() end
 
 --- Runs a shell, or a command, joined to the local terminal: a PTY of the local TERM and size when stdin is a terminal (tty = false: never), raw mode restored on every way out, window-size changes forwarded.
+--- Needs: ssh (the host of the session).
 ---@param command? string
 ---@param options? ssh.InteractiveOptions
 ---@return ssh.InteractiveResult? result
@@ -101,6 +106,7 @@ function ssh_Session:sftp() end
 function ssh_Session:interactive(command, options) end
 
 --- Listens on 127.0.0.1:local_port (0 picks one) and tunnels each connection to remote_host:remote_port.
+--- Needs: ssh (the host of the session).
 ---@param local_port integer
 ---@param remote_host string
 ---@param remote_port integer
@@ -116,18 +122,21 @@ function ssh_Session:close() end
 local ssh_Sftp = {}
 
 --- Attributes of a path: size, mode, uid, gid, mtime, type.
+--- Needs: ssh (the host of the session).
 ---@param path string
 ---@return table? stat
 ---@return essh.Error? err
 function ssh_Sftp:stat(path) end
 
 --- Entries of a directory (without . and ..), sorted by name.
+--- Needs: ssh (the host of the session).
 ---@param path string
 ---@return table[]? entries
 ---@return essh.Error? err
 function ssh_Sftp:list(path) end
 
 --- Creates a directory.
+--- Needs: ssh (the host of the session).
 ---@param path string
 ---@param mode? integer
 ---@return boolean? ok
@@ -135,12 +144,14 @@ function ssh_Sftp:list(path) end
 function ssh_Sftp:mkdir(path, mode) end
 
 --- Removes a file, or an empty directory.
+--- Needs: ssh (the host of the session).
 ---@param path string
 ---@return boolean? ok
 ---@return essh.Error? err
 function ssh_Sftp:remove(path) end
 
 --- Renames a path.
+--- Needs: ssh (the host of the session).
 ---@param from string
 ---@param to string
 ---@return boolean? ok
@@ -148,12 +159,14 @@ function ssh_Sftp:remove(path) end
 function ssh_Sftp:rename(from, to) end
 
 --- Reads a small file whole.
+--- Needs: ssh (the host of the session).
 ---@param path string
 ---@return string? data
 ---@return essh.Error? err
 function ssh_Sftp:read(path) end
 
 --- Writes a small file whole (atomically).
+--- Needs: ssh (the host of the session).
 ---@param path string
 ---@param data string
 ---@param mode? integer
@@ -174,7 +187,7 @@ function ssh_Forward:close() end
 local ssh = {}
 
 --- Connects and authenticates (agent, key files, password, keyboard-interactive); ssh_config fills in what options leave out.
---- Needs: ssh (the host of argument 1).
+--- Needs: ssh (every host the connection reaches (jump hosts too: their names and addresses), and run for a ProxyCommand).
 ---@param options ssh.ConnectOptions
 ---@return ssh.Session? session
 ---@return essh.Error? err

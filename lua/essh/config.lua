@@ -91,6 +91,7 @@ function M.new(registry)
 
   -- Runs the checks that need the whole config; raises the first broken one.
   function dsl.finish()
+    require("essh.permissions").apply_pending(registry)
     registry:check()
     for _, h in ipairs(registry:list("host")) do host_of.check_unknown(h) end
     for _, d in ipairs(registry:list("driver")) do
@@ -228,15 +229,23 @@ function M.environment(dsl, scope)
   local essh = setmetatable({ _base = require "essh", registry = dsl.registry, host = dsl.host, task = dsl.task,
     driver = dsl.driver, group = dsl.group, hosts = dsl.hosts, select = dsl.select, command = dsl.command },
     { __index = index, __newindex = newindex })
-  local env = { host = dsl.host, task = dsl.task, driver = dsl.driver, group = dsl.group, essh = essh,
-    require = M.require }
-  return setmetatable(env, { __index = _G })
+  local env = { host = dsl.host, task = dsl.task, driver = dsl.driver, group = dsl.group, essh = essh }
+  -- Lua's own library, checked by the permissions in force (essh.sandbox).
+  local guarded = require("essh.sandbox").globals(env, M.require)
+  env.require = guarded.require
+  return setmetatable(env, { __metatable = false, __index = function(_, key)
+    local value = guarded[key]
+    if value ~= nil then return value end
+    return _G[key]
+  end })
 end
 
 local loadstring, setfenv = rawget(_G, "loadstring"), rawget(_G, "setfenv")
 
 -- Compiles the file at `path` as a chunk running in `env`.
 local function compile(path, env)
+  local allowed, denied = require("essh.permissions").check("read", path, "essh.load")
+  if not allowed then return nil, tostring(denied) end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
   local text = f:read("*a")
@@ -252,18 +261,25 @@ end
 --- Runs the config files `paths` in order, in one environment (so later files can patch what
 --- earlier ones defined), into `registry` (a new one when nil); returns the registry, or nil
 --- and an error naming the file and line. An item of `paths` may be `{ path, scope = "global" }`
---- (what essh.current_registry():type() says while it runs; default "local").
-function M.load_files(paths, registry)
+--- (what essh.current_registry():type() says while it runs; default "local"). Every file is
+--- read before the first runs, then `options.before_run()` (when given): the essh command
+--- limits what the files may do there.
+function M.load_files(paths, registry, options)
   local dsl = M.new(registry)
   local scope = {}
   local env = M.environment(dsl, scope)
-  for _, item in ipairs(paths) do
+  local chunks = {}
+  for i, item in ipairs(paths) do
     local path = type(item) == "table" and item[1] or item
-    scope.current = type(item) == "table" and item.scope or "local"
-    debugging.say("loading config file: " .. path)
     local chunk, err = compile(path, env)
     if not chunk then return nil, err end
-    local ok, run_err = pcall(chunk)
+    chunks[i] = chunk
+  end
+  if options and options.before_run then options.before_run() end
+  for i, item in ipairs(paths) do
+    scope.current = type(item) == "table" and item.scope or "local"
+    debugging.say("loading config file: " .. (type(item) == "table" and item[1] or item))
+    local ok, run_err = pcall(chunks[i])
     if not ok then return nil, tostring(run_err) end
   end
   local ok, err = pcall(dsl.finish)

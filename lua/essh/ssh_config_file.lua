@@ -10,17 +10,25 @@ local M = {}
 
 local chosen, temporary
 
---- The file's path (made, empty, on first use).
+--- The file's path (made, empty, on first use; a policy refusing the temporary directory
+--- leaves the path of a file that is never written).
 function M.path()
   if chosen then return chosen end
   if not temporary then
-    local dir = assert(fs.tempdir("essh-ssh-config"))
+    local dir = fs.tempdir("essh-ssh-config")
+    if not dir then
+      temporary = "/nonexistent/essh-ssh-config/ssh_config"
+      return temporary
+    end
     fs.remove_at_exit(dir)
     temporary = dir .. "/ssh_config"
     assert(fs.write(temporary, "", { mode = 384 }))
   end
   return temporary
 end
+
+--- Whether a config chose the file (essh.ssh_config = path).
+function M.chosen() return chosen ~= nil end
 
 --- Makes `path` the file written (nil: back to the temporary one).
 function M.set(path)
@@ -40,10 +48,12 @@ function M.text(hosts)
   return table.concat(blocks, "\n")
 end
 
---- Writes every host of `registry` to the file (mode 0600); returns its path.
+--- Writes every host of `registry` to the file (mode 0600); returns its path, or nil and the
+--- error (a policy may refuse the write).
 function M.write(registry)
   local path = M.path()
-  assert(fs.write(path, M.text(registry:list("host")), { mode = 384 }))
+  local ok, err = fs.write(path, M.text(registry:list("host")), { mode = 384 })
+  if not ok then return nil, err end
   return path
 end
 

@@ -34,6 +34,11 @@ local CHECKS = {
   script_file = check.text,
   ssh_options = check.list_of(check.text, "ssh command-line arguments (strings)"),
   override = check.boolean, stdin = check.boolean,
+  permissions = function(v)
+    local ok, err = pcall(require("essh.permissions").check_grants, v, "permissions")
+    if ok then return true end
+    return false, ("a table of permissions (%s)"):format(tostring(err):gsub("^permissions: ", ""))
+  end,
 }
 M.CHECKS = CHECKS
 

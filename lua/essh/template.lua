@@ -200,6 +200,8 @@ end
 
 --- Renders the template file at `path` with `vars`; errors name the file.
 function M.render_file(path, vars)
+  local allowed, denied = require("essh.permissions").check("read", path, "template.render_file")
+  if not allowed then error(denied, 2) end
   local f, err = io.open(path, "rb")
   if not f then error(err, 2) end
   local text = f:read("*a")
@@ -219,6 +221,8 @@ end
 
 --- essh v3's template.dofile: the Go text/template in the file at `path`, with `data`.
 function M.dofile(path, data)
+  local allowed, denied = require("essh.permissions").check("read", path, "template.dofile")
+  if not allowed then return nil, denied end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
   local text = f:read("*a")

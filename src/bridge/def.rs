@@ -64,23 +64,33 @@ impl FunctionDef {
 
 /// A permission a function needs: its name (`read`, `write`, `net`, `ssh`, `run`, `env`) and
 /// where the resource it is asked for stands in the call's arguments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Need {
     pub permission: &'static str,
     pub resource: Resource,
 }
 
-/// Where a permission's resource stands in a call's arguments (positions count from 0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The resources a call asks for, read from its arguments by a function of the module's own:
+/// each with its permission (None: every resource of it).
+pub type Resources = Vec<(&'static str, Option<String>)>;
+
+/// Where a permission's resource stands in a call's arguments (positions count from 0, and
+/// from the first argument after self in methods).
+#[derive(Clone, Copy, Debug)]
 pub enum Resource {
-    /// The argument itself: a path, a variable name, a command.
+    /// The argument itself: a path, a variable name.
     Arg(usize),
-    /// The host (and port) of the URL that is the argument.
+    /// The program of the argument: the first item of an argv list, `sh` for a command line.
+    Command(usize),
+    /// The host and port of the URL that is the argument.
     UrlHost(usize),
-    /// A field of the table that is the argument (ssh.connect's `host`).
-    Field(usize, &'static str),
+    /// The host and port of the URL in a field of the table that is the argument.
+    UrlField(usize, &'static str),
     /// Nothing in particular: every variable, the temporary directory.
     Any,
+    /// What the module's function finds in the whole call (self included), described in
+    /// words for the documentation.
+    Custom(&'static str, fn(&mlua::MultiValue) -> Resources),
 }
 
 impl Need {
@@ -92,8 +102,21 @@ impl Need {
         Need { permission, resource: Resource::UrlHost(position) }
     }
 
-    pub const fn field(permission: &'static str, position: usize, field: &'static str) -> Need {
-        Need { permission, resource: Resource::Field(position, field) }
+    pub const fn url_field(permission: &'static str, position: usize, field: &'static str) -> Need {
+        Need { permission, resource: Resource::UrlField(position, field) }
+    }
+
+    pub const fn command(permission: &'static str, position: usize) -> Need {
+        Need { permission, resource: Resource::Command(position) }
+    }
+
+    /// Resources the module's `find` reads from the call; `what` says which, for the docs.
+    pub const fn custom(
+        permission: &'static str,
+        what: &'static str,
+        find: fn(&mlua::MultiValue) -> Resources,
+    ) -> Need {
+        Need { permission, resource: Resource::Custom(what, find) }
     }
 
     pub const fn any(permission: &'static str) -> Need {
@@ -106,9 +129,11 @@ impl Resource {
     pub fn describe(&self) -> String {
         match self {
             Resource::Arg(i) => format!("argument {}", i + 1),
+            Resource::Command(i) => format!("the program of argument {}", i + 1),
             Resource::UrlHost(i) => format!("the host of argument {}", i + 1),
-            Resource::Field(i, field) => format!("the {field} of argument {}", i + 1),
+            Resource::UrlField(i, field) => format!("the host of the {field} of argument {}", i + 1),
             Resource::Any => "any".to_string(),
+            Resource::Custom(what, _) => (*what).to_string(),
         }
     }
 }
@@ -181,8 +206,18 @@ impl ModuleDef {
         let table = lua.create_table()?;
         (self.build)(lua, &table)?;
         self.check_exports(&table)?;
+        for f in self.functions.iter().filter(|f| !f.needs.is_empty()) {
+            super::guard::install(lua, &table, format!("{}.{}", self.name, f.name), f.needs, false)?;
+        }
         for ty in self.types {
             self.check_methods(lua, ty)?;
+            if let Some(index) = ty.method_index {
+                let receiver = ty.name.rsplit('.').next().unwrap_or(ty.name).to_ascii_lowercase();
+                let methods = index(lua)?;
+                for m in ty.methods.iter().filter(|m| !m.needs.is_empty()) {
+                    super::guard::install(lua, &methods, format!("{receiver}:{}", m.name), m.needs, true)?;
+                }
+            }
         }
         readonly(lua, &format!("essh_native.{}", self.name), table)
     }

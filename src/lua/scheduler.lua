@@ -8,6 +8,7 @@
 local native = ...
 local RAISE, WAIT = native.raise, native.wait
 local wait_any, sleep_op, new_error = native.wait_any, native.sleep_op, native.new_error
+local scope_get, scope_set = native.scope_get, native.scope_set
 
 local create, resume, yield, running, status = coroutine.create, coroutine.resume, coroutine.yield,
   coroutine.running, coroutine.status
@@ -19,6 +20,7 @@ local function pack(...) return { n = select("#", ...), ... } end
 
 local PARK = {}        -- yielded by a task that arranged its own wake-up
 local tasks = setmetatable({}, { __mode = "k" })   -- coroutine -> its task
+local scopes = setmetatable({}, { __mode = "k" })  -- task -> its permission scope while stopped
 local parked = {}      -- op id -> { op, wake(...) }
 local ready, head, tail = {}, 1, 0                  -- tasks to resume, with their values
 local interrupts = 0   -- Ctrl-Cs seen by the scheduler
@@ -67,7 +69,12 @@ end
 local function step(task, args)
   if task.done then return end
   local co = task.co
+  -- A task runs in the permission scope it was started in (and keeps what it entered since).
+  local outer = scope_get()
+  scope_set(scopes[task])
   local r = pack(resume(co, unpack(args, 1, args.n)))
+  scopes[task] = scope_get()
+  scope_set(outer)
   if status(co) == "dead" then
     if r[1] then return finish(task, true, unpack(r, 2, r.n)) end
     return finish(task, false, r[2])
@@ -168,6 +175,7 @@ local function spawn(fn, ...)
   local task = setmetatable({ done = false, joiners = {}, children = {} }, Task)
   task.co = create(function(...) return fn(...) end)
   tasks[task.co] = task
+  scopes[task] = scope_get()
   local parent = tasks[running() or false]
   if parent then parent.children[#parent.children + 1] = task end
   push(task, ...)

@@ -21,4 +21,12 @@ return {
     return function(...) return check(f(...)) end
   end,
   set_settle = function(fn) settle = fn end,
+  -- f behind its permission check: `permitted(...)` returns nil, or the error to return instead.
+  guard = function(f, permitted)
+    return function(...)
+      local denied = permitted(...)
+      if denied ~= nil then return nil, denied end
+      return f(...)
+    end
+  end,
 }

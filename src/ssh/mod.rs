@@ -32,7 +32,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         "Connects and authenticates (agent, key files, password, keyboard-interactive); ssh_config fills in what options leave out.",
         [options: "ssh.ConnectOptions"],
         [session: "ssh.Session?", err: "essh.Error?"]
-    ).needs(&[Need::field("ssh", 0, "host")]),
+    ).needs(&[Need::custom("ssh", "every host the connection reaches (jump hosts too: their names and addresses), and run for a ProxyCommand", connect_resources)]),
     func!(
         "resolve",
         "The configuration a connection with these options would use, in the format of ssh -G (one lower-case keyword and its value a line).",
@@ -116,12 +116,12 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             doc: "An authenticated connection; many commands may run on it at once.",
             fields: &[],
             methods: &[
-                func!("exec", "Runs a command.", [command: "string", options: "ssh.ExecOptions?"], [result: "ssh.ExecResult?", err: "essh.Error?"]),
-                func!("upload", "Copies a local file to the server over SFTP.", [local_path: "string", remote_path: "string", options: "ssh.TransferOptions?"], [bytes: "integer?", err: "essh.Error?"]),
-                func!("download", "Copies a remote file to this machine over SFTP.", [remote_path: "string", local_path: "string", options: "ssh.TransferOptions?"], [bytes: "integer?", err: "essh.Error?"]),
-                func!("sftp", "Opens an SFTP client on this session.", [], [sftp: "ssh.Sftp?", err: "essh.Error?"]),
-                func!("interactive", "Runs a shell, or a command, joined to the local terminal: a PTY of the local TERM and size when stdin is a terminal (tty = false: never), raw mode restored on every way out, window-size changes forwarded.", [command: "string?", options: "ssh.InteractiveOptions?"], [result: "ssh.InteractiveResult?", err: "essh.Error?"]),
-                func!("forward_local", "Listens on 127.0.0.1:local_port (0 picks one) and tunnels each connection to remote_host:remote_port.", [local_port: "integer", remote_host: "string", remote_port: "integer"], [forward: "ssh.Forward?", err: "essh.Error?"]),
+                func!("exec", "Runs a command.", [command: "string", options: "ssh.ExecOptions?"], [result: "ssh.ExecResult?", err: "essh.Error?"]).needs(SESSION),
+                func!("upload", "Copies a local file to the server over SFTP.", [local_path: "string", remote_path: "string", options: "ssh.TransferOptions?"], [bytes: "integer?", err: "essh.Error?"]).needs(UPLOAD),
+                func!("download", "Copies a remote file to this machine over SFTP.", [remote_path: "string", local_path: "string", options: "ssh.TransferOptions?"], [bytes: "integer?", err: "essh.Error?"]).needs(DOWNLOAD),
+                func!("sftp", "Opens an SFTP client on this session.", [], [sftp: "ssh.Sftp?", err: "essh.Error?"]).needs(SESSION),
+                func!("interactive", "Runs a shell, or a command, joined to the local terminal: a PTY of the local TERM and size when stdin is a terminal (tty = false: never), raw mode restored on every way out, window-size changes forwarded.", [command: "string?", options: "ssh.InteractiveOptions?"], [result: "ssh.InteractiveResult?", err: "essh.Error?"]).needs(SESSION),
+                func!("forward_local", "Listens on 127.0.0.1:local_port (0 picks one) and tunnels each connection to remote_host:remote_port.", [local_port: "integer", remote_host: "string", remote_port: "integer"], [forward: "ssh.Forward?", err: "essh.Error?"]).needs(SESSION),
                 func!("close", "Disconnects.", [], []),
             ],
         },
@@ -130,13 +130,13 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             doc: "File operations on the server.",
             fields: &[],
             methods: &[
-                func!("stat", "Attributes of a path: size, mode, uid, gid, mtime, type.", [path: "string"], [stat: "table?", err: "essh.Error?"]),
-                func!("list", "Entries of a directory (without . and ..), sorted by name.", [path: "string"], [entries: "table[]?", err: "essh.Error?"]),
-                func!("mkdir", "Creates a directory.", [path: "string", mode: "integer?"], [ok: "boolean?", err: "essh.Error?"]),
-                func!("remove", "Removes a file, or an empty directory.", [path: "string"], [ok: "boolean?", err: "essh.Error?"]),
-                func!("rename", "Renames a path.", [from: "string", to: "string"], [ok: "boolean?", err: "essh.Error?"]),
-                func!("read", "Reads a small file whole.", [path: "string"], [data: "string?", err: "essh.Error?"]),
-                func!("write", "Writes a small file whole (atomically).", [path: "string", data: "string", mode: "integer?"], [ok: "boolean?", err: "essh.Error?"]),
+                func!("stat", "Attributes of a path: size, mode, uid, gid, mtime, type.", [path: "string"], [stat: "table?", err: "essh.Error?"]).needs(SFTP),
+                func!("list", "Entries of a directory (without . and ..), sorted by name.", [path: "string"], [entries: "table[]?", err: "essh.Error?"]).needs(SFTP),
+                func!("mkdir", "Creates a directory.", [path: "string", mode: "integer?"], [ok: "boolean?", err: "essh.Error?"]).needs(SFTP),
+                func!("remove", "Removes a file, or an empty directory.", [path: "string"], [ok: "boolean?", err: "essh.Error?"]).needs(SFTP),
+                func!("rename", "Renames a path.", [from: "string", to: "string"], [ok: "boolean?", err: "essh.Error?"]).needs(SFTP),
+                func!("read", "Reads a small file whole.", [path: "string"], [data: "string?", err: "essh.Error?"]).needs(SFTP),
+                func!("write", "Writes a small file whole (atomically).", [path: "string", data: "string", mode: "integer?"], [ok: "boolean?", err: "essh.Error?"]).needs(SFTP),
             ],
         },
         TypeDef { method_index: Some(forward::method_index),
@@ -153,6 +153,56 @@ pub static DEFINITION: ModuleDef = ModuleDef {
 pub struct Session {
     conn: Mutex<Option<Arc<Connection>>>,
     label: String,
+    /// The names and addresses of the host, for the ssh permission of its methods.
+    names: Arc<[String]>,
+}
+
+static SESSION: &[Need] = &[SESSION_HOST];
+const SESSION_HOST: Need = Need::custom("ssh", "the host of the session", session_resources);
+static UPLOAD: &[Need] = &[SESSION_HOST, Need::arg("read", 0)];
+static DOWNLOAD: &[Need] = &[SESSION_HOST, Need::arg("write", 1)];
+static SFTP: &[Need] = &[Need::custom("ssh", "the host of the session", sftp::resources)];
+
+/// What connecting with the options of `args[0]` reaches: each hop's name and address (ssh),
+/// and the shell of a ProxyCommand (run).
+fn connect_resources(args: &mlua::MultiValue) -> bridge::Resources {
+    let everything = || vec![("ssh", None)];
+    let Some(Value::Table(t)) = args.front() else { return everything() };
+    let Ok((options, _)) = connect_options(t) else { return everything() };
+    let Ok(target) = session::resolve(&options) else { return everything() };
+    let mut out = Vec::new();
+    for hop in target.jumps.iter().chain(std::iter::once(&target)) {
+        for name in target_names(hop).iter() {
+            out.push(("ssh", Some(name.clone())));
+        }
+        if hop.proxy_command.is_some() {
+            out.push(("run", Some("sh".into())));
+        }
+    }
+    out
+}
+
+fn target_names(t: &target::Target) -> Arc<[String]> {
+    if t.alias == t.host {
+        Arc::from(vec![t.alias.clone()])
+    } else {
+        Arc::from(vec![t.alias.clone(), t.host.clone()])
+    }
+}
+
+/// The names of the session that is `args[0]`.
+pub(crate) fn names_of<T: 'static>(args: &mlua::MultiValue, names: fn(&T) -> Arc<[String]>) -> bridge::Resources {
+    match args.front() {
+        Some(Value::UserData(ud)) => match ud.borrow::<T>() {
+            Ok(s) => names(&s).iter().map(|n| ("ssh", Some(n.clone()))).collect(),
+            Err(_) => vec![("ssh", None)],
+        },
+        _ => vec![("ssh", None)],
+    }
+}
+
+fn session_resources(args: &mlua::MultiValue) -> bridge::Resources {
+    names_of::<Session>(args, |s| s.names.clone())
 }
 
 impl Session {
@@ -507,13 +557,14 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         }
         Ok(async move {
             let target = target?;
+            let names = target_names(&target);
             let conn = session::connect(target, Arc::new(secrets)).await?;
             let label = conn.label.clone();
             deliver(move |lua| {
                 for failure in conn.notices.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
                     bridge::warn(lua, &failure);
                 }
-                lua.create_userdata(Session { conn: Mutex::new(Some(conn)), label })
+                lua.create_userdata(Session { conn: Mutex::new(Some(conn)), label, names })
             })
         })
     })?;

@@ -253,6 +253,12 @@ pub async fn download(
 pub struct Sftp {
     raw: Arc<RawSftpSession>,
     label: String,
+    names: Arc<[String]>,
+}
+
+/// The names of the host of the SFTP client that is `args[0]`.
+pub(super) fn resources(args: &mlua::MultiValue) -> crate::bridge::Resources {
+    super::names_of::<Sftp>(args, |s| s.names.clone())
 }
 
 impl UserData for Sftp {
@@ -325,10 +331,11 @@ pub fn add_methods(lua: &Lua, m: &Table) -> Result<()> {
         "sftp",
         crate::runtime::waiting(lua, "session:sftp", |_, s: UserDataRef<Session>| {
             let conn = s.connection()?;
+            let names = s.names.clone();
             Ok(async move {
                 let raw = open(&conn).await?;
                 let label = conn.label.clone();
-                deliver(move |lua| lua.create_userdata(Sftp { raw, label }))
+                deliver(move |lua| lua.create_userdata(Sftp { raw, label, names }))
             })
         })?,
     )?;

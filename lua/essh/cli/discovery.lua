@@ -48,10 +48,11 @@ local function add_lib_paths(flags)
   package.path = table.concat(parts, ";") .. ";" .. package.path
 end
 
---- Loads the config files `flags` lead to into a new registry; raises a config error.
-function M.load(flags)
+--- Loads the config files `flags` lead to (or `files`) into a new registry, calling
+--- `before_run` once they are read; raises a config error.
+function M.load(flags, files, before_run)
   add_lib_paths(flags)
-  local loaded, err = config.load_files(M.config_files(flags))
+  local loaded, err = config.load_files(files or M.config_files(flags), nil, { before_run = before_run })
   if not loaded then error({ config = err }, 0) end
   return loaded
 end

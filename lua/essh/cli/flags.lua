@@ -47,7 +47,41 @@ M.FLAGS = {
   { "--bash-completion", nil, "print a bash completion script" },
   { "--complete", "=tasks|hosts|tags|flags", "print words to complete, as name:description lines" },
   { "--zsh-completion", nil, "print a zsh completion script" },
+  { "--trust", nil, "trust the config files here (records their sha256 in ~/.essh/trusted)" },
+  { "--untrust", nil, "stop trusting the config files here" },
+  { "--trust-once", nil, "trust the config files for this run only" },
+  { "--allow-all", nil, "allow every permission (the default for a trusted config)" },
+  { "--audit", "FILE", "append one JSON line per permission decision to FILE" },
 }
+
+--- The permissions --allow-NAME[=LIST] and --deny-NAME[=LIST] take.
+M.PERMISSIONS = { "read", "write", "net", "ssh", "run", "env", "storage", "db" }
+for _, p in ipairs(M.PERMISSIONS) do
+  M.FLAGS[#M.FLAGS + 1] = { "--allow-" .. p, "[=LIST]", "allow " .. p .. " (only these, comma-separated); "
+    .. "any --allow-* allows only what the --allow-* flags name" }
+end
+for _, p in ipairs(M.PERMISSIONS) do
+  M.FLAGS[#M.FLAGS + 1] = { "--deny-" .. p, "[=LIST]", "refuse " .. p .. " (these, or all)" }
+end
+
+--- The command line's grants: allow and deny tables (permission -> true or patterns).
+function M.grants(flags)
+  local allow, deny = {}, {}
+  local function value(v)
+    if v == true then return true end
+    local list = {}
+    for item in tostring(v):gmatch("[^,]+") do list[#list + 1] = item end
+    return list
+  end
+  for _, p in ipairs(M.PERMISSIONS) do
+    if flags["allow-" .. p] then allow[p] = value(flags["allow-" .. p]) end
+    if flags["deny-" .. p] then deny[p] = value(flags["deny-" .. p]) end
+  end
+  if flags["allow-all"] then
+    for _, p in ipairs(M.PERMISSIONS) do allow[p] = true end
+  end
+  return allow, deny
+end
 
 local ALIASES = { ["-h"] = "--help" }
 local REPEATABLE = { ["--select"] = true, ["--filter"] = true, ["--target"] = true }

@@ -9,13 +9,9 @@ local M = {}
 
 M.FLAGS = flags_of.FLAGS
 
--- The config's own commands, as (name, description) pairs, for --help; none when it does not load.
-local function config_commands(registry, flags)
-  if not registry then
-    local ok, loaded = pcall(require("essh.cli.discovery").load, flags)
-    if not ok then return {} end
-    registry = loaded
-  end
+-- The config's own commands, as (name, description) pairs, for --help; none without a config.
+local function config_commands(registry)
+  if not registry then return {} end
   local out = {}
   for _, c in ipairs(registry:list("command")) do out[#out + 1] = { c.name, c.description } end
   return out
@@ -40,14 +36,51 @@ local function dispatch(argv, options)
     if not ok then flags_of.usage_error(("--working-dir: %s"):format(tostring(err))) end
   end
   if flags.debug then require("essh.debugging").on = true end
-  if flags.help then out:write(flags_of.help(program, config_commands(registry, flags))) return 0 end
   if flags.version then out:write("essh ", native.version, " (", native.interpreter, ")\n") return 0 end
   if flags["bash-completion"] then return require("essh.cli.complete").script("bash", out) end
   if flags["zsh-completion"] then return require("essh.cli.complete").script("zsh", out) end
   if flags.aliases then return require("essh.cli.complete").script("aliases", out) end
   if flags.init then return require("essh.cli.scaffold").command(out) end
+  local permissions = require "essh.permissions"
+  if flags.audit then
+    local ok, err = permissions.audit(flags.audit)
+    if not ok then flags_of.usage_error(("--audit: %s"):format(tostring(err))) end
+  end
+  -- What limits this run: the command line's grants, and an untrusted config's sandbox. They
+  -- apply once essh has found and read the config files, before the first one runs.
+  local limits = {}
+  local allow, deny = flags_of.grants(flags)
+  if next(allow) or next(deny) then limits[#limits + 1] = permissions.command_line(allow, deny) end
+  local files
+  if not registry then
+    local trust = require "essh.trust"
+    files = require("essh.cli.discovery").config_files(flags)
+    if flags.trust then return trust.trust(files, out) end
+    if flags.untrust then return trust.untrust(files, out) end
+    local untrusted = not (flags["trust-once"] or trust.all_trusted()) and trust.untrusted(files) or {}
+    if #untrusted > 0 then
+      -- Listings of an untrusted config still work, in a sandbox; nothing else starts.
+      local listing = flags.help or flags.hosts or flags.tasks or flags.tags or flags.complete or #words == 0
+      if not listing then error({ config = trust.refusal(untrusted) }, 0) end
+      limits[#limits + 1] = trust.policy(untrusted)
+      if flags.help then io.stderr:write(program, ": ", trust.refusal(untrusted), "\n") end
+    end
+  end
+  local function limit()
+    for _, p in ipairs(limits) do permissions.restrict(p) end
+  end
+  if registry then limit() end
+  if flags.help then
+    if not registry then
+      local ok, loaded = pcall(require("essh.cli.discovery").load, flags, files, limit)
+      registry = ok and loaded or nil
+      if not ok then limit() end
+    end
+    out:write(flags_of.help(program, config_commands(registry)))
+    return 0
+  end
 
-  registry = registry or require("essh.cli.discovery").load(flags)
+  registry = registry or require("essh.cli.discovery").load(flags, files, limit)
   local name = words[1]
   if next(flags.ssh) and not (name and not registry:get("task", name) and not registry:get("command", name)) then
     flags_of.usage_error("ssh options (-A, -p, ...) apply to a session on a host: essh [ssh options] HOST")
@@ -62,7 +95,10 @@ local function dispatch(argv, options)
     if flags[listing] then return require("essh.cli." .. listing).command(registry, flags, out) end
   end
   -- The generated ssh_config, for what does not run a task (a run writes it itself).
-  local function generate() require("essh.ssh_config_file").write(registry) end
+  local function generate()
+    local ok, err = require("essh.ssh_config_file").write(registry)
+    if not ok then error(err, 0) end
+  end
   if flags.print or flags["ssh-config"] then
     generate()
     return require("essh.cli.print").command(registry, flags, out)

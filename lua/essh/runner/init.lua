@@ -14,6 +14,7 @@ local selection = require "essh.runner.selection"
 local ssh_args = require "essh.ssh_args"
 local ssh_config_file = require "essh.ssh_config_file"
 local task_of = require "essh.task"
+local permissions = require "essh.permissions"
 
 local M = {}
 
@@ -58,7 +59,9 @@ local function prepared(task, run, report)
   if not task.prepare then return true end
   local fields = { prepare = true }
   for k, v in pairs(run) do fields[k] = v end
-  local ok, result = runtime.pcall(task.prepare, context.new(task, selection.local_host(), nil, fields))
+  local ok, _, result = runtime.pcall(permissions.within, run.policy, { task = task.name }, task.prepare,
+    context.new(task, selection.local_host(), nil, fields))
+  if not ok then result = _ end
   if ok and result ~= false then return true end
   report.ok = false
   report.error = ok and ("task %s: prepare returned false"):format(task.name) or tostring(result)
@@ -79,12 +82,17 @@ local function job(run, host, policy, report)
     events.emit("host_start", run.task, host)
     local t0 = runtime.monotonic()
     local ok, failure
+    -- The host's work runs in the task's permissions, labelled for the audit and the report.
+    local layer, saved = permissions.enter(run.policy, { task = run.task.name, host = host.name })
     if run.task.timeout then
       local done, err = runtime.timeout(run.task.timeout, function() host_work.work(run, host, entry) return true end)
       ok, failure = done == true, err
     else
       ok, failure = runtime.pcall(host_work.work, run, host, entry)
     end
+    permissions.leave(saved)
+    local denied = layer:denials()
+    if #denied > 0 then entry.denied = denied end
     entry.duration = runtime.monotonic() - t0
     if entry.status == "unreachable" then
       report.unreachable[#report.unreachable + 1] = host.name
@@ -122,7 +130,23 @@ function M.run(registry, task, options)
     report.duration = runtime.monotonic() - started
     return report
   end
-  ssh_config_file.write(registry)
+  permissions.apply_pending(registry)
+  local written, unwritten = ssh_config_file.write(registry)
+  if not written then
+    local message = ("the generated ssh_config is not written: %s"):format(tostring(unwritten))
+    if ssh_config_file.chosen() then
+      (options.stderr or io.stderr):write("essh: ", message, "\n")
+    else
+      require("essh.debugging").say(message)
+    end
+  end
+  local task_policy
+  if task.permissions then
+    task_policy = permissions.policy(task.permissions, "the permissions of task " .. task.name,
+      { registry = registry, base = task._where and task._where:match("^(.*)/[^/]*:%d+$") })
+  else
+    task_policy = permissions.open("task " .. task.name)
+  end
   local stdin
   if task.stdin then
     stdin = options.stdin
@@ -130,7 +154,8 @@ function M.run(registry, task, options)
   end
   local out = options.stdout or io.stdout
   local run = { task = task, registry = registry, args = options.args or task.args or {}, stdin = stdin,
-    password = asked_once(options.sudo_password), stdout = out, stderr = options.stderr or io.stderr, scripts = {} }
+    password = asked_once(options.sudo_password), stdout = out, stderr = options.stderr or io.stderr, scripts = {},
+    policy = task_policy }
   if not prepared(task, run, report) then
     report.duration = runtime.monotonic() - started
     return report

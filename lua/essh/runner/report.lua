@@ -46,6 +46,10 @@ function M.summary(report, stream)
     local err = h.error and tostring(h.error):gsub("\n.*", "") or ""
     stream:write(row(name, h.status, h.exitStatus and tostring(h.exitStatus) or "-",
       h.duration and ("%.2fs"):format(h.duration) or "-", err))
+    for _, d in ipairs(h.denied or {}) do
+      stream:write(("%s  denied: %s %s (%s)\n"):format((" "):rep(width), d.permission, d.resource or "(all)",
+        d.action))
+    end
   end
 end
 
