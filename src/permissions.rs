@@ -201,22 +201,40 @@ fn make_policy(spec: &Table) -> Result<Policy> {
     Ok(policy)
 }
 
-/// The current scope, for the scheduler to keep with a task that stops.
-fn scope_get(lua: &Lua) -> Result<Value> {
+/// The handle of the scope last handed to the scheduler: a task that did not change its scope
+/// gets the same handle back, so a step of the scheduler allocates nothing.
+struct LastHandle {
+    scope: Scope,
+    handle: mlua::AnyUserData,
+}
+
+/// The handle of the current scope, for the scheduler to keep with a task that stops.
+fn scope_get(lua: &Lua) -> Result<mlua::AnyUserData> {
     let scope = with_state(lua, |s| s.current.clone());
-    Ok(Value::UserData(lua.create_userdata(ScopeHandle(scope))?))
+    if let Some(last) = lua.app_data_ref::<LastHandle>() {
+        if Rc::ptr_eq(&last.scope, &scope) {
+            return Ok(last.handle.clone());
+        }
+    }
+    let handle = lua.create_userdata(ScopeHandle(scope.clone()))?;
+    lua.set_app_data(LastHandle { scope, handle: handle.clone() });
+    Ok(handle)
 }
 
-/// Makes `scope` current: the scheduler's own, for the task it resumes.
-fn scope_set(lua: &Lua, scope: UserDataRef<ScopeHandle>) -> Result<()> {
-    with_state(lua, |s| s.current = scope.0.clone());
-    Ok(())
+/// Makes the scope of `handle` current and returns the handle of the one it replaces: the
+/// scheduler's, around each step of a task.
+fn scope_swap(lua: &Lua, handle: mlua::AnyUserData) -> Result<mlua::AnyUserData> {
+    let previous = scope_get(lua)?;
+    let scope = handle.borrow::<ScopeHandle>()?.0.clone();
+    with_state(lua, |s| s.current = scope.clone());
+    lua.set_app_data(LastHandle { scope, handle });
+    Ok(previous)
 }
 
-/// The scheduler's two hands on the scope: `scope_get()` and `scope_set(scope)`.
+/// The scheduler's two hands on the scope: `scope_get()` and `scope_swap(handle)`.
 pub fn scheduler_natives(lua: &Lua, native: &Table) -> Result<()> {
     native.raw_set("scope_get", lua.create_function(|lua, ()| scope_get(lua))?)?;
-    native.raw_set("scope_set", lua.create_function(|lua, s: UserDataRef<ScopeHandle>| scope_set(lua, s))?)?;
+    native.raw_set("scope_swap", lua.create_function(|lua, h: mlua::AnyUserData| scope_swap(lua, h))?)?;
     Ok(())
 }
 
@@ -290,7 +308,5 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
 }
 
 fn known(permission: &str, what: &str) -> Result<&'static str> {
-    crate::bridge::policy::permission_name(permission).ok_or_else(|| {
-        mlua::Error::runtime(format!("{what}: unknown permission '{permission}' (known: {})", PERMISSIONS.join(", ")))
-    })
+    crate::bridge::policy::permission_name(permission).map_err(|e| mlua::Error::runtime(format!("{what}: {e}")))
 }

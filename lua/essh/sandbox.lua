@@ -223,9 +223,6 @@ function M.globals(env, essh_require)
     end
     return real_rawset(t, k, v)
   end
-  function g.setmetatable(t, mt)
-    return real_setmetatable(t, mt)
-  end
   for _, name in ipairs { "getfenv", "setfenv", "module", "newproxy" } do
     local real = rawget(_G, name)
     if real then

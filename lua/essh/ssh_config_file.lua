@@ -10,16 +10,13 @@ local M = {}
 
 local chosen, temporary
 
---- The file's path (made, empty, on first use; a policy refusing the temporary directory
---- leaves the path of a file that is never written).
+--- The file's path (made, empty, on first use), or nil and the error when no file can be
+--- made (a policy refusing the temporary directory).
 function M.path()
   if chosen then return chosen end
   if not temporary then
-    local dir = fs.tempdir("essh-ssh-config")
-    if not dir then
-      temporary = "/nonexistent/essh-ssh-config/ssh_config"
-      return temporary
-    end
+    local dir, err = fs.tempdir("essh-ssh-config")
+    if not dir then return nil, err end
     fs.remove_at_exit(dir)
     temporary = dir .. "/ssh_config"
     assert(fs.write(temporary, "", { mode = 384 }))
@@ -51,7 +48,8 @@ end
 --- Writes every host of `registry` to the file (mode 0600); returns its path, or nil and the
 --- error (a policy may refuse the write).
 function M.write(registry)
-  local path = M.path()
+  local path, unmade = M.path()
+  if not path then return nil, unmade end
   local ok, err = fs.write(path, M.text(registry:list("host")), { mode = 384 })
   if not ok then return nil, err end
   return path

@@ -4,7 +4,6 @@
 --- (hosts, tasks, completion) and runs with deterministic modules only: no network, no
 --- programs, no writes, reads in its own directory.
 local native = require "essh_native"
-local permissions = require "essh.permissions"
 
 local fs, crypto, env = native.fs, native.crypto, native.env
 
@@ -124,11 +123,6 @@ end
 function M.all_trusted()
   local v = env.get("ESSH_TRUST_ALL")
   return v ~= nil and v ~= "" and v ~= "0"
-end
-
---- Loads nothing: limits this run to what `untrusted` configs may do.
-function M.restrict(untrusted)
-  permissions.restrict(M.policy(untrusted))
 end
 
 return M

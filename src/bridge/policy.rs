@@ -40,9 +40,13 @@ pub struct Policy {
     deny: Vec<(&'static str, Rule)>,
 }
 
-/// The name of a permission as the static string of [`PERMISSIONS`].
-pub fn permission_name(name: &str) -> Option<&'static str> {
-    PERMISSIONS.iter().copied().find(|p| *p == name)
+/// The name of a permission as the static string of [`PERMISSIONS`], or the error naming it.
+pub fn permission_name(name: &str) -> Result<&'static str, String> {
+    PERMISSIONS
+        .iter()
+        .copied()
+        .find(|p| *p == name)
+        .ok_or_else(|| format!("unknown permission '{name}' (known: {})", PERMISSIONS.join(", ")))
 }
 
 impl Policy {
@@ -70,14 +74,19 @@ impl Policy {
     /// Whether this policy lets `permission` reach `resource` (None: every resource).
     pub fn allows(&self, permission: &str, resource: Option<&str>) -> bool {
         let resource = resource.map(|r| normalize_resource(permission, r));
+        self.allows_normalized(permission, resource.as_deref())
+    }
+
+    /// [`allows`](Self::allows) for a resource already normalised (once for every policy).
+    fn allows_normalized(&self, permission: &str, resource: Option<&str>) -> bool {
         let matches = |rule: &Rule| match rule {
             Rule::All => true,
-            Rule::Only(patterns) => match &resource {
+            Rule::Only(patterns) => match resource {
                 Some(r) => patterns.iter().any(|p| pattern_matches(permission, p, r)),
                 None => false,
             },
         };
-        let denied = self.deny.iter().filter(|(p, _)| *p == permission).any(|(_, rule)| match (rule, &resource) {
+        let denied = self.deny.iter().filter(|(p, _)| *p == permission).any(|(_, rule)| match (rule, resource) {
             (Rule::All, _) => true,
             // Refusing some resources refuses the request for all of them.
             (Rule::Only(_), None) => true,
@@ -137,8 +146,7 @@ fn describe_rule(rule: &Rule) -> String {
 }
 
 fn rule(permission: &str, patterns: Option<&[String]>, base: &Path) -> Result<(&'static str, Rule), String> {
-    let p = permission_name(permission)
-        .ok_or_else(|| format!("unknown permission '{permission}' (known: {})", PERMISSIONS.join(", ")))?;
+    let p = permission_name(permission)?;
     let rule = match patterns {
         None => Rule::All,
         Some(list) => {
@@ -343,17 +351,13 @@ pub fn wildcard(pattern: &[u8], text: &[u8], sep: Option<u8>) -> bool {
     match pattern.first() {
         None => text.is_empty(),
         Some(b'*') => {
-            let crosses = sep.is_none() || pattern.get(1) == Some(&b'*');
-            let rest = if sep.is_some() && crosses { &pattern[2..] } else { &pattern[1..] };
-            let rest = if crosses && sep.is_some() && rest.first() == sep.as_ref() && !rest.is_empty() {
-                // `a/**/b` also matches `a/b`.
-                if wildcard(&rest[1..], text, sep) {
-                    return true;
-                }
-                rest
-            } else {
-                rest
-            };
+            let double = sep.is_some() && pattern.get(1) == Some(&b'*');
+            let crosses = sep.is_none() || double;
+            let rest = if double { &pattern[2..] } else { &pattern[1..] };
+            // `a/**/b` also matches `a/b`.
+            if double && rest.first() == sep.as_ref() && wildcard(&rest[1..], text, sep) {
+                return true;
+            }
             for i in 0..=text.len() {
                 if wildcard(rest, &text[i..], sep) {
                     return true;
@@ -464,7 +468,8 @@ impl State {
     /// `permission` for `resource` (None: every resource), asked by `action`: Ok, or the
     /// permission_denied error to return. Records the decision (audit, the scope's denials).
     pub fn check(&mut self, permission: &'static str, action: &str, resource: Option<&str>) -> Result<(), Error> {
-        let refusing = self.layers().find(|l| !l.policy.allows(permission, resource)).cloned();
+        let normalized = resource.map(|r| normalize_resource(permission, r));
+        let refusing = self.layers().find(|l| !l.policy.allows_normalized(permission, normalized.as_deref())).cloned();
         let Some(layer) = refusing else {
             self.record(permission, action, resource, true, "");
             return Ok(());
@@ -479,7 +484,8 @@ impl State {
     /// Whether `permission` on `resource` would be allowed, without recording anything:
     /// "granted", or "denied"; with no resource, `partial` says some resources are.
     pub fn query(&self, permission: &str, resource: Option<&str>) -> (&'static str, bool) {
-        if self.layers().all(|l| l.policy.allows(permission, resource)) {
+        let normalized = resource.map(|r| normalize_resource(permission, r));
+        if self.layers().all(|l| l.policy.allows_normalized(permission, normalized.as_deref())) {
             return ("granted", false);
         }
         let partial = resource.is_none() && self.layers().all(|l| l.policy.allows_some(permission));

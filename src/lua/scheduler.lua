@@ -8,7 +8,7 @@
 local native = ...
 local RAISE, WAIT = native.raise, native.wait
 local wait_any, sleep_op, new_error = native.wait_any, native.sleep_op, native.new_error
-local scope_get, scope_set = native.scope_get, native.scope_set
+local scope_get, scope_swap = native.scope_get, native.scope_swap
 
 local create, resume, yield, running, status = coroutine.create, coroutine.resume, coroutine.yield,
   coroutine.running, coroutine.status
@@ -70,11 +70,9 @@ local function step(task, args)
   if task.done then return end
   local co = task.co
   -- A task runs in the permission scope it was started in (and keeps what it entered since).
-  local outer = scope_get()
-  scope_set(scopes[task])
+  local outer = scope_swap(scopes[task])
   local r = pack(resume(co, unpack(args, 1, args.n)))
-  scopes[task] = scope_get()
-  scope_set(outer)
+  scopes[task] = scope_swap(outer)
   if status(co) == "dead" then
     if r[1] then return finish(task, true, unpack(r, 2, r.n)) end
     return finish(task, false, r[2])

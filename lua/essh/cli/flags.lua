@@ -56,12 +56,12 @@ M.FLAGS = {
 
 --- The permissions --allow-NAME[=LIST] and --deny-NAME[=LIST] take.
 M.PERMISSIONS = { "read", "write", "net", "ssh", "run", "env", "storage", "db" }
-for _, p in ipairs(M.PERMISSIONS) do
-  M.FLAGS[#M.FLAGS + 1] = { "--allow-" .. p, "[=LIST]", "allow " .. p .. " (only these, comma-separated); "
-    .. "any --allow-* allows only what the --allow-* flags name" }
-end
-for _, p in ipairs(M.PERMISSIONS) do
-  M.FLAGS[#M.FLAGS + 1] = { "--deny-" .. p, "[=LIST]", "refuse " .. p .. " (these, or all)" }
+for _, kind in ipairs { "allow", "deny" } do
+  for _, p in ipairs(M.PERMISSIONS) do
+    M.FLAGS[#M.FLAGS + 1] = { "--" .. kind .. "-" .. p, "[=LIST]", kind == "allow"
+      and ("allow " .. p .. " (only these, comma-separated); any --allow-* allows only what the --allow-* flags name")
+      or ("refuse " .. p .. " (these, or all)") }
+  end
 end
 
 --- The command line's grants: allow and deny tables (permission -> true or patterns).

@@ -74,7 +74,6 @@ local function dispatch(argv, options)
     if not registry then
       local ok, loaded = pcall(require("essh.cli.discovery").load, flags, files, limit)
       registry = ok and loaded or nil
-      if not ok then limit() end
     end
     out:write(flags_of.help(program, config_commands(registry)))
     return 0

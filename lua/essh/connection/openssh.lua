@@ -12,7 +12,6 @@ local permissions = require "essh.permissions"
 
 -- The backend runs ssh and scp, which a task's permissions must grant (run) beside its hosts
 -- (ssh, checked here as the native client checks them); a transfer's local file is checked too.
-local run, tempdir, write, remove = process.run, fs.tempdir, fs.write, fs.remove
 
 local M = {}
 
@@ -67,23 +66,23 @@ function M.open(host, extra)
     local allowed, denied = permissions.check("ssh", tostring(name), "ssh.connect")
     if not allowed then return nil, denied end
   end
-  local dir, err = tempdir("essh-openssh-")
+  local dir, err = fs.tempdir("essh-openssh-")
   if not dir then return nil, err end
   local self = setmetatable({ host = host, dir = dir, config = fs.join(dir, "ssh_config"),
     socket = fs.join(dir, "master") }, Connection)
   -- Settings of ssh's command-line options come first: the first value obtained wins.
   local first = extra and next(extra) and require("essh.host").new(host.name, extra):ssh_config() or ""
-  local ok, werr = write(self.config, first .. host:ssh_config() .. includes(), { mode = 384 })
+  local ok, werr = fs.write(self.config, first .. host:ssh_config() .. includes(), { mode = 384 })
   if not ok then
-    remove(dir, { recursive = true })
+    fs.remove(dir, { recursive = true })
     return nil, werr
   end
   -- The master goes to the background once authenticated (-f), with no session of its own
   -- (-N), and passes on whatever variables its clients set (SendEnv *): each command's own.
-  local r, rerr = run(argv_of(M.ssh, self:options { "-o", "ControlMaster=yes", "-o", "ControlPersist=yes",
+  local r, rerr = process.run(argv_of(M.ssh, self:options { "-o", "ControlMaster=yes", "-o", "ControlPersist=yes",
     "-o", "SendEnv=*", "-N", "-f" }, host.name))
   if not r or r.exitStatus ~= 0 then
-    remove(dir, { recursive = true })
+    fs.remove(dir, { recursive = true })
     return nil, r and failure(host, r.stderr, "connecting to") or rerr
   end
   return self
@@ -120,7 +119,7 @@ function Connection:exec(command, options)
       return on_stderr(chunk, partial)
     end
   end
-  local r, err = run(argv, run_options)
+  local r, err = process.run(argv, run_options)
   if not r then return nil, err end
   if r.exitStatus == 255 then
     local text = on_stderr and table.concat(stderr_seen, "\n") or r.stderr
@@ -156,7 +155,7 @@ function Connection:upload(src, dst, options)
   local stat, serr = fs.stat(src)
   if not stat then return nil, serr end
   local target = options.atomic == false and dst or temporary(dst)
-  local r, err = run(argv_of(M.scp, self:options { "-q" }, src, self.host.name .. ":" .. target))
+  local r, err = process.run(argv_of(M.scp, self:options { "-q" }, src, self.host.name .. ":" .. target))
   if not r then return nil, err end
   if r.exitStatus ~= 0 then return nil, failure(self.host, r.stderr, "the upload to") end
   local mode = ("%o"):format(options.mode or (stat.mode % 4096))
@@ -174,7 +173,7 @@ end
 function Connection:download(src, dst, options)
   local allowed, denied = permissions.check("write", dst, "session:download")
   if not allowed then return nil, denied end
-  local r, err = run(argv_of(M.scp, self:options { "-q" }, self.host.name .. ":" .. src, dst))
+  local r, err = process.run(argv_of(M.scp, self:options { "-q" }, self.host.name .. ":" .. src, dst))
   if not r then return nil, err end
   if r.exitStatus ~= 0 then return nil, failure(self.host, r.stderr, "the download from") end
   if options and options.mode then
@@ -211,14 +210,14 @@ function Connection:forward(local_port, host, port)
     return nil, native.error("invalid", "the openssh backend forwards a given local port (not 0)")
   end
   local spec = ("127.0.0.1:%d:%s:%d"):format(local_port, host, port)
-  local r, err = run(argv_of(M.ssh, self:options { "-O", "forward", "-L", spec }, self.host.name))
+  local r, err = process.run(argv_of(M.ssh, self:options { "-O", "forward", "-L", spec }, self.host.name))
   if not r then return nil, err end
   if r.exitStatus ~= 0 then return nil, failure(self.host, r.stderr, "the forward through") end
   local conn = self
   return {
     port = local_port,
     close = function()
-      run(argv_of(M.ssh, conn:options { "-O", "cancel", "-L", spec }, conn.host.name))
+      process.run(argv_of(M.ssh, conn:options { "-O", "cancel", "-L", spec }, conn.host.name))
     end,
   }
 end
@@ -226,8 +225,8 @@ end
 --- Stops the master and removes the generated files.
 function Connection:close()
   if not self.dir then return end
-  run(argv_of(M.ssh, self:options { "-O", "exit" }, self.host.name))
-  remove(self.dir, { recursive = true })
+  process.run(argv_of(M.ssh, self:options { "-O", "exit" }, self.host.name))
+  fs.remove(self.dir, { recursive = true })
   self.dir = nil
 end
 

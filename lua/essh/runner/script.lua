@@ -28,7 +28,7 @@ function M.variables(task, host, args)
     "ESSH_HOST_NAME=" .. quote(host.name),
     "ESSH_HOSTNAME=" .. quote(host.name),
     "ESSH_HOST_HOSTNAME=" .. quote(host.name),
-    "ESSH_SSH_CONFIG=" .. quote(ssh_config_file.path()),
+    "ESSH_SSH_CONFIG=" .. quote(ssh_config_file.path() or ""),
     "ESSH_DEBUG=" .. (debugging.on and "1" or '""'),
   }
   local data = engine.host(host)
@@ -75,7 +75,7 @@ function M.render(registry, task, host, args, cache)
   end
   if driver and driver.engine ~= nil then
     return engine.render(driver, task, (not host.is_this_machine) and host or nil,
-      { scripts = entries, args = args, debug = debugging.on, ssh_config = ssh_config_file.path() })
+      { scripts = entries, args = args, debug = debugging.on, ssh_config = ssh_config_file.path() or "" })
   end
   local codes = {}
   for i, e in ipairs(entries) do codes[i] = e.code end
