@@ -17,7 +17,7 @@ SO := build/$(FEATURE)/essh_native.so
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 DIST ?= dist
 
-.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner stress lint generate deps demo fuzz clean rock-build rock-install
+.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner bench-permissions stress lint generate deps demo fuzz clean rock-build rock-install
 
 all: build
 
@@ -59,7 +59,7 @@ test-lua:
 	@tools/check-no-servers
 
 
-bench: bench-codecs bench-io bench-ssh bench-runner
+bench: bench-codecs bench-io bench-ssh bench-runner bench-permissions
 
 bench-codecs:
 	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
@@ -84,6 +84,10 @@ stress:
 bench-runner:
 	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
 	lua5.4 bench/runner.lua
+
+# The permission check against the build of BASE (the commit before it), alternately.
+bench-permissions:
+	bench/permissions.sh
 
 lint:
 	$(CARGO) fmt --check

@@ -12,6 +12,8 @@ describe("what follows from essh_native.modules()", function()
     assert.equal(gen.error_class, values.read("types/error.lua"))
     assert.equal(gen.essh_fields(native.modules()), values.read("types/essh_modules.lua"),
       "types/essh_modules.lua is stale")
+    local readme = values.read("README.md")
+    assert.equal(gen.readme_with_needs(readme, native.modules()), readme, "README.md's permissions table is stale")
   end)
 
   it("every native module has its lua/essh/ file: a fresh shim, or a Lua half of its own", function()

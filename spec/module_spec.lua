@@ -91,8 +91,8 @@ describe("the permissions functions declare", function()
     assert.same({ "read argument 1" }, needs_of("fs", "read"))
     assert.same({ "read argument 1", "write argument 2" }, needs_of("fs", "copy"))
     assert.same({ "net the host of argument 1", "write argument 2" }, needs_of("http", "download"))
-    assert.same({ "ssh every host the connection reaches (jump hosts too: their names and addresses), and run for a"
-      .. " ProxyCommand" }, needs_of("ssh", "connect"))
+    assert.same({ "ssh each hop's name and address, jump hosts too; and run of sh for a ProxyCommand" },
+      needs_of("ssh", "connect"))
     assert.same({ "run the program of argument 1" }, needs_of("process", "run"))
     assert.same({ "env any" }, needs_of("env", "all"))
   end)

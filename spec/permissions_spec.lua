@@ -219,6 +219,12 @@ local attempts = {
   http = function() local r = require("essh.http").get("http://127.0.0.1:%s/"); return r end,
   ssh = function() return require("essh_native").ssh.connect { host = "127.0.0.1", port = %s, ssh_config = false } end,
   process = function() return require("essh_native").process.run({ "touch", %q }) end,
+  patched_checks = function()
+    local p = require "essh.permissions"
+    p.check, p.restricted = function() return true end, function() return false end
+    return io.open(%q, "w")
+  end,
+  template_file = function() return require("essh.template").dofile("/etc/passwd") end,
 }
 local names = {}
 for name in pairs(attempts) do names[#names + 1] = name end
@@ -230,7 +236,8 @@ for _, name in ipairs(names) do
 end
 local secret = os.getenv("ESSH_TEST_SECRET")
 task("getenv_" .. (secret and "achieved" or "refused")) {}
-]=]):format(outside, outside, outside, home .. "/keep", home .. "/keep", outside, outside, port, port, outside)))
+]=]):format(outside, outside, outside, home .. "/keep", home .. "/keep", outside, outside, port, port, outside,
+      outside)))
     for _, listing in ipairs { "--complete=tasks", "--tasks", "--hosts" } do
       local out = essh(listing, "ESSH_TEST_SECRET=s3cret")
       if listing ~= "--hosts" then
@@ -238,12 +245,43 @@ task("getenv_" .. (secret and "achieved" or "refused")) {}
         assert.matches("io_open_refused", out)
         assert.matches("getenv_refused", out)
         assert.matches("http_refused", out)
+        assert.matches("patched_checks_refused", out)
       end
     end
     shell.run("kill " .. pid)
     assert.is_false(fs.exists(outside))
     assert.is_false(fs.exists(seen), "the listener saw a connection")
     assert.equal("keep", fs.read(home .. "/keep"))
+  end)
+
+  it("limits everything after essh.permissions in a config, its ssh grant included", function()
+    assert(fs.write(dir .. "/.esshconfig.lua", [[
+essh.permissions { ssh = { "granted" }, run = true, env = true, read = true }
+host "a" { HostName = "127.0.0.1", Port = 1, tags = { "granted" }, ConnectTimeout = 2 }
+host "b" { HostName = "127.0.0.2", Port = 1, ConnectTimeout = 2 }
+task "write" { script = function() local ok, err = require("essh.fs").write("x.txt", "x"); error(err) end }
+]]))
+    local out, code = essh("--trust-once write")
+    assert.equal(1, code, out)
+    assert.matches("fs.write needs write access to x.txt, which essh.permissions at .esshconfig.lua:1 does not grant",
+      out, 1, true)
+    assert.is_false(fs.exists(dir .. "/x.txt"))
+    out = essh("--trust-once --exec --backend remote --target a --target b true")
+    assert.matches("ssh.connect needs ssh access to b", out, 1, true)
+    assert.not_matches("ssh access to a[ ,]", out)
+  end)
+
+  it("never runs a prepare function or a hook for a listing, trusted or not", function()
+    assert(fs.write(dir .. "/.esshconfig.lua", ([[
+host "h" { HostName = "127.0.0.1", hooks_before_connect = { function() io.open(%q, "w"):close() return "true" end } }
+task "t" { description = "d", prepare = function() io.open(%q, "w"):close() end, script = "true" }
+]]):format(dir .. "/hooked", dir .. "/prepared")))
+    for _, listing in ipairs { "--tasks", "--hosts", "--complete=tasks", "--complete=hosts", "--tags" } do
+      essh(listing)
+      essh(listing, "ESSH_TRUST_ALL=1")
+    end
+    assert.is_false(fs.exists(dir .. "/hooked"))
+    assert.is_false(fs.exists(dir .. "/prepared"))
   end)
 
   it("writes one JSON line per decision to --audit and lists denials in the report", function()

@@ -203,38 +203,55 @@ fn make_policy(spec: &Table) -> Result<Policy> {
 
 /// The handle of the scope last handed to the scheduler: a task that did not change its scope
 /// gets the same handle back, so a step of the scheduler allocates nothing.
-struct LastHandle {
-    scope: Scope,
-    handle: mlua::AnyUserData,
-}
+#[derive(Default)]
+struct LastHandle(Option<(Scope, mlua::AnyUserData)>);
 
-/// The handle of the current scope, for the scheduler to keep with a task that stops.
-fn scope_get(lua: &Lua) -> Result<mlua::AnyUserData> {
-    let scope = with_state(lua, |s| s.current.clone());
+/// The handle of `scope`.
+fn handle_of(lua: &Lua, scope: Scope) -> Result<mlua::AnyUserData> {
     if let Some(last) = lua.app_data_ref::<LastHandle>() {
-        if Rc::ptr_eq(&last.scope, &scope) {
-            return Ok(last.handle.clone());
+        if let Some((s, handle)) = &last.0 {
+            if Rc::ptr_eq(s, &scope) {
+                return Ok(handle.clone());
+            }
         }
     }
     let handle = lua.create_userdata(ScopeHandle(scope.clone()))?;
-    lua.set_app_data(LastHandle { scope, handle: handle.clone() });
+    remember(lua, scope, handle.clone());
     Ok(handle)
 }
 
-/// Makes the scope of `handle` current and returns the handle of the one it replaces: the
-/// scheduler's, around each step of a task.
-fn scope_swap(lua: &Lua, handle: mlua::AnyUserData) -> Result<mlua::AnyUserData> {
-    let previous = scope_get(lua)?;
-    let scope = handle.borrow::<ScopeHandle>()?.0.clone();
-    with_state(lua, |s| s.current = scope.clone());
-    lua.set_app_data(LastHandle { scope, handle });
-    Ok(previous)
+fn remember(lua: &Lua, scope: Scope, handle: mlua::AnyUserData) {
+    match lua.app_data_mut::<LastHandle>() {
+        Some(mut last) => last.0 = Some((scope, handle)),
+        None => {
+            lua.set_app_data(LastHandle(Some((scope, handle))));
+        }
+    }
+}
+
+/// The handle of the current scope, for the scheduler to keep with a task it starts.
+fn scope_get(lua: &Lua) -> Result<mlua::AnyUserData> {
+    handle_of(lua, with_state(lua, |s| s.current.clone()))
+}
+
+/// Makes the scope of `handle` current (nil: the empty scope, before any enter) and returns
+/// the handle of the one it replaces: the scheduler's, around each step of a task.
+fn scope_swap(lua: &Lua, handle: Option<mlua::AnyUserData>) -> Result<mlua::AnyUserData> {
+    let scope = match &handle {
+        Some(h) => h.borrow::<ScopeHandle>()?.0.clone(),
+        None => Scope::default(),
+    };
+    let previous = with_state(lua, |s| std::mem::replace(&mut s.current, scope.clone()));
+    if let Some(h) = handle {
+        remember(lua, scope, h);
+    }
+    handle_of(lua, previous)
 }
 
 /// The scheduler's two hands on the scope: `scope_get()` and `scope_swap(handle)`.
 pub fn scheduler_natives(lua: &Lua, native: &Table) -> Result<()> {
     native.raw_set("scope_get", lua.create_function(|lua, ()| scope_get(lua))?)?;
-    native.raw_set("scope_swap", lua.create_function(|lua, h: mlua::AnyUserData| scope_swap(lua, h))?)?;
+    native.raw_set("scope_swap", lua.create_function(|lua, h: Option<mlua::AnyUserData>| scope_swap(lua, h))?)?;
     Ok(())
 }
 
@@ -252,7 +269,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         with_state(lua, |s| s.ceiling.push(layer));
         Ok(())
     })?;
-    export(lua, m, "permissions.enter", |lua, (p, labels): (UserDataRef<PolicyHandle>, Option<Table>)| {
+    let enter = bridge::function(lua, "permissions.enter", |lua, (p, labels): (UserDataRef<PolicyHandle>, Option<Table>)| {
         let (task, host) = match &labels {
             Some(t) => (t.get::<Option<String>>("task")?, t.get::<Option<String>>("host")?),
             None => (None, None),
@@ -267,6 +284,9 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         });
         Ok((lua.create_userdata(LayerHandle(layer))?, lua.create_userdata(ScopeHandle(saved))?))
     })?;
+    // Through the scheduler, which keeps scopes per task from the first enter on.
+    let scoping: mlua::Function = crate::runtime::scheduler(lua)?.raw_get("scoping")?;
+    m.raw_set("enter", scoping.call::<mlua::Function>(enter)?)?;
     export(lua, m, "permissions.leave", |lua, saved: UserDataRef<ScopeHandle>| {
         with_state(lua, |s| {
             if !encloses(&saved.0, &s.current) {

@@ -187,7 +187,7 @@ function ssh_Forward:close() end
 local ssh = {}
 
 --- Connects and authenticates (agent, key files, password, keyboard-interactive); ssh_config fills in what options leave out.
---- Needs: ssh (every host the connection reaches (jump hosts too: their names and addresses), and run for a ProxyCommand).
+--- Needs: ssh (each hop's name and address, jump hosts too; and run of sh for a ProxyCommand).
 ---@param options ssh.ConnectOptions
 ---@return ssh.Session? session
 ---@return essh.Error? err

@@ -244,7 +244,7 @@ local loadstring, setfenv = rawget(_G, "loadstring"), rawget(_G, "setfenv")
 
 -- Compiles the file at `path` as a chunk running in `env`.
 local function compile(path, env)
-  local allowed, denied = require("essh.permissions").check("read", path, "essh.load")
+  local allowed, denied = require("essh_native").permissions.check("read", path, "essh.load")
   if not allowed then return nil, tostring(denied) end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end

@@ -112,7 +112,7 @@ end
 
 --- Appends to the file at `path` from now on (nil goes back to stderr).
 function M.set_file(path)
-  if path ~= nil then assert(require("essh.permissions").check("write", path, "log.set_file")) end
+  if path ~= nil then assert(require("essh_native").permissions.check("write", path, "log.set_file")) end
   if state.sink ~= io.stderr then state.sink:close() end
   if path == nil then
     state.sink = io.stderr

@@ -6,7 +6,8 @@
 --- (`debug`, `string.dump`, `package.loadlib`, binary chunks, C modules, `os.exit`, the real
 --- globals) is there only while nothing is limited. Refusals raise the permission error.
 --- With no limit in force every function is Lua's own, unchanged.
-local permissions = require "essh.permissions"
+-- The native checks, never the Lua module's fields, which config code could replace.
+local check, restricted = require("essh_native").permissions.check, require("essh_native").permissions.restricted
 local native_error = require("essh_native").error
 
 local M = {}
@@ -16,13 +17,13 @@ local debug_getmetatable = debug.getmetatable
 local type, error, pairs = type, error, pairs
 
 local function need(permission, resource, action)
-  local ok, err = permissions.check(permission, resource, action)
+  local ok, err = check(permission, resource, action)
   if not ok then error(err, 3) end
 end
 
 -- Raises unless no policy limits anything.
 local function unlimited(action)
-  if permissions.restricted() then
+  if restricted() then
     error(native_error("permission_denied", ("permission denied: %s is not available while a policy limits what this "
       .. "code may do (an untrusted config, a task's permissions, --allow-* flags)"):format(action),
       { action = action }), 3)
@@ -98,7 +99,7 @@ local function guarded_os()
   -- A variable the policy hides reads as unset (the refusal is recorded), so that a config
   -- reading $USER still lists its hosts untrusted.
   function g.getenv(name)
-    if not permissions.check("env", name, "os.getenv") then return nil end
+    if not check("env", name, "os.getenv") then return nil end
     return getenv(name)
   end
   function g.tmpname()
@@ -152,7 +153,7 @@ local real_load, real_loadstring = load, rawget(_G, "loadstring")
 -- Compiles `chunk` (a string or reader) named `name` in `env` (default: the config's).
 local function compile(chunk, name, mode, env, default_env, action)
   chunk = text_only(chunk, action)
-  if permissions.restricted() then mode = "t" end
+  if restricted() then mode = "t" end
   env = env or default_env
   if setfenv then
     local f, err
@@ -185,7 +186,7 @@ function M.globals(env, essh_require)
   package_g.loaded = real_setmetatable({}, {
     __index = function(_, name)
       if g[name] ~= nil then return g[name] end
-      if HIDDEN[name] and permissions.restricted() then return nil end
+      if HIDDEN[name] and restricted() then return nil end
       return real_package.loaded[name]
     end,
     __newindex = function(_, name, value) real_package.loaded[name] = value end,
@@ -237,7 +238,7 @@ function M.globals(env, essh_require)
   function g.require(name)
     if type(name) ~= "string" then return essh_require(name) end
     if HIDDEN[name] and g[name] ~= nil then return g[name] end
-    if not permissions.restricted() or name == "essh" or name:match("^essh[._]") then return essh_require(name) end
+    if not restricted() or name == "essh" or name:match("^essh[._]") then return essh_require(name) end
     if SAFE[name] then return real_package.loaded[name] end
     if HIDDEN[name] then unlimited("require \"" .. name .. "\"") end
     if loaded_here[name] ~= nil then return loaded_here[name] end

@@ -8,15 +8,19 @@ local fs = native.fs
 
 local M = {}
 
-local chosen, temporary
+local chosen, temporary, unmade
 
 --- The file's path (made, empty, on first use), or nil and the error when no file can be
 --- made (a policy refusing the temporary directory).
 function M.path()
   if chosen then return chosen end
+  if unmade then return nil, unmade end
   if not temporary then
     local dir, err = fs.tempdir("essh-ssh-config")
-    if not dir then return nil, err end
+    if not dir then
+      unmade = err
+      return nil, err
+    end
     fs.remove_at_exit(dir)
     temporary = dir .. "/ssh_config"
     assert(fs.write(temporary, "", { mode = 384 }))

@@ -15,6 +15,8 @@
 local json = require("essh_native").json
 local secret = require "essh.secret"
 
+local check_permission = require("essh_native").permissions.check
+
 local M = {}
 
 local load, setfenv = rawget(_G, "loadstring") or load, rawget(_G, "setfenv")
@@ -200,7 +202,7 @@ end
 
 --- Renders the template file at `path` with `vars`; errors name the file.
 function M.render_file(path, vars)
-  local allowed, denied = require("essh.permissions").check("read", path, "template.render_file")
+  local allowed, denied = check_permission("read", path, "template.render_file")
   if not allowed then error(denied, 2) end
   local f, err = io.open(path, "rb")
   if not f then error(err, 2) end
@@ -221,7 +223,7 @@ end
 
 --- essh v3's template.dofile: the Go text/template in the file at `path`, with `data`.
 function M.dofile(path, data)
-  local allowed, denied = require("essh.permissions").check("read", path, "template.dofile")
+  local allowed, denied = check_permission("read", path, "template.dofile")
   if not allowed then return nil, denied end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end

@@ -21,6 +21,7 @@ local function pack(...) return { n = select("#", ...), ... } end
 local PARK = {}        -- yielded by a task that arranged its own wake-up
 local tasks = setmetatable({}, { __mode = "k" })   -- coroutine -> its task
 local scopes = setmetatable({}, { __mode = "k" })  -- task -> its permission scope while stopped
+local scoped = false   -- whether any permission scope was ever entered (before, every scope is empty)
 local parked = {}      -- op id -> { op, wake(...) }
 local ready, head, tail = {}, 1, 0                  -- tasks to resume, with their values
 local interrupts = 0   -- Ctrl-Cs seen by the scheduler
@@ -69,10 +70,12 @@ end
 local function step(task, args)
   if task.done then return end
   local co = task.co
-  -- A task runs in the permission scope it was started in (and keeps what it entered since).
-  local outer = scope_swap(scopes[task])
+  -- A task runs in the permission scope it was started in (and keeps what it entered since);
+  -- until something enters a scope, every scope is the empty one and nothing is swapped.
+  local outer
+  if scoped then outer = scope_swap(scopes[task]) end
   local r = pack(resume(co, unpack(args, 1, args.n)))
-  scopes[task] = scope_swap(outer)
+  if scoped then scopes[task] = scope_swap(outer) end
   if status(co) == "dead" then
     if r[1] then return finish(task, true, unpack(r, 2, r.n)) end
     return finish(task, false, r[2])
@@ -173,7 +176,7 @@ local function spawn(fn, ...)
   local task = setmetatable({ done = false, joiners = {}, children = {} }, Task)
   task.co = create(function(...) return fn(...) end)
   tasks[task.co] = task
-  scopes[task] = scope_get()
+  if scoped then scopes[task] = scope_get() end
   local parent = tasks[running() or false]
   if parent then parent.children[#parent.children + 1] = task end
   push(task, ...)
@@ -281,6 +284,13 @@ end
 
 return {
   Task = Task,
+  -- permissions.enter, through this: from the first scope entered on, steps swap scopes.
+  scoping = function(enter)
+    return function(...)
+      scoped = true
+      return enter(...)
+    end
+  end,
   pcall = task_pcall,
   spawn = spawn,
   parallel = parallel,

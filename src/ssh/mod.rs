@@ -32,7 +32,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         "Connects and authenticates (agent, key files, password, keyboard-interactive); ssh_config fills in what options leave out.",
         [options: "ssh.ConnectOptions"],
         [session: "ssh.Session?", err: "essh.Error?"]
-    ).needs(&[Need::custom("ssh", "every host the connection reaches (jump hosts too: their names and addresses), and run for a ProxyCommand", connect_resources)]),
+    ).needs(&[Need::custom("ssh", "each hop's name and address, jump hosts too; and run of sh for a ProxyCommand", connect_resources)]),
     func!(
         "resolve",
         "The configuration a connection with these options would use, in the format of ssh -G (one lower-case keyword and its value a line).",

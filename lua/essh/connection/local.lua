@@ -35,7 +35,11 @@ function Connection.write(_, path, data, mode)
 end
 
 function Connection.interactive(_, command)
-  local status = require("essh.shell").exit_status(os.execute(command or os.getenv("SHELL") or "sh"))
+  -- A command line runs through sh; without one, the user's shell.
+  local program = command and "sh" or os.getenv("SHELL") or "sh"
+  local allowed, denied = native.permissions.check("run", program, "session:interactive")
+  if not allowed then return nil, denied end
+  local status = require("essh.shell").exit_status(os.execute(command or program))
   return { exitStatus = status, exit_status = status, ok = status == 0 }
 end
 

@@ -8,7 +8,7 @@ local native = require "essh_native"
 local process, fs, native_ssh = native.process, native.fs, native.ssh
 local shell = require "essh.shell"
 local native_connection = require "essh.connection.ssh"
-local permissions = require "essh.permissions"
+local check = native.permissions.check
 
 -- The backend runs ssh and scp, which a task's permissions must grant (run) beside its hosts
 -- (ssh, checked here as the native client checks them); a transfer's local file is checked too.
@@ -63,7 +63,7 @@ end
 --- Connects to `host`: starts its ControlMaster; nil and a structured error when it cannot.
 function M.open(host, extra)
   for _, name in ipairs { host.name, host.HostName } do
-    local allowed, denied = permissions.check("ssh", tostring(name), "ssh.connect")
+    local allowed, denied = check("ssh", tostring(name), "ssh.connect")
     if not allowed then return nil, denied end
   end
   local dir, err = fs.tempdir("essh-openssh-")
@@ -150,7 +150,7 @@ end
 --- (or `options.mode`), written under a temporary name and renamed unless `atomic = false`.
 function Connection:upload(src, dst, options)
   options = options or {}
-  local allowed, denied = permissions.check("read", src, "session:upload")
+  local allowed, denied = check("read", src, "session:upload")
   if not allowed then return nil, denied end
   local stat, serr = fs.stat(src)
   if not stat then return nil, serr end
@@ -171,7 +171,7 @@ end
 
 --- Copies a file of the host here with scp (over the master).
 function Connection:download(src, dst, options)
-  local allowed, denied = permissions.check("write", dst, "session:download")
+  local allowed, denied = check("write", dst, "session:download")
   if not allowed then return nil, denied end
   local r, err = process.run(argv_of(M.scp, self:options { "-q" }, self.host.name .. ":" .. src, dst))
   if not r then return nil, err end
@@ -198,6 +198,8 @@ function Connection:interactive(command, options)
   local extra = { "-o", "ControlMaster=no" }
   if options and options.tty == false then extra[#extra + 1] = "-T" end
   env_options(options and options.env, extra)
+  local allowed, denied = check("run", M.ssh, "session:interactive")
+  if not allowed then return nil, denied end
   local words = {}
   for _, a in ipairs(argv_of(M.ssh, self:options(extra), self.host.name, command)) do words[#words + 1] = shell.quote(a) end
   local status = require("essh.shell").exit_status(os.execute(table.concat(words, " ")))

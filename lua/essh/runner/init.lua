@@ -14,7 +14,10 @@ local selection = require "essh.runner.selection"
 local ssh_args = require "essh.ssh_args"
 local ssh_config_file = require "essh.ssh_config_file"
 local task_of = require "essh.task"
+-- Taken once: code a task runs cannot replace how later runs and hosts enter their scopes.
 local permissions = require "essh.permissions"
+local within, enter, leave = permissions.within, permissions.enter, permissions.leave
+local grants_policy, open_policy, apply_pending = permissions.policy, permissions.open, permissions.apply_pending
 
 local M = {}
 
@@ -59,7 +62,7 @@ local function prepared(task, run, report)
   if not task.prepare then return true end
   local fields = { prepare = true }
   for k, v in pairs(run) do fields[k] = v end
-  local ok, _, result = runtime.pcall(permissions.within, run.policy, { task = task.name }, task.prepare,
+  local ok, _, result = runtime.pcall(within, run.policy, { task = task.name }, task.prepare,
     context.new(task, selection.local_host(), nil, fields))
   if not ok then result = _ end
   if ok and result ~= false then return true end
@@ -83,14 +86,14 @@ local function job(run, host, policy, report)
     local t0 = runtime.monotonic()
     local ok, failure
     -- The host's work runs in the task's permissions, labelled for the audit and the report.
-    local layer, saved = permissions.enter(run.policy, { task = run.task.name, host = host.name })
+    local layer, saved = enter(run.policy, { task = run.task.name, host = host.name })
     if run.task.timeout then
       local done, err = runtime.timeout(run.task.timeout, function() host_work.work(run, host, entry) return true end)
       ok, failure = done == true, err
     else
       ok, failure = runtime.pcall(host_work.work, run, host, entry)
     end
-    permissions.leave(saved)
+    leave(saved)
     local denied = layer:denials()
     if #denied > 0 then entry.denied = denied end
     entry.duration = runtime.monotonic() - t0
@@ -130,7 +133,7 @@ function M.run(registry, task, options)
     report.duration = runtime.monotonic() - started
     return report
   end
-  permissions.apply_pending(registry)
+  apply_pending(registry)
   local written, unwritten = ssh_config_file.write(registry)
   if not written then
     local message = ("the generated ssh_config is not written: %s"):format(tostring(unwritten))
@@ -142,10 +145,10 @@ function M.run(registry, task, options)
   end
   local task_policy
   if task.permissions then
-    task_policy = permissions.policy(task.permissions, "the permissions of task " .. task.name,
+    task_policy = grants_policy(task.permissions, "the permissions of task " .. task.name,
       { registry = registry, base = task._where and task._where:match("^(.*)/[^/]*:%d+$") })
   else
-    task_policy = permissions.open("task " .. task.name)
+    task_policy = open_policy("task " .. task.name)
   end
   local stdin
   if task.stdin then
