@@ -6,7 +6,7 @@
 set -e
 base=${BASE:-087ff7c}
 runs=${RUNS:-5}
-out=bench/out/permissions
+out=target/bench-permissions
 mkdir -p "$out"
 if [ ! -d "$out/base-src" ]; then git worktree add --detach "$out/base-src" "$base" >/dev/null; fi
 for interp in lua5.4 luajit; do

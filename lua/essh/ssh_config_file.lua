@@ -52,8 +52,8 @@ end
 --- Writes every host of `registry` to the file (mode 0600); returns its path, or nil and the
 --- error (a policy may refuse the write).
 function M.write(registry)
-  local path, unmade = M.path()
-  if not path then return nil, unmade end
+  local path, why = M.path()
+  if not path then return nil, why end
   local ok, err = fs.write(path, M.text(registry:list("host")), { mode = 384 })
   if not ok then return nil, err end
   return path
