@@ -66,12 +66,19 @@ describe("a permission", function()
     end)
   end)
 
-  it("net is read from the URL's host and port", function()
-    inside({ net = { "api.example.com" } }, function()
+  it("net is read from the URL's host and port: a granted server answers, another is refused", function()
+    local server = require("support.httpd").start()
+    local ok, failure = pcall(inside, { net = { "127.0.0.1:" .. server.port } }, function()
+      assert.equal(200, http.get(server.url .. "/hello").status)
       local r, err = http.get("http://127.0.0.1:9/")
       assert.is_nil(r)
       assert_denied(err, "net", "http.get", "127.0.0.1:9")
+      r, err = http.request { url = "http://api.example.com/" }
+      assert.is_nil(r)
+      assert_denied(err, "net", "http.request", "api.example.com:80")
     end)
+    server.stop()
+    assert(ok, failure)
   end)
 
   it("answers queries as Deno does", function()
@@ -225,6 +232,8 @@ local attempts = {
     return io.open(%q, "w")
   end,
   template_file = function() return require("essh.template").dofile("/etc/passwd") end,
+  self_trust = function() return require("essh.cli").main({ "--trust" }) == 0 end,
+  audit_log = function() return require("essh.permissions").audit(%q) end,
 }
 local names = {}
 for name in pairs(attempts) do names[#names + 1] = name end
@@ -237,7 +246,7 @@ end
 local secret = os.getenv("ESSH_TEST_SECRET")
 task("getenv_" .. (secret and "achieved" or "refused")) {}
 ]=]):format(outside, outside, outside, home .. "/keep", home .. "/keep", outside, outside, port, port, outside,
-      outside)))
+      outside, outside)))
     for _, listing in ipairs { "--complete=tasks", "--tasks", "--hosts" } do
       local out = essh(listing, "ESSH_TEST_SECRET=s3cret")
       if listing ~= "--hosts" then
@@ -246,12 +255,14 @@ task("getenv_" .. (secret and "achieved" or "refused")) {}
         assert.matches("getenv_refused", out)
         assert.matches("http_refused", out)
         assert.matches("patched_checks_refused", out)
+        assert.matches("self_trust_refused", out)
       end
     end
     shell.run("kill " .. pid)
     assert.is_false(fs.exists(outside))
     assert.is_false(fs.exists(seen), "the listener saw a connection")
     assert.equal("keep", fs.read(home .. "/keep"))
+    assert.is_false(fs.exists(home .. "/.essh/trusted"))
   end)
 
   it("limits everything after essh.permissions in a config, its ssh grant included", function()
