@@ -53,6 +53,8 @@ native_modules! {
     gotemplate,
     re,
     permissions,
+    aws,
+    mdns,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -18,3 +18,5 @@
 ---@field gotemplate essh_native.gotemplate Go text/template, as essh v3's drivers, prefixes and template module used it
 ---@field re essh_native.re Regular expressions (RE2 syntax) with the conventions of string.find, match, gmatch and gsub
 ---@field permissions essh_native.permissions Permission policies (read, write, net, ssh, run, env, storage, db): grants, scopes, queries and the audit log
+---@field aws essh_native.aws AWS: EC2, S3, STS and SSM clients and any Query or JSON API (SigV4), configured as the AWS CLI is
+---@field mdns essh_native.mdns mDNS service discovery (DNS-SD): discover, browse appearances and departures, announce

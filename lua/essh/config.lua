@@ -89,6 +89,9 @@ function M.new(registry)
     return define_host(name, spec, at)
   end
 
+  --- `inventory.aws {...}`, `inventory.mdns {...}`: hosts from EC2 and mDNS (essh.inventory).
+  dsl.inventory = require("essh.inventory").bind(dsl.host)
+
   -- Runs the checks that need the whole config; raises the first broken one.
   function dsl.finish()
     require("essh.permissions").apply_pending(registry)
@@ -227,7 +230,8 @@ function M.environment(dsl, scope)
   -- `essh` there is the library bound to the registry the file loads into.
   local _, index, newindex = M.v3_entries(dsl, scope or {})
   local essh = setmetatable({ _base = require "essh", registry = dsl.registry, host = dsl.host, task = dsl.task,
-    driver = dsl.driver, group = dsl.group, hosts = dsl.hosts, select = dsl.select, command = dsl.command },
+    driver = dsl.driver, group = dsl.group, hosts = dsl.hosts, select = dsl.select, command = dsl.command,
+    inventory = dsl.inventory },
     { __index = index, __newindex = newindex })
   local env = { host = dsl.host, task = dsl.task, driver = dsl.driver, group = dsl.group, essh = essh }
   -- Lua's own library, checked by the permissions in force (essh.sandbox).

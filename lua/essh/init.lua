@@ -20,6 +20,7 @@ local default = config.new()
 M.registry = default.registry
 M.host, M.task, M.driver, M.group = default.host, default.task, default.driver, default.group
 M.hosts, M.select, M.command = default.hosts, default.select, default.command
+M.inventory = default.inventory
 
 -- essh v3's entries: version, debug(msg), select_hosts(...), current_registry(), and
 -- ssh_config (the generated ssh_config's path, which a program may set).

@@ -235,10 +235,14 @@ function M.globals(env, essh_require)
   end
 
   local loaded_here = {}
+  local short_names = {}
+  for _, module in ipairs(require("essh.modules").names()) do short_names[module] = true end
   function g.require(name)
     if type(name) ~= "string" then return essh_require(name) end
     if HIDDEN[name] and g[name] ~= nil then return g[name] end
-    if not restricted() or name == "essh" or name:match("^essh[._]") then return essh_require(name) end
+    if not restricted() or name == "essh" or name:match("^essh[._]") or short_names[name] then
+      return essh_require(name)
+    end
     if SAFE[name] then return real_package.loaded[name] end
     if HIDDEN[name] then unlimited("require \"" .. name .. "\"") end
     if loaded_here[name] ~= nil then return loaded_here[name] end
