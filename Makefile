@@ -59,7 +59,7 @@ test-lua:
 	@tools/check-no-servers
 
 
-bench: bench-codecs bench-io bench-ssh bench-runner bench-permissions
+bench: bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-aws bench-startup
 
 bench-codecs:
 	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
@@ -88,6 +88,15 @@ bench-runner:
 # The permission check against the build of BASE (the commit before it), alternately.
 bench-permissions:
 	bench/permissions.sh
+
+# Needs PyPI (moto, boto3 and the AWS CLI in build/venv).
+bench-aws:
+	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
+	lua5.4 bench/aws.lua
+
+bench-startup:
+	@for i in lua5.4 luajit lua5.1; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
+	lua5.4 bench/startup.lua
 
 lint:
 	$(CARGO) fmt --check

@@ -234,7 +234,8 @@ describe("aws", function()
     local function script(service_call)
       return ([[
 local aws = require("essh_native").aws
-local config = assert(aws.config())
+local config, config_err = aws.config()
+if not config then return print("ERR " .. tostring(config_err)) end
 local result, err = %s
 print(config.profile, config.region, config.credentials)
 print(result and result.Arn or ("ERR " .. tostring(err)))
@@ -294,7 +295,8 @@ source_profile = loop-a
         :format(moto.access_key, moto.secret_key)))
       local out, status = child(script("aws.sts:getCallerIdentity()"), "AWS_PROFILE=deploy")
       assert.equal(0, status, out)
-      assert.matches("deploy\tap%-south%-1\tthe role " .. moto.role_arn:gsub("%p", "%%%0") .. ", assumed with the profile's keys\n", out)
+      local role = moto.role_arn:gsub("%p", "%%%0")
+      assert.matches("deploy\tap%-south%-1\tthe role " .. role .. ", assumed with the profile's keys\n", out)
       assert.matches(":assumed%-role/deployer/chain\n", out)
       out, status = child(script("aws.sts:getCallerIdentity()"), "AWS_PROFILE=tool AWS_REGION=us-east-1")
       assert.equal(0, status, out)

@@ -61,15 +61,27 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const ROOT_KEY: &str = "essh_native.root";
 
-/// The root table, built once per Lua state and shared by every entry point.
+/// The root table, built once per Lua state and shared by every entry point. A module's table
+/// is built the first time it is asked for, so a program pays only for the modules it uses.
 pub fn open(lua: &Lua) -> Result<Table> {
     if let Ok(Value::Table(root)) = lua.named_registry_value::<Value>(ROOT_KEY) {
         return Ok(root);
     }
     let root = lua.create_table()?;
-    for def in MODULES {
-        root.raw_set(def.name, def.open(lua)?)?;
-    }
+    let lazy = lua.create_table()?;
+    lazy.raw_set(
+        "__index",
+        lua.create_function(|lua, (inner, name): (Table, Value)| {
+            let Value::String(name) = name else { return Ok(Value::Nil) };
+            let Some(def) = MODULES.iter().find(|d| name.as_bytes() == d.name.as_bytes()) else {
+                return Ok(Value::Nil);
+            };
+            let module = def.open(lua)?;
+            inner.raw_set(def.name, &module)?;
+            Ok(Value::Table(module))
+        })?,
+    )?;
+    root.set_metatable(Some(lazy))?;
     root.raw_set("version", VERSION)?;
     root.raw_set("interpreter", interpreter())?;
     root.raw_set("on_warning", bridge::on_warning(lua)?)?;
@@ -82,6 +94,12 @@ pub fn open(lua: &Lua) -> Result<Table> {
                 list.push(def.describe(lua)?)?;
             }
             Ok(list)
+        })?,
+    )?;
+    root.raw_set(
+        "module_names",
+        bridge::function(lua, "essh_native.module_names", |lua, ()| {
+            lua.create_sequence_from(MODULES.iter().map(|def| def.name))
         })?,
     )?;
     let root = bridge::readonly(lua, "essh_native", root)?;

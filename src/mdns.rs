@@ -259,7 +259,8 @@ impl UserData for Announcement {
 
     fn add_methods<M: mlua::UserDataMethods<Self>>(methods: &mut M) {
         methods.add_meta_method(mlua::MetaMethod::ToString, |_, a, ()| Ok(format!("mdns.Announcement ({})", a.fullname)));
-        methods.add_meta_method(mlua::MetaMethod::Close, |_, a, ()| {
+        #[cfg(feature = "lua54")]
+        methods.add_meta_method(mlua::MetaMethod::Close, |_, a, _: Value| {
             a.close();
             Ok(())
         });

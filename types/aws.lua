@@ -56,6 +56,7 @@ local aws_PutOptions = {}
 ---@field prefix string? 
 ---@field delimiter string? Group keys: entries { Prefix = "dir/" } follow the objects.
 ---@field max integer? At most this many entries (default: all pages).
+---@field page_size integer? Keys per request (default 1000, S3's most).
 local aws_ListOptions = {}
 
 ---@class aws.PresignOptions

@@ -16,6 +16,7 @@
 ---@field sh table essh v3's sh module: local programs as functions (`sh.ls("-la")`, pipes as methods).
 ---@field version string The version of essh (essh v3's essh.version).
 ---@field ssh_config string The generated ssh_config's path (every host's block); set it to write another file.
+---@field inventory essh.Inventory Hosts defined from EC2 instances and mDNS announcements.
 local essh = {}
 
 ---@class essh.Shell
@@ -162,6 +163,45 @@ function essh.hosts(targets) end
 ---@param targets (string|string[])?
 ---@return table
 function essh.select(targets) end
+
+---@class essh.AwsInventory
+---@field filters table? describeInstances Filters, either form; running instances unless a filter names a state.
+---@field hostname string|string[]|fun(instance: table): string? Field(s) tried in order ("tag:Name", "PrivateDnsName", "InstanceId" by default).
+---@field address string|string[]|fun(instance: table): string? The HostName ("PrivateIpAddress", then "PublicIpAddress").
+---@field tags (string|{ key: string, prefix: string })[]? Host tags from fields: "tag:Role" gives web; { key = "tag:Env", prefix = "env" } gives env_prod.
+---@field props table<string, string|fun(instance: table): any>? Host props from fields (instance_id, region, availability_zone always).
+---@field ssh table? ssh options of every host (User, ProxyJump...).
+---@field cache number? Seconds to keep the answer in ~/.essh/cache (mode 0600).
+---@field region string?
+---@field regions string[]? Several regions at once.
+---@field profile string?
+---@field endpoint string?
+---@field credentials aws.Credentials?
+---@field description string|fun(instance: table): string?
+
+---@class essh.MdnsInventory
+---@field service string? Default "_ssh._tcp".
+---@field timeout number? Seconds to listen (default 2).
+---@field interface string?
+---@field tags_from_txt string? A TXT key holding comma-separated tags.
+---@field tags string[]? Host tags from instance fields.
+---@field props table? Host props from instance fields.
+---@field hostname string|fun(instance: mdns.Instance): string? Default: the instance name.
+---@field address string|fun(instance: mdns.Instance): string? Default: its first address.
+---@field ssh table? ssh options of every host.
+
+---@class essh.Inventory
+local inventory = {}
+
+--- Defines one host per EC2 instance; returns them.
+---@param spec essh.AwsInventory
+---@return essh.Host[]
+function inventory.aws(spec) end
+
+--- Defines one host per mDNS instance that answers; returns them.
+---@param spec essh.MdnsInventory
+---@return essh.Host[]
+function inventory.mdns(spec) end
 
 --- Runs a config file into the default registry.
 ---@param path string

@@ -11,8 +11,10 @@ local M = {
   secret = secret,
 }
 
--- essh.json, essh.fs, essh.template ...: each module as `require "essh.<name>"` gives it.
-for _, name in ipairs(require("essh.modules").names()) do M[name] = require("essh." .. name) end
+-- essh.json, essh.fs, essh.template ...: each module as `require "essh.<name>"` gives it,
+-- loaded the first time it is used.
+local MODULES = {}
+for _, name in ipairs(require("essh.modules").names()) do MODULES[name] = true end
 
 -- The DSL, bound to essh's default registry (config files and `require "essh.dsl"` use it).
 local config = require "essh.config"
@@ -26,7 +28,14 @@ M.inventory = default.inventory
 -- ssh_config (the generated ssh_config's path, which a program may set).
 local v3, index, newindex = config.v3_entries(default, {})
 for k, v in pairs(v3) do M[k] = v end
-setmetatable(M, { __index = index, __newindex = newindex })
+setmetatable(M, { __index = function(t, k)
+  if MODULES[k] then
+    local module = require("essh." .. k)
+    rawset(t, k, module)
+    return module
+  end
+  return index(t, k)
+end, __newindex = newindex })
 
 --- Runs a config file into the default registry; the registry, or nil and a file:line error.
 function M.load(path)

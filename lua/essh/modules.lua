@@ -8,13 +8,13 @@ local M = {}
 --- The pure-Lua modules, beside the native ones.
 M.LUA = { "template", "log", "inspect", "shell", "sh" }
 
-local names -- made once: essh_native.modules() describes every function of every module
+local names -- made once
 
 --- Every module name, native ones first, in the order of `essh_native.modules()`.
 function M.names()
   if not names then
     names = {}
-    for _, def in ipairs(native.modules()) do names[#names + 1] = def.name end
+    for _, name in ipairs(native.module_names()) do names[#names + 1] = name end
     for _, name in ipairs(M.LUA) do names[#names + 1] = name end
   end
   local copy = {}
