@@ -41,9 +41,12 @@ print(clock() - t, type(r) == "table" and #r or r)
     op == "describe" and "c:describeInstances()"
     or op == "put" and ("c:put('essh-spec', 'bench', nil, { file = %q })"):format(big)
     or ("c:get('essh-spec', 'bench', { file = %q })"):format(dir .. "/back"))
-  local command, path = lua.script(code)
-  command = command:gsub("^%S+", interpreter):gsub("build/lua54", "build/" .. (interpreter == "luajit" and "luajit" or "lua54"))
-  local out = shell.must(command)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(("package.cpath = '%s/build/%s/?.so;' .. package.cpath\n"):format(lua.checkout,
+    interpreter == "luajit" and "luajit" or "lua54"), code)
+  f:close()
+  local out = shell.must(interpreter .. " " .. path)
   os.remove(path)
   return tonumber(out:match("^(%S+)")), out:match("%s(%S+)%s*$")
 end

@@ -13,11 +13,12 @@ local secret = require "essh.secret"
 local aws = require "essh.aws"
 local http = require "essh.http"
 
-local runs_here = _VERSION == "Lua 5.1" or _VERSION == "Lua 5.4"
+-- CI runs the servers' specs on Lua 5.4 and LuaJIT (5.1 passes them too: `lua5.1 spec/run.lua <spec>`).
+local runs_here = _VERSION == "Lua 5.4" or jit ~= nil or os.getenv("ESSH_HEAVY_SPECS") == "1"
 
 describe("aws", function()
   if not runs_here then
-    it("runs on Lua 5.1, 5.4 and LuaJIT only", function() pending("the emulator's spec runs on 5.1, 5.4 and LuaJIT") end)
+    it("runs on Lua 5.4 and LuaJIT", function() pending("the emulator's spec runs on 5.4 and LuaJIT (ESSH_HEAVY_SPECS=1 runs it here)") end)
     return
   end
 

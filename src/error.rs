@@ -20,11 +20,13 @@ pub enum Kind {
     Io,
     Interrupted,
     Internal,
+    Constraint,
+    Syntax,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Invalid,
         Kind::NotFound,
         Kind::AlreadyExists,
@@ -38,6 +40,8 @@ impl Kind {
         Kind::Io,
         Kind::Interrupted,
         Kind::Internal,
+        Kind::Constraint,
+        Kind::Syntax,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +59,8 @@ impl Kind {
             Kind::Io => "io",
             Kind::Interrupted => "interrupted",
             Kind::Internal => "internal",
+            Kind::Constraint => "constraint",
+            Kind::Syntax => "syntax",
         }
     }
 

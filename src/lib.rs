@@ -55,6 +55,7 @@ native_modules! {
     permissions,
     aws,
     mdns,
+    db,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

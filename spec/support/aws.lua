@@ -21,7 +21,7 @@ function M.start(instances)
   local watchdog = shell.watchdog(("exec %s spec/support/aws_emulator.py %s %d >%s/log 2>&1")
     :format(M.python, info_file, instances or 25, dir))
   local info
-  for _ = 1, 1500 do
+  for _ = 1, 6000 do
     local f = io.open(info_file)
     if f then
       info = json.decode(f:read("*a"))

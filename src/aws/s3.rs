@@ -70,6 +70,13 @@ fn put_headers(opts: &PutOptions) -> Vec<(String, String)> {
     h
 }
 
+/// A part's CRC32 as S3's x-amz-checksum-crc32 carries it (base64 of the big-endian value):
+/// S3 checks it on arrival, as the AWS SDKs ask it to.
+fn crc32(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(data).to_be_bytes())
+}
+
 fn etag(headers: &reqwest::header::HeaderMap) -> String {
     headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
@@ -93,6 +100,7 @@ pub async fn put(ctx: &Context, bucket: &str, key: &str, data: Data, opts: &PutO
         };
         let (endpoint, mut c) = call(ctx, reqwest::Method::PUT, bucket, key, "PutObject")?;
         c.headers = put_headers(opts);
+        c.headers.push(("x-amz-checksum-crc32".into(), crc32(&body)));
         c.payload_hash = Some(sigv4::sha256_hex(&body));
         c.body = body;
         let (headers, _) = ctx.send(&endpoint, &c).await?;
@@ -128,6 +136,7 @@ async fn multipart(ctx: &Context, bucket: &str, key: &str, data: Data, size: u64
     let (endpoint, mut start) = call(ctx, reqwest::Method::POST, bucket, key, "CreateMultipartUpload")?;
     start.query.push(("uploads".into(), String::new()));
     start.headers = put_headers(opts);
+    start.headers.push(("x-amz-checksum-algorithm".into(), "CRC32".into()));
     let (_, body) = ctx.send(&endpoint, &start).await?;
     let upload_id = xml::parse(&body)
         .ok()
@@ -135,7 +144,7 @@ async fn multipart(ctx: &Context, bucket: &str, key: &str, data: Data, size: u64
         .ok_or_else(|| Error::new(Kind::Remote, format!("aws s3 CreateMultipartUpload s3://{bucket}/{key}: no UploadId")))?;
     let data = &data;
     let upload_id_ref = &upload_id;
-    let results: Vec<Result<(usize, String), Error>> = futures::stream::iter(1..=parts)
+    let results: Vec<Result<(usize, String, String), Error>> = futures::stream::iter(1..=parts)
         .map(|n| async move {
             let offset = (n as u64 - 1) * part_size;
             let len = part_size.min(size - offset);
@@ -143,15 +152,17 @@ async fn multipart(ctx: &Context, bucket: &str, key: &str, data: Data, size: u64
             let (endpoint, mut c) = call(ctx, reqwest::Method::PUT, bucket, key, "UploadPart")?;
             c.query.push(("partNumber".into(), n.to_string()));
             c.query.push(("uploadId".into(), upload_id_ref.clone()));
-            c.payload_hash = Some(tokio::task::spawn_blocking({
+            let (hash, checksum) = tokio::task::spawn_blocking({
                 let b = bytes.clone();
-                move || sigv4::sha256_hex(&b)
+                move || (sigv4::sha256_hex(&b), crc32(&b))
             })
             .await
-            .map_err(|e| Error::new(Kind::Internal, e.to_string()))?);
+            .map_err(|e| Error::new(Kind::Internal, e.to_string()))?;
+            c.payload_hash = Some(hash);
+            c.headers.push(("x-amz-checksum-crc32".into(), checksum.clone()));
             c.body = bytes;
             let (headers, _) = ctx.send(&endpoint, &c).await?;
-            Ok((n, etag(&headers)))
+            Ok((n, etag(&headers), checksum))
         })
         .buffer_unordered(opts.multipart.concurrency.max(1))
         .collect()
@@ -170,8 +181,11 @@ async fn multipart(ctx: &Context, bucket: &str, key: &str, data: Data, size: u64
     }
     done.sort();
     let mut doc = String::from("<CompleteMultipartUpload>");
-    for (n, tag) in &done {
-        doc.push_str(&format!("<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>", escape(tag)));
+    for (n, tag, checksum) in &done {
+        doc.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag><ChecksumCRC32>{checksum}</ChecksumCRC32></Part>",
+            escape(tag)
+        ));
     }
     doc.push_str("</CompleteMultipartUpload>");
     let (endpoint, mut complete) = call(ctx, reqwest::Method::POST, bucket, key, "CompleteMultipartUpload")?;

@@ -1,0 +1,225 @@
+-- The db module against real servers the spec starts (spec/support/databases.lua): MariaDB and
+-- PostgreSQL on loopback ports, and SQLite in memory and on disk. Lua 5.1, 5.4 and LuaJIT.
+local databases = require "support.databases"
+local shell = require "support.shell"
+local lua = require "support.lua"
+local fs = require "essh.fs"
+local db = require "essh.db"
+local json = require "essh.json"
+local runtime = require "essh.runtime"
+
+-- CI runs the servers' specs on Lua 5.4 and LuaJIT (5.1 passes them too: `lua5.1 spec/run.lua <spec>`).
+local runs_here = _VERSION == "Lua 5.4" or jit ~= nil or os.getenv("ESSH_HEAVY_SPECS") == "1"
+local integers = math.type ~= nil
+
+describe("db", function()
+  if not runs_here then
+    it("runs on Lua 5.4 and LuaJIT", function() pending("the database servers' spec runs on 5.4 and LuaJIT (ESSH_HEAVY_SPECS=1 runs it here)") end)
+    return
+  end
+
+  local servers = {}
+  local dir
+
+  setup(function()
+    dir = assert(fs.tempdir())
+    if databases.available("postgres") then servers.postgres = databases.postgres() end
+    if databases.available("mariadb") then servers.mysql = databases.mariadb() end
+  end)
+
+  teardown(function()
+    for _, s in pairs(servers) do s.stop() end
+    if dir then shell.run("rm -rf " .. dir) end
+  end)
+
+  local function open(driver)
+    if driver == "sqlite" then return assert(db.connect("sqlite", "sqlite::memory:")) end
+    local server = servers[driver]
+    assert(server, driver .. " is not installed: run make deps")
+    return assert(db.connect(driver, server.url))
+  end
+
+  -- Per driver: the DDL of the types table.
+  local DDL = {
+    mysql = [[CREATE TABLE types (id INT PRIMARY KEY, big BIGINT, ubig BIGINT UNSIGNED, amount DECIMAL(30,4), f DOUBLE,
+      flag BOOLEAN, day DATE, at DATETIME(3), b VARBINARY(64), doc JSON, t TEXT, empty INT)]],
+    postgres = [[CREATE TABLE types (id INT PRIMARY KEY, big BIGINT, ubig NUMERIC(20), amount NUMERIC(30,4), f FLOAT8,
+      flag BOOLEAN, day DATE, at TIMESTAMP(3), b BYTEA, doc JSONB, t TEXT, empty INT)]],
+    sqlite = [[CREATE TABLE types (id INTEGER PRIMARY KEY, big INTEGER, ubig TEXT, amount TEXT, f REAL, flag BOOLEAN,
+      day TEXT, at TEXT, b BLOB, doc TEXT, t TEXT, empty INTEGER)]],
+  }
+
+  -- Per driver: the insert (PostgreSQL types its parameters, so the SQL casts the strings).
+  local INSERT = {
+    mysql = "INSERT INTO types VALUES (?, 9007199254740993, 18446744073709551615, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    postgres = "INSERT INTO types VALUES (?, 9007199254740993, 18446744073709551615, ?::numeric, ?, ?, ?::date,"
+      .. " ?::timestamp, ?, ?::jsonb, ?, ?)",
+    sqlite = "INSERT INTO types VALUES (?, 9007199254740993, '18446744073709551615', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+  }
+
+  for _, driver in ipairs { "sqlite", "mysql", "postgres" } do
+    describe(driver, function()
+      it("round-trips NULL, big integers, decimals, dates, binary, JSON and UTF-8 through bound parameters", function()
+        local conn = open(driver)
+        assert(conn:exec(DDL[driver]))
+        local binary = "\0\1\255\254bytes"
+        -- 2^53 + 1 is no Lua 5.1 number: it goes in as SQL, and comes back as a string there.
+        local insert = INSERT[driver]
+        local r = assert(conn:exec(insert, 1, "12345678901234567890.1234", 2.5, true, "2026-12-01", "2026-12-01 10:20:30.125",
+          binary, '{"a": [1, 2]}', "héllo ✓ 日本", db.null))
+        assert.equal(1, r.affected)
+        local rows = assert(conn:query("SELECT * FROM types WHERE id = ?", 1))
+        assert.same({ "id", "big", "ubig", "amount", "f", "flag", "day", "at", "b", "doc", "t", "empty" }, rows.columns)
+        local row = rows[1]
+        assert.equal(1, row.id)
+        if integers then
+          assert.equal(9007199254740993, row.big)
+          assert.equal("integer", math.type(row.big))
+        else
+          assert.equal("9007199254740993", row.big)
+        end
+        assert.equal("18446744073709551615", tostring(row.ubig))
+        assert.equal("12345678901234567890.1234", row.amount)
+        assert.equal(2.5, row.f)
+        if driver == "sqlite" then assert.equal(1, row.flag) else assert.equal(true, row.flag) end
+        assert.equal("2026-12-01", row.day)
+        assert.matches("^2026%-12%-01[T ]10:20:30%.125$", row.at)
+        assert.equal(binary, row.b)
+        assert.same({ a = { 1, 2 } }, json.decode(row.doc))
+        assert.equal("héllo ✓ 日本", row.t)
+        assert.equal(db.null, row.empty)
+        assert.equal(json.null, db.null)
+        conn:close()
+      end)
+
+      it("binds parameters that hold quotes and question marks, never interpolating them", function()
+        local conn = open(driver)
+        assert(conn:exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+        local nasty = [[it's a '?' "quote"; DROP TABLE notes; -- ?]]
+        assert(conn:exec("INSERT INTO notes (id, body) VALUES (?, ?)", 1, nasty))
+        local rows = assert(conn:query("SELECT body, '?' AS mark FROM notes WHERE body = ? AND id = ?", nasty, 1))
+        assert.equal(1, #rows)
+        assert.equal(nasty, rows[1].body)
+        assert.equal("?", rows[1].mark)
+        assert.equal(1, #assert(conn:query("SELECT id FROM notes")))
+      end)
+
+      it("commits a transaction that returns and rolls back one that raises", function()
+        local conn = open(driver)
+        assert(conn:exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)"))
+        local a, b = conn:transaction(function(tx)
+          assert(tx:exec("INSERT INTO accounts VALUES (1, 100)"))
+          assert(tx:exec("INSERT INTO accounts VALUES (2, 0)"))
+          return "done", 2
+        end)
+        assert.same({ "done", 2 }, { a, b })
+        local none, err = conn:transaction(function(tx)
+          assert(tx:exec("UPDATE accounts SET balance = balance - 50 WHERE id = 1"))
+          error("transfer refused")
+        end)
+        assert.is_nil(none)
+        assert.matches("transfer refused", tostring(err))
+        local rows = assert(conn:query("SELECT balance FROM accounts ORDER BY id"))
+        assert.equal(100, rows[1].balance)
+        assert.equal(0, rows[2].balance)
+      end)
+
+      it("names the constraint a statement broke, and tells syntax errors apart", function()
+        local conn = open(driver)
+        assert(conn:exec("CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(100), CONSTRAINT uq_email UNIQUE (email))"))
+        assert(conn:exec("INSERT INTO users VALUES (1, 'a@example.com')"))
+        local none, err = conn:exec("INSERT INTO users VALUES (2, ?)", "a@example.com")
+        assert.is_nil(none)
+        assert.equal("constraint", err.kind)
+        if driver ~= "sqlite" then assert.equal("uq_email", err.details.constraint) end
+        local bad, serr = conn:query("SELEC 1")
+        assert.is_nil(bad)
+        assert.equal("syntax", serr.kind)
+      end)
+
+      it("streams rows as the loop goes", function()
+        local conn = open(driver)
+        local sql = driver == "postgres" and "SELECT g AS n FROM generate_series(1, 5000) g"
+          or "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 5000) SELECT n FROM s"
+        if driver == "mysql" then assert(conn:exec("SET SESSION max_recursive_iterations = 100000")) end
+        local count, sum = 0, 0
+        for row in conn:rows(sql) do
+          count = count + 1
+          sum = sum + row.n
+        end
+        assert.equal(5000, count)
+        assert.equal(5000 * 5001 / 2, sum)
+      end)
+    end)
+  end
+
+  describe("servers", function()
+    it("refuses a wrong password with an auth error that does not show it", function()
+      for _, driver in ipairs { "mysql", "postgres" } do
+        local s = assert(servers[driver], driver .. " is not installed")
+        local url = ("%s://essh:wrong-password@127.0.0.1:%d/essh"):format(driver, s.port)
+        local none, err = db.connect(driver, url, { timeout = 5 })
+        assert.is_nil(none)
+        assert.equal("auth", err.kind, tostring(err))
+        assert.not_matches("wrong%-password", tostring(err))
+      end
+    end)
+
+    it("takes the password from an essh.secret", function()
+      local s = assert(servers.postgres)
+      local conn = assert(db.connect("postgres", ("postgres://essh@127.0.0.1:%d/essh"):format(s.port),
+        { password = require("essh").secret(s.password) }))
+      assert.equal(1, assert(conn:query("SELECT 1 AS one"))[1].one)
+      assert.not_matches(s.password, conn.url)
+    end)
+
+    it("ends a query whose connection the server kills with an error, not a hang", function()
+      for _, driver in ipairs { "mysql", "postgres" } do
+        local conn = open(driver)
+        local id = assert(conn:query(driver == "postgres" and "SELECT pg_backend_pid() AS id" or "SELECT CONNECTION_ID() AS id"))[1].id
+        local results = runtime.parallel {
+          function() return conn:query(driver == "postgres" and "SELECT pg_sleep(30)" or "SELECT SLEEP(30)") end,
+          function()
+            runtime.sleep(0.5)
+            servers[driver].admin(driver == "postgres" and ("SELECT pg_terminate_backend(%d)"):format(id) or ("KILL %d"):format(id))
+          end,
+        }
+        local outcome = results[1]
+        assert.is_nil(outcome[1], driver)
+        assert.truthy(outcome[2], driver)
+      end
+    end)
+
+    it("streams a million rows in flat memory", function()
+      local s = assert(servers.postgres)
+      local code = ([[
+local db = require "essh.db"
+local conn = assert(db.connect("postgres", %q))
+local n, bytes = 0, 0
+for row in conn:rows("SELECT g AS id, md5(g::text) AS digest FROM generate_series(1, 1000000) g") do
+  n = n + 1
+  bytes = bytes + #row.digest
+end
+print(n, bytes)
+]]):format(s.url)
+      local command, path = lua.script(code)
+      local out = shell.must(("/usr/bin/time -f 'rss=%%M' %s 2>&1"):format(command))
+      os.remove(path)
+      assert.matches("1000000\t32000000", out)
+      local rss = tonumber(out:match("rss=(%d+)"))
+      -- 1,000,000 rows held at once take more than 150 MB of Lua tables.
+      assert.truthy(rss < 80 * 1024, "peak RSS " .. rss .. " KB")
+    end)
+
+    it("keeps a SQLite database on disk between connections", function()
+      local file = fs.join(dir, "app.db")
+      local conn = assert(db.connect("sqlite", "sqlite:" .. file))
+      assert(conn:exec("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)"))
+      local r = assert(conn:exec("INSERT INTO kv VALUES (?, ?)", "release", "v42"))
+      assert.equal(1, r.last_insert_id)
+      conn:close()
+      local again = assert(db.connect("sqlite", "sqlite:" .. file))
+      assert.equal("v42", assert(again:query("SELECT v FROM kv WHERE k = ?", "release"))[1].v)
+    end)
+  end)
+end)

@@ -1,0 +1,820 @@
+//! db: MySQL and MariaDB, PostgreSQL and SQLite through sqlx: queries with bound parameters,
+//! streamed rows, transactions, structured errors. Connections wait like every other
+//! primitive: blocking in plain code, yielding in tasks.
+
+pub mod placeholders;
+pub mod target;
+pub mod value;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use mlua::{Lua, MultiValue, Result, Table, UserData, UserDataRef, Value};
+use sqlx::{Column, Row};
+
+use crate::bridge::{self, Class, ModuleDef, Need, Resources, TypeDef};
+use crate::error::{Error, Kind};
+use crate::func;
+use crate::runtime::{deliver, duration};
+use target::{Driver, Target};
+use value::{Cell, Param};
+
+fn connect_resources(args: &MultiValue) -> Resources {
+    let (Some(Value::String(driver)), Some(Value::String(url))) = (args.front(), args.get(1)) else {
+        return vec![("db", None)];
+    };
+    let target = Driver::from_name(&driver.to_string_lossy()).and_then(|d| Target::parse(d, &url.to_string_lossy()));
+    vec![("db", target.ok().map(|t| t.resource()))]
+}
+
+fn conn_resources(args: &MultiValue) -> Resources {
+    match args.front() {
+        Some(Value::UserData(ud)) => match ud.borrow::<Connection>() {
+            Ok(c) => vec![("db", Some(c.resource.clone()))],
+            Err(_) => match ud.borrow::<Transaction>() {
+                Ok(t) => vec![("db", Some(t.resource.clone()))],
+                Err(_) => vec![("db", None)],
+            },
+        },
+        _ => vec![("db", None)],
+    }
+}
+
+static CONN: &[Need] = &[Need::custom("db", "the database of the connection", conn_resources)];
+
+pub static DEFINITION: ModuleDef = ModuleDef {
+    name: "db",
+    description: "Databases: MySQL and MariaDB, PostgreSQL, SQLite (sqlx): bound parameters, streamed rows, transactions",
+    classes: &[Class::Network, Class::Storage],
+    functions: &[
+        func!("connect", "Connects (mysql://user:pass@host:3306/db, postgres://..., sqlite:path or sqlite::memory:); a connection, or nil and an error (auth, network, timeout, tls, invalid).", [driver: "string", url: "string", options: "db.ConnectOptions?"], [conn: "db.Connection?", err: "essh.Error?"])
+            .needs(&[Need::custom("db", "the database: driver://host:port/name, or sqlite:path", connect_resources)]),
+    ],
+    constants: &[
+        crate::typed!(null: "lightuserdata", "SQL NULL (the same value as json.null)."),
+        crate::typed!(luasql: "{ mysql: fun(): table, postgres: fun(): table, sqlite3: fun(): table }", "LuaSQL's shape: env:connect(database, user, password, host, port), conn:execute(sql), cur:fetch(t, \"a\"), getcolnames, numrows, close."),
+    ],
+    types: &[
+        TypeDef::record("db.ConnectOptions", "", &[
+            crate::typed!(timeout: "number?", "Seconds to connect and for each statement (default 30)."),
+            crate::typed!(password: "(string|essh.Secret)?", "The password, when the URL does not hold it."),
+            crate::typed!(pool: "integer?", "Connections kept (default 1)."),
+            crate::typed!(ca_file: "string?", "PEM file of the CA that signed the server's certificate (TLS verified)."),
+            crate::typed!(insecure: "boolean?", "TLS without verifying the certificate (logs a warning)."),
+            crate::typed!(via: "ssh.Session?", "Reach the server through this ssh session (a tunnel)."),
+            crate::typed!(port: "integer?", "Connect to this port of 127.0.0.1 instead (the end of a tunnel; what via uses)."),
+        ]),
+        TypeDef::record("db.Result", "", &[
+            crate::typed!(affected: "integer", "Rows changed."),
+            crate::typed!(last_insert_id: "integer?", "MySQL's and SQLite's id of the last inserted row."),
+        ]),
+        TypeDef {
+            name: "db.Connection",
+            doc: "A connection (a pool of them).",
+            fields: &[crate::typed!(driver: "string"), crate::typed!(url: "string", "Without its password.")],
+            methods: &[
+                func!("query", "The rows, each a table by column name; rows.columns holds the names in order.", [sql: "string", params: "any ..."], [rows: "table[]?", err: "essh.Error?"]).needs(CONN),
+                func!("exec", "Runs a statement: { affected, last_insert_id }.", [sql: "string", params: "any ..."], [result: "db.Result?", err: "essh.Error?"]).needs(CONN),
+                func!("rows", "An iterator over the rows, read from the server in batches as the loop goes (a million rows do not sit in memory); an error raises.", [sql: "string", params: "any ..."], [iterator: "fun(): table?"]).needs(CONN),
+                func!("transaction", "Runs fn(tx) in a transaction: committed when fn returns (its results, or true), rolled back when it raises (nil and the error).", [fn_: "fun(tx: db.Transaction): any"], [results: "any ..."]).needs(CONN),
+                func!("close", "Closes the connection.", [], []),
+            ],
+            method_index: Some(connection_index),
+        },
+        TypeDef {
+            name: "db.Transaction",
+            doc: "A transaction: query and exec run inside it.",
+            fields: &[],
+            methods: &[
+                func!("query", "As conn:query, inside the transaction.", [sql: "string", params: "any ..."], [rows: "table[]?", err: "essh.Error?"]).needs(CONN),
+                func!("exec", "As conn:exec, inside the transaction.", [sql: "string", params: "any ..."], [result: "db.Result?", err: "essh.Error?"]).needs(CONN),
+                func!("commit", "Commits.", [], [ok: "boolean?", err: "essh.Error?"]),
+                func!("rollback", "Rolls back.", [], [ok: "boolean?", err: "essh.Error?"]),
+            ],
+            method_index: Some(transaction_index),
+        },
+    ],
+    build,
+};
+
+#[derive(Clone)]
+enum Pool {
+    #[cfg(feature = "db-mysql")]
+    My(sqlx::MySqlPool),
+    #[cfg(feature = "db-postgres")]
+    Pg(sqlx::PgPool),
+    #[cfg(feature = "db-sqlite")]
+    Lite(sqlx::SqlitePool),
+}
+
+pub struct Connection {
+    pool: std::sync::Mutex<Option<Pool>>,
+    driver: Driver,
+    shown: String,
+    resource: String,
+    timeout: Duration,
+}
+
+impl Connection {
+    fn pool(&self) -> std::result::Result<Pool, Error> {
+        self.pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Error::new(Kind::Invalid, format!("db: the connection to {} is closed", self.shown)))
+    }
+
+    fn close(&self) {
+        if let Some(pool) = self.pool.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            crate::runtime::spawn_cleanup(async move {
+                match pool {
+                    #[cfg(feature = "db-mysql")]
+                    Pool::My(p) => p.close().await,
+                    #[cfg(feature = "db-postgres")]
+                    Pool::Pg(p) => p.close().await,
+                    #[cfg(feature = "db-sqlite")]
+                    Pool::Lite(p) => p.close().await,
+                }
+            });
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl UserData for Connection {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_field_method_get("driver", |_, c| Ok(c.driver.name()));
+        fields.add_field_method_get("url", |_, c| Ok(c.shown.clone()));
+        fields.add_meta_field_with("__index", connection_index);
+    }
+
+    fn add_methods<M: mlua::UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(mlua::MetaMethod::ToString, |_, c, ()| Ok(format!("db.Connection ({})", c.shown)));
+        #[cfg(feature = "lua54")]
+        methods.add_meta_method(mlua::MetaMethod::Close, |_, c, _: Value| {
+            c.close();
+            Ok(())
+        });
+    }
+}
+
+enum Tx {
+    #[cfg(feature = "db-mysql")]
+    My(sqlx::Transaction<'static, sqlx::MySql>),
+    #[cfg(feature = "db-postgres")]
+    Pg(sqlx::Transaction<'static, sqlx::Postgres>),
+    #[cfg(feature = "db-sqlite")]
+    Lite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+pub struct Transaction {
+    tx: Arc<tokio::sync::Mutex<Option<Tx>>>,
+    shown: String,
+    resource: String,
+    timeout: Duration,
+}
+
+impl UserData for Transaction {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field_with("__index", transaction_index);
+    }
+}
+
+/// An SQL error as essh's structured error, naming the server but never the password.
+fn db_error(shown: &str, e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::Database(d) => {
+            let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+            let message = d.message().to_string();
+            let number = mysql_number(d.as_ref());
+            let kind = match d.kind() {
+                sqlx::error::ErrorKind::UniqueViolation
+                | sqlx::error::ErrorKind::ForeignKeyViolation
+                | sqlx::error::ErrorKind::NotNullViolation
+                | sqlx::error::ErrorKind::CheckViolation => Kind::Constraint,
+                _ if code == "42601" || code.starts_with("42") && number.is_none() && code != "42501" => Kind::Syntax,
+                _ if number == Some(1064) || number == Some(1146) || number == Some(1054) => Kind::Syntax,
+                _ if message.contains("syntax error") || message.starts_with("no such table") || message.starts_with("no such column") => Kind::Syntax,
+                _ if code == "28P01" || code == "28000" || number == Some(1045) || number == Some(1044) => Kind::Auth,
+                _ if code == "42501" || number == Some(1142) => Kind::PermissionDenied,
+                _ => Kind::Remote,
+            };
+            let constraint = d.constraint().map(String::from).or_else(|| mysql_key(&message));
+            let mut err = Error::new(kind, format!("db {shown}: {message}")).with("code", code);
+            if let Some(n) = number {
+                err = err.with("number", n as i64);
+            }
+            if let Some(c) = constraint {
+                err = err.with("constraint", c);
+            }
+            err
+        }
+        sqlx::Error::Io(io) => Error::new(Kind::Network, format!("db {shown}: {io}")).retryable(true),
+        sqlx::Error::Tls(t) => Error::new(Kind::Tls, format!("db {shown}: {t}")),
+        sqlx::Error::PoolTimedOut => {
+            Error::new(Kind::Timeout, format!("db {shown}: no connection within the timeout")).retryable(true)
+        }
+        sqlx::Error::PoolClosed => Error::new(Kind::Invalid, format!("db {shown}: the connection is closed")),
+        sqlx::Error::Configuration(c) => Error::new(Kind::Invalid, format!("db {shown}: {c}")),
+        sqlx::Error::Protocol(p) => Error::new(Kind::Network, format!("db {shown}: {p}")).retryable(true),
+        other => Error::new(Kind::Remote, format!("db {shown}: {other}")),
+    }
+}
+
+fn mysql_number(d: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+    #[cfg(feature = "db-mysql")]
+    if let Some(m) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return Some(m.number());
+    }
+    let _ = d;
+    None
+}
+
+/// The key a MySQL duplicate names: "Duplicate entry 'x' for key 'users.email'".
+fn mysql_key(message: &str) -> Option<String> {
+    let rest = message.split(" for key '").nth(1)?;
+    let key = rest.split('\'').next()?;
+    Some(key.rsplit('.').next().unwrap_or(key).to_string())
+}
+
+fn timed_out(shown: &str) -> Error {
+    Error::new(Kind::Timeout, format!("db {shown}: the statement did not finish within the timeout")).retryable(true)
+}
+
+/// Parameters from Lua values (essh.secret values revealed).
+fn params(lua: &Lua, args: MultiValue) -> Result<Vec<Param>> {
+    let null = crate::luavalue::null();
+    let mut out = Vec::with_capacity(args.len());
+    for (i, v) in args.into_iter().enumerate() {
+        out.push(match v {
+            Value::Nil => Param::Null,
+            v if v == null => Param::Null,
+            Value::Boolean(b) => Param::Bool(b),
+            Value::Integer(n) => Param::Int(n as i64),
+            Value::Number(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 && cfg!(not(any(feature = "lua53", feature = "lua54"))) => Param::Int(f as i64),
+            Value::Number(f) => Param::Float(f),
+            Value::String(s) => match std::str::from_utf8(&s.as_bytes()) {
+                Ok(text) => Param::Text(text.to_string()),
+                Err(_) => Param::Bytes(s.as_bytes().to_vec()),
+            },
+            Value::Table(t) if is_secret(&t) => {
+                let secret: Table = lua.globals().get::<mlua::Function>("require")?.call("essh.secret")?;
+                match secret.get::<mlua::Function>("reveal")?.call::<Value>(t)? {
+                    Value::String(s) => Param::Text(s.to_str()?.to_string()),
+                    other => return Err(mlua::Error::runtime(format!("db: secret parameter {} holds a {}", i + 1, other.type_name()))),
+                }
+            }
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "db: parameter {} is a {}: bind strings, numbers, booleans, nil or db.null",
+                    i + 1,
+                    other.type_name()
+                )))
+            }
+        });
+    }
+    Ok(out)
+}
+
+fn is_secret(t: &Table) -> bool {
+    t.metatable().and_then(|m| m.raw_get::<String>("__name").ok()).as_deref() == Some("essh.Secret")
+}
+
+/// Rows as plain data: the column names and the cells.
+pub struct Rows {
+    columns: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Rows {
+    fn to_lua(&self, lua: &Lua) -> Result<Table> {
+        let list = lua.create_table_with_capacity(self.rows.len(), 1)?;
+        let names: Vec<mlua::LuaString> = self.columns.iter().map(|c| lua.create_string(c)).collect::<Result<_>>()?;
+        for row in &self.rows {
+            let t = lua.create_table_with_capacity(0, row.len())?;
+            for (name, cell) in names.iter().zip(row) {
+                t.raw_set(name, cell.to_lua(lua)?)?;
+            }
+            list.raw_push(t)?;
+        }
+        list.raw_set("columns", lua.create_sequence_from(self.columns.iter().map(|c| c.as_str()))?)?;
+        Ok(list)
+    }
+}
+
+macro_rules! bind_all {
+    ($query:expr, $params:expr, $null:expr) => {{
+        let mut q = $query;
+        for p in $params {
+            q = match p {
+                Param::Null => q.bind($null),
+                Param::Bool(b) => q.bind(*b),
+                Param::Int(n) => q.bind(*n),
+                Param::Float(f) => q.bind(*f),
+                Param::Text(s) => q.bind(s.clone()),
+                Param::Bytes(b) => q.bind(b.clone()),
+            };
+        }
+        q
+    }};
+}
+
+/// A NULL of no declared type, so that PostgreSQL infers the column's.
+#[cfg(feature = "db-postgres")]
+struct UntypedNull;
+
+#[cfg(feature = "db-postgres")]
+impl sqlx::Type<sqlx::Postgres> for UntypedNull {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_oid(sqlx::postgres::types::Oid(0))
+    }
+}
+
+#[cfg(feature = "db-postgres")]
+impl sqlx::Encode<'_, sqlx::Postgres> for UntypedNull {
+    fn encode_by_ref(
+        &self,
+        _: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Ok(sqlx::encode::IsNull::Yes)
+    }
+}
+
+fn cells<R: Row>(row: &R, cell: fn(&R, usize) -> std::result::Result<Cell, String>) -> std::result::Result<Vec<Cell>, Error> {
+    (0..row.len()).map(|i| cell(row, i).map_err(|e| Error::new(Kind::Remote, format!("db: column {}: {e}", i + 1)))).collect()
+}
+
+fn column_names<R: Row>(row: &R) -> Vec<String> {
+    row.columns().iter().map(|c| c.name().to_string()).collect()
+}
+
+/// A statement's text for the driver: `?` numbered for PostgreSQL.
+fn statement(driver: Driver, sql: &str) -> String {
+    match driver {
+        Driver::Postgres => placeholders::number(sql).0,
+        _ => sql.to_string(),
+    }
+}
+
+/// What a statement runs on: the pool, or a transaction's connection.
+enum On<'a> {
+    Pool(&'a Pool),
+    Tx(&'a mut Tx),
+}
+
+async fn fetch_all(on: On<'_>, sql: &str, params: &[Param]) -> std::result::Result<Rows, sqlx::Error> {
+    macro_rules! run {
+        ($exec:expr, $cell:path, $null:expr) => {{
+            let rows = bind_all!(sqlx::query(sql), params, $null).fetch_all($exec).await?;
+            let columns = rows.first().map(column_names).unwrap_or_default();
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(cells(r, $cell).map_err(|e| sqlx::Error::Decode(e.message.into()))?);
+            }
+            Ok(Rows { columns, rows: out })
+        }};
+    }
+    match on {
+        #[cfg(feature = "db-mysql")]
+        On::Pool(Pool::My(p)) => run!(p, value::mysql_cell, None::<String>),
+        #[cfg(feature = "db-postgres")]
+        On::Pool(Pool::Pg(p)) => run!(p, value::postgres_cell, UntypedNull),
+        #[cfg(feature = "db-sqlite")]
+        On::Pool(Pool::Lite(p)) => run!(p, value::sqlite_cell, None::<String>),
+        #[cfg(feature = "db-mysql")]
+        On::Tx(Tx::My(t)) => run!(&mut **t, value::mysql_cell, None::<String>),
+        #[cfg(feature = "db-postgres")]
+        On::Tx(Tx::Pg(t)) => run!(&mut **t, value::postgres_cell, UntypedNull),
+        #[cfg(feature = "db-sqlite")]
+        On::Tx(Tx::Lite(t)) => run!(&mut **t, value::sqlite_cell, None::<String>),
+        #[allow(unreachable_patterns)]
+        _ => Err(sqlx::Error::Configuration("the pool and the transaction are of different drivers".into())),
+    }
+}
+
+async fn execute(on: On<'_>, sql: &str, params: &[Param]) -> std::result::Result<(u64, Option<i64>), sqlx::Error> {
+    match on {
+        #[cfg(feature = "db-mysql")]
+        On::Pool(Pool::My(p)) => {
+            let r = bind_all!(sqlx::query(sql), params, None::<String>).execute(p).await?;
+            Ok((r.rows_affected(), Some(r.last_insert_id() as i64)))
+        }
+        #[cfg(feature = "db-mysql")]
+        On::Tx(Tx::My(t)) => {
+            let r = bind_all!(sqlx::query(sql), params, None::<String>).execute(&mut **t).await?;
+            Ok((r.rows_affected(), Some(r.last_insert_id() as i64)))
+        }
+        #[cfg(feature = "db-postgres")]
+        On::Pool(Pool::Pg(p)) => Ok((bind_all!(sqlx::query(sql), params, UntypedNull).execute(p).await?.rows_affected(), None)),
+        #[cfg(feature = "db-postgres")]
+        On::Tx(Tx::Pg(t)) => {
+            Ok((bind_all!(sqlx::query(sql), params, UntypedNull).execute(&mut **t).await?.rows_affected(), None))
+        }
+        #[cfg(feature = "db-sqlite")]
+        On::Pool(Pool::Lite(p)) => {
+            let r = bind_all!(sqlx::query(sql), params, None::<String>).execute(p).await?;
+            Ok((r.rows_affected(), Some(r.last_insert_rowid())))
+        }
+        #[cfg(feature = "db-sqlite")]
+        On::Tx(Tx::Lite(t)) => {
+            let r = bind_all!(sqlx::query(sql), params, None::<String>).execute(&mut **t).await?;
+            Ok((r.rows_affected(), Some(r.last_insert_rowid())))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(sqlx::Error::Configuration("the pool and the transaction are of different drivers".into())),
+    }
+}
+
+fn result_table(lua: &Lua, affected: u64, last: Option<i64>) -> Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set("affected", affected as i64)?;
+    if let Some(id) = last.filter(|id| *id != 0) {
+        t.raw_set("last_insert_id", id)?;
+    }
+    Ok(t)
+}
+
+/// Rows a streamed query has not handed out yet, a batch at a time.
+type Batch = std::result::Result<(Vec<String>, Vec<Vec<Cell>>), Error>;
+
+pub struct Stream {
+    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Batch>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl UserData for Stream {}
+
+const BATCH: usize = 512;
+
+async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String, tx: tokio::sync::mpsc::Sender<Batch>) {
+    macro_rules! pump {
+        ($p:expr, $cell:path, $null:expr) => {{
+            let mut rows = bind_all!(sqlx::query(&sql), &params, $null).fetch($p);
+            let mut columns: Option<Vec<String>> = None;
+            let mut batch = Vec::with_capacity(BATCH);
+            while let Some(next) = rows.next().await {
+                match next {
+                    Ok(row) => {
+                        if columns.is_none() {
+                            columns = Some(column_names(&row));
+                        }
+                        match cells(&row, $cell) {
+                            Ok(c) => batch.push(c),
+                            Err(e) => {
+                                let _ = tx.send(Err(e)).await;
+                                return;
+                            }
+                        }
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            if tx.send(Ok((columns.clone().unwrap_or_default(), full))).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(db_error(&shown, e))).await;
+                        return;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(Ok((columns.unwrap_or_default(), batch))).await;
+            }
+        }};
+    }
+    match &pool {
+        #[cfg(feature = "db-mysql")]
+        Pool::My(p) => pump!(p, value::mysql_cell, None::<String>),
+        #[cfg(feature = "db-postgres")]
+        Pool::Pg(p) => pump!(p, value::postgres_cell, UntypedNull),
+        #[cfg(feature = "db-sqlite")]
+        Pool::Lite(p) => pump!(p, value::sqlite_cell, None::<String>),
+    }
+}
+
+fn connection_index(lua: &Lua) -> Result<Table> {
+    bridge::method_table(lua, "essh_native.db.Connection", |lua, m| {
+        m.raw_set(
+            "query",
+            crate::runtime::waiting(lua, "connection:query", |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
+                let params = params(lua, rest)?;
+                let (pool, shown, timeout, sql) = (c.pool(), c.shown.clone(), c.timeout, statement(c.driver, &sql));
+                Ok(async move {
+                    let pool = pool?;
+                    let rows = tokio::time::timeout(timeout, fetch_all(On::Pool(&pool), &sql, &params))
+                        .await
+                        .map_err(|_| timed_out(&shown))?
+                        .map_err(|e| db_error(&shown, e))?;
+                    deliver(move |lua| rows.to_lua(lua))
+                })
+            })?,
+        )?;
+        m.raw_set(
+            "exec",
+            crate::runtime::waiting(lua, "connection:exec", |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
+                let params = params(lua, rest)?;
+                let (pool, shown, timeout, sql) = (c.pool(), c.shown.clone(), c.timeout, statement(c.driver, &sql));
+                Ok(async move {
+                    let pool = pool?;
+                    let (affected, last) = tokio::time::timeout(timeout, execute(On::Pool(&pool), &sql, &params))
+                        .await
+                        .map_err(|_| timed_out(&shown))?
+                        .map_err(|e| db_error(&shown, e))?;
+                    deliver(move |lua| result_table(lua, affected, last))
+                })
+            })?,
+        )?;
+        bridge::export(lua, m, "connection:close", |_, c: UserDataRef<Connection>| {
+            c.close();
+            Ok(())
+        })
+    })
+}
+
+fn transaction_index(lua: &Lua) -> Result<Table> {
+    bridge::method_table(lua, "essh_native.db.Transaction", |lua, m| {
+        m.raw_set(
+            "query",
+            crate::runtime::waiting(lua, "transaction:query", |lua, (t, sql, rest): (UserDataRef<Transaction>, String, MultiValue)| {
+                let params = params(lua, rest)?;
+                let (tx, shown, timeout) = (t.tx.clone(), t.shown.clone(), t.timeout);
+                Ok(async move {
+                    let mut guard = tx.lock().await;
+                    let inner = guard.as_mut().ok_or_else(|| Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")))?;
+                    let sql = statement(driver_of(inner), &sql);
+                    let rows = tokio::time::timeout(timeout, fetch_all(On::Tx(inner), &sql, &params))
+                        .await
+                        .map_err(|_| timed_out(&shown))?
+                        .map_err(|e| db_error(&shown, e))?;
+                    deliver(move |lua| rows.to_lua(lua))
+                })
+            })?,
+        )?;
+        m.raw_set(
+            "exec",
+            crate::runtime::waiting(lua, "transaction:exec", |lua, (t, sql, rest): (UserDataRef<Transaction>, String, MultiValue)| {
+                let params = params(lua, rest)?;
+                let (tx, shown, timeout) = (t.tx.clone(), t.shown.clone(), t.timeout);
+                Ok(async move {
+                    let mut guard = tx.lock().await;
+                    let inner = guard.as_mut().ok_or_else(|| Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")))?;
+                    let sql = statement(driver_of(inner), &sql);
+                    let (affected, last) = tokio::time::timeout(timeout, execute(On::Tx(inner), &sql, &params))
+                        .await
+                        .map_err(|_| timed_out(&shown))?
+                        .map_err(|e| db_error(&shown, e))?;
+                    deliver(move |lua| result_table(lua, affected, last))
+                })
+            })?,
+        )?;
+        for (name, commit) in [("commit", true), ("rollback", false)] {
+            let label: &'static str = if commit { "transaction:commit" } else { "transaction:rollback" };
+            m.raw_set(
+                name,
+                crate::runtime::waiting(lua, label, move |_, t: UserDataRef<Transaction>| {
+                    let (tx, shown) = (t.tx.clone(), t.shown.clone());
+                    Ok(async move {
+                        let Some(inner) = tx.lock().await.take() else {
+                            return Err(Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")));
+                        };
+                        let done = match (inner, commit) {
+                            #[cfg(feature = "db-mysql")]
+                            (Tx::My(t), true) => t.commit().await,
+                            #[cfg(feature = "db-mysql")]
+                            (Tx::My(t), false) => t.rollback().await,
+                            #[cfg(feature = "db-postgres")]
+                            (Tx::Pg(t), true) => t.commit().await,
+                            #[cfg(feature = "db-postgres")]
+                            (Tx::Pg(t), false) => t.rollback().await,
+                            #[cfg(feature = "db-sqlite")]
+                            (Tx::Lite(t), true) => t.commit().await,
+                            #[cfg(feature = "db-sqlite")]
+                            (Tx::Lite(t), false) => t.rollback().await,
+                        };
+                        done.map_err(|e| db_error(&shown, e))?;
+                        deliver(|_| Ok(true))
+                    })
+                })?,
+            )?;
+        }
+        Ok(())
+    })
+}
+
+fn driver_of(tx: &Tx) -> Driver {
+    match tx {
+        #[cfg(feature = "db-mysql")]
+        Tx::My(_) => Driver::Mysql,
+        #[cfg(feature = "db-postgres")]
+        Tx::Pg(_) => Driver::Postgres,
+        #[cfg(feature = "db-sqlite")]
+        Tx::Lite(_) => Driver::Sqlite,
+    }
+}
+
+const OPTIONS: &[&str] = &["timeout", "password", "pool", "ca_file", "insecure", "via", "port"];
+
+async fn open_pool(target: &Target, size: u32, timeout: Duration, ca_file: Option<String>, insecure: bool) -> std::result::Result<Pool, sqlx::Error> {
+    let url = target.url.as_str();
+    match target.driver {
+        #[cfg(feature = "db-mysql")]
+        Driver::Mysql => {
+            let mut o = sqlx::mysql::MySqlConnectOptions::from_str(url)?;
+            if let Some(ca) = &ca_file {
+                o = o.ssl_ca(ca).ssl_mode(sqlx::mysql::MySqlSslMode::VerifyIdentity);
+            }
+            if insecure {
+                o = o.ssl_mode(sqlx::mysql::MySqlSslMode::Required);
+            }
+            let pool = sqlx::mysql::MySqlPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(o).await?;
+            Ok(Pool::My(pool))
+        }
+        #[cfg(feature = "db-postgres")]
+        Driver::Postgres => {
+            let mut o = sqlx::postgres::PgConnectOptions::from_str(url)?;
+            if let Some(ca) = &ca_file {
+                o = o.ssl_root_cert(ca).ssl_mode(sqlx::postgres::PgSslMode::VerifyFull);
+            }
+            if insecure {
+                o = o.ssl_mode(sqlx::postgres::PgSslMode::Require);
+            }
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(o).await?;
+            Ok(Pool::Pg(pool))
+        }
+        #[cfg(feature = "db-sqlite")]
+        Driver::Sqlite => {
+            let path = target.path.clone().unwrap_or_default();
+            let o = if path == ":memory:" {
+                sqlx::sqlite::SqliteConnectOptions::from_str("sqlite::memory:")?
+            } else {
+                sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true)
+            }
+            .busy_timeout(timeout);
+            // One connection for :memory:, whose every connection is a database of its own.
+            let size = if path == ":memory:" { 1 } else { size };
+            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(o).await?;
+            Ok(Pool::Lite(pool))
+        }
+        #[allow(unreachable_patterns)]
+        other => Err(sqlx::Error::Configuration(format!("essh was built without the {} driver", other.name()).into())),
+    }
+}
+
+fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> Result<impl std::future::Future<Output = crate::runtime::Outcome> + Send + 'static> {
+    let parsed = Driver::from_name(&driver).and_then(|d| Target::parse(d, &url));
+    let mut timeout = Duration::from_secs(30);
+    let mut size = 1u32;
+    let (mut ca_file, mut insecure, mut password, mut port) = (None, false, None, None);
+    if let Some(t) = &opts {
+        if let Some(name) = bridge::unknown_option(t, OPTIONS)? {
+            return Err(mlua::Error::runtime(format!("db.connect: unknown option '{name}'")));
+        }
+        if let Some(s) = t.raw_get::<Option<f64>>("timeout")? {
+            timeout = duration(s, "db.connect")?;
+        }
+        if let Some(n) = t.raw_get::<Option<u32>>("pool")? {
+            size = n.max(1);
+        }
+        ca_file = t.raw_get("ca_file")?;
+        insecure = t.raw_get::<Option<bool>>("insecure")?.unwrap_or(false);
+        password = match t.raw_get::<Value>("password")? {
+            Value::Nil => None,
+            Value::String(s) => Some(s.to_str()?.to_string()),
+            Value::Table(s) if is_secret(&s) => {
+                let secret: Table = lua.globals().get::<mlua::Function>("require")?.call("essh.secret")?;
+                Some(secret.get::<mlua::Function>("reveal")?.call::<String>(s)?)
+            }
+            other => return Err(mlua::Error::runtime(format!("db.connect: password must be a string or a secret, got {}", other.type_name()))),
+        };
+        port = t.raw_get::<Option<u16>>("port")?;
+    }
+    let target = parsed.and_then(|mut t| {
+        if let Some(p) = &password {
+            t.set_password(p)?;
+        }
+        Ok(match port {
+            Some(p) => (t.through(p), t),
+            None => (t.clone(), t),
+        })
+    });
+    if insecure {
+        if let Ok((_, shown)) = &target {
+            bridge::warn(lua, &format!("TLS certificate verification is off for {} (insecure = true)", shown.shown()));
+        }
+    }
+    Ok(async move {
+        let (dial, named) = target?;
+        let shown = named.shown();
+        let pool = tokio::time::timeout(timeout + Duration::from_secs(1), open_pool(&dial, size, timeout, ca_file, insecure))
+            .await
+            .map_err(|_| Error::new(Kind::Timeout, format!("db {shown}: no connection within the timeout")).retryable(true))?
+            .map_err(|e| db_error(&shown, e))?;
+        let conn = Connection {
+            pool: std::sync::Mutex::new(Some(pool)),
+            driver: named.driver,
+            shown,
+            resource: named.resource(),
+            timeout,
+        };
+        deliver(move |lua| lua.create_userdata(conn))
+    })
+}
+
+use mlua::IntoLuaMulti;
+
+/// The natives of src/lua/db.lua: what conn:rows and conn:transaction are made of.
+fn internals(lua: &Lua, native: &Table) -> Result<()> {
+    native.raw_set(
+        "address",
+        bridge::function(lua, "db.connect", |lua, (driver, url): (String, String)| {
+            let target = Driver::from_name(&driver).and_then(|d| Target::parse(d, &url)).and_then(|t| {
+                if t.driver == Driver::Sqlite {
+                    return Err(Error::invalid("db.connect: a SQLite database is a file: via does not apply"));
+                }
+                Ok(t)
+            });
+            match target {
+                Ok(t) => (t.url.host_str().unwrap_or_default().to_string(), t.port()).into_lua_multi(lua),
+                Err(e) => crate::error::pair::<Value>(lua, Err(e)),
+            }
+        })?,
+    )?;
+        native.raw_set("stream", bridge::function(lua, "connection:rows", |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
+            let params = params(lua, rest)?;
+            let pool = match c.pool() {
+                Ok(p) => p,
+                Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
+            };
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            let task = crate::runtime::get(lua)?.handle().spawn(stream_into(pool, statement(c.driver, &sql), params, c.shown.clone(), tx));
+            lua.create_userdata(Stream { rx: Arc::new(tokio::sync::Mutex::new(rx)), task })?.into_lua_multi(lua)
+        })?)?;
+        native.raw_set(
+            "next_batch",
+            crate::runtime::waiting(lua, "connection:rows", |_, s: UserDataRef<Stream>| {
+                let rx = s.rx.clone();
+                Ok(async move {
+                    let next = rx.lock().await.recv().await;
+                    match next {
+                        None => deliver(|_| Ok(Value::Nil)),
+                        Some(Err(e)) => Err(e),
+                        Some(Ok((columns, rows))) => deliver(move |lua| Ok(Value::Table(Rows { columns, rows }.to_lua(lua)?))),
+                    }
+                })
+            })?,
+        )?;
+        native.raw_set(
+            "begin",
+            crate::runtime::waiting(lua, "connection:transaction", |_, c: UserDataRef<Connection>| {
+                let (pool, shown, resource, timeout) = (c.pool(), c.shown.clone(), c.resource.clone(), c.timeout);
+                Ok(async move {
+                    let pool = pool?;
+                    let begun = tokio::time::timeout(timeout, async {
+                        Ok::<Tx, sqlx::Error>(match &pool {
+                            #[cfg(feature = "db-mysql")]
+                            Pool::My(p) => Tx::My(p.begin().await?),
+                            #[cfg(feature = "db-postgres")]
+                            Pool::Pg(p) => Tx::Pg(p.begin().await?),
+                            #[cfg(feature = "db-sqlite")]
+                            Pool::Lite(p) => Tx::Lite(p.begin().await?),
+                        })
+                    })
+                    .await
+                    .map_err(|_| timed_out(&shown))?
+                    .map_err(|e| db_error(&shown, e))?;
+                    let tx = Transaction { tx: Arc::new(tokio::sync::Mutex::new(Some(begun))), shown, resource, timeout };
+                    deliver(move |lua| lua.create_userdata(tx))
+                })
+            })?,
+        )?;
+    Ok(())
+}
+
+fn build(lua: &Lua, m: &Table) -> Result<()> {
+    let native = lua.create_table()?;
+    internals(lua, &native)?;
+    native.raw_set("pcall", crate::runtime::scheduler(lua)?.raw_get::<mlua::Function>("pcall")?)?;
+    native.raw_set("connect", crate::runtime::waiting(lua, "db.connect", connect)?)?;
+    native.raw_set("null", crate::luavalue::null())?;
+    native.raw_set("index", connection_index(lua)?)?;
+    let api: Table = bridge::run_embedded(lua, "db", include_str!("../lua/db.lua"), native)?;
+    for pair in api.pairs::<String, Value>() {
+        let (k, v) = pair?;
+        m.raw_set(k, v)?;
+    }
+    Ok(())
+}

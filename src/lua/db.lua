@@ -1,0 +1,166 @@
+-- The Lua half of essh_native.db (see db/mod.rs): connect through an ssh session (`via`),
+-- conn:rows (batches read as the loop goes) and conn:transaction (commit or roll back), and the
+-- LuaSQL-shaped facade. The natives wait like every other primitive.
+local native = ...
+local connect, stream, next_batch, begin, index = native.connect, native.stream, native.next_batch, native.begin,
+  native.index
+local safe_pcall = native.pcall
+local error, select, setmetatable, tostring, type, pairs = error, select, setmetatable, tostring, type, pairs
+local unpack = table.unpack or unpack -- luacheck: ignore 143
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+local M = { null = native.null }
+
+-- Each tunnel lives as long as its connection.
+local tunnels = setmetatable({}, { __mode = "k" })
+
+function M.connect(driver, url, options)
+  if type(options) == "table" and options.via ~= nil then
+    local session = options.via
+    local host, port = native.address(driver, url)
+    if not host then return nil, port end
+    local forward, err = session:forward_local(0, host, port)
+    if not forward then return nil, err end
+    local own = {}
+    for k, v in pairs(options) do own[k] = v end
+    own.via, own.port = nil, forward.port
+    local conn, cerr = connect(driver, url, own)
+    if not conn then
+      forward:close()
+      return nil, cerr
+    end
+    tunnels[conn] = forward
+    return conn
+  end
+  return connect(driver, url, options)
+end
+
+function index.rows(conn, sql, ...)
+  local s, err = stream(conn, sql, ...)
+  if not s then error(tostring(err), 2) end
+  local batch, i = nil, 0
+  return function()
+    if batch == nil or i >= #batch then
+      local b, e = next_batch(s)
+      if e then error(tostring(e), 2) end
+      if b == nil then return nil end
+      batch, i = b, 0
+    end
+    i = i + 1
+    return batch[i]
+  end
+end
+
+function index.transaction(conn, fn)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'transaction' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local tx, err = begin(conn)
+  if not tx then return nil, err end
+  local results = pack(safe_pcall(fn, tx))
+  if results[1] then
+    local ok, cerr = tx:commit()
+    if not ok then return nil, cerr end
+    if results.n <= 1 then return true end
+    return unpack(results, 2, results.n)
+  end
+  tx:rollback()
+  return nil, results[2]
+end
+
+-- LuaSQL's shape, for code brought from it: env = db.luasql.mysql(); conn = env:connect(...);
+-- cur = conn:execute(sql); cur:fetch(t, "a"). Values keep essh's types; NULL is nil.
+local ROWS = { select = true, with = true, show = true, pragma = true, explain = true, describe = true, values = true }
+
+local function url_part(s) return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end)) end
+
+local Cursor = {}
+Cursor.__index = Cursor
+
+function Cursor:fetch(t, mode)
+  if self.closed then error("LuaSQL: cursor is closed", 2) end
+  self.i = self.i + 1
+  local row = self.rows[self.i]
+  if row == nil then
+    self.closed = true
+    return nil
+  end
+  local out = t or {}
+  local columns = self.rows.columns
+  for j, name in ipairs(columns) do
+    local v = row[name]
+    if v == M.null then v = nil end
+    if mode and mode:find("a") then out[name] = v end
+    if not mode or mode:find("n") then out[j] = v end
+  end
+  if t then return t end
+  local values = {}
+  for j = 1, #columns do values[j] = out[j] end
+  return unpack(values, 1, #columns)
+end
+
+function Cursor:getcolnames()
+  local names = {}
+  for i, n in ipairs(self.rows.columns) do names[i] = n end
+  return names
+end
+
+function Cursor:numrows() return #self.rows end
+
+function Cursor:close()
+  local was = not self.closed
+  self.closed = true
+  return was
+end
+
+local LuaSQLConnection = {}
+LuaSQLConnection.__index = LuaSQLConnection
+
+function LuaSQLConnection:execute(sql)
+  local word = sql:match("^%s*(%a+)")
+  if word and ROWS[word:lower()] then
+    local rows, err = self.conn:query(sql)
+    if not rows then return nil, tostring(err) end
+    return setmetatable({ rows = rows, i = 0 }, Cursor)
+  end
+  local r, err = self.conn:exec(sql)
+  if not r then return nil, tostring(err) end
+  return r.affected
+end
+
+function LuaSQLConnection:escape(s) return (tostring(s):gsub("'", "''"):gsub("\\", "\\\\")) end
+function LuaSQLConnection:setautocommit(on)
+  if on == false then error("LuaSQL: essh runs transactions with conn:transaction(fn), not setautocommit(false)", 2) end
+  return true
+end
+function LuaSQLConnection:close()
+  self.conn:close()
+  return true
+end
+
+local function luasql_env(driver)
+  return function()
+    local env = {}
+    function env:connect(source, user, password, host, port)
+      local url
+      if driver == "sqlite" then
+        url = "sqlite:" .. source
+      elseif tostring(source):find("=") then
+        error("LuaSQL: give the database name, user, password, host and port, or use db.connect with a URL", 2)
+      else
+        url = ("%s://%s%s@%s:%d/%s"):format(driver, url_part(user or ""), password and (":" .. url_part(password)) or "",
+          host or "127.0.0.1", port or (driver == "mysql" and 3306 or 5432), url_part(source))
+      end
+      local conn, err = M.connect(driver, url)
+      if not conn then return nil, tostring(err) end
+      return setmetatable({ conn = conn }, LuaSQLConnection)
+    end
+    function env:close() return true end
+    return env
+  end
+end
+
+M.luasql = { mysql = luasql_env("mysql"), postgres = luasql_env("postgres"), sqlite3 = luasql_env("sqlite") }
+
+return M
