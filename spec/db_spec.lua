@@ -14,7 +14,9 @@ local integers = math.type ~= nil
 
 describe("db", function()
   if not runs_here then
-    it("runs on Lua 5.4 and LuaJIT", function() pending("the database servers' spec runs on 5.4 and LuaJIT (ESSH_HEAVY_SPECS=1 runs it here)") end)
+    it("runs on Lua 5.4 and LuaJIT", function()
+      pending("the database servers' spec runs on 5.4 and LuaJIT (ESSH_HEAVY_SPECS=1 runs it here)")
+    end)
     return
   end
 
@@ -176,12 +178,14 @@ describe("db", function()
     it("ends a query whose connection the server kills with an error, not a hang", function()
       for _, driver in ipairs { "mysql", "postgres" } do
         local conn = open(driver)
-        local id = assert(conn:query(driver == "postgres" and "SELECT pg_backend_pid() AS id" or "SELECT CONNECTION_ID() AS id"))[1].id
+        local id_sql = driver == "postgres" and "SELECT pg_backend_pid() AS id" or "SELECT CONNECTION_ID() AS id"
+        local id = assert(conn:query(id_sql))[1].id
         local results = runtime.parallel {
           function() return conn:query(driver == "postgres" and "SELECT pg_sleep(30)" or "SELECT SLEEP(30)") end,
           function()
             runtime.sleep(0.5)
-            servers[driver].admin(driver == "postgres" and ("SELECT pg_terminate_backend(%d)"):format(id) or ("KILL %d"):format(id))
+            local kill = driver == "postgres" and "SELECT pg_terminate_backend(%d)" or "KILL %d"
+            servers[driver].admin(kill:format(id))
           end,
         }
         local outcome = results[1]

@@ -12,7 +12,9 @@ local runs_here = _VERSION == "Lua 5.4" or jit ~= nil or os.getenv("ESSH_HEAVY_S
 
 describe("mdns", function()
   if not runs_here then
-    it("runs on Lua 5.4 and LuaJIT", function() pending("the mDNS spec runs on 5.4 and LuaJIT (ESSH_HEAVY_SPECS=1 runs it here)") end)
+    it("runs on Lua 5.4 and LuaJIT", function()
+      pending("the mDNS spec runs on 5.4 and LuaJIT (ESSH_HEAVY_SPECS=1 runs it here)")
+    end)
     return
   end
 

@@ -12,8 +12,8 @@ local function password()
 end
 
 local function free_port()
-  return tonumber((shell.must([[python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']])
-    :gsub("%s+$", "")))
+  local python = [[import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])]]
+  return tonumber((shell.must("python3 -c " .. shell.quote(python)):gsub("%s+$", "")))
 end
 
 local function wait_for(check, what, log)
@@ -41,11 +41,11 @@ function M.postgres()
   local pw = password()
   local as_postgres = "setpriv --reuid=postgres --regid=postgres --init-groups "
   shell.must(("chown postgres %s && printf '%%s' %s > %s/pw && chown postgres %s/pw"):format(dir, pw, dir, dir))
-  shell.must(("%s %s/initdb -D %s/data -U essh --auth=scram-sha-256 --pwfile=%s/pw -E UTF8 --locale=C.UTF-8 >%s/initdb.log 2>&1")
-    :format(as_postgres, bin, dir, dir, dir))
+  shell.must(("%s %s/initdb -D %s/data -U essh --auth=scram-sha-256 --pwfile=%s/pw -E UTF8 --locale=C.UTF-8"
+    .. " >%s/initdb.log 2>&1"):format(as_postgres, bin, dir, dir, dir))
   local port = free_port()
-  local watchdog = shell.watchdog(("exec %s %s/postgres -D %s/data -p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off >%s/log 2>&1")
-    :format(as_postgres, bin, dir, port, dir, dir))
+  local watchdog = shell.watchdog(("exec %s %s/postgres -D %s/data -p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off"
+    .. " >%s/log 2>&1"):format(as_postgres, bin, dir, port, dir, dir))
   wait_for(("%s/pg_isready -q -h 127.0.0.1 -p %d"):format(bin, port), "PostgreSQL", dir .. "/log")
   local server = { dir = dir, port = port, user = "essh", password = pw, database = "essh" }
   function server.admin(sql)
@@ -75,8 +75,8 @@ function M.mariadb()
   function server.admin(sql)
     return shell.must(("mariadb --no-defaults --socket=%s/sock -uroot -N -B -e %s"):format(dir, shell.quote(sql)))
   end
-  server.admin(("CREATE DATABASE essh CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; CREATE USER 'essh'@'127.0.0.1' IDENTIFIED BY '%s';"
-    .. " GRANT ALL ON *.* TO 'essh'@'127.0.0.1'"):format(pw))
+  server.admin(("CREATE DATABASE essh CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+    .. " CREATE USER 'essh'@'127.0.0.1' IDENTIFIED BY '%s'; GRANT ALL ON *.* TO 'essh'@'127.0.0.1'"):format(pw))
   server.url = ("mysql://essh:%s@127.0.0.1:%d/essh"):format(pw, port)
   function server.stop()
     watchdog:close()

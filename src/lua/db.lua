@@ -129,8 +129,8 @@ function LuaSQLConnection:execute(sql)
   return r.affected
 end
 
-function LuaSQLConnection:escape(s) return (tostring(s):gsub("'", "''"):gsub("\\", "\\\\")) end
-function LuaSQLConnection:setautocommit(on)
+function LuaSQLConnection.escape(_, s) return (tostring(s):gsub("'", "''"):gsub("\\", "\\\\")) end
+function LuaSQLConnection.setautocommit(_, on)
   if on == false then error("LuaSQL: essh runs transactions with conn:transaction(fn), not setautocommit(false)", 2) end
   return true
 end
@@ -142,7 +142,7 @@ end
 local function luasql_env(driver)
   return function()
     local env = {}
-    function env:connect(source, user, password, host, port)
+    function env.connect(_, source, user, password, host, port)
       local url
       if driver == "sqlite" then
         url = "sqlite:" .. source
@@ -156,7 +156,7 @@ local function luasql_env(driver)
       if not conn then return nil, tostring(err) end
       return setmetatable({ conn = conn }, LuaSQLConnection)
     end
-    function env:close() return true end
+    function env.close() return true end
     return env
   end
 end
