@@ -59,7 +59,7 @@ test-lua:
 	@tools/check-no-servers
 
 
-bench: bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-aws bench-startup
+bench: bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-aws bench-db bench-startup
 
 bench-codecs:
 	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
@@ -93,6 +93,11 @@ bench-permissions:
 bench-aws:
 	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
 	lua5.4 bench/aws.lua
+
+# Needs root (the servers run as root and postgres) and Debian's lua-sql-* (make deps).
+bench-db:
+	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
+	lua5.4 bench/db.lua
 
 bench-startup:
 	@for i in lua5.4 luajit lua5.1; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done

@@ -215,6 +215,23 @@ print(n, bytes)
       assert.truthy(rss < 80 * 1024, "peak RSS " .. rss .. " KB")
     end)
 
+    it("asks the db permission for the database a connection reaches", function()
+      local permissions = require "essh.permissions"
+      local policy = permissions.policy({ db = { "sqlite::memory:", "postgres://127.0.0.1:*/essh" } }, "the spec's grants")
+      local conn = open("postgres")
+      local _, allowed, refused, err, query_err = permissions.within(policy, { task = "db" }, function()
+        local a = db.connect("sqlite", "sqlite::memory:")
+        local r, e = db.connect("mysql", assert(servers.mysql).url)
+        local rows = conn:query("SELECT 1 AS one")
+        return a, r, e, rows and "ran"
+      end)
+      assert.truthy(allowed)
+      assert.is_nil(refused)
+      assert.equal("permission_denied", err.kind)
+      assert.equal(("mysql://127.0.0.1:%d/essh"):format(servers.mysql.port), err.details.resource)
+      assert.equal("ran", query_err)
+    end)
+
     it("keeps a SQLite database on disk between connections", function()
       local file = fs.join(dir, "app.db")
       local conn = assert(db.connect("sqlite", "sqlite:" .. file))

@@ -17,6 +17,7 @@
 ---@field version string The version of essh (essh v3's essh.version).
 ---@field ssh_config string The generated ssh_config's path (every host's block); set it to write another file.
 ---@field inventory essh.Inventory Hosts defined from EC2 instances and mDNS announcements.
+---@field storage essh.StorageModule State that outlives a run: `open(name_or_url)` gives a store.
 local essh = {}
 
 ---@class essh.Shell
@@ -111,6 +112,7 @@ function essh.host(name, spec) end
 ---@field permissions table<string, boolean|string|string[]>? What the task may do, and nothing else: read, write (paths), net (host[:port]), ssh (hosts, tags), run (programs), env (variables), storage, db; `all = true` for everything.
 ---@field override boolean? Accepted and ignored: a definition replaces an earlier one of the same name anyway.
 ---@field stdin boolean? The runner's stdin goes to every host's script.
+---@field lock string? The name of a lock of the default store (essh.storage) the task holds while it runs; a second run refuses to start, naming the holder.
 
 ---@class essh.Task: essh.TaskSpec
 ---@field name string
@@ -189,6 +191,22 @@ function essh.select(targets) end
 ---@field hostname string|fun(instance: mdns.Instance): string? Default: the instance name.
 ---@field address string|fun(instance: mdns.Instance): string? Default: its first address.
 ---@field ssh table? ssh options of every host.
+
+---@class essh.StorageModule
+---@field open fun(name_or_url: string?, options: { timeout: number? }?): essh.Store?, essh.Error?
+
+---@class essh.Store
+---@field get fun(self: essh.Store, key: string): any, essh.Error?
+---@field set fun(self: essh.Store, key: string, value: any, options: { ttl: number? }?): boolean?, essh.Error?
+---@field delete fun(self: essh.Store, key: string): boolean?, essh.Error?
+---@field keys fun(self: essh.Store, prefix: string?): string[]?, essh.Error?
+---@field update fun(self: essh.Store, key: string, fn: fun(old: any): any): any, essh.Error?
+---@field history fun(self: essh.Store, key: string, n: integer?): { value: any, at: number, by: { user: string, machine: string, pid: integer } }[]?, essh.Error?
+---@field lock fun(self: essh.Store, name: string, options: { ttl: number?, wait: number? }?): essh.Lock?, essh.Error?
+---@field close fun(self: essh.Store)
+
+---@class essh.Lock
+---@field release fun(self: essh.Lock): boolean?, essh.Error?
 
 ---@class essh.Inventory
 local inventory = {}

@@ -6,7 +6,7 @@ local native = require "essh_native"
 local M = {}
 
 --- The pure-Lua modules, beside the native ones.
-M.LUA = { "template", "log", "inspect", "shell", "sh" }
+M.LUA = { "template", "log", "inspect", "shell", "sh", "storage" }
 
 local names -- made once
 

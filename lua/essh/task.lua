@@ -33,7 +33,7 @@ local CHECKS = {
     check.list_of(is_script_entry, "scripts")),
   script_file = check.text,
   ssh_options = check.list_of(check.text, "ssh command-line arguments (strings)"),
-  override = check.boolean, stdin = check.boolean,
+  override = check.boolean, stdin = check.boolean, lock = check.name,
   permissions = function(v)
     local ok, err = pcall(require("essh.permissions").check_grants, v, "permissions")
     if ok then return true end

@@ -257,7 +257,7 @@ fn params(lua: &Lua, args: MultiValue) -> Result<Vec<Param>> {
             Value::Nil => Param::Null,
             v if v == null => Param::Null,
             Value::Boolean(b) => Param::Bool(b),
-            Value::Integer(n) => Param::Int(n as i64),
+            Value::Integer(n) => Param::Int(n),
             Value::Number(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 && cfg!(not(any(feature = "lua53", feature = "lua54"))) => Param::Int(f as i64),
             Value::Number(f) => Param::Float(f),
             Value::String(s) => match std::str::from_utf8(&s.as_bytes()) {

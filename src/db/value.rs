@@ -118,6 +118,7 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
     }
     let ty = v.type_info().name().to_string();
     Ok(match ty.as_str() {
+        "VOID" => Cell::Null,
         "BOOL" => Cell::Bool(decoded::<Postgres, bool>(v)?),
         "INT2" => Cell::Int(decoded::<Postgres, i16>(v)? as i64),
         "INT4" => Cell::Int(decoded::<Postgres, i32>(v)? as i64),

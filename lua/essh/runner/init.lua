@@ -204,11 +204,20 @@ function M.run(registry, task, options)
     return report
   end
 
+  -- A task with `lock` runs only while it holds that lock of the default store.
+  local held
+  if task.lock then
+    local store, err = require("essh.storage").open()
+    if store then held, err = store:lock(task.lock, { wait = 0 }) end
+    if not held then return stop(("task %s: %s"):format(task.name, tostring(err))) end
+  end
+
   local policy = policy_of.new(options.on_failure or task.on_failure, #hosts, report)
   local jobs = {}
   for i, host in ipairs(hosts) do jobs[i] = job(run, host, policy, report) end
   -- After Ctrl-C the scheduler raises once every host has seen it: the report is then partial.
   local finished, results = pcall(runtime.parallel, jobs, { limit = parallel_limit(task, options) })
+  if held then held:release() end
   if not finished then
     if not policy_of.is_interrupt(results) then error(results, 0) end
     report.interrupted, results = true, {}

@@ -1,0 +1,90 @@
+-- make bench-db: the db module beside LuaSQL (Debian's lua-sql-mysql, -postgres, -sqlite3) in
+-- the same run, on Lua 5.4, against MariaDB and PostgreSQL servers it starts and SQLite in
+-- memory: rows per second of a 100,000-row select (read to the last row) and of 10,000 inserts
+-- in one transaction (bound parameters for essh; LuaSQL has none, so its statements are
+-- escaped and formatted, as LuaSQL code does). Best of BENCH_RUNS (default 3).
+package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
+package.cpath = "build/lua54/?.so;" .. package.cpath
+local databases = require "support.databases"
+local db = require "essh.db"
+local clock = require("essh_native").runtime.monotonic
+
+local RUNS = tonumber(os.getenv("BENCH_RUNS") or "3")
+local ROWS, INSERTS = 100000, 10000
+
+local function best(f)
+  local b
+  for _ = 1, RUNS do
+    local t0 = clock()
+    f()
+    local t = clock() - t0
+    if not b or t < b then b = t end
+  end
+  return b
+end
+
+local servers = { mysql = databases.mariadb(), postgres = databases.postgres() }
+
+local function essh_conn(driver)
+  if driver == "sqlite" then return assert(db.connect("sqlite", "sqlite::memory:")) end
+  return assert(db.connect(driver, servers[driver].url))
+end
+
+local function luasql_conn(driver)
+  if driver == "sqlite" then return assert(require("luasql.sqlite3").sqlite3():connect(":memory:")) end
+  local s = servers[driver]
+  local env = require("luasql." .. driver)[driver]()
+  return assert(env:connect(s.database, s.user, s.password, "127.0.0.1", s.port))
+end
+
+local function prepare(conn, execute)
+  execute(conn, "DROP TABLE IF EXISTS bench")
+  execute(conn, "CREATE TABLE bench (id INTEGER PRIMARY KEY, name VARCHAR(64), score DOUBLE PRECISION)")
+end
+
+print(("best of %d runs, Lua 5.4; MariaDB and PostgreSQL on loopback, SQLite in memory"):format(RUNS))
+for _, driver in ipairs { "mysql", "postgres", "sqlite" } do
+  local e, l = essh_conn(driver), luasql_conn(driver)
+  local function e_exec(c, sql, ...) return assert(c:exec(sql, ...)) end
+  local function l_exec(c, sql) return assert(c:execute(sql)) end
+  -- The select's table, filled once by essh.
+  prepare(e, e_exec)
+  assert(e:transaction(function(tx)
+    for i = 1, ROWS do assert(tx:exec("INSERT INTO bench VALUES (?, ?, ?)", i, "name-" .. i, i / 7)) end
+  end))
+  local select_sql = "SELECT id, name, score FROM bench"
+  local essh_select = best(function()
+    local n = 0
+    for _ in e:rows(select_sql) do n = n + 1 end
+    assert(n == ROWS)
+  end)
+  local luasql_conn_for_select = l
+  local luasql_select = best(function()
+    local cur = assert(luasql_conn_for_select:execute(select_sql))
+    local n, row = 0, {}
+    while cur:fetch(row, "a") do n = n + 1 end
+    cur:close()
+    assert(n == ROWS)
+  end)
+  local essh_insert = best(function()
+    prepare(e, e_exec)
+    assert(e:transaction(function(tx)
+      for i = 1, INSERTS do assert(tx:exec("INSERT INTO bench VALUES (?, ?, ?)", i, "it's " .. i, i / 3)) end
+    end))
+  end)
+  local luasql_insert = best(function()
+    prepare(l, l_exec)
+    l:setautocommit(false)
+    for i = 1, INSERTS do
+      l_exec(l, ("INSERT INTO bench VALUES (%d, '%s', %.17g)"):format(i, l:escape("it's " .. i), i / 3))
+    end
+    l:commit()
+    l:setautocommit(true)
+  end)
+  print(("%-9s select %7d rows/s essh %9.0f LuaSQL %9.0f  %.2fx | insert %6d rows/s essh %8.0f LuaSQL %8.0f  %.2fx")
+    :format(driver, ROWS, ROWS / essh_select, ROWS / luasql_select, luasql_select / essh_select, INSERTS,
+      INSERTS / essh_insert, INSERTS / luasql_insert, luasql_insert / essh_insert))
+  e:close()
+  l:close()
+end
+for _, s in pairs(servers) do s.stop() end

@@ -1,0 +1,274 @@
+--- essh.storage: state that outlives a run, in the way of Terraform's state backends: an
+--- embedded SQLite file under ~/.essh/ by default (WAL, durable commits, mode 0600, safe for
+--- several processes at once), or a PostgreSQL database that a team shares
+--- (`storage.open("postgres://...")`). Values are anything json encodes.
+---
+--- `store:get(key)`, `store:set(key, value, { ttl = s })`, `store:delete(key)`,
+--- `store:keys(prefix)`, `store:update(key, fn)` (an atomic read-modify-write, retried on
+--- conflict), `store:history(key, n)` (the last values, with when and by whom), and
+--- `store:lock(name, { ttl = 600, wait = 30 })`: a lease that is renewed while its holder runs
+--- and expires after its TTL once the holder is gone.
+---
+--- Opening asks the `storage` permission for the store's name (and, as any code, `db` for the
+--- database behind it).
+local native = require "essh_native"
+
+local M = {}
+
+local json, fs, time_of = native.json, native.fs, native.time
+local check = native.permissions.check
+local runtime = native.runtime
+
+local function home() return os.getenv("HOME") or "." end
+
+local function whoami()
+  local user = os.getenv("USER") or os.getenv("LOGNAME") or "unknown"
+  local f = io.open("/proc/sys/kernel/hostname")
+  local machine = f and f:read("*l") or "localhost"
+  if f then f:close() end
+  local stat = io.open("/proc/self/stat")
+  local pid = stat and tonumber(stat:read("*l"):match("^(%d+)")) or 0
+  if stat then stat:close() end
+  return { user = user, machine = machine, pid = pid }
+end
+
+local function now() return time_of.now() end
+
+local SCHEMA = {
+  sqlite = {
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    [[CREATE TABLE IF NOT EXISTS essh_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL,
+      expires REAL, updated REAL NOT NULL, by_whom TEXT NOT NULL)]],
+    [[CREATE TABLE IF NOT EXISTS essh_history (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, value TEXT,
+      at REAL NOT NULL, by_whom TEXT NOT NULL)]],
+    "CREATE INDEX IF NOT EXISTS essh_history_key ON essh_history (key, id)",
+    [[CREATE TABLE IF NOT EXISTS essh_locks (name TEXT PRIMARY KEY, holder TEXT NOT NULL, token TEXT NOT NULL,
+      expires REAL NOT NULL, since REAL NOT NULL)]],
+  },
+  postgres = {
+    [[CREATE TABLE IF NOT EXISTS essh_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, version BIGINT NOT NULL,
+      expires DOUBLE PRECISION, updated DOUBLE PRECISION NOT NULL, by_whom TEXT NOT NULL)]],
+    [[CREATE TABLE IF NOT EXISTS essh_history (id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL, value TEXT,
+      at DOUBLE PRECISION NOT NULL, by_whom TEXT NOT NULL)]],
+    "CREATE INDEX IF NOT EXISTS essh_history_key ON essh_history (key, id)",
+    [[CREATE TABLE IF NOT EXISTS essh_locks (name TEXT PRIMARY KEY, holder TEXT NOT NULL, token TEXT NOT NULL,
+      expires DOUBLE PRECISION NOT NULL, since DOUBLE PRECISION NOT NULL)]],
+  },
+}
+
+local Store = {}
+Store.__index = Store
+
+--- Where a name or URL puts its store: (driver, url, the name the permission is asked for).
+local function locate(name)
+  if name == nil or name == "" then name = "default" end
+  if name:match("^postgres") then
+    return "postgres", name, (name:gsub("//[^@/]*@", "//"))
+  end
+  if name:match("^sqlite:") then return "sqlite", name, name end
+  if not name:match("^[%w_%-%.]+$") then
+    return nil, ("storage.open: '%s' is neither a store name (letters, digits, - _ .) nor a URL"):format(name)
+  end
+  local dir = home() .. "/.essh"
+  return "sqlite", "sqlite:" .. dir .. "/" .. (name == "default" and "storage" or name) .. ".db", name, dir
+end
+
+--- Opens a store: its name (under ~/.essh/), `sqlite:path` or `postgres://...`.
+function M.open(name, options)
+  local driver, url, resource, dir = locate(name)
+  if not driver then return nil, native.error("invalid", url) end
+  local allowed, denied = check("storage", resource, "storage.open")
+  if not allowed then return nil, denied end
+  if dir then
+    fs.mkdir(dir, { parents = true, mode = 448 })
+    local path = url:sub(#"sqlite:" + 1)
+    if not fs.exists(path) then
+      local ok, err = fs.write(path, "", { mode = 384, atomic = false })
+      if not ok then return nil, err end
+    end
+  end
+  local conn, err = require("essh_native").db.connect(driver, url, { timeout = options and options.timeout or 30 })
+  if not conn then return nil, err end
+  local ok, serr
+  if driver == "postgres" then
+    -- CREATE TABLE IF NOT EXISTS races with itself in PostgreSQL: one creator at a time.
+    ok, serr = conn:transaction(function(tx)
+      assert(tx:query("SELECT pg_advisory_xact_lock(7317000001)"))
+      for _, sql in ipairs(SCHEMA.postgres) do assert(tx:exec(sql)) end
+    end)
+  else
+    for _, sql in ipairs(SCHEMA.sqlite) do
+      ok, serr = conn:exec(sql)
+      if not ok then break end
+    end
+  end
+  if not ok then return nil, serr end
+  return setmetatable({ conn = conn, driver = driver, name = resource, who = json.encode(whoami()) }, Store)
+end
+
+local function decode(text)
+  if text == nil or text == native.db.null then return nil end
+  return json.decode(text)
+end
+
+local function live(row, t)
+  return row.expires == native.db.null or row.expires == nil or row.expires > t
+end
+
+function Store:get(key)
+  local rows, err = self.conn:query("SELECT value, expires FROM essh_kv WHERE key = ?", key)
+  if not rows then return nil, err end
+  local row = rows[1]
+  if not row or not live(row, now()) then return nil end
+  return decode(row.value)
+end
+
+local function encode(value)
+  local text, err = json.encode(value)
+  if not text then error("storage: the value cannot be stored: " .. tostring(err), 3) end
+  return text
+end
+
+-- Writes `text` (nil: deletes) for key inside `tx`, with its history line.
+local function write(self, tx, key, text, expires)
+  local t = now()
+  if text == nil then
+    assert(tx:exec("DELETE FROM essh_kv WHERE key = ?", key))
+  else
+    assert(tx:exec([[INSERT INTO essh_kv (key, value, version, expires, updated, by_whom) VALUES (?, ?, 1, ?, ?, ?)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = essh_kv.version + 1,
+      expires = excluded.expires, updated = excluded.updated, by_whom = excluded.by_whom]],
+      key, text, expires or native.db.null, t, self.who))
+  end
+  assert(tx:exec("INSERT INTO essh_history (key, value, at, by_whom) VALUES (?, ?, ?, ?)",
+    key, text or native.db.null, t, self.who))
+end
+
+function Store:set(key, value, options)
+  local text = encode(value)
+  local expires = options and options.ttl and (now() + options.ttl) or nil
+  return self.conn:transaction(function(tx) write(self, tx, key, text, expires) end)
+end
+
+function Store:delete(key)
+  return self.conn:transaction(function(tx) write(self, tx, key, nil) end)
+end
+
+function Store:keys(prefix)
+  prefix = prefix or ""
+  local pattern = prefix:gsub("[\\%%_]", "\\%0") .. "%"
+  local rows, err = self.conn:query(
+    "SELECT key, expires FROM essh_kv WHERE key LIKE ? ESCAPE '\\' ORDER BY key", pattern)
+  if not rows then return nil, err end
+  local out, t = {}, now()
+  for _, r in ipairs(rows) do
+    if live(r, t) then out[#out + 1] = r.key end
+  end
+  return out
+end
+
+--- Reads, calls fn(old) and writes what it returns (nil deletes), as one atomic step: a
+--- concurrent writer makes it read and call fn again. Returns the new value.
+function Store:update(key, fn, options)
+  local attempts = options and options.attempts or 100
+  for attempt = 1, attempts do
+    local rows, err = self.conn:query("SELECT value, version, expires FROM essh_kv WHERE key = ?", key)
+    if not rows then return nil, err end
+    local row = rows[1]
+    local old = row and live(row, now()) and decode(row.value) or nil
+    local new = fn(old)
+    local text = new ~= nil and encode(new) or nil
+    local done, werr = self.conn:transaction(function(tx)
+      local r
+      if row then
+        if text == nil then
+          r = assert(tx:exec("DELETE FROM essh_kv WHERE key = ? AND version = ?", key, row.version))
+        else
+          r = assert(tx:exec("UPDATE essh_kv SET value = ?, version = version + 1, expires = NULL, updated = ?,"
+            .. " by_whom = ? WHERE key = ? AND version = ?", text, now(), self.who, key, row.version))
+        end
+      elseif text ~= nil then
+        r = assert(tx:exec([[INSERT INTO essh_kv (key, value, version, expires, updated, by_whom)
+          VALUES (?, ?, 1, NULL, ?, ?) ON CONFLICT (key) DO NOTHING]], key, text, now(), self.who))
+      else
+        return true
+      end
+      if r.affected == 0 then return false end
+      assert(tx:exec("INSERT INTO essh_history (key, value, at, by_whom) VALUES (?, ?, ?, ?)",
+        key, text or native.db.null, now(), self.who))
+      return true
+    end)
+    if done then return new end
+    if done == nil and werr and werr.kind ~= "constraint" and not werr.retryable
+      and not tostring(werr):find("locked") and not tostring(werr):find("could not serialize") then
+      return nil, werr
+    end
+    runtime.sleep(math.random() * 0.01 * attempt)
+  end
+  return nil, native.error("timeout", ("storage: %s changed under every one of %d attempts"):format(key, attempts))
+end
+
+--- The last n values of key, newest first: { value, at, by = { user, machine, pid } }.
+function Store:history(key, n)
+  local rows, err = self.conn:query(
+    "SELECT value, at, by_whom FROM essh_history WHERE key = ? ORDER BY id DESC LIMIT ?", key, n or 10)
+  if not rows then return nil, err end
+  local out = {}
+  for i, r in ipairs(rows) do out[i] = { value = decode(r.value), at = r.at, by = json.decode(r.by_whom) } end
+  return out
+end
+
+local Lock = {}
+Lock.__index = Lock
+
+function Lock:release()
+  if self.released then return true end
+  self.released = true
+  if self.renewer then self.renewer:cancel() end
+  local r, err = self.store.conn:exec("DELETE FROM essh_locks WHERE name = ? AND token = ?", self.name, self.token)
+  if not r then return nil, err end
+  return true
+end
+Lock.__close = function(self) self:release() end
+
+--- Takes the lock `name`: a handle (`:release()`, `<close>`), or nil and an error naming its
+--- holder once `wait` seconds have passed. The lease lasts `ttl` seconds and is renewed
+--- while the program runs; a holder that dies loses it when the lease ends.
+function Store:lock(name, options)
+  local ttl = options and options.ttl or 600
+  local wait = options and options.wait or 30
+  local token = native.base64.encode(native.crypto.random_bytes(16))
+  local deadline = runtime.monotonic() + wait
+  while true do
+    local t = now()
+    local r, err = self.conn:exec([[INSERT INTO essh_locks (name, holder, token, expires, since) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires = excluded.expires,
+      since = excluded.since WHERE essh_locks.expires < ?]], name, self.who, token, t + ttl, t, t)
+    if not r then return nil, err end
+    if r.affected == 1 then
+      local lock = setmetatable({ store = self, name = name, token = token, ttl = ttl }, Lock)
+      lock.renewer = runtime.spawn(function()
+        while not lock.released do
+          runtime.sleep(ttl / 3)
+          if lock.released then break end
+          self.conn:exec("UPDATE essh_locks SET expires = ? WHERE name = ? AND token = ?", now() + ttl, name, token)
+        end
+      end)
+      return lock
+    end
+    if runtime.monotonic() >= deadline then
+      local rows = self.conn:query("SELECT holder, since, expires FROM essh_locks WHERE name = ?", name)
+      local h = rows and rows[1]
+      local holder = h and json.decode(h.holder) or {}
+      return nil, native.error("already_exists", ("storage: the lock %s is held by %s@%s (pid %s) since %s"):format(
+        name, tostring(holder.user), tostring(holder.machine), tostring(holder.pid),
+        h and time_of.format(h.since, "!%Y-%m-%dT%H:%M:%SZ") or "?"))
+    end
+    runtime.sleep(math.min(0.25, math.max(0, deadline - runtime.monotonic())))
+  end
+end
+
+function Store:close() self.conn:close() end
+
+return M

@@ -1,0 +1,204 @@
+-- The storage module on SQLite files and on a PostgreSQL server the spec starts: values,
+-- expiry, history, atomic updates from ten processes at once, and locks across processes, with
+-- holders killed by SIGKILL. Lua 5.4 and LuaJIT (ESSH_HEAVY_SPECS=1 anywhere).
+local databases = require "support.databases"
+local lua = require "support.lua"
+local shell = require "support.shell"
+local fs = require "essh.fs"
+local storage = require "essh.storage"
+
+local runs_here = _VERSION == "Lua 5.4" or jit ~= nil or os.getenv("ESSH_HEAVY_SPECS") == "1"
+
+describe("storage", function()
+  if not runs_here then
+    it("runs on Lua 5.4 and LuaJIT", function()
+      pending("the storage spec runs on 5.4 and LuaJIT (ESSH_HEAVY_SPECS=1 runs it here)")
+    end)
+    return
+  end
+
+  local dir, pg
+
+  setup(function()
+    dir = assert(fs.tempdir())
+    if databases.available("postgres") then pg = databases.postgres() end
+  end)
+
+  teardown(function()
+    if pg then pg.stop() end
+    if dir then shell.run("rm -rf " .. dir) end
+  end)
+
+  -- Runs `n` child interpreters of `code` at once with STORE set; their outputs.
+  local function children(n, code, store)
+    local command, path = lua.script(code)
+    local jobs = {}
+    for i = 1, n do
+      jobs[#jobs + 1] = ("HOME=%s STORE=%s CHILD=%d %s > %s/out.%d 2>&1"):format(dir, shell.quote(store), i, command, dir, i)
+    end
+    shell.must(table.concat(jobs, " & ") .. " & wait")
+    os.remove(path)
+    local outs = {}
+    for i = 1, n do outs[i] = fs.read(("%s/out.%d"):format(dir, i)) end
+    return outs
+  end
+
+  -- The pid a child wrote to `file`, once it has.
+  local function pid_in(file)
+    for _ = 1, 400 do
+      local text = fs.read(file)
+      if text and text:match("^%d+\n") then return tonumber(text:match("^%d+")) end
+      shell.run("sleep 0.025")
+    end
+    error("no pid in " .. file)
+  end
+
+  local PID = [[
+local stat = io.open("/proc/self/stat")
+local pid = stat:read("*l"):match("^%d+")
+stat:close()
+local f = io.open(os.getenv("PID_FILE"), "w")
+f:write(pid, "\n")
+f:close()
+]]
+
+  local function stores()
+    local list = { { "sqlite", "sqlite:" .. fs.join(dir, "shared.db") } }
+    if pg then list[#list + 1] = { "postgres", pg.url } end
+    return list
+  end
+
+  it("keeps values, expires them, lists keys by prefix and remembers their history", function()
+    local s = assert(storage.open("sqlite:" .. fs.join(dir, "one.db")))
+    assert(s:set("release/web1", { version = "v41" }))
+    assert(s:set("release/web1", { version = "v42" }))
+    assert(s:set("release/web2", "v40"))
+    assert(s:set("session", "x", { ttl = 0.2 }))
+    assert.same({ version = "v42" }, s:get("release/web1"))
+    assert.same({ "release/web1", "release/web2" }, s:keys("release/"))
+    assert.equal("x", s:get("session"))
+    require("essh.runtime").sleep(0.3)
+    assert.is_nil(s:get("session"))
+    local h = assert(s:history("release/web1"))
+    assert.equal(2, #h)
+    assert.same({ version = "v42" }, h[1].value)
+    assert.same({ version = "v41" }, h[2].value)
+    assert.equal(os.getenv("USER") or os.getenv("LOGNAME") or "unknown", h[1].by.user)
+    assert(s:delete("release/web2"))
+    assert.is_nil(s:get("release/web2"))
+  end)
+
+  it("creates the default store under ~/.essh, mode 0600", function()
+    local out = shell.must(("HOME=%s %s"):format(dir, (lua.script([[
+local s = assert(require("essh.storage").open())
+assert(s:set("k", 1))
+print(s:get("k"))
+]]))))
+    assert.equal("1\n", out)
+    assert.equal("600\n", shell.must("stat -c %a " .. fs.join(dir, ".essh", "storage.db")))
+    assert.equal("700\n", shell.must("stat -c %a " .. fs.join(dir, ".essh")))
+  end)
+
+  it("ends at exactly 1,000 when ten processes each add 1 a hundred times", function()
+    for _, case in ipairs(stores()) do
+      local outs = children(10, [[
+local s = assert(require("essh.storage").open(os.getenv("STORE")))
+for _ = 1, 100 do assert(s:update("counter", function(n) return (n or 0) + 1 end)) end
+]], case[2])
+      for _, out in ipairs(outs) do assert.equal("", out, case[1]) end
+      local s = assert(storage.open(case[2]))
+      assert.equal(1000, s:get("counter"), case[1])
+    end
+  end)
+
+  it("gives a lock to one process at a time, across processes and stores on one database", function()
+    for _, case in ipairs(stores()) do
+      local outs = children(4, [[
+local runtime = require "essh.runtime"
+local s = assert(require("essh.storage").open(os.getenv("STORE")))
+local lock = assert(s:lock("deploy", { ttl = 30, wait = 30 }))
+local n = s:get("inside") or 0
+assert(s:set("inside", n + 1))
+if n ~= 0 then print("OVERLAP") end
+runtime.sleep(0.2)
+assert(s:set("inside", s:get("inside") - 1))
+assert(lock:release())
+print("done")
+]], case[2])
+      for _, out in ipairs(outs) do assert.equal("done\n", out, case[1]) end
+    end
+  end)
+
+  it("names the holder when the lock stays taken, and frees it once a killed holder's lease ends", function()
+    for _, case in ipairs(stores()) do
+      local command, path = lua.script([[
+local s = assert(require("essh.storage").open(os.getenv("STORE")))
+local lock = assert(s:lock("release", { ttl = 1.5 }))
+]] .. PID .. [[
+os.execute("sleep 60")
+]])
+      local pid_file = fs.join(dir, "holder.pid")
+      os.remove(pid_file)
+      shell.must(("(STORE=%s PID_FILE=%s %s >/dev/null 2>&1 &)"):format(shell.quote(case[2]), pid_file, command))
+      local pid = pid_in(pid_file)
+      local s = assert(storage.open(case[2]))
+      local none, err = s:lock("release", { wait = 0.3 })
+      assert.is_nil(none, case[1])
+      assert.matches("the lock release is held by .+@.+ %(pid %d+%) since", tostring(err))
+      shell.run("kill -KILL " .. pid)
+      os.remove(path)
+      local lock = assert(s:lock("release", { wait = 5 }))
+      assert(lock:release())
+    end
+  end)
+
+  it("runs a task with lock = \"deploy\" once at a time, naming the holder to a second run", function()
+    local code = [[
+local essh = require "essh"
+essh.task "deploy" { lock = "deploy", script = function()
+  io.stdout:write("running\n"); io.stdout:flush()
+  essh.runtime.sleep(tonumber(os.getenv("HOLD")))
+end }
+local report = essh.run("deploy", { stdout = io.stderr })
+print(report.ok, report.error)
+]]
+    local command, path = lua.script(code)
+    shell.must(("(HOME=%s HOLD=3 %s > %s/first 2>&1 &)"):format(dir, command, dir))
+    for _ = 1, 200 do
+      if (fs.read(dir .. "/first") or ""):find("running") then break end
+      shell.run("sleep 0.05")
+    end
+    local second = shell.must(("HOME=%s HOLD=0 %s 2>/dev/null"):format(dir, command))
+    assert.matches("^false\ttask deploy: storage: the lock deploy is held by .+@.+ %(pid %d+%) since ", second)
+    for _ = 1, 200 do
+      if (fs.read(dir .. "/first") or ""):find("\t") then break end
+      shell.run("sleep 0.05")
+    end
+    assert.matches("true\tnil\n$", fs.read(dir .. "/first"))
+    assert.matches("\ntrue\tnil\n$", shell.must(("HOME=%s HOLD=0 %s 2>/dev/null"):format(dir, command)))
+    os.remove(path)
+  end)
+
+  it("opens intact after writers are killed mid-commit", function()
+    local store = "sqlite:" .. fs.join(dir, "killed.db")
+    local command, path = lua.script(PID .. [[
+local s = assert(require("essh.storage").open(os.getenv("STORE")))
+local i = 0
+while true do i = i + 1; assert(s:set("k" .. (i % 50), { i = i, pad = string.rep("x", 2000) })) end
+]])
+    local pid_file = fs.join(dir, "writer.pid")
+    for _ = 1, 3 do
+      os.remove(pid_file)
+      shell.must(("(STORE=%s PID_FILE=%s %s >/dev/null 2>&1 &)"):format(shell.quote(store), pid_file, command))
+      local pid = pid_in(pid_file)
+      shell.run("sleep 0.4")
+      shell.run("kill -KILL " .. pid)
+      shell.run("sleep 0.05")
+    end
+    os.remove(path)
+    local s = assert(storage.open(store))
+    assert.truthy(#assert(s:keys("k")) > 0)
+    assert(s:set("after", true))
+    assert.is_true(s:get("after"))
+  end)
+end)
