@@ -15,7 +15,7 @@ FEATURE := $(call feature,$(LUA))
 SO := build/$(FEATURE)/essh_native.so
 # cargo's output directory: CARGO_TARGET_DIR when set (tools/release sets it for the source rock).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
-# cargo's profile: release, or what ESSH_PROFILE names (make test sets check for everything it
+# cargo's profile: release, or what ESSH_PROFILE names (make test sets testing for everything it
 # builds, rocks of the release specs included, which reach make through luarocks).
 PROFILE := $(or $(ESSH_PROFILE),release)
 DIST ?= dist
@@ -51,9 +51,9 @@ rocks:
 test: test-rust test-lua
 
 test-rust:
-	$(CARGO) test --profile check --locked --features lua54,vendored
+	$(CARGO) test --profile testing --locked --features lua54,vendored
 
-test-lua: export ESSH_PROFILE = check
+test-lua: export ESSH_PROFILE = testing
 test-lua:
 	@for i in $(INSTALLED); do \
 	  echo "== busted on $$i"; \
