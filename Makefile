@@ -15,9 +15,6 @@ FEATURE := $(call feature,$(LUA))
 SO := build/$(FEATURE)/essh_native.so
 # cargo's output directory: CARGO_TARGET_DIR when set (tools/release sets it for the source rock).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
-# cargo's profile: release, or what ESSH_PROFILE names (make test sets testing for everything it
-# builds, rocks of the release specs included, which reach make through luarocks).
-PROFILE := $(or $(ESSH_PROFILE),release)
 DIST ?= dist
 
 .PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner bench-permissions stress lint generate deps demo fuzz clean rock-build rock-install
@@ -29,9 +26,9 @@ all: build
 UNSET_CC := $(if $(filter command line,$(origin CC)),env -u CC)
 
 build:
-	$(UNSET_CC) $(CARGO) build --profile $(PROFILE) --locked --features $(FEATURE),module
+	$(UNSET_CC) $(CARGO) build --release --locked --features $(FEATURE),module
 	mkdir -p build/$(FEATURE)
-	cp $(TARGET_DIR)/$(PROFILE)/libessh_native.so $(SO).new && mv -f $(SO).new $(SO)
+	cp $(TARGET_DIR)/release/libessh_native.so $(SO).new && mv -f $(SO).new $(SO)
 
 # Installs the rock for each interpreter into its own tree: lua_modules/<interpreter>.
 install:
@@ -51,9 +48,8 @@ rocks:
 test: test-rust test-lua
 
 test-rust:
-	$(CARGO) test --profile testing --locked --features lua54,vendored
+	$(CARGO) test --locked --features lua54,vendored
 
-test-lua: export ESSH_PROFILE = testing
 test-lua:
 	@for i in $(INSTALLED); do \
 	  echo "== busted on $$i"; \
