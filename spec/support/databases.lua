@@ -25,6 +25,15 @@ local function wait_for(check, what, log)
   error(("support/databases: %s did not start: %s"):format(what, f and f:read("*a") or ""))
 end
 
+-- `server` with stop(): ends the server's watchdog and removes its directory.
+local function with_stop(server, watchdog)
+  function server.stop()
+    watchdog:close()
+    shell.run("rm -rf " .. server.dir)
+  end
+  return server
+end
+
 function M.postgres_bin()
   local dir = shell.run("ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1"):gsub("%s+$", "")
   if dir ~= "" and shell.sh("test -x " .. dir .. "/initdb") then return dir end
@@ -54,11 +63,7 @@ function M.postgres()
   end
   server.admin("CREATE DATABASE essh")
   server.url = ("postgres://essh:%s@127.0.0.1:%d/essh"):format(pw, port)
-  function server.stop()
-    watchdog:close()
-    shell.run("rm -rf " .. dir)
-  end
-  return server
+  return with_stop(server, watchdog)
 end
 
 function M.mariadb()
@@ -78,11 +83,7 @@ function M.mariadb()
   server.admin(("CREATE DATABASE essh CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
     .. " CREATE USER 'essh'@'127.0.0.1' IDENTIFIED BY '%s'; GRANT ALL ON *.* TO 'essh'@'127.0.0.1'"):format(pw))
   server.url = ("mysql://essh:%s@127.0.0.1:%d/essh"):format(pw, port)
-  function server.stop()
-    watchdog:close()
-    shell.run("rm -rf " .. dir)
-  end
-  return server
+  return with_stop(server, watchdog)
 end
 
 return M
