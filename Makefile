@@ -15,6 +15,10 @@ FEATURE := $(call feature,$(LUA))
 SO := build/$(FEATURE)/essh_native.so
 # cargo's output directory: CARGO_TARGET_DIR when set (tools/release sets it for the source rock).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# The cargo profile of the module: release, or ci for `make test` (see Cargo.toml), which
+# exports it so that the rocks its specs build share the same build.
+PROFILE ?= release
+PROFILE_DIR := $(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 DIST ?= dist
 
 .PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner bench-permissions stress lint generate deps demo fuzz clean rock-build rock-install
@@ -26,9 +30,9 @@ all: build
 UNSET_CC := $(if $(filter command line,$(origin CC)),env -u CC)
 
 build:
-	$(UNSET_CC) $(CARGO) build --release --locked --features $(FEATURE),module
+	$(UNSET_CC) $(CARGO) build --profile $(PROFILE) --locked --features $(FEATURE),module
 	mkdir -p build/$(FEATURE)
-	cp $(TARGET_DIR)/release/libessh_native.so $(SO).new && mv -f $(SO).new $(SO)
+	cp $(TARGET_DIR)/$(PROFILE_DIR)/libessh_native.so $(SO).new && mv -f $(SO).new $(SO)
 
 # Installs the rock for each interpreter into its own tree: lua_modules/<interpreter>.
 install:
@@ -46,9 +50,10 @@ rocks:
 	tools/release rocks $(DIST) $(INSTALLED)
 
 test: test-rust test-lua
+test test-rust test-lua: export PROFILE = ci
 
 test-rust:
-	$(CARGO) test --locked --features lua54,vendored
+	$(CARGO) test --profile $(PROFILE) --locked --features lua54,vendored
 
 test-lua:
 	@for i in $(INSTALLED); do \
@@ -121,7 +126,7 @@ demo:
 	eval "$$(tools/luarocks-for $(LUA) --tree $(TREE)/$(LUA) path)" && $(LUA) examples/demo.lua
 
 fuzz:
-	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} $(CARGO) test --release --locked --features lua54,vendored --test fuzz -- --nocapture
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} $(CARGO) test --release --locked --features lua54,vendored --lib fuzz_tests -- --nocapture
 
 clean:
 	rm -rf build target

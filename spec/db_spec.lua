@@ -1,6 +1,7 @@
 -- The db module against real servers the spec starts (spec/support/databases.lua): MariaDB and
 -- PostgreSQL on loopback ports, and SQLite in memory and on disk. Lua 5.1, 5.4 and LuaJIT.
 local databases = require "support.databases"
+local sshd = require "support.sshd"
 local shell = require "support.shell"
 local lua = require "support.lua"
 local fs = require "essh.fs"
@@ -241,6 +242,95 @@ print(n, bytes)
       conn:close()
       local again = assert(db.connect("sqlite", "sqlite:" .. file))
       assert.equal("v42", assert(again:query("SELECT v FROM kv WHERE k = ?", "release"))[1].v)
+    end)
+
+    it("refuses TLS options for a SQLite file", function()
+      local none, err = db.connect("sqlite", "sqlite::memory:", { ca_file = "/etc/ssl/certs/ca-certificates.crt" })
+      assert.is_nil(none)
+      assert.equal("invalid", err.kind)
+      assert.matches("ca_file and insecure are TLS options", tostring(err))
+    end)
+  end)
+
+  -- A PostgreSQL with TLS in a network namespace, beside an sshd: only the tunnel reaches it.
+  describe("through ssh and over TLS", function()
+    local ns, pg, server
+    local NET, HOST_SIDE, NS_SIDE = "10.213.0.0/30", "10.213.0.1", "10.213.0.2"
+
+    setup(function()
+      local id = tostring(os.time() % 100000)
+      local name = "essh-db-" .. id
+      if shell.sh(("ip netns add %s 2>/dev/null"):format(name)) then
+        ns = name
+        shell.must(("ip link add edb%sh type veth peer name edb%sn && ip link set edb%sn netns %s"
+          .. " && ip addr add %s/30 dev edb%sh && ip link set edb%sh up"
+          .. " && ip netns exec %s sh -c 'ip addr add %s/30 dev edb%sn && ip link set edb%sn up && ip link set lo up'")
+          :format(id, id, id, ns, HOST_SIDE, id, id, ns, NS_SIDE, id, id))
+        pg = databases.postgres { netns = ns, tls = true }
+        server = sshd.start { netns = ns, listen = { NS_SIDE }, clients = { NET } }
+      end
+    end)
+
+    teardown(function()
+      if server then server.stop() end
+      if pg then pg.stop() end
+      if ns then shell.run("ip netns delete " .. ns) end
+    end)
+
+    local function needs_namespace()
+      if not ns then pending("needs root for ip netns") end
+      return ns ~= nil
+    end
+
+    it("reaches a database that only the ssh server's side can reach, through via", function()
+      if not needs_namespace() then return end
+      local direct, derr = db.connect("postgres", pg.url, { timeout = 3 })
+      assert.is_nil(direct)
+      assert.equal("network", derr.kind, tostring(derr))
+      local session = assert(require("essh.ssh").connect(server.options()))
+      local conn = assert(db.connect("postgres", pg.url, { via = session, ca_file = pg.ca_file }))
+      local row = assert(conn:query("SELECT ssl, inet_client_addr()::text AS client FROM pg_stat_ssl"
+        .. " JOIN pg_stat_activity USING (pid) WHERE pid = pg_backend_pid()"))[1]
+      assert.is_true(row.ssl)
+      assert.equal("127.0.0.1/32", row.client)
+      conn:close()
+      session:close()
+    end)
+
+    it("goes through a task's own connection with via = t", function()
+      if not needs_namespace() then return end
+      local out, status = lua.run(([[
+local essh = require "essh"
+essh.host "db1" { HostName = %q, Port = %d, User = %q, IdentityFile = %q, UserKnownHostsFile = %q }
+essh.task "count" { targets = "db1", script = function(t)
+  local conn = assert(essh.db.connect("postgres", %q, { via = t, ca_file = %q }))
+  print("rows", assert(conn:query("SELECT count(*) AS n FROM generate_series(1, 42)"))[1].n)
+end }
+local report = essh.run("count")
+os.exit(report.ok and 0 or 1)
+]]):format(server.address, server.port, server.user, server.keys .. "/id_ed25519", server.known_hosts, pg.url,
+        pg.ca_file))
+      assert.equal(0, status, out)
+      assert.matches("rows\t42\n", out)
+    end)
+
+    it("verifies the server's certificate: refused without its CA, allowed with insecure and a warning", function()
+      if not needs_namespace() then return end
+      local code = ([[
+local essh = require "essh"
+local session = assert(essh.ssh.connect({ host = %q, port = %d, user = %q, identity_file = %q,
+  known_hosts_file = %q, ssh_config = false, agent = false }))
+local none, err = essh.db.connect("postgres", %q .. "?sslmode=verify-full", { via = session, timeout = 5 })
+print("verified", none, err and err.kind)
+local conn = assert(essh.db.connect("postgres", %q, { via = session, insecure = true }))
+print("insecure", assert(conn:query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))[1].ssl)
+]]):format(server.address, server.port, server.user, server.keys .. "/id_ed25519", server.known_hosts, pg.url, pg.url)
+      local out, status = lua.run(code)
+      assert.equal(0, status, out)
+      assert.matches("verified\tnil\ttls\n", out)
+      assert.matches("insecure\ttrue\n", out)
+      assert.matches("TLS certificate verification is off for postgres://essh:%*%*%*%*%*%*@127%.0%.0%.1", out)
+      assert.not_matches(pg.password, out, 1, true)
     end)
   end)
 end)

@@ -21,6 +21,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         func!("load", "Reads a .env file (KEY=value, export, quotes, escapes in double quotes, comments) into the environment; existing variables win unless override is set. Returns the pairs read.", [path: "string?", options: "env.LoadOptions?"], [vars: "table<string, string>?", err: "essh.Error?"]).needs(&[Need::arg("read", 0), Need::any("env")]),
         func!("loadfile", "essh v3's env.loadfile: reads a .env file into the environment, replacing variables already set; true, or nil and an error.", [path: "string"], [ok: "true?", err: "essh.Error?"]).needs(&[Need::arg("read", 0), Need::any("env")]),
         func!("parse", "Parses .env text without touching the environment.", [text: "string"], [vars: "table<string, string>?", err: "essh.Error?"]),
+        func!("user", "The name of the user this process runs as (from the password database; USER when it has none).", [], [name: "string?"]),
         func!("is_terminal", "Whether stdout (default) or stderr is a terminal.", [stream: "(\"stdout\"|\"stderr\")?"], [terminal: "boolean"]),
         func!("expand", "Expands $VAR, ${VAR}, ${VAR:-default}, ${VAR-default} and ${VAR:?message}; vars (optional) are looked up first.", [text: "string", vars: "table<string, string>?"], [text: "string?", err: "essh.Error?"]).needs(&[Need::any("env")]),
     ],
@@ -270,6 +271,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         }
     })?;
     export(lua, m, "env.loadfile", |lua, path: String| error::pair(lua, load(&path, true).map(|_| true)))?;
+    export(lua, m, "env.user", |_, ()| Ok(user()))?;
     export(lua, m, "env.is_terminal", |_, stream: Option<String>| {
         let fd = match stream.as_deref() {
             None | Some("stdout") => 1,
@@ -292,9 +294,30 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     Ok(())
 }
 
+/// The name of the effective user, from the password database, else USER or LOGNAME.
+pub fn user() -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: buf outlives the call, and pw's strings point into buf.
+    let rc = unsafe { libc::getpwuid_r(libc::geteuid(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc == 0 && !found.is_null() && !pw.pw_name.is_null() {
+        // SAFETY: getpwuid_r wrote a NUL-terminated name into buf.
+        let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+        return Some(name.to_string_lossy().into_owned());
+    }
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_is_the_password_databases_name_of_the_effective_user() {
+        let out = std::process::Command::new("id").arg("-un").output().unwrap();
+        assert_eq!(super::user().as_deref(), Some(String::from_utf8_lossy(&out.stdout).trim()));
+    }
 
     #[test]
     fn dotenv_edge_cases() {
@@ -322,3 +345,4 @@ mod tests {
         assert_eq!(expand("cost $5", &vars, &none).unwrap(), "cost $5");
     }
 }
+

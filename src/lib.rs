@@ -7,6 +7,9 @@ pub mod error;
 pub mod luavalue;
 pub mod signals;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use mlua::{Lua, Result, Table, Value};
 
 use bridge::ModuleDef;

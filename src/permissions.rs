@@ -50,6 +50,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         TypeDef::record("permissions.Scope", "A scope to leave to.", &[]),
         TypeDef { name: "permissions.Key", doc: "The key of essh's command.", fields: &[], methods: &[
             func!("audit", "Writes one JSON line per permission decision to the file at path (appended, mode 0600).", [path: "string"], [ok: "true?", err: "essh.Error?"]),
+            func!("own", "Enters essh's own scope (its run history), which no policy limits while it is the innermost one; returns the scope to leave to.", [], [saved: "permissions.Scope"]),
         ], method_index: Some(key_index) },
     ],
     build,
@@ -117,6 +118,19 @@ fn layer_index(lua: &Lua) -> Result<Table> {
 
 fn key_index(lua: &Lua) -> Result<Table> {
     bridge::method_table(lua, "essh_native.permissions.Key", |lua, m| {
+        // Through the scheduler, as enter: the scope is the calling task's alone.
+        let own = bridge::function(lua, "key:own", |lua, _: UserDataRef<Key>| {
+            let saved = with_state(lua, |s| {
+                let saved = s.current.clone();
+                let mut next: Vec<Rc<Layer>> = saved.as_ref().clone();
+                next.push(Layer::own());
+                s.current = Rc::new(next);
+                saved
+            });
+            lua.create_userdata(ScopeHandle(saved))
+        })?;
+        let scoping: mlua::Function = crate::runtime::scheduler(lua)?.raw_get("scoping")?;
+        m.raw_set("own", scoping.call::<mlua::Function>(own)?)?;
         export(lua, m, "key:audit", |lua, (_, path): (UserDataRef<Key>, String)| {
             if with_state(lua, |s| s.restricted() || s.audit.is_some()) {
                 let err = Error::new(

@@ -7,9 +7,20 @@
 ---@field pool integer? Connections kept (default 1).
 ---@field ca_file string? PEM file of the CA that signed the server's certificate (TLS verified).
 ---@field insecure boolean? TLS without verifying the certificate (logs a warning).
----@field via ssh.Session? Reach the server through this ssh session (a tunnel).
+---@field via (ssh.Session|essh.Context|table)? Reach the server through this ssh session, or a task's connection or context (a tunnel).
 ---@field port integer? Connect to this port of 127.0.0.1 instead (the end of a tunnel; what via uses).
 local db_ConnectOptions = {}
+
+---@class db.Parts
+---@field driver string mysql, postgres or sqlite.
+---@field host string? 
+---@field port integer? The URL's, or the driver's default.
+---@field user string? 
+---@field password essh.Secret? 
+---@field database string? 
+---@field params table<string, string>? The query string's parameters.
+---@field path string? SQLite: the file, or :memory:.
+local db_Parts = {}
 
 ---@class db.Result
 ---@field affected integer Rows changed.
@@ -89,6 +100,13 @@ function db_Transaction:rollback() end
 ---@field null lightuserdata SQL NULL (the same value as json.null).
 ---@field luasql { mysql: fun(): table, postgres: fun(): table, sqlite3: fun(): table } LuaSQL's shape: env:connect(database, user, password, host, port), conn:execute(sql), cur:fetch(t, "a"), getcolnames, numrows, close.
 local db = {}
+
+--- What a connection string names: {driver, host, port, user, password (an essh.secret), database, params} or, for SQLite, {driver, path}; nil and an invalid error (which never shows the password).
+---@param driver string
+---@param url string
+---@return db.Parts? parts
+---@return essh.Error? err
+function db.parse(driver, url) end
 
 --- Connects (mysql://user:pass@host:3306/db, postgres://..., sqlite:path or sqlite::memory:); a connection, or nil and an error (auth, network, timeout, tls, invalid).
 --- Needs: db (the database: driver://host:port/name, or sqlite:path).

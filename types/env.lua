@@ -53,6 +53,10 @@ function env.loadfile(path) end
 ---@return essh.Error? err
 function env.parse(text) end
 
+--- The name of the user this process runs as (from the password database; USER when it has none).
+---@return string? name
+function env.user() end
+
 --- Whether stdout (default) or stderr is a terminal.
 ---@param stream? ("stdout"|"stderr")
 ---@return boolean terminal

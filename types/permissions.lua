@@ -38,6 +38,10 @@ local permissions_Key = {}
 ---@return essh.Error? err
 function permissions_Key:audit(path) end
 
+--- Enters essh's own scope (its run history), which no policy limits while it is the innermost one; returns the scope to leave to.
+---@return permissions.Scope saved
+function permissions_Key:own() end
+
 --- Permission policies (read, write, net, ssh, run, env, storage, db): grants, scopes, queries and the audit log (classes: nondeterministic)
 ---@class essh_native.permissions
 ---@field names string[] The permissions a policy may grant.

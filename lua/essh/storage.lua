@@ -22,7 +22,7 @@ local runtime = native.runtime
 local function home() return os.getenv("HOME") or "." end
 
 local function whoami()
-  local user = os.getenv("USER") or os.getenv("LOGNAME") or "unknown"
+  local user = native.env.user() or "unknown"
   local f = io.open("/proc/sys/kernel/hostname")
   local machine = f and f:read("*l") or "localhost"
   if f then f:close() end
@@ -60,6 +60,19 @@ local SCHEMA = {
 local Store = {}
 Store.__index = Store
 
+-- Raises (at the caller's caller) on an option `what` does not take.
+local function known(options, names, what)
+  if options == nil then return end
+  if type(options) ~= "table" then error(("%s: options must be a table, got %s"):format(what, type(options)), 3) end
+  for name in pairs(options) do
+    local found = false
+    for _, n in ipairs(names) do found = found or n == name end
+    if not found then
+      error(("%s: unknown option '%s' (known: %s)"):format(what, tostring(name), table.concat(names, ", ")), 3)
+    end
+  end
+end
+
 --- Where a name or URL puts its store: (driver, url, the name the permission is asked for).
 local function locate(name)
   if name == nil or name == "" then name = "default" end
@@ -76,6 +89,7 @@ end
 
 --- Opens a store: its name (under ~/.essh/), `sqlite:path` or `postgres://...`.
 function M.open(name, options)
+  known(options, { "timeout" }, "storage.open")
   local driver, url, resource, dir = locate(name)
   if not driver then return nil, native.error("invalid", url) end
   local allowed, denied = check("storage", resource, "storage.open")
@@ -130,8 +144,9 @@ local function encode(value)
   return text
 end
 
--- Writes `text` (nil: deletes) for key inside `tx`, with its history line.
-local function write(self, tx, key, text, expires)
+-- Writes `text` (nil: deletes) for key inside `tx`, with its history line; `keep` prunes the
+-- key's history to its newest lines.
+local function write(self, tx, key, text, expires, keep)
   local t = now()
   if text == nil then
     assert(tx:exec("DELETE FROM essh_kv WHERE key = ?", key))
@@ -143,12 +158,22 @@ local function write(self, tx, key, text, expires)
   end
   assert(tx:exec("INSERT INTO essh_history (key, value, at, by_whom) VALUES (?, ?, ?, ?)",
     key, text or native.db.null, t, self.who))
+  if keep then
+    assert(tx:exec([[DELETE FROM essh_history WHERE key = ? AND id NOT IN
+      (SELECT id FROM essh_history WHERE key = ? ORDER BY id DESC LIMIT ?)]], key, key, keep))
+  end
 end
 
+--- Sets key to value. Options: ttl (seconds it lives), keep (how many of its history lines stay).
 function Store:set(key, value, options)
   local text = encode(value)
   local expires = options and options.ttl and (now() + options.ttl) or nil
-  return self.conn:transaction(function(tx) write(self, tx, key, text, expires) end)
+  known(options, { "ttl", "keep" }, "store:set")
+  local keep = options and options.keep
+  if keep ~= nil and (type(keep) ~= "number" or keep < 1 or keep % 1 ~= 0) then
+    error("store:set: keep must be a positive integer, got " .. tostring(keep), 2)
+  end
+  return self.conn:transaction(function(tx) write(self, tx, key, text, expires, keep) end)
 end
 
 function Store:delete(key)
@@ -171,6 +196,7 @@ end
 --- Reads, calls fn(old) and writes what it returns (nil deletes), as one atomic step: a
 --- concurrent writer makes it read and call fn again. Returns the new value.
 function Store:update(key, fn, options)
+  known(options, { "attempts" }, "store:update")
   local attempts = options and options.attempts or 100
   for attempt = 1, attempts do
     local rows, err = self.conn:query("SELECT value, version, expires FROM essh_kv WHERE key = ?", key)
@@ -222,20 +248,65 @@ end
 local Lock = {}
 Lock.__index = Lock
 
+-- The leases this process holds, by handle: released at exit (M.release_all).
+local held = setmetatable({}, { __mode = "k" })
+
+local RELEASE = "DELETE FROM essh_locks WHERE name = ? AND token = ?"
+
 function Lock:release()
-  if self.released then return true end
-  self.released = true
-  if self.renewer then self.renewer:cancel() end
-  local r, err = self.store.conn:exec("DELETE FROM essh_locks WHERE name = ? AND token = ?", self.name, self.token)
+  local lease = self.lease
+  held[self] = nil
+  if lease.released then return true end
+  lease.released = true
+  if lease.renewer then lease.renewer:cancel() end
+  local r, err = lease.store.conn:exec(RELEASE, lease.name, lease.token)
   if not r then return nil, err end
   return true
 end
 Lock.__close = function(self) self:release() end
 
---- Takes the lock `name`: a handle (`:release()`, `<close>`), or nil and an error naming its
---- holder once `wait` seconds have passed. The lease lasts `ttl` seconds and is renewed
---- while the program runs; a holder that dies loses it when the lease ends.
+-- A handle collected while its lease lives: the renewer stops at its next turn and a task
+-- deletes the row (a finalizer cannot wait for the database).
+local function abandon(lease)
+  if lease.released then return end
+  lease.released = true
+  runtime.spawn(function() lease.store.conn:exec(RELEASE, lease.name, lease.token) end)
+end
+Lock.__gc = function(self) abandon(self.lease) end
+
+local function new_lock(store, name, token, ttl)
+  local lease = { store = store, name = name, token = token }
+  local lock = setmetatable({ name = name, ttl = ttl, lease = lease }, Lock)
+  if newproxy then -- Lua 5.1 and LuaJIT call __gc on userdata only
+    local sentinel = newproxy(true)
+    getmetatable(sentinel).__gc = function() abandon(lease) end
+    lock.sentinel = sentinel
+  end
+  -- The renewer sees the lease, not the handle, which stays collectable.
+  lease.renewer = runtime.spawn(function()
+    while not lease.released do
+      runtime.sleep(ttl / 3)
+      if lease.released then break end
+      store.conn:exec("UPDATE essh_locks SET expires = ? WHERE name = ? AND token = ?", now() + ttl, name, token)
+    end
+  end)
+  held[lock] = true
+  return lock
+end
+
+--- Releases every lock this process still holds: essh.main calls it before it returns.
+function M.release_all()
+  local handles = {}
+  for lock in pairs(held) do handles[#handles + 1] = lock end
+  for _, lock in ipairs(handles) do lock:release() end
+end
+
+--- Takes the lock `name`: a handle (`:release()`, `<close>`, released when collected and when
+--- essh.main returns), or nil and an error naming its holder once `wait` seconds have passed.
+--- The lease lasts `ttl` seconds and is renewed while the program runs; a holder that dies
+--- loses it when the lease ends.
 function Store:lock(name, options)
+  known(options, { "ttl", "wait" }, "store:lock")
   local ttl = options and options.ttl or 600
   local wait = options and options.wait or 30
   local token = native.base64.encode(native.crypto.random_bytes(16))
@@ -246,17 +317,7 @@ function Store:lock(name, options)
       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires = excluded.expires,
       since = excluded.since WHERE essh_locks.expires < ?]], name, self.who, token, t + ttl, t, t)
     if not r then return nil, err end
-    if r.affected == 1 then
-      local lock = setmetatable({ store = self, name = name, token = token, ttl = ttl }, Lock)
-      lock.renewer = runtime.spawn(function()
-        while not lock.released do
-          runtime.sleep(ttl / 3)
-          if lock.released then break end
-          self.conn:exec("UPDATE essh_locks SET expires = ? WHERE name = ? AND token = ?", now() + ttl, name, token)
-        end
-      end)
-      return lock
-    end
+    if r.affected == 1 then return new_lock(self, name, token, ttl) end
     if runtime.monotonic() >= deadline then
       local rows = self.conn:query("SELECT holder, since, expires FROM essh_locks WHERE name = ?", name)
       local h = rows and rows[1]

@@ -2,7 +2,9 @@
 --- by watchdogs however the run ends): PostgreSQL (initdb and postgres from
 --- /usr/lib/postgresql/*/bin, as the postgres user, scram-sha-256 passwords) and MariaDB
 --- (mariadb-install-db into a datadir, mariadbd as root). Each `start` returns { url, port,
---- user, password, database, dir, admin(sql), stop() }.
+--- user, password, database, dir, admin(sql), stop() }. `postgres { netns = name, tls = true }`
+--- starts the server inside a network namespace (reachable only there) and with TLS (a CA of
+--- its own: server.ca_file; the certificate names localhost and 127.0.0.1).
 local shell = require "support.shell"
 
 local M = {}
@@ -44,22 +46,39 @@ function M.available(kind)
   return shell.sh("command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null")
 end
 
-function M.postgres()
+-- A CA and a certificate it signs for localhost and 127.0.0.1, in dir (ca.pem, server.pem/.key).
+local function certificates(dir, owner)
+  shell.must(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=essh-test-ca -keyout ca.key"
+    .. " -out ca.pem 2>/dev/null && openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key"
+    .. " -out server.csr 2>/dev/null && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > ext &&"
+    .. " openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext"
+    .. " -out server.pem 2>/dev/null && chmod 600 server.key && chown %s server.key server.pem"):format(dir, owner))
+end
+
+function M.postgres(options)
+  options = options or {}
   local bin = assert(M.postgres_bin(), "support/databases: PostgreSQL is not installed (make deps)")
   local dir = shell.must("mktemp -d /tmp/essh-db.XXXXXX"):gsub("%s+$", "")
+  local inside = options.netns and ("ip netns exec " .. options.netns .. " ") or ""
   local pw = password()
   local as_postgres = "setpriv --reuid=postgres --regid=postgres --init-groups "
   shell.must(("chown postgres %s && printf '%%s' %s > %s/pw && chown postgres %s/pw"):format(dir, pw, dir, dir))
   shell.must(("%s %s/initdb -D %s/data -U essh --auth=scram-sha-256 --pwfile=%s/pw -E UTF8 --locale=C.UTF-8"
     .. " >%s/initdb.log 2>&1"):format(as_postgres, bin, dir, dir, dir))
   local port = free_port()
-  local watchdog = shell.watchdog(("exec %s %s/postgres -D %s/data -p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off"
-    .. " >%s/log 2>&1"):format(as_postgres, bin, dir, port, dir, dir))
-  wait_for(("%s/pg_isready -q -h 127.0.0.1 -p %d"):format(bin, port), "PostgreSQL", dir .. "/log")
-  local server = { dir = dir, port = port, user = "essh", password = pw, database = "essh" }
+  local tls = ""
+  if options.tls then
+    certificates(dir, "postgres")
+    tls = (" -c ssl=on -c ssl_cert_file=%s/server.pem -c ssl_key_file=%s/server.key"):format(dir, dir)
+  end
+  local watchdog = shell.watchdog(("exec %s%s %s/postgres -D %s/data -p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off%s"
+    .. " >%s/log 2>&1"):format(inside, as_postgres, bin, dir, port, dir, tls, dir))
+  wait_for(("%s%s/pg_isready -q -h 127.0.0.1 -p %d"):format(inside, bin, port), "PostgreSQL", dir .. "/log")
+  local server = { dir = dir, port = port, user = "essh", password = pw, database = "essh",
+    ca_file = options.tls and dir .. "/ca.pem" or nil }
   function server.admin(sql)
-    return shell.must(("PGPASSWORD=%s %s/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d -U essh -d postgres -tA -c %s")
-      :format(pw, bin, port, shell.quote(sql)))
+    return shell.must(("%senv PGPASSWORD=%s %s/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d -U essh -d postgres -tA -c %s")
+      :format(inside, pw, bin, port, shell.quote(sql)))
   end
   server.admin("CREATE DATABASE essh")
   server.url = ("postgres://essh:%s@127.0.0.1:%d/essh"):format(pw, port)

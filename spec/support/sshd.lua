@@ -70,9 +70,11 @@ local function free_port()
 end
 
 --- Starts an sshd. Options: kbdint (offer keyboard-interactive), listen (addresses), pam = false,
---- extra (more sshd_config lines).
---- Returns a server: port, user, password, known_hosts (a file listing its host key), host_key
---- (the public key line), dir, keys, pid, options(extra), stop() and kill_all().
+--- extra (more sshd_config lines), netns (a network namespace to run in), clients (networks
+--- besides loopback that may log in).
+--- Returns a server: port, address (the first listen address), user, password, known_hosts (a
+--- file listing its host key), host_key (the public key line), dir, keys, pid, options(extra),
+--- stop() and kill_all().
 function M.start(options)
   options = options or {}
   local keys = M.keys()
@@ -113,11 +115,12 @@ function M.start(options)
       "LogLevel ERROR",
       -- options.listen = {"0.0.0.0"} (the benchmark's 100 loopback addresses): loopback only.
       table.concat(options.extra or {}, "\n"),
-      "Match Address *,!127.0.0.0/8",
+      "Match Address *,!127.0.0.0/8" .. (options.clients and ",!" .. table.concat(options.clients, ",!") or ""),
       "  DenyUsers *",
       "",
     }, "\n"))
-    local watchdog = shell.watchdog(("/usr/sbin/sshd -D -f %s/sshd_config -E %s/sshd.log"):format(dir, dir))
+    local inside = options.netns and ("ip netns exec " .. options.netns .. " ") or ""
+    local watchdog = shell.watchdog(("%s/usr/sbin/sshd -D -f %s/sshd_config -E %s/sshd.log"):format(inside, dir, dir))
     for _ = 1, 100 do
       if tonumber(read(dir .. "/sshd.pid") or "") or not sh("pgrep -f '" .. dir .. "/sshd_config' >/dev/null") then
         break
@@ -136,13 +139,14 @@ function M.start(options)
   end
   server.host_key = read(dir .. "/host_ed25519.pub"):match("^(%S+ %S+)")
   server.known_hosts = dir .. "/known_hosts"
-  write(server.known_hosts, ("[127.0.0.1]:%d %s\n"):format(server.port, server.host_key))
+  server.address = options.listen and options.listen[1] ~= "0.0.0.0" and options.listen[1] or "127.0.0.1"
+  write(server.known_hosts, ("[%s]:%d %s\n"):format(server.address, server.port, server.host_key))
   server.pid = tonumber(read(dir .. "/sshd.pid"))
 
   --- Options for ssh.connect that reach this server with the ed25519 key, plus `extra`.
   function server.options(extra)
     local o = {
-      host = "127.0.0.1", port = server.port, user = server.user,
+      host = server.address, port = server.port, user = server.user,
       identity_file = keys .. "/id_ed25519", known_hosts_file = server.known_hosts,
       ssh_config = false, agent = false, connect_timeout = 10,
     }

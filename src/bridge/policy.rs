@@ -430,11 +430,24 @@ pub struct Layer {
     pub task: Option<String>,
     pub host: Option<String>,
     pub denials: RefCell<Vec<Denial>>,
+    /// essh's own bookkeeping (the run history): innermost, it lifts every policy for its scope.
+    pub own: bool,
 }
 
 impl Layer {
     pub fn new(policy: Rc<Policy>, task: Option<String>, host: Option<String>) -> Rc<Layer> {
-        Rc::new(Layer { policy, task, host, denials: RefCell::new(Vec::new()) })
+        Rc::new(Layer { policy, task, host, denials: RefCell::new(Vec::new()), own: false })
+    }
+
+    /// The layer of essh's own acts, which no policy limits while it is the innermost one.
+    pub fn own() -> Rc<Layer> {
+        Rc::new(Layer {
+            policy: Rc::new(Policy::new("essh", true)),
+            task: None,
+            host: None,
+            denials: RefCell::new(Vec::new()),
+            own: true,
+        })
     }
 }
 
@@ -461,8 +474,10 @@ impl State {
         self.layers().any(|l| l.policy.restricts())
     }
 
+    /// The layers that limit what runs now: none inside essh's own layer.
     fn layers(&self) -> impl Iterator<Item = &Rc<Layer>> {
-        self.ceiling.iter().chain(self.current.iter())
+        let own = self.current.last().is_some_and(|l| l.own);
+        self.ceiling.iter().chain(self.current.iter()).filter(move |_| !own)
     }
 
     /// `permission` for `resource` (None: every resource), asked by `action`: Ok, or the
@@ -643,6 +658,19 @@ mod tests {
         assert_eq!(task.denials.borrow().len(), 1);
         assert_eq!(state.query("net", None), ("denied", true));
         assert_eq!(state.query("net", Some("api.example.com")), ("granted", false));
+    }
+
+    #[test]
+    fn essh_own_layer_lifts_the_policies_only_while_it_is_innermost() {
+        let mut state = State::default();
+        state.ceiling.push(Layer::new(Rc::new(policy(&[("net", Some(&["api.example.com"]))])), None, None));
+        let task = Layer::new(Rc::new(policy(&[])), Some("deploy".into()), None);
+        state.current = Rc::new(vec![task.clone(), Layer::own()]);
+        assert!(state.check("storage", "storage.open", Some("default")).is_ok());
+        assert!(!state.restricted());
+        state.current = Rc::new(vec![Layer::own(), task.clone()]);
+        assert!(state.check("storage", "storage.open", Some("default")).is_err());
+        assert!(state.restricted());
     }
 
     #[test]

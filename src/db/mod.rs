@@ -49,6 +49,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     description: "Databases: MySQL and MariaDB, PostgreSQL, SQLite (sqlx): bound parameters, streamed rows, transactions",
     classes: &[Class::Network, Class::Storage],
     functions: &[
+        func!("parse", "What a connection string names: {driver, host, port, user, password (an essh.secret), database, params} or, for SQLite, {driver, path}; nil and an invalid error (which never shows the password).", [driver: "string", url: "string"], [parts: "db.Parts?", err: "essh.Error?"]),
         func!("connect", "Connects (mysql://user:pass@host:3306/db, postgres://..., sqlite:path or sqlite::memory:); a connection, or nil and an error (auth, network, timeout, tls, invalid).", [driver: "string", url: "string", options: "db.ConnectOptions?"], [conn: "db.Connection?", err: "essh.Error?"])
             .needs(&[Need::custom("db", "the database: driver://host:port/name, or sqlite:path", connect_resources)]),
     ],
@@ -63,8 +64,18 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             crate::typed!(pool: "integer?", "Connections kept (default 1)."),
             crate::typed!(ca_file: "string?", "PEM file of the CA that signed the server's certificate (TLS verified)."),
             crate::typed!(insecure: "boolean?", "TLS without verifying the certificate (logs a warning)."),
-            crate::typed!(via: "ssh.Session?", "Reach the server through this ssh session (a tunnel)."),
+            crate::typed!(via: "(ssh.Session|essh.Context|table)?", "Reach the server through this ssh session, or a task's connection or context (a tunnel)."),
             crate::typed!(port: "integer?", "Connect to this port of 127.0.0.1 instead (the end of a tunnel; what via uses)."),
+        ]),
+        TypeDef::record("db.Parts", "", &[
+            crate::typed!(driver: "string", "mysql, postgres or sqlite."),
+            crate::typed!(host: "string?"),
+            crate::typed!(port: "integer?", "The URL's, or the driver's default."),
+            crate::typed!(user: "string?"),
+            crate::typed!(password: "essh.Secret?"),
+            crate::typed!(database: "string?"),
+            crate::typed!(params: "table<string, string>?", "The query string's parameters."),
+            crate::typed!(path: "string?", "SQLite: the file, or :memory:."),
         ]),
         TypeDef::record("db.Result", "", &[
             crate::typed!(affected: "integer", "Rows changed."),
@@ -215,6 +226,9 @@ fn db_error(shown: &str, e: sqlx::Error) -> Error {
                 err = err.with("constraint", c);
             }
             err
+        }
+        sqlx::Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            Error::new(Kind::Tls, format!("db {shown}: {io}"))
         }
         sqlx::Error::Io(io) => Error::new(Kind::Network, format!("db {shown}: {io}")).retryable(true),
         sqlx::Error::Tls(t) => Error::new(Kind::Tls, format!("db {shown}: {t}")),
@@ -628,6 +642,15 @@ fn driver_of(tx: &Tx) -> Driver {
 
 const OPTIONS: &[&str] = &["timeout", "password", "pool", "ca_file", "insecure", "via", "port"];
 
+/// One connection made and closed before the pool's: sqlx's pool retries a refused connection
+/// until its timeout (a server starting up), where a wrong port or a stopped server must fail
+/// at once with what happened.
+macro_rules! probe {
+    ($options:expr) => {
+        sqlx::Connection::close(sqlx::ConnectOptions::connect($options).await?).await?
+    };
+}
+
 async fn open_pool(target: &Target, size: u32, timeout: Duration, ca_file: Option<String>, insecure: bool) -> std::result::Result<Pool, sqlx::Error> {
     let url = target.url.as_str();
     match target.driver {
@@ -640,6 +663,7 @@ async fn open_pool(target: &Target, size: u32, timeout: Duration, ca_file: Optio
             if insecure {
                 o = o.ssl_mode(sqlx::mysql::MySqlSslMode::Required);
             }
+            probe!(&o);
             let pool = sqlx::mysql::MySqlPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(o).await?;
             Ok(Pool::My(pool))
         }
@@ -652,6 +676,7 @@ async fn open_pool(target: &Target, size: u32, timeout: Duration, ca_file: Optio
             if insecure {
                 o = o.ssl_mode(sqlx::postgres::PgSslMode::Require);
             }
+            probe!(&o);
             let pool = sqlx::postgres::PgPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(o).await?;
             Ok(Pool::Pg(pool))
         }
@@ -702,7 +727,11 @@ fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> R
         };
         port = t.raw_get::<Option<u16>>("port")?;
     }
+    let tls_options = ca_file.is_some() || insecure;
     let target = parsed.and_then(|mut t| {
+        if tls_options && t.driver == Driver::Sqlite {
+            return Err(Error::invalid("db.connect: ca_file and insecure are TLS options, and a SQLite database is a file"));
+        }
         if let Some(p) = &password {
             t.set_password(p)?;
         }
@@ -739,18 +768,41 @@ use mlua::IntoLuaMulti;
 /// The natives of src/lua/db.lua: what conn:rows and conn:transaction are made of.
 fn internals(lua: &Lua, native: &Table) -> Result<()> {
     native.raw_set(
-        "address",
-        bridge::function(lua, "db.connect", |lua, (driver, url): (String, String)| {
+        "parts",
+        // tunnel: for `via`, which a SQLite file does not take.
+        bridge::function(lua, "db.parse", |lua, (driver, url, tunnel): (String, String, Option<bool>)| {
             let target = Driver::from_name(&driver).and_then(|d| Target::parse(d, &url)).and_then(|t| {
-                if t.driver == Driver::Sqlite {
+                if tunnel == Some(true) && t.driver == Driver::Sqlite {
                     return Err(Error::invalid("db.connect: a SQLite database is a file: via does not apply"));
                 }
                 Ok(t)
             });
-            match target {
-                Ok(t) => (t.url.host_str().unwrap_or_default().to_string(), t.port()).into_lua_multi(lua),
-                Err(e) => crate::error::pair::<Value>(lua, Err(e)),
+            let t = match target {
+                Ok(t) => t,
+                Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
+            };
+            let parts = lua.create_table()?;
+            parts.raw_set("driver", t.driver.name())?;
+            if let Some(path) = &t.path {
+                parts.raw_set("path", path.as_str())?;
+                return parts.into_lua_multi(lua);
             }
+            let decoded = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            parts.raw_set("host", t.url.host_str().unwrap_or_default())?;
+            parts.raw_set("port", t.port())?;
+            if !t.url.username().is_empty() {
+                parts.raw_set("user", decoded(t.url.username()))?;
+            }
+            if let Some(pw) = t.url.password() {
+                parts.raw_set("password", decoded(pw))?;
+            }
+            parts.raw_set("database", decoded(&t.database()))?;
+            let params = lua.create_table()?;
+            for (k, v) in t.url.query_pairs() {
+                params.raw_set(k.as_ref(), v.as_ref())?;
+            }
+            parts.raw_set("params", params)?;
+            parts.into_lua_multi(lua)
         })?,
     )?;
         native.raw_set("stream", bridge::function(lua, "connection:rows", |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {

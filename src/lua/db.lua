@@ -2,8 +2,8 @@
 -- conn:rows (batches read as the loop goes) and conn:transaction (commit or roll back), and the
 -- LuaSQL-shaped facade. The natives wait like every other primitive.
 local native = ...
-local connect, stream, next_batch, begin, index = native.connect, native.stream, native.next_batch, native.begin,
-  native.index
+local connect, stream, next_batch, begin, index, parts = native.connect, native.stream, native.next_batch,
+  native.begin, native.index, native.parts
 local safe_pcall = native.pcall
 local error, select, setmetatable, tostring, type, pairs = error, select, setmetatable, tostring, type, pairs
 local unpack = table.unpack or unpack -- luacheck: ignore 143
@@ -15,12 +15,39 @@ local M = { null = native.null }
 -- Each tunnel lives as long as its connection.
 local tunnels = setmetatable({}, { __mode = "k" })
 
+-- A password as an essh.secret, when essh's Lua library is there.
+local function hidden(text)
+  local ok, secret = pcall(require, "essh.secret")
+  if ok then return secret.new(text) end
+  return text
+end
+
+function M.parse(driver, url)
+  local p, err = parts(driver, url)
+  if not p then return nil, err end
+  if p.password then p.password = hidden(p.password) end
+  return p
+end
+
+-- The ssh session `via` names: a session, or a task's connection or context.
+local function session_of(via)
+  if type(via) == "table" then
+    if via.connection ~= nil then via = via.connection end
+    if type(via) == "table" and via.session ~= nil then via = via.session end
+  end
+  local ok, forward = pcall(function() return via.forward_local end)
+  if not ok or forward == nil then
+    error("db.connect: via must be an ssh session, or a task's connection or context, got " .. type(via), 3)
+  end
+  return via
+end
+
 function M.connect(driver, url, options)
   if type(options) == "table" and options.via ~= nil then
-    local session = options.via
-    local host, port = native.address(driver, url)
-    if not host then return nil, port end
-    local forward, err = session:forward_local(0, host, port)
+    local session = session_of(options.via)
+    local target, perr = parts(driver, url, true)
+    if not target then return nil, perr end
+    local forward, err = session:forward_local(0, target.host, target.port)
     if not forward then return nil, err end
     local own = {}
     for k, v in pairs(options) do own[k] = v end

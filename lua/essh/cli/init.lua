@@ -41,6 +41,12 @@ local function dispatch(argv, options)
   if flags["zsh-completion"] then return require("essh.cli.complete").script("zsh", out) end
   if flags.aliases then return require("essh.cli.complete").script("aliases", out) end
   if flags.init then return require("essh.cli.scaffold").command(out) end
+  -- The history needs no config: it reads the default store.
+  if flags.history then
+    local _, more = flags_of.parse(argv, flags, rest)
+    if #words + #more > 1 then flags_of.usage_error("--history takes at most one task name") end
+    return require("essh.cli.history").command(words[1] or more[1], flags, out)
+  end
   local permissions = require "essh.permissions"
   if flags.audit then
     local ok, err = permissions.audit(flags.audit)
@@ -159,6 +165,8 @@ function M.main(argv, options)
     if type(e) == "table" and (e.usage or e.config) then return e end
     return { internal = e, trace = debug.traceback(tostring(e), 2) }
   end)
+  -- Locks the run took and did not give back end with it.
+  if package.loaded["essh.storage"] then package.loaded["essh.storage"].release_all() end
   if ok then return result end
   if result.usage then
     io.stderr:write(program, ": ", result.usage, "\n")

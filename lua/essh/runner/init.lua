@@ -2,9 +2,11 @@
 --- scheduler (capped by `parallel`), live output prefixed per host and never interleaved
 --- mid-line, a failure policy, and a report of every host.
 local runtime = require("essh_native").runtime
+local native_time = require("essh_native").time
 local context = require "essh.context"
 local dry_run = require "essh.runner.dry_run"
 local events = require "essh.runner.events"
+local history = require "essh.runner.history"
 local host_work = require "essh.runner.host"
 local policy_of = require "essh.runner.policy"
 local prefix = require "essh.runner.prefix"
@@ -106,28 +108,22 @@ local function job(run, host, policy, report)
   end
 end
 
---- Runs `task` (a task record or name) of `registry`. Options: select, filter, parallel, dry_run,
---- args, on_failure, sudo_password (a string, a secret, or a function asked once when a host's
---- sudo needs it), stdin (the data fanned out to every host when the task says `stdin = true`;
---- default: all of io.stdin, read once), color (default: on a terminal without NO_COLOR),
---- stdout, stderr (writers; default io.stdout, io.stderr).
---- Returns the report (see essh.runner.report).
-function M.run(registry, task, options)
-  options = options or {}
+local function execute(registry, task, options)
   for key in pairs(options) do
     if not KNOWN_OPTIONS[key] then
-      error(("essh.run: unknown option '%s' (known: %s)"):format(tostring(key), table.concat(M.OPTIONS, ", ")), 2)
+      error(("essh.run: unknown option '%s' (known: %s)"):format(tostring(key), table.concat(M.OPTIONS, ", ")), 3)
     end
   end
   if type(task) == "string" then
     local found = registry:get("task", task)
-    if not found then error(("no task named %s"):format(task), 2) end
+    if not found then error(("no task named %s"):format(task), 3) end
     task = found
   end
-  if not task_of.is(task) then error("essh.run: a task (or its name) expected, got a " .. type(task), 2) end
+  if not task_of.is(task) then error("essh.run: a task (or its name) expected, got a " .. type(task), 3) end
   task = task:copy()
   local started = runtime.monotonic()
   local report = report_of.new()
+  report.task, report.args = task.name, options.args or task.args
   local function stop(message)
     report.ok, report.error = false, message
     report.duration = runtime.monotonic() - started
@@ -232,6 +228,24 @@ function M.run(registry, task, options)
   report_of.finish(report)
   report.duration = runtime.monotonic() - started
   events.emit("task_done", task, report)
+  return report
+end
+
+--- Runs `task` (a task record or name) of `registry`. Options: select, filter, parallel, dry_run,
+--- args, on_failure, sudo_password (a string, a secret, or a function asked once when a host's
+--- sudo needs it), stdin (the data fanned out to every host when the task says `stdin = true`;
+--- default: all of io.stdin, read once), color (default: on a terminal without NO_COLOR),
+--- stdout, stderr (writers; default io.stdout, io.stderr).
+--- Every run but a dry one goes into the run history (essh.runner.history).
+--- Returns the report (see essh.runner.report).
+function M.run(registry, task, options)
+  options = options or {}
+  local started = native_time.now()
+  local report = execute(registry, task, options)
+  if not options.dry_run and report.task then
+    history.record(history.entry(report.task, report.args, started, report, report_of.exit_code(report)),
+      options.stderr or io.stderr)
+  end
   return report
 end
 

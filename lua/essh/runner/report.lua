@@ -3,7 +3,7 @@
 local M = {}
 
 --- A new report: { ok, hosts = { [name] = {status, ok, exitStatus, error, duration} },
---- failed, unreachable, skipped, interrupted, error, duration }.
+--- failed, unreachable, skipped, interrupted, error, duration, task (its name), args }.
 function M.new()
   return { ok = true, hosts = {}, failed = {}, unreachable = {}, skipped = {} }
 end

@@ -1,4 +1,4 @@
-//! Randomised robustness test of the json and yaml decoders and the json encoder.
+//! Randomised robustness test (`cargo test fuzz_tests`) of the json and yaml decoders and the json encoder.
 //!
 //! Mutates the conformance documents and generated arrays of sibling objects (byte flips,
 //! insertions, deletions, splices, deep nesting) and feeds them to the decoders through a real
@@ -168,7 +168,7 @@ fn decoders_survive_mutated_documents() {
     let seconds: u64 = std::env::var("FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let seed: u64 = std::env::var("FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15);
     let lua = Lua::new();
-    let native = essh_native::open(&lua).unwrap();
+    let native = crate::open(&lua).unwrap();
     let json: Table = native.get("json").unwrap();
     let yaml: Table = native.get("yaml").unwrap();
     let json_decode: mlua::Function = json.get("decode").unwrap();
