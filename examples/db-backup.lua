@@ -28,6 +28,11 @@ local connectionString = os.getenv("DB_URL")
 local destination = os.getenv("BACKUP_TO") or "backups"
 local verify = os.getenv("BACKUP_VERIFY") or "restore"
 
+-- What a tool wrote to stderr, on one line.
+local function said(r)
+  return (r.stderr:gsub("%-%-%-+", ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
+end
+
 -- Each driver: how to name a table in SQL, its checks, its dump and its restore.
 local drivers = {}
 
@@ -114,11 +119,6 @@ drivers.postgres = {
   end,
 }
 drivers.mariadb, drivers.postgresql = drivers.mysql, drivers.postgres
-
--- What a tool wrote to stderr, on one line.
-local function said(r)
-  return (r.stderr:gsub("%-%-%-+", ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
-end
 
 -- The URL with another database.
 local function with_database(url, name)
