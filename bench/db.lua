@@ -3,25 +3,15 @@
 -- file both open: rows per second of a 100,000-row select (read to the last row) and of 10,000 inserts
 -- in one transaction (bound parameters for essh; LuaSQL has none, so its statements are
 -- escaped and formatted, as LuaSQL code does). Best of BENCH_RUNS (default 3).
-package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
+package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;" .. package.path
 package.cpath = "build/lua54/?.so;" .. package.cpath
 local databases = require "support.databases"
 local db = require "essh.db"
-local clock = require("essh_native").runtime.monotonic
 
 local RUNS = tonumber(os.getenv("BENCH_RUNS") or "3")
 local ROWS, INSERTS = 100000, 10000
 
-local function best(f)
-  local b
-  for _ = 1, RUNS do
-    local t0 = clock()
-    f()
-    local t = clock() - t0
-    if not b or t < b then b = t end
-  end
-  return b
-end
+local best = require("timing").best
 
 local servers = { mysql = databases.mariadb(), postgres = databases.postgres() }
 

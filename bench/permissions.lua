@@ -4,7 +4,7 @@
 --   small json decode and base64 encode (deterministic: no check), fs.exists (a checked
 --   function, no policy in force), 1000 sequential GETs to a local server, a scheduler step;
 --   then this build only: fs.exists and the GETs inside a task's grants (net, read).
-package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
+package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;" .. package.path
 local name = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"):gsub("%.", ""))
 package.cpath = (os.getenv("SO") or ("build/" .. name)) .. "/?.so;" .. package.cpath
 local native = require "essh_native"
@@ -13,16 +13,9 @@ local json, base64, fs, http, runtime = native.json, native.base64, native.fs, n
 
 local ROUNDS = tonumber(os.getenv("ROUNDS") or "") or 10
 
--- The best time of `rounds` rounds of fn(), in seconds.
-local function best(fn)
-  local fastest = math.huge
-  for _ = 1, ROUNDS do
-    local t0 = runtime.monotonic()
-    fn()
-    fastest = math.min(fastest, runtime.monotonic() - t0)
-  end
-  return fastest
-end
+-- The best time of ROUNDS rounds of fn(), in seconds.
+local timing = require "timing"
+local function best(fn) return timing.best(fn, ROUNDS) end
 
 local function per_call(n, fn)
   return best(function() for _ = 1, n do fn() end end) / n * 1e9

@@ -187,6 +187,27 @@ describe("aws", function()
       os.remove(back)
     end)
 
+    it("splits uploads as the profile's s3 transfer settings say, under the call's own options", function()
+      local cfg = fs.join(dir, "transfer.config")
+      assert(fs.write(cfg, "[default]\nregion = us-east-1\ns3 =\n  multipart_threshold = 5MB\n"
+        .. "  multipart_chunksize = 5MiB\n  max_concurrent_requests = 2\n"))
+      local src = fs.join(dir, "twelve")
+      shell.must(("head -c %d /dev/urandom > %s"):format(12 * 1024 * 1024, src))
+      local code = ([[
+local aws = require("essh_native").aws
+local s3 = assert(aws.client("s3", { endpoint = %q, credentials = { AccessKeyId = %q, SecretAccessKey = %q } }))
+print("profile", assert(s3:put("essh-spec", "twelve", nil, { file = %q })).parts)
+print("option", assert(s3:put("essh-spec", "twelve", nil, { file = %q, part_size = 6291456 })).parts)
+]]):format(moto.endpoint, moto.access_key, moto.secret_key, src, src)
+      local out, status = child(code, "AWS_CONFIG_FILE=" .. cfg)
+      assert.equal(0, status, out)
+      assert.matches("profile\t3\noption\t2\n", out)
+      assert(fs.write(cfg, "[default]\nregion = us-east-1\ns3 =\n  multipart_threshold = lots\n"))
+      out = child(code, "AWS_CONFIG_FILE=" .. cfg)
+      assert.matches("s3 multipart_threshold must be a size such as 8MB or 8388608, got 'lots'", out, 1, true)
+      os.remove(src)
+    end)
+
     it("presigns GET and PUT URLs that botocore signs alike and essh.http can use", function()
       assert(s3:put("essh-spec", "shared/report v1.txt", "quarterly"))
       local get_url = assert(s3:presign("essh-spec", "shared/report v1.txt", { expires = 600 }))

@@ -323,7 +323,7 @@ async fn download(
     shown: String,
     path: String,
     atomic: bool,
-    progress: Option<tokio::sync::watch::Sender<Received>>,
+    progress: Option<&tokio::sync::watch::Sender<Received>>,
 ) -> crate::error::Result<u64> {
     let mut resp = req.send().await.map_err(|e| failure(&shown, &e))?;
     if !resp.status().is_success() {
@@ -338,7 +338,7 @@ async fn download(
     while let Some(chunk) = resp.chunk().await.map_err(|e| failure(&shown, &e))? {
         file.write_all(&chunk).await.map_err(|e| Error::from_io(&e, "write", &target))?;
         received += chunk.len() as u64;
-        if let Some(p) = &progress {
+        if let Some(p) = progress {
             let _ = p.send((received, total));
         }
     }
@@ -420,9 +420,11 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             let (tx, rx) = tokio::sync::watch::channel((0u64, None));
             let outcome = Arc::new(std::sync::Mutex::new(None));
             let slot = outcome.clone();
+            // The sender goes (ending the updates) only once the outcome is in its slot.
             let task = crate::runtime::get(lua)?.handle().spawn(async move {
-                let r = download(req, url, path, atomic, Some(tx)).await;
+                let r = download(req, url, path, atomic, Some(&tx)).await;
                 *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                drop(tx);
             });
             lua.create_userdata(Progress { rx: Arc::new(tokio::sync::Mutex::new(rx)), outcome, task })
         })?;

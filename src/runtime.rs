@@ -257,10 +257,18 @@ impl Drop for CompleteOnDrop {
     }
 }
 
+type Work = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// A pending operation, as Lua holds it. Dropping it cancels the work.
+///
+/// The work starts where it is waited for: plain code's `wait` runs it on the Lua thread
+/// (`block_on`: the runtime's threads only drive its I/O, one wake-up per readiness, not a
+/// hand-off to a worker and back), and a task's `park` spawns it on the runtime, to run while
+/// other tasks do.
 pub struct Op {
     id: u64,
     completion: Arc<Completion>,
+    work: Option<Work>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -273,7 +281,7 @@ impl Drop for Op {
 }
 
 impl Op {
-    /// Spawns `fut` on the runtime of this Lua state.
+    /// The operation of `fut`, on the runtime of this Lua state.
     pub fn spawn<F>(lua: &Lua, fut: F) -> Result<Op>
     where
         F: Future<Output = Outcome> + Send + 'static,
@@ -281,13 +289,19 @@ impl Op {
         let rt = get(lua)?;
         let completion = Arc::new(Completion(Mutex::new(State::Pending(None))));
         let guard = CompleteOnDrop(completion.clone());
-        let task = rt.handle().spawn(async move {
+        let work: Work = Box::pin(async move {
             let outcome = fut.await;
             guard.0.complete(outcome);
         });
-        Ok(Op { id: rt.next_id(), completion, task: Some(task) })
+        Ok(Op { id: rt.next_id(), completion, work: Some(work), task: None })
     }
 
+    /// Starts the work on the runtime, when it has not started.
+    fn start(&mut self, rt: &Runtime) {
+        if let Some(work) = self.work.take() {
+            self.task = Some(rt.handle().spawn(work));
+        }
+    }
     fn take(&self, lua: &Lua) -> Result<MultiValue> {
         let state = std::mem::replace(&mut *self.completion.0.lock().unwrap_or_else(|p| p.into_inner()), State::Taken);
         match state {
@@ -309,6 +323,16 @@ impl UserData for Op {
         methods.add_method("id", |_, op, ()| Ok(op.id));
         // Blocks until done; an interrupt cancels the work and comes back as RAISE, err.
         methods.add_method_mut("wait", |lua, op, ()| {
+            if let Some(work) = op.work.take() {
+                let rt = get(lua)?;
+                if let Err(err) = rt.block_on(work) {
+                    // The work was dropped where it stood: its cleanups finish before the program goes on.
+                    rt.handle().block_on(async {
+                        let _ = tokio::time::timeout(CLEANUP_WAIT, cleanups_done()).await;
+                    });
+                    return (bridge::raise_mark(), err).into_lua_multi(lua);
+                }
+            }
             if let Some(task) = op.task.as_mut() {
                 let rt = get(lua)?;
                 let waited = rt.block_on(task);
@@ -323,8 +347,9 @@ impl UserData for Op {
             op.take(lua)
         });
         // Asks to be told on the completion channel; true when already done.
-        methods.add_method("park", |lua, op, ()| {
+        methods.add_method_mut("park", |lua, op, ()| {
             let rt = get(lua)?;
+            op.start(&rt);
             let mut state = op.completion.0.lock().unwrap_or_else(|p| p.into_inner());
             match &mut *state {
                 State::Pending(notify) => {
@@ -337,6 +362,7 @@ impl UserData for Op {
         methods.add_method("take", |lua, op, ()| op.take(lua));
         methods.add_method("done", |_, op, ()| Ok(op.is_done()));
         methods.add_method_mut("cancel", |lua, op, ()| {
+            op.work = None;
             if let Some(task) = op.task.take() {
                 get(lua)?.stop(task);
             }

@@ -194,13 +194,14 @@ function essh.select(targets) end
 
 ---@class essh.StorageModule
 ---@field open fun(name_or_url: string?, options: { timeout: number? }?): essh.Store?, essh.Error?
+---@field release_all fun() Gives back every lock this process holds (essh.main calls it before it returns).
 
 ---@class essh.Store
 ---@field get fun(self: essh.Store, key: string): any, essh.Error?
----@field set fun(self: essh.Store, key: string, value: any, options: { ttl: number? }?): boolean?, essh.Error?
+---@field set fun(self: essh.Store, key: string, value: any, options: { ttl: number?, keep: integer? }?): boolean?, essh.Error? ttl: seconds the value lives; keep: how many history lines of the key stay.
 ---@field delete fun(self: essh.Store, key: string): boolean?, essh.Error?
 ---@field keys fun(self: essh.Store, prefix: string?): string[]?, essh.Error?
----@field update fun(self: essh.Store, key: string, fn: fun(old: any): any): any, essh.Error?
+---@field update fun(self: essh.Store, key: string, fn: fun(old: any): any, options: { attempts: integer? }?): any, essh.Error?
 ---@field history fun(self: essh.Store, key: string, n: integer?): { value: any, at: number, by: { user: string, machine: string, pid: integer } }[]?, essh.Error?
 ---@field lock fun(self: essh.Store, name: string, options: { ttl: number?, wait: number? }?): essh.Lock?, essh.Error?
 ---@field close fun(self: essh.Store)
@@ -320,8 +321,11 @@ function Context:sudo(as_user) end
 ---@field error string? Why the task stopped before its hosts (prepare failed, or no host matched).
 ---@field empty boolean? No host matched the task's targets and filters (exit code 2).
 ---@field duration number Seconds the run took.
+---@field task string The task's name.
+---@field args string[] The run's arguments.
 
---- Runs a task (its name or record) on its hosts.
+--- Runs a task (its name or record) on its hosts; every run but a dry one goes into the run
+--- history (`essh --history`; ESSH_HISTORY=off keeps nothing).
 ---@param task string|essh.Task
 ---@param options essh.RunOptions?
 ---@return essh.Report

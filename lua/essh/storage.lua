@@ -60,6 +60,22 @@ local SCHEMA = {
 local Store = {}
 Store.__index = Store
 
+local RELEASE = "DELETE FROM essh_locks WHERE name = ? AND token = ?"
+
+-- Leases whose handle was collected: the next call of this module deletes their rows. A
+-- finalizer only marks and lists them: it runs inside whatever allocation set the collector
+-- off, where neither the database nor the native module may be entered.
+local orphans = {}
+
+-- Deletes the rows of the collected handles' leases.
+local function bury_orphans()
+  if #orphans == 0 then return end
+  local list = orphans
+  orphans = {}
+  for _, lease in ipairs(list) do lease.store.conn:exec(RELEASE, lease.name, lease.token) end
+end
+
+
 -- Raises (at the caller's caller) on an option `what` does not take.
 local function known(options, names, what)
   if options == nil then return end
@@ -131,6 +147,7 @@ local function live(row, t)
 end
 
 function Store:get(key)
+  bury_orphans()
   local rows, err = self.conn:query("SELECT value, expires FROM essh_kv WHERE key = ?", key)
   if not rows then return nil, err end
   local row = rows[1]
@@ -166,6 +183,7 @@ end
 
 --- Sets key to value. Options: ttl (seconds it lives), keep (how many of its history lines stay).
 function Store:set(key, value, options)
+  bury_orphans()
   local text = encode(value)
   local expires = options and options.ttl and (now() + options.ttl) or nil
   known(options, { "ttl", "keep" }, "store:set")
@@ -177,10 +195,12 @@ function Store:set(key, value, options)
 end
 
 function Store:delete(key)
+  bury_orphans()
   return self.conn:transaction(function(tx) write(self, tx, key, nil) end)
 end
 
 function Store:keys(prefix)
+  bury_orphans()
   prefix = prefix or ""
   local pattern = prefix:gsub("[\\%%_]", "\\%0") .. "%"
   local rows, err = self.conn:query(
@@ -196,6 +216,7 @@ end
 --- Reads, calls fn(old) and writes what it returns (nil deletes), as one atomic step: a
 --- concurrent writer makes it read and call fn again. Returns the new value.
 function Store:update(key, fn, options)
+  bury_orphans()
   known(options, { "attempts" }, "store:update")
   local attempts = options and options.attempts or 100
   for attempt = 1, attempts do
@@ -251,8 +272,6 @@ Lock.__index = Lock
 -- The leases this process holds, by handle: released at exit (M.release_all).
 local held = setmetatable({}, { __mode = "k" })
 
-local RELEASE = "DELETE FROM essh_locks WHERE name = ? AND token = ?"
-
 function Lock:release()
   local lease = self.lease
   held[self] = nil
@@ -265,12 +284,10 @@ function Lock:release()
 end
 Lock.__close = function(self) self:release() end
 
--- A handle collected while its lease lives: the renewer stops at its next turn and a task
--- deletes the row (a finalizer cannot wait for the database).
 local function abandon(lease)
   if lease.released then return end
   lease.released = true
-  runtime.spawn(function() lease.store.conn:exec(RELEASE, lease.name, lease.token) end)
+  orphans[#orphans + 1] = lease
 end
 Lock.__gc = function(self) abandon(self.lease) end
 
@@ -296,6 +313,7 @@ end
 
 --- Releases every lock this process still holds: essh.main calls it before it returns.
 function M.release_all()
+  bury_orphans()
   local handles = {}
   for lock in pairs(held) do handles[#handles + 1] = lock end
   for _, lock in ipairs(handles) do lock:release() end
@@ -307,6 +325,7 @@ end
 --- loses it when the lease ends.
 function Store:lock(name, options)
   known(options, { "ttl", "wait" }, "store:lock")
+  bury_orphans()
   local ttl = options and options.ttl or 600
   local wait = options and options.wait or 30
   local token = native.base64.encode(native.crypto.random_bytes(16))

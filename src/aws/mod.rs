@@ -948,18 +948,16 @@ fn s3_index(lua: &Lua) -> Result<Table> {
                         put.metadata.sort();
                     }
                 }
-                if let Some(n) = integer_option(opts.as_ref(), "threshold")? {
-                    put.multipart.threshold = n;
-                }
-                if let Some(n) = integer_option(opts.as_ref(), "part_size")? {
-                    put.multipart.part_size = n;
-                }
-                if let Some(n) = integer_option(opts.as_ref(), "concurrency")? {
-                    put.multipart.concurrency = n as usize;
-                }
+                let threshold = integer_option(opts.as_ref(), "threshold")?;
+                let part_size = integer_option(opts.as_ref(), "part_size")?;
+                let concurrency = integer_option(opts.as_ref(), "concurrency")?;
                 let ctx = context(lua, &c.0.lazy)?;
                 Ok(async move {
                     let ctx = ctx?;
+                    put.multipart = ctx.resolved.settings.s3_multipart;
+                    put.multipart.threshold = threshold.unwrap_or(put.multipart.threshold);
+                    put.multipart.part_size = part_size.unwrap_or(put.multipart.part_size);
+                    put.multipart.concurrency = concurrency.map_or(put.multipart.concurrency, |n| n as usize);
                     let (etag, parts) = s3::put(&ctx, &bucket, &key, data, &put).await?;
                     deliver(move |lua| {
                         let t = lua.create_table()?;

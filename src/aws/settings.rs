@@ -31,6 +31,29 @@ pub struct Settings {
     pub max_attempts: u32,
     pub timeout: Duration,
     path_style: Option<bool>,
+    /// The profile's s3 multipart_threshold, multipart_chunksize and max_concurrent_requests
+    /// (the AWS CLI's transfer settings), under the call's own options.
+    pub s3_multipart: crate::aws::s3::Multipart,
+}
+
+/// A size as the AWS CLI writes it: bytes, or a number with KB, MB, GB, TB (or KiB...), all
+/// powers of 1024 as the CLI reads them.
+fn size(key: &str, text: &str) -> Result<u64, Error> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "kib" => 1 << 10,
+        "mb" | "mib" => 1 << 20,
+        "gb" | "gib" => 1 << 30,
+        "tb" | "tib" => 1 << 40,
+        _ => 0,
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if factor > 0 && n > 0 => Ok(n * factor),
+        _ => Err(config_error(format!("aws: s3 {key} must be a size such as 8MB or 8388608, got '{text}'"))),
+    }
 }
 
 /// Where a service's requests go and how they are signed.
@@ -98,7 +121,20 @@ impl Settings {
             Some("virtual") => Some(false),
             _ => None,
         });
+        let mut s3_multipart = crate::aws::s3::Multipart::default();
+        if let Some(t) = settings("s3.multipart_threshold") {
+            s3_multipart.threshold = size("multipart_threshold", &t)?;
+        }
+        if let Some(t) = settings("s3.multipart_chunksize") {
+            s3_multipart.part_size = size("multipart_chunksize", &t)?;
+        }
+        if let Some(t) = settings("s3.max_concurrent_requests") {
+            s3_multipart.concurrency = t.trim().parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                config_error(format!("aws: s3 max_concurrent_requests must be a positive integer, got '{t}'"))
+            })?;
+        }
         Ok(Settings {
+            s3_multipart,
             profile,
             explicit_profile,
             region,
@@ -196,6 +232,16 @@ pub type Shared = Arc<Settings>;
 mod tests {
     use super::*;
 
+    #[test]
+    fn s3_sizes_read_as_the_aws_cli_reads_them() {
+        assert_eq!(size("t", "8388608").unwrap(), 8 << 20);
+        assert_eq!(size("t", "64MB").unwrap(), 64 << 20);
+        assert_eq!(size("t", "16 MiB").unwrap(), 16 << 20);
+        assert_eq!(size("t", "1GB").unwrap(), 1 << 30);
+        assert!(size("multipart_threshold", "lots").unwrap_err().message.contains("got 'lots'"));
+        assert!(size("t", "0").is_err());
+    }
+
     fn settings(region: Option<&str>, endpoint: Option<&str>) -> Settings {
         Settings {
             profile: "default".into(),
@@ -207,6 +253,7 @@ mod tests {
             max_attempts: 3,
             timeout: Duration::from_secs(60),
             path_style: None,
+            s3_multipart: crate::aws::s3::Multipart::default(),
         }
     }
 

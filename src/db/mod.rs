@@ -258,6 +258,15 @@ fn mysql_key(message: &str) -> Option<String> {
     Some(key.rsplit('.').next().unwrap_or(key).to_string())
 }
 
+/// `work` within `timeout`, its error as essh's.
+async fn within<T>(
+    timeout: Duration,
+    shown: &str,
+    work: impl std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+) -> std::result::Result<T, Error> {
+    tokio::time::timeout(timeout, work).await.map_err(|_| timed_out(shown))?.map_err(|e| db_error(shown, e))
+}
+
 fn timed_out(shown: &str) -> Error {
     Error::new(Kind::Timeout, format!("db {shown}: the statement did not finish within the timeout")).retryable(true)
 }
@@ -529,10 +538,7 @@ fn connection_index(lua: &Lua) -> Result<Table> {
                 let (pool, shown, timeout, sql) = (c.pool(), c.shown.clone(), c.timeout, statement(c.driver, &sql));
                 Ok(async move {
                     let pool = pool?;
-                    let rows = tokio::time::timeout(timeout, fetch_all(On::Pool(&pool), &sql, &params))
-                        .await
-                        .map_err(|_| timed_out(&shown))?
-                        .map_err(|e| db_error(&shown, e))?;
+                    let rows = within(timeout, &shown, fetch_all(On::Pool(&pool), &sql, &params)).await?;
                     deliver(move |lua| rows.to_lua(lua))
                 })
             })?,
@@ -544,10 +550,7 @@ fn connection_index(lua: &Lua) -> Result<Table> {
                 let (pool, shown, timeout, sql) = (c.pool(), c.shown.clone(), c.timeout, statement(c.driver, &sql));
                 Ok(async move {
                     let pool = pool?;
-                    let (affected, last) = tokio::time::timeout(timeout, execute(On::Pool(&pool), &sql, &params))
-                        .await
-                        .map_err(|_| timed_out(&shown))?
-                        .map_err(|e| db_error(&shown, e))?;
+                    let (affected, last) = within(timeout, &shown, execute(On::Pool(&pool), &sql, &params)).await?;
                     deliver(move |lua| result_table(lua, affected, last))
                 })
             })?,
@@ -570,10 +573,7 @@ fn transaction_index(lua: &Lua) -> Result<Table> {
                     let mut guard = tx.lock().await;
                     let inner = guard.as_mut().ok_or_else(|| Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")))?;
                     let sql = statement(driver_of(inner), &sql);
-                    let rows = tokio::time::timeout(timeout, fetch_all(On::Tx(inner), &sql, &params))
-                        .await
-                        .map_err(|_| timed_out(&shown))?
-                        .map_err(|e| db_error(&shown, e))?;
+                    let rows = within(timeout, &shown, fetch_all(On::Tx(inner), &sql, &params)).await?;
                     deliver(move |lua| rows.to_lua(lua))
                 })
             })?,
@@ -587,10 +587,7 @@ fn transaction_index(lua: &Lua) -> Result<Table> {
                     let mut guard = tx.lock().await;
                     let inner = guard.as_mut().ok_or_else(|| Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")))?;
                     let sql = statement(driver_of(inner), &sql);
-                    let (affected, last) = tokio::time::timeout(timeout, execute(On::Tx(inner), &sql, &params))
-                        .await
-                        .map_err(|_| timed_out(&shown))?
-                        .map_err(|e| db_error(&shown, e))?;
+                    let (affected, last) = within(timeout, &shown, execute(On::Tx(inner), &sql, &params)).await?;
                     deliver(move |lua| result_table(lua, affected, last))
                 })
             })?,

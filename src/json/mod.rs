@@ -48,13 +48,45 @@ const STACK_EXHAUSTED: &str = "nesting too deep for the Lua stack";
 const STACK_PER_LEVEL: c_int = 6;
 const STACK_LEVELS_AT_ONCE: c_int = 16;
 
+/// Native stack a codec keeps free below its deepest level: the recursion ends with
+/// STACK_EXHAUSTED before the thread's stack does (its frames' size depends on the build).
+const NATIVE_STACK_SPARE: usize = 512 * 1024;
+
+/// Whether this thread's native stack has more than [`NATIVE_STACK_SPARE`] bytes left below
+/// the caller. Threads whose stack glibc cannot tell pass.
+fn native_stack_has_room() -> bool {
+    thread_local! {
+        // The lowest address of this thread's stack, found once (0: unknown).
+        static LOWEST: usize = lowest_stack_address();
+    }
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    LOWEST.with(|&low| low == 0 || sp.saturating_sub(low) > NATIVE_STACK_SPARE)
+}
+
+fn lowest_stack_address() -> usize {
+    // SAFETY: pthread_getattr_np fills attr for the calling thread, which is destroyed after
+    // pthread_attr_getstack has read it.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return 0;
+        }
+        let mut addr: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        if ok { addr as usize } else { 0 }
+    }
+}
+
 /// Makes room on the Lua stack for the levels from `depth` on, unless `ready` (the depth up to
 /// which room was made earlier in this same protected call) already covers it. False when the
 /// stack cannot grow that far (Lua 5.1 and LuaJIT allow a C function 8,000 slots).
 #[must_use]
 unsafe fn reserve_stack(state: *mut ffi::lua_State, depth: usize, ready: &mut usize) -> bool {
     if depth >= *ready {
-        if ffi::lua_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE) == 0 {
+        if ffi::lua_checkstack(state, STACK_PER_LEVEL * STACK_LEVELS_AT_ONCE) == 0 || !native_stack_has_room() {
             return false;
         }
         *ready = depth + STACK_LEVELS_AT_ONCE as usize;

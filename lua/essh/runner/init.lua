@@ -123,7 +123,7 @@ local function execute(registry, task, options)
   task = task:copy()
   local started = runtime.monotonic()
   local report = report_of.new()
-  report.task, report.args = task.name, options.args or task.args
+  report.task, report.args = task.name, options.args or task.args or {}
   local function stop(message)
     report.ok, report.error = false, message
     report.duration = runtime.monotonic() - started
