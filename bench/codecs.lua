@@ -2,7 +2,7 @@
 -- interpreter running this script. Run through `make bench` (which builds first).
 --   lua5.4 bench/codecs.lua BENCH_DATA_DIR OUT_DIR
 local name = jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"):gsub("%.", ""))
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.path = "lua/?.lua;lua/?/init.lua;bench/?.lua;" .. package.path
 package.cpath = "build/" .. name .. "/?.so;" .. package.cpath
 
 local data_dir, out_dir = arg[1] or "bench/data", arg[2] or "bench/out"
@@ -11,13 +11,6 @@ local json, yaml, crypto = native.json, native.yaml, native.crypto
 local cjson = require "cjson"
 local dkjson = require "dkjson"
 local lyaml = require "lyaml"
-
-local function now()
-  local p = io.popen("date +%s%N")
-  local ns = tonumber(p:read("*l"))
-  p:close()
-  return ns / 1e9
-end
 
 --- Best of `rounds` timings of `iterations` calls, in seconds per call (CPU time). Each
 --- contender starts from a full collection, so none pays for garbage another one left.
@@ -88,15 +81,7 @@ local big = out_dir .. "/random-256MiB.bin"
 if not io.open(big, "rb") then
   os.execute("head -c 268435456 /dev/urandom > " .. big)
 end
-local function wall(f)
-  local best = math.huge
-  for _ = 1, 3 do
-    local t = now()
-    f()
-    best = math.min(best, now() - t)
-  end
-  return best
-end
+local function wall(f) return require("timing").best(f, 3) end
 local mib = 256 * 1048576 / 1e6
 local ours = wall(function() assert(crypto.file_digest(big, "sha256")) end)
 local openssl = wall(function() os.execute("openssl dgst -sha256 " .. big .. " > /dev/null") end)
