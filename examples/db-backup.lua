@@ -28,6 +28,12 @@ local connectionString = os.getenv("DB_URL")
 local destination = os.getenv("BACKUP_TO") or "backups"
 local verify = os.getenv("BACKUP_VERIFY") or "restore"
 
+-- A call's value, or its error raised as it is (Lua 5.1's assert takes only strings).
+local function must(value, err)
+  if value == nil or value == false then error(err ~= nil and err or "failed", 0) end
+  return value
+end
+
 -- What a tool wrote to stderr, on one line.
 local function said(r)
   return (r.stderr:gsub("%-%-%-+", ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
@@ -47,12 +53,12 @@ drivers.mysql = {
       value(p.host), p.port)
   end,
   position = function(conn)
-    local rows = conn:query("SHOW BINLOG STATUS") or assert(conn:query("SHOW MASTER STATUS"))
+    local rows = conn:query("SHOW BINLOG STATUS") or must(conn:query("SHOW MASTER STATUS"))
     local r = rows[1]
     return r and ("binlog %s:%s"):format(r.File, r.Position) or "binlog off"
   end,
   lag = function(conn)
-    local rows = conn:query("SHOW REPLICA STATUS") or assert(conn:query("SHOW SLAVE STATUS"))
+    local rows = conn:query("SHOW REPLICA STATUS") or must(conn:query("SHOW SLAVE STATUS"))
     local r = rows[1]
     if not r then return "not a replica" end
     return ("%s s behind its primary"):format(tostring(r.Seconds_Behind_Master))
@@ -90,12 +96,12 @@ drivers.postgres = {
     return ("%s:%d:*:%s:%s\n"):format(field(p.host), p.port, field(p.user), field(p.password:reveal()))
   end,
   position = function(conn)
-    local r = assert(conn:query("SELECT pg_is_in_recovery() AS replica"))[1]
+    local r = must(conn:query("SELECT pg_is_in_recovery() AS replica"))[1]
     local sql = r.replica and "SELECT pg_last_wal_replay_lsn()::text AS lsn" or "SELECT pg_current_wal_lsn()::text AS lsn"
-    return "WAL " .. tostring(assert(conn:query(sql))[1].lsn)
+    return "WAL " .. tostring(must(conn:query(sql))[1].lsn)
   end,
   lag = function(conn)
-    local r = assert(conn:query([[SELECT pg_is_in_recovery() AS replica,
+    local r = must(conn:query([[SELECT pg_is_in_recovery() AS replica,
       EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::text AS lag]]))[1]
     if not r.replica then return "not a replica" end
     return ("%s s behind its primary"):format(tostring(r.lag))
@@ -129,10 +135,10 @@ end
 -- Every table's row count, by name.
 local function row_counts(conn, d)
   local counts = {}
-  for _, row in ipairs(assert(conn:query(d.tables))) do
+  for _, row in ipairs(must(conn:query(d.tables))) do
     local name = row.name
     local sql = "SELECT COUNT(*) AS n FROM " .. (d.quoted and name or d.ident(name))
-    counts[name] = tonumber(assert(conn:query(sql))[1].n)
+    counts[name] = tonumber(must(conn:query(sql))[1].n)
   end
   return counts
 end
@@ -151,7 +157,7 @@ end
 
 -- Streams `command`'s output on the host into `path` here; its sha256.
 local function stream_to(t, command, path)
-  local file = assert(io.open(path, "wb"))
+  local file = must(io.open(path, "wb"))
   local hasher = crypto.hasher("sha256")
   local r = t:run(command, { on_stdout = function(chunk)
     file:write(chunk)
@@ -169,14 +175,14 @@ local function store(local_path, name, digest)
   if bucket then
     local s3 = require("aws").s3
     local key = (prefix ~= "" and prefix:gsub("/?$", "/") or "") .. name
-    assert(s3:put(bucket, key, nil, { file = local_path }))
-    assert(s3:put(bucket, key .. ".sha256", sum))
+    must(s3:put(bucket, key, nil, { file = local_path }))
+    must(s3:put(bucket, key .. ".sha256", sum))
     return "s3://" .. bucket .. "/" .. key
   end
-  assert(fs.mkdir(destination, { parents = true }))
+  must(fs.mkdir(destination, { parents = true }))
   local final = destination .. "/" .. name
-  assert(os.rename(local_path, final))
-  assert(fs.write(final .. ".sha256", sum))
+  must(os.rename(local_path, final))
+  must(fs.write(final .. ".sha256", sum))
   return final
 end
 
@@ -189,11 +195,11 @@ task "db-backup" {
     local driver = connectionString:match("^(%a+)://")
     local d = drivers[driver or ""]
     if not d then error("db-backup: DB_URL must start with mysql:// or postgres://") end
-    local p = assert(db.parse(driver, connectionString))
+    local p = must(db.parse(driver, connectionString))
     if not p.password then error("db-backup: DB_URL must hold the password (the dump tools read it from a file)") end
 
-    local conn = assert(db.connect(driver, connectionString, { via = t }))
-    local version = assert(conn:query(driver:match("^post") and "SHOW server_version" or "SELECT VERSION() AS v"))[1]
+    local conn = must(db.connect(driver, connectionString, { via = t }))
+    local version = must(conn:query(driver:match("^post") and "SHOW server_version" or "SELECT VERSION() AS v"))[1]
     print(("%s: server %s, %s, %s"):format(t.host.name, version.v or version.server_version, d.position(conn),
       d.lag(conn)))
     local counts = row_counts(conn, d)
@@ -227,7 +233,7 @@ task "db-backup" {
           if c.exitStatus ~= 0 then error("the scratch database: " .. said(c)) end
           local r = t:run(d.restore(creds, scratch, copy, p))
           if r.exitStatus ~= 0 then error("the restore: " .. said(r)) end
-          local check = assert(db.connect(driver, with_database(connectionString, scratch), { via = t }))
+          local check = must(db.connect(driver, with_database(connectionString, scratch), { via = t }))
           restored = row_counts(check, d)
           check:close()
         end)
