@@ -142,8 +142,8 @@ describe("json.decode", function()
     -- then the native stack bounds the encoder (it keeps 512 KiB of it free).
     local small_stack = _VERSION == "Lua 5.1"
     local function nested(depth)
-      local t, cur = {}, nil
-      cur = t
+      local t = {}
+      local cur = t
       for _ = 1, depth do
         cur.a = {}
         cur = cur.a
