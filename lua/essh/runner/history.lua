@@ -15,7 +15,7 @@ local KEEP = 1000
 --- The store's key of a task's runs.
 function M.key(task_name) return PREFIX .. task_name end
 
-local store, unavailable
+local store, unavailable, warned
 
 local function default_store()
   if store or unavailable then return store, unavailable end
@@ -63,8 +63,8 @@ function M.record(entry, stderr)
     return s:set(M.key(entry.task), entry, { keep = KEEP })
   end)
   if ok then return true end
-  if not M.warned then
-    M.warned = true
+  if not warned then
+    warned = true
     stderr:write("essh: the run history is not recorded: ", tostring(err), "\n")
   end
   return nil, err
