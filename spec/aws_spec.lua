@@ -202,6 +202,13 @@ print("option", assert(s3:put("essh-spec", "twelve", nil, { file = %q, part_size
       local out, status = child(code, "AWS_CONFIG_FILE=" .. cfg)
       assert.equal(0, status, out)
       assert.matches("profile\t3\noption\t2\n", out)
+      assert.not_matches("does not apply", out)
+      -- A setting essh does not apply is named in a warning, once however many calls.
+      assert(fs.write(cfg, "[default]\nregion = us-east-1\ns3 =\n  max_bandwidth = 50MB/s\n"))
+      out, status = child(code, "AWS_CONFIG_FILE=" .. cfg)
+      assert.equal(0, status, out)
+      local _, warnings = out:gsub("essh does not apply s3%.max_bandwidth of the profile 'default'", "")
+      assert.equal(1, warnings, out)
       assert(fs.write(cfg, "[default]\nregion = us-east-1\ns3 =\n  multipart_threshold = lots\n"))
       out = child(code, "AWS_CONFIG_FILE=" .. cfg)
       assert.matches("s3 multipart_threshold must be a size such as 8MB or 8388608, got 'lots'", out, 1, true)

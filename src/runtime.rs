@@ -458,10 +458,17 @@ where
     F: Fn(&Lua, A) -> Result<Fut> + mlua::MaybeSend + 'static,
 {
     scheduler(lua)?;
-    bridge::function(lua, name, move |lua, args: A| {
-        let op = Op::spawn(lua, f(lua, args)?)?;
-        (bridge::wait_mark(), op).into_lua_multi(lua)
-    })
+    bridge::function(lua, name, move |lua, args: A| wait_for(lua, f(lua, args)?))
+}
+
+/// What a native function returns to have `work` waited for: blocking in plain code, yielding
+/// in a task (for a function that decides call by call whether it waits).
+pub fn wait_for<Fut>(lua: &Lua, work: Fut) -> Result<MultiValue>
+where
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    scheduler(lua)?;
+    (bridge::wait_mark(), Op::spawn(lua, work)?).into_lua_multi(lua)
 }
 
 /// Registers a [`waiting`] function in `table` under the last part of its qualified `name`.

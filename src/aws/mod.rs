@@ -312,7 +312,25 @@ fn lazy_for(lua: &Lua, client: &Client, t: Option<&Table>, what: &str, extra: &[
 
 fn context(lua: &Lua, lazy: &Lazy) -> Result<std::result::Result<Context, Error>> {
     let http = http(lua)?;
-    Ok(lazy.get().map(|resolved| Context { http, resolved }))
+    let resolved = lazy.get();
+    if let Ok(r) = &resolved {
+        warn_unapplied(lua, &r.settings);
+    }
+    Ok(resolved.map(|resolved| Context { http, resolved }))
+}
+
+/// Warns, once a process for each profile and key, of the profile's settings essh does not apply.
+fn warn_unapplied(lua: &Lua, settings: &settings::Settings) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    for key in &settings.unapplied {
+        let id = format!("{}:{key}", settings.profile);
+        let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+        if !warned.contains(&id) {
+            warned.push(id);
+            drop(warned);
+            bridge::warn(lua, &format!("aws: essh does not apply {key} of the profile '{}' (AWS CLI transfer setting): it is ignored", settings.profile));
+        }
+    }
 }
 
 fn reaches(service: &str, lazy: &Lazy) -> Resources {

@@ -34,7 +34,21 @@ pub struct Settings {
     /// The profile's s3 multipart_threshold, multipart_chunksize and max_concurrent_requests
     /// (the AWS CLI's transfer settings), under the call's own options.
     pub s3_multipart: crate::aws::s3::Multipart,
+    /// The profile's s3 settings that essh does not apply (`s3.max_bandwidth`...): each is
+    /// named in a warning.
+    pub unapplied: Vec<String>,
 }
+
+/// The AWS CLI's s3 settings that essh does not apply.
+const UNAPPLIED_S3: &[&str] = &[
+    "max_bandwidth",
+    "max_queue_size",
+    "use_accelerate_endpoint",
+    "use_dualstack_endpoint",
+    "payload_signing_enabled",
+    "preferred_transfer_client",
+    "target_bandwidth",
+];
 
 /// A size as the AWS CLI writes it: bytes, or a number with KB, MB, GB, TB (or KiB...), all
 /// powers of 1024 as the CLI reads them.
@@ -133,8 +147,10 @@ impl Settings {
                 config_error(format!("aws: s3 max_concurrent_requests must be a positive integer, got '{t}'"))
             })?;
         }
+        let unapplied = UNAPPLIED_S3.iter().map(|k| format!("s3.{k}")).filter(|k| settings(k).is_some()).collect();
         Ok(Settings {
             s3_multipart,
+            unapplied,
             profile,
             explicit_profile,
             region,

@@ -1,8 +1,13 @@
-//! db: MySQL and MariaDB, PostgreSQL and SQLite through sqlx: queries with bound parameters,
-//! streamed rows, transactions, structured errors. Connections wait like every other
-//! primitive: blocking in plain code, yielding in tasks.
+//! db: MySQL and MariaDB and PostgreSQL through sqlx, SQLite called in place (`sqlite.rs`,
+//! `lite.rs`): queries with bound parameters, streamed rows, transactions, structured errors.
+//! Connections wait like every other primitive: blocking in plain code, yielding in tasks.
 
+#[cfg(feature = "db-sqlite")]
+mod lite;
+mod lua_rows;
 pub mod placeholders;
+#[cfg(feature = "db-sqlite")]
+pub mod sqlite;
 pub mod target;
 pub mod value;
 
@@ -46,7 +51,7 @@ static CONN: &[Need] = &[Need::custom("db", "the database of the connection", co
 
 pub static DEFINITION: ModuleDef = ModuleDef {
     name: "db",
-    description: "Databases: MySQL and MariaDB, PostgreSQL, SQLite (sqlx): bound parameters, streamed rows, transactions",
+    description: "Databases: MySQL and MariaDB, PostgreSQL (sqlx), SQLite (in place): bound parameters, streamed rows, transactions",
     classes: &[Class::Network, Class::Storage],
     functions: &[
         func!("parse", "What a connection string names: {driver, host, port, user, password (an essh.secret), database, params} or, for SQLite, {driver, path}; nil and an invalid error (which never shows the password).", [driver: "string", url: "string"], [parts: "db.Parts?", err: "essh.Error?"]),
@@ -59,9 +64,9 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     ],
     types: &[
         TypeDef::record("db.ConnectOptions", "", &[
-            crate::typed!(timeout: "number?", "Seconds to connect and for each statement (default 30)."),
+            crate::typed!(timeout: "number?", "Seconds to connect and for each statement (default 30); SQLite: how long a statement waits for a database another connection has locked."),
             crate::typed!(password: "(string|essh.Secret)?", "The password, when the URL does not hold it."),
-            crate::typed!(pool: "integer?", "Connections kept (default 1)."),
+            crate::typed!(pool: "integer?", "Connections kept (default 1); SQLite opens more as transactions and rows loops need them, and keeps this many idle."),
             crate::typed!(ca_file: "string?", "PEM file of the CA that signed the server's certificate (TLS verified)."),
             crate::typed!(insecure: "boolean?", "TLS without verifying the certificate (logs a warning)."),
             crate::typed!(via: "(ssh.Session|essh.Context|table)?", "Reach the server through this ssh session, or a task's connection or context (a tunnel)."),
@@ -117,7 +122,7 @@ enum Pool {
     #[cfg(feature = "db-postgres")]
     Pg(sqlx::PgPool),
     #[cfg(feature = "db-sqlite")]
-    Lite(sqlx::SqlitePool),
+    Lite(Arc<sqlite::Lite>),
 }
 
 pub struct Connection {
@@ -145,8 +150,9 @@ impl Connection {
                     Pool::My(p) => p.close().await,
                     #[cfg(feature = "db-postgres")]
                     Pool::Pg(p) => p.close().await,
+                    // Its handles close as the last statement, stream or transaction lets go.
                     #[cfg(feature = "db-sqlite")]
-                    Pool::Lite(p) => p.close().await,
+                    Pool::Lite(_) => {}
                 }
             });
         }
@@ -176,17 +182,18 @@ impl UserData for Connection {
     }
 }
 
-enum Tx {
+pub(crate) enum Tx {
     #[cfg(feature = "db-mysql")]
     My(sqlx::Transaction<'static, sqlx::MySql>),
     #[cfg(feature = "db-postgres")]
     Pg(sqlx::Transaction<'static, sqlx::Postgres>),
     #[cfg(feature = "db-sqlite")]
-    Lite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Lite(sqlite::Checkout),
 }
 
 pub struct Transaction {
     tx: Arc<tokio::sync::Mutex<Option<Tx>>>,
+    driver: Driver,
     shown: String,
     resource: String,
     timeout: Duration,
@@ -318,17 +325,7 @@ pub struct Rows {
 
 impl Rows {
     fn to_lua(&self, lua: &Lua) -> Result<Table> {
-        let list = lua.create_table_with_capacity(self.rows.len(), 1)?;
-        let names: Vec<mlua::LuaString> = self.columns.iter().map(|c| lua.create_string(c)).collect::<Result<_>>()?;
-        for row in &self.rows {
-            let t = lua.create_table_with_capacity(0, row.len())?;
-            for (name, cell) in names.iter().zip(row) {
-                t.raw_set(name, cell.to_lua(lua)?)?;
-            }
-            list.raw_push(t)?;
-        }
-        list.raw_set("columns", lua.create_sequence_from(self.columns.iter().map(|c| c.as_str()))?)?;
-        Ok(list)
+        lua_rows::from_cells(lua, &self.columns, &self.rows)
     }
 }
 
@@ -409,14 +406,10 @@ async fn fetch_all(on: On<'_>, sql: &str, params: &[Param]) -> std::result::Resu
         On::Pool(Pool::My(p)) => run!(p, value::mysql_cell, None::<String>),
         #[cfg(feature = "db-postgres")]
         On::Pool(Pool::Pg(p)) => run!(p, value::postgres_cell, UntypedNull),
-        #[cfg(feature = "db-sqlite")]
-        On::Pool(Pool::Lite(p)) => run!(p, value::sqlite_cell, None::<String>),
         #[cfg(feature = "db-mysql")]
         On::Tx(Tx::My(t)) => run!(&mut **t, value::mysql_cell, None::<String>),
         #[cfg(feature = "db-postgres")]
         On::Tx(Tx::Pg(t)) => run!(&mut **t, value::postgres_cell, UntypedNull),
-        #[cfg(feature = "db-sqlite")]
-        On::Tx(Tx::Lite(t)) => run!(&mut **t, value::sqlite_cell, None::<String>),
         #[allow(unreachable_patterns)]
         _ => Err(sqlx::Error::Configuration("the pool and the transaction are of different drivers".into())),
     }
@@ -440,16 +433,6 @@ async fn execute(on: On<'_>, sql: &str, params: &[Param]) -> std::result::Result
         On::Tx(Tx::Pg(t)) => {
             Ok((bind_all!(sqlx::query(sql), params, UntypedNull).execute(&mut **t).await?.rows_affected(), None))
         }
-        #[cfg(feature = "db-sqlite")]
-        On::Pool(Pool::Lite(p)) => {
-            let r = bind_all!(sqlx::query(sql), params, None::<String>).execute(p).await?;
-            Ok((r.rows_affected(), Some(r.last_insert_rowid())))
-        }
-        #[cfg(feature = "db-sqlite")]
-        On::Tx(Tx::Lite(t)) => {
-            let r = bind_all!(sqlx::query(sql), params, None::<String>).execute(&mut **t).await?;
-            Ok((r.rows_affected(), Some(r.last_insert_rowid())))
-        }
         #[allow(unreachable_patterns)]
         _ => Err(sqlx::Error::Configuration("the pool and the transaction are of different drivers".into())),
     }
@@ -467,14 +450,19 @@ fn result_table(lua: &Lua, affected: u64, last: Option<i64>) -> Result<Table> {
 /// Rows a streamed query has not handed out yet, a batch at a time.
 type Batch = std::result::Result<(Vec<String>, Vec<Vec<Cell>>), Error>;
 
-pub struct Stream {
-    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Batch>>>,
-    task: tokio::task::JoinHandle<()>,
+pub enum Stream {
+    /// A server's rows, read by a task of the runtime into a channel.
+    Channel { rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Batch>>>, task: tokio::task::JoinHandle<()> },
+    /// SQLite's rows, stepped as they are asked for.
+    #[cfg(feature = "db-sqlite")]
+    Lite(Arc<std::sync::Mutex<sqlite::Stream>>),
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Stream::Channel { task, .. } = self {
+            task.abort();
+        }
     }
 }
 
@@ -524,37 +512,71 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
         Pool::My(p) => pump!(p, value::mysql_cell, None::<String>),
         #[cfg(feature = "db-postgres")]
         Pool::Pg(p) => pump!(p, value::postgres_cell, UntypedNull),
+        // SQLite streams in place (lite::next_batch).
         #[cfg(feature = "db-sqlite")]
-        Pool::Lite(p) => pump!(p, value::sqlite_cell, None::<String>),
+        Pool::Lite(_) => {}
     }
+}
+
+/// What a statement answers: its rows, or what it changed.
+#[derive(Clone, Copy)]
+pub(crate) enum What {
+    Query,
+    Exec,
+}
+
+/// A statement on a server, as an outcome to deliver.
+async fn answer(on: On<'_>, what: What, sql: &str, params: &[Param], timeout: Duration, shown: &str) -> crate::runtime::Outcome {
+    match what {
+        What::Query => {
+            let rows = within(timeout, shown, fetch_all(on, sql, params)).await?;
+            deliver(move |lua| rows.to_lua(lua))
+        }
+        What::Exec => {
+            let (affected, last) = within(timeout, shown, execute(on, sql, params)).await?;
+            deliver(move |lua| result_table(lua, affected, last))
+        }
+    }
+}
+
+/// conn:query and conn:exec.
+fn on_connection(lua: &Lua, c: &Connection, what: What, sql: String, rest: MultiValue) -> Result<MultiValue> {
+    let params = params(lua, rest)?;
+    let pool = match c.pool() {
+        Ok(p) => p,
+        Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
+    };
+    #[cfg(feature = "db-sqlite")]
+    if let Pool::Lite(lite) = &pool {
+        return lite::run(lua, lite::Place::Pool(lite.clone()), what, sql, params, c.shown.clone());
+    }
+    let (shown, timeout, sql) = (c.shown.clone(), c.timeout, statement(c.driver, &sql));
+    crate::runtime::wait_for(lua, async move { answer(On::Pool(&pool), what, &sql, &params, timeout, &shown).await })
+}
+
+/// tx:query and tx:exec.
+fn on_transaction(lua: &Lua, t: &Transaction, what: What, sql: String, rest: MultiValue) -> Result<MultiValue> {
+    let params = params(lua, rest)?;
+    let (tx, shown, timeout) = (t.tx.clone(), t.shown.clone(), t.timeout);
+    #[cfg(feature = "db-sqlite")]
+    if t.driver == Driver::Sqlite {
+        return lite::run(lua, lite::Place::Tx(tx), what, sql, params, shown);
+    }
+    crate::runtime::wait_for(lua, async move {
+        let mut guard = tx.lock().await;
+        let inner = guard.as_mut().ok_or_else(|| Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")))?;
+        let sql = statement(driver_of(inner), &sql);
+        answer(On::Tx(inner), what, &sql, &params, timeout, &shown).await
+    })
 }
 
 fn connection_index(lua: &Lua) -> Result<Table> {
     bridge::method_table(lua, "essh_native.db.Connection", |lua, m| {
-        m.raw_set(
-            "query",
-            crate::runtime::waiting(lua, "connection:query", |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
-                let params = params(lua, rest)?;
-                let (pool, shown, timeout, sql) = (c.pool(), c.shown.clone(), c.timeout, statement(c.driver, &sql));
-                Ok(async move {
-                    let pool = pool?;
-                    let rows = within(timeout, &shown, fetch_all(On::Pool(&pool), &sql, &params)).await?;
-                    deliver(move |lua| rows.to_lua(lua))
-                })
-            })?,
-        )?;
-        m.raw_set(
-            "exec",
-            crate::runtime::waiting(lua, "connection:exec", |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
-                let params = params(lua, rest)?;
-                let (pool, shown, timeout, sql) = (c.pool(), c.shown.clone(), c.timeout, statement(c.driver, &sql));
-                Ok(async move {
-                    let pool = pool?;
-                    let (affected, last) = within(timeout, &shown, execute(On::Pool(&pool), &sql, &params)).await?;
-                    deliver(move |lua| result_table(lua, affected, last))
-                })
-            })?,
-        )?;
+        for (name, what) in [("connection:query", What::Query), ("connection:exec", What::Exec)] {
+            bridge::export(lua, m, name, move |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
+                on_connection(lua, &c, what, sql, rest)
+            })?;
+        }
         bridge::export(lua, m, "connection:close", |_, c: UserDataRef<Connection>| {
             c.close();
             Ok(())
@@ -564,63 +586,38 @@ fn connection_index(lua: &Lua) -> Result<Table> {
 
 fn transaction_index(lua: &Lua) -> Result<Table> {
     bridge::method_table(lua, "essh_native.db.Transaction", |lua, m| {
-        m.raw_set(
-            "query",
-            crate::runtime::waiting(lua, "transaction:query", |lua, (t, sql, rest): (UserDataRef<Transaction>, String, MultiValue)| {
-                let params = params(lua, rest)?;
-                let (tx, shown, timeout) = (t.tx.clone(), t.shown.clone(), t.timeout);
-                Ok(async move {
-                    let mut guard = tx.lock().await;
-                    let inner = guard.as_mut().ok_or_else(|| Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")))?;
-                    let sql = statement(driver_of(inner), &sql);
-                    let rows = within(timeout, &shown, fetch_all(On::Tx(inner), &sql, &params)).await?;
-                    deliver(move |lua| rows.to_lua(lua))
+        for (name, what) in [("transaction:query", What::Query), ("transaction:exec", What::Exec)] {
+            bridge::export(lua, m, name, move |lua, (t, sql, rest): (UserDataRef<Transaction>, String, MultiValue)| {
+                on_transaction(lua, &t, what, sql, rest)
+            })?;
+        }
+        for (name, commit) in [("transaction:commit", true), ("transaction:rollback", false)] {
+            bridge::export(lua, m, name, move |lua, t: UserDataRef<Transaction>| {
+                let (tx, shown) = (t.tx.clone(), t.shown.clone());
+                #[cfg(feature = "db-sqlite")]
+                if t.driver == Driver::Sqlite {
+                    return lite::finish(lua, tx, commit, shown);
+                }
+                crate::runtime::wait_for(lua, async move {
+                    let Some(inner) = tx.lock().await.take() else {
+                        return Err(Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")));
+                    };
+                    let done = match (inner, commit) {
+                        #[cfg(feature = "db-mysql")]
+                        (Tx::My(t), true) => t.commit().await,
+                        #[cfg(feature = "db-mysql")]
+                        (Tx::My(t), false) => t.rollback().await,
+                        #[cfg(feature = "db-postgres")]
+                        (Tx::Pg(t), true) => t.commit().await,
+                        #[cfg(feature = "db-postgres")]
+                        (Tx::Pg(t), false) => t.rollback().await,
+                        #[allow(unreachable_patterns)]
+                        _ => return Err(Error::new(Kind::Internal, format!("db {shown}: a transaction of another driver"))),
+                    };
+                    done.map_err(|e| db_error(&shown, e))?;
+                    deliver(|_| Ok(true))
                 })
-            })?,
-        )?;
-        m.raw_set(
-            "exec",
-            crate::runtime::waiting(lua, "transaction:exec", |lua, (t, sql, rest): (UserDataRef<Transaction>, String, MultiValue)| {
-                let params = params(lua, rest)?;
-                let (tx, shown, timeout) = (t.tx.clone(), t.shown.clone(), t.timeout);
-                Ok(async move {
-                    let mut guard = tx.lock().await;
-                    let inner = guard.as_mut().ok_or_else(|| Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")))?;
-                    let sql = statement(driver_of(inner), &sql);
-                    let (affected, last) = within(timeout, &shown, execute(On::Tx(inner), &sql, &params)).await?;
-                    deliver(move |lua| result_table(lua, affected, last))
-                })
-            })?,
-        )?;
-        for (name, commit) in [("commit", true), ("rollback", false)] {
-            let label: &'static str = if commit { "transaction:commit" } else { "transaction:rollback" };
-            m.raw_set(
-                name,
-                crate::runtime::waiting(lua, label, move |_, t: UserDataRef<Transaction>| {
-                    let (tx, shown) = (t.tx.clone(), t.shown.clone());
-                    Ok(async move {
-                        let Some(inner) = tx.lock().await.take() else {
-                            return Err(Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")));
-                        };
-                        let done = match (inner, commit) {
-                            #[cfg(feature = "db-mysql")]
-                            (Tx::My(t), true) => t.commit().await,
-                            #[cfg(feature = "db-mysql")]
-                            (Tx::My(t), false) => t.rollback().await,
-                            #[cfg(feature = "db-postgres")]
-                            (Tx::Pg(t), true) => t.commit().await,
-                            #[cfg(feature = "db-postgres")]
-                            (Tx::Pg(t), false) => t.rollback().await,
-                            #[cfg(feature = "db-sqlite")]
-                            (Tx::Lite(t), true) => t.commit().await,
-                            #[cfg(feature = "db-sqlite")]
-                            (Tx::Lite(t), false) => t.rollback().await,
-                        };
-                        done.map_err(|e| db_error(&shown, e))?;
-                        deliver(|_| Ok(true))
-                    })
-                })?,
-            )?;
+            })?;
         }
         Ok(())
     })
@@ -677,20 +674,6 @@ async fn open_pool(target: &Target, size: u32, timeout: Duration, ca_file: Optio
             let pool = sqlx::postgres::PgPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(o).await?;
             Ok(Pool::Pg(pool))
         }
-        #[cfg(feature = "db-sqlite")]
-        Driver::Sqlite => {
-            let path = target.path.clone().unwrap_or_default();
-            let o = if path == ":memory:" {
-                sqlx::sqlite::SqliteConnectOptions::from_str("sqlite::memory:")?
-            } else {
-                sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true)
-            }
-            .busy_timeout(timeout);
-            // One connection for :memory:, whose every connection is a database of its own.
-            let size = if path == ":memory:" { 1 } else { size };
-            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(o).await?;
-            Ok(Pool::Lite(pool))
-        }
         #[allow(unreachable_patterns)]
         other => Err(sqlx::Error::Configuration(format!("essh was built without the {} driver", other.name()).into())),
     }
@@ -745,6 +728,13 @@ fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> R
     Ok(async move {
         let (dial, named) = target?;
         let shown = named.shown();
+        #[cfg(feature = "db-sqlite")]
+        if dial.driver == Driver::Sqlite {
+            let path = dial.path.clone().unwrap_or_default();
+            let lite = sqlite::Lite::open(&path, timeout, size as usize, &shown)?;
+            let conn = Connection { pool: std::sync::Mutex::new(Some(Pool::Lite(lite))), driver: named.driver, shown, resource: named.resource(), timeout };
+            return deliver(move |lua| lua.create_userdata(conn));
+        }
         let pool = tokio::time::timeout(timeout + Duration::from_secs(1), open_pool(&dial, size, timeout, ca_file, insecure))
             .await
             .map_err(|_| Error::new(Kind::Timeout, format!("db {shown}: no connection within the timeout")).retryable(true))?
@@ -802,54 +792,75 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
             parts.into_lua_multi(lua)
         })?,
     )?;
-        native.raw_set("stream", bridge::function(lua, "connection:rows", |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
+    native.raw_set(
+        "stream",
+        bridge::function(lua, "connection:rows", |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
             let params = params(lua, rest)?;
             let pool = match c.pool() {
                 Ok(p) => p,
                 Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
             };
+            #[cfg(feature = "db-sqlite")]
+            if let Pool::Lite(lite) = &pool {
+                let stream = lite.checkout().and_then(|checkout| checkout.stream(&sql, &params));
+                return match stream {
+                    Ok(s) => lua.create_userdata(Stream::Lite(Arc::new(std::sync::Mutex::new(s))))?.into_lua_multi(lua),
+                    Err(e) => crate::error::pair::<Value>(lua, Err(e)),
+                };
+            }
             let (tx, rx) = tokio::sync::mpsc::channel(4);
             let task = crate::runtime::get(lua)?.handle().spawn(stream_into(pool, statement(c.driver, &sql), params, c.shown.clone(), tx));
-            lua.create_userdata(Stream { rx: Arc::new(tokio::sync::Mutex::new(rx)), task })?.into_lua_multi(lua)
-        })?)?;
-        native.raw_set(
-            "next_batch",
-            crate::runtime::waiting(lua, "connection:rows", |_, s: UserDataRef<Stream>| {
-                let rx = s.rx.clone();
-                Ok(async move {
-                    let next = rx.lock().await.recv().await;
-                    match next {
-                        None => deliver(|_| Ok(Value::Nil)),
-                        Some(Err(e)) => Err(e),
-                        Some(Ok((columns, rows))) => deliver(move |lua| Ok(Value::Table(Rows { columns, rows }.to_lua(lua)?))),
-                    }
-                })
-            })?,
-        )?;
-        native.raw_set(
-            "begin",
-            crate::runtime::waiting(lua, "connection:transaction", |_, c: UserDataRef<Connection>| {
-                let (pool, shown, resource, timeout) = (c.pool(), c.shown.clone(), c.resource.clone(), c.timeout);
-                Ok(async move {
-                    let pool = pool?;
-                    let begun = tokio::time::timeout(timeout, async {
-                        Ok::<Tx, sqlx::Error>(match &pool {
-                            #[cfg(feature = "db-mysql")]
-                            Pool::My(p) => Tx::My(p.begin().await?),
-                            #[cfg(feature = "db-postgres")]
-                            Pool::Pg(p) => Tx::Pg(p.begin().await?),
-                            #[cfg(feature = "db-sqlite")]
-                            Pool::Lite(p) => Tx::Lite(p.begin().await?),
-                        })
+            lua.create_userdata(Stream::Channel { rx: Arc::new(tokio::sync::Mutex::new(rx)), task })?.into_lua_multi(lua)
+        })?,
+    )?;
+    native.raw_set(
+        "next_batch",
+        bridge::function(lua, "connection:rows", |lua, s: UserDataRef<Stream>| {
+            let rx = match &*s {
+                Stream::Channel { rx, .. } => rx.clone(),
+                #[cfg(feature = "db-sqlite")]
+                Stream::Lite(stream) => return lite::next_batch(lua, stream.clone(), BATCH),
+            };
+            crate::runtime::wait_for(lua, async move {
+                let next = rx.lock().await.recv().await;
+                match next {
+                    None => deliver(|_| Ok(Value::Nil)),
+                    Some(Err(e)) => Err(e),
+                    Some(Ok((columns, rows))) => deliver(move |lua| Ok(Value::Table(Rows { columns, rows }.to_lua(lua)?))),
+                }
+            })
+        })?,
+    )?;
+    native.raw_set(
+        "begin",
+        bridge::function(lua, "connection:transaction", |lua, c: UserDataRef<Connection>| {
+            let (pool, shown, resource, timeout, driver) = (c.pool(), c.shown.clone(), c.resource.clone(), c.timeout, c.driver);
+            let named = shown.clone();
+            let made = move |begun: Tx| Transaction { tx: Arc::new(tokio::sync::Mutex::new(Some(begun))), driver, shown: named, resource, timeout };
+            #[cfg(feature = "db-sqlite")]
+            if let Ok(Pool::Lite(lite)) = &pool {
+                return crate::error::pair(lua, lite::begin(lite).map(made));
+            }
+            crate::runtime::wait_for(lua, async move {
+                let pool = pool?;
+                let begun = tokio::time::timeout(timeout, async {
+                    Ok::<Tx, sqlx::Error>(match &pool {
+                        #[cfg(feature = "db-mysql")]
+                        Pool::My(p) => Tx::My(p.begin().await?),
+                        #[cfg(feature = "db-postgres")]
+                        Pool::Pg(p) => Tx::Pg(p.begin().await?),
+                        #[allow(unreachable_patterns)]
+                        _ => return Err(sqlx::Error::Configuration("SQLite begins in place".into())),
                     })
-                    .await
-                    .map_err(|_| timed_out(&shown))?
-                    .map_err(|e| db_error(&shown, e))?;
-                    let tx = Transaction { tx: Arc::new(tokio::sync::Mutex::new(Some(begun))), shown, resource, timeout };
-                    deliver(move |lua| lua.create_userdata(tx))
                 })
-            })?,
-        )?;
+                .await
+                .map_err(|_| timed_out(&shown))?
+                .map_err(|e| db_error(&shown, e))?;
+                let tx = made(begun);
+                deliver(move |lua| lua.create_userdata(tx))
+            })
+        })?,
+    )?;
     Ok(())
 }
 

@@ -3,7 +3,6 @@
 //! integers stay integers, decimals become strings, dates and times ISO 8601 strings, binary
 //! Lua strings, NULL `db.null`.
 
-use mlua::{Lua, Value};
 use sqlx::{Decode, Row, ValueRef};
 
 /// A bound parameter.
@@ -30,30 +29,6 @@ pub enum Cell {
     Bytes(Vec<u8>),
 }
 
-impl Cell {
-    pub fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
-        Ok(match self {
-            Cell::Null => crate::luavalue::null(),
-            Cell::Bool(b) => Value::Boolean(*b),
-            Cell::Int(n) => integer(lua, *n)?,
-            Cell::BigUnsigned(n) => Value::String(lua.create_string(n.to_string())?),
-            Cell::Float(f) => Value::Number(*f),
-            Cell::Text(s) => Value::String(lua.create_string(s)?),
-            Cell::Bytes(b) => Value::String(lua.create_string(b)?),
-        })
-    }
-}
-
-/// An integer as Lua holds it: an integer on 5.3+, a number up to 2^53 on 5.1 and LuaJIT, a
-/// string beyond.
-fn integer(lua: &Lua, n: i64) -> mlua::Result<Value> {
-    if cfg!(any(feature = "lua53", feature = "lua54")) || n.unsigned_abs() <= (1u64 << 53) {
-        Ok(Value::Integer(n as mlua::Integer))
-    } else {
-        Ok(Value::String(lua.create_string(n.to_string())?))
-    }
-}
-
 fn decoded<'r, DB: sqlx::Database, T: Decode<'r, DB>>(v: <DB as sqlx::Database>::ValueRef<'r>) -> Result<T, String> {
     T::decode(v).map_err(|e| e.to_string())
 }
@@ -73,7 +48,8 @@ pub fn mysql_cell(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Cell, String>
     if v.is_null() {
         return Ok(Cell::Null);
     }
-    let ty = v.type_info().name().to_string();
+    let info = v.type_info().into_owned();
+    let ty = info.name();
     let unsigned = ty.ends_with("UNSIGNED");
     Ok(match ty.trim_end_matches(" UNSIGNED") {
         "BOOLEAN" => Cell::Bool(decoded::<MySql, bool>(v)?),
@@ -116,8 +92,9 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
     if v.is_null() {
         return Ok(Cell::Null);
     }
-    let ty = v.type_info().name().to_string();
-    Ok(match ty.as_str() {
+    let info = v.type_info().into_owned();
+    let ty = info.name();
+    Ok(match ty {
         "VOID" => Cell::Null,
         "BOOL" => Cell::Bool(decoded::<Postgres, bool>(v)?),
         "INT2" => Cell::Int(decoded::<Postgres, i16>(v)? as i64),
@@ -143,7 +120,7 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
             sqlx::postgres::PgValueFormat::Text => Cell::Text(v.as_str().map_err(|e| e.to_string())?.to_string()),
             // TEXT, VARCHAR, BPCHAR, NAME, and types essh does not know: the binary of a text
             // type is its text.
-            sqlx::postgres::PgValueFormat::Binary => match ty.as_str() {
+            sqlx::postgres::PgValueFormat::Binary => match ty {
                 "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" | "XML" | "UNKNOWN" => {
                     Cell::Text(decoded::<Postgres, String>(v)?)
                 }
@@ -212,22 +189,41 @@ pub fn numeric(b: &[u8]) -> Result<String, String> {
     Ok(out)
 }
 
+/// Rows kept as owned cells (a statement run off the Lua thread), at most `limit` of them.
 #[cfg(feature = "db-sqlite")]
-pub fn sqlite_cell(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Cell, String> {
-    use sqlx::sqlite::Sqlite;
-    use sqlx::TypeInfo;
-    let v = row.try_get_raw(i).map_err(|e| e.to_string())?;
-    if v.is_null() {
-        return Ok(Cell::Null);
+pub struct Collected {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+    limit: usize,
+}
+
+#[cfg(feature = "db-sqlite")]
+impl Collected {
+    pub fn new(limit: usize) -> Collected {
+        Collected { columns: Vec::new(), rows: Vec::new(), limit }
     }
-    // The value's own storage class, whatever the column's declared type.
-    let ty = v.type_info().name().to_string();
-    Ok(match ty.as_str() {
-        "INTEGER" | "INT8" | "BOOLEAN" => Cell::Int(decoded::<Sqlite, i64>(v)?),
-        "REAL" => Cell::Float(decoded::<Sqlite, f64>(v)?),
-        "BLOB" => Cell::Bytes(decoded::<Sqlite, Vec<u8>>(v)?),
-        _ => Cell::Text(decoded::<Sqlite, String>(v)?),
-    })
+}
+
+#[cfg(feature = "db-sqlite")]
+impl super::sqlite::Sink for Collected {
+    fn row(&mut self, row: &super::sqlite::Row) -> bool {
+        use super::sqlite::Cell as Lite;
+        if self.columns.is_empty() {
+            self.columns = (0..row.len()).map(|i| String::from_utf8_lossy(row.name(i)).into_owned()).collect();
+        }
+        self.rows.push(
+            (0..row.len())
+                .map(|i| match row.cell(i) {
+                    Lite::Null => Cell::Null,
+                    Lite::Int(n) => Cell::Int(n),
+                    Lite::Float(f) => Cell::Float(f),
+                    Lite::Text(t) => text_or_bytes(t.to_vec()),
+                    Lite::Blob(b) => Cell::Bytes(b.to_vec()),
+                })
+                .collect(),
+        );
+        self.rows.len() < self.limit
+    }
 }
 
 #[cfg(test)]

@@ -66,13 +66,13 @@ end
 function index.rows(conn, sql, ...)
   local s, err = stream(conn, sql, ...)
   if not s then error(tostring(err), 2) end
-  local batch, i = nil, 0
+  local batch, i, n = nil, 0, 0
   return function()
-    if batch == nil or i >= #batch then
+    if i >= n then
       local b, e = next_batch(s)
       if e then error(tostring(e), 2) end
       if b == nil then return nil end
-      batch, i = b, 0
+      batch, i, n = b, 0, #b
     end
     i = i + 1
     return batch[i]

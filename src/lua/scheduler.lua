@@ -30,15 +30,17 @@ local MAX_DEPTH = 8    -- beyond it a wait just blocks, keeping the C stack shal
 
 -- Whether the running coroutine can yield here. 5.3, 5.4 and LuaJIT say so; on 5.1 and 5.2 a C
 -- function between here and the coroutine's body (pcall on 5.1; table.sort, gsub, require...)
--- forbids it, and the wait blocks instead.
+-- forbids it, and so does, on 5.1, a generic for's call of its iterator (the iterator's frame is
+-- named after the loop's hidden "(for generator)" local): the wait blocks instead.
 local yieldable = coroutine.isyieldable or function()
   local lvl = 3
   while true do
-    local info = getinfo(lvl, "Sf")
+    local info = getinfo(lvl, native.lua51 and "Sfn" or "Sf")
     if not info then return true end
     if info.what == "C" and (native.lua51 or (info.func ~= pcall and info.func ~= xpcall)) then
       return false
     end
+    if info.name == "(for generator)" then return false end
     lvl = lvl + 1
   end
 end

@@ -1,0 +1,158 @@
+-- The db module's SQLite, which essh calls in place: on every interpreter, with no server. In
+-- plain code a statement runs on the Lua thread; in a task it runs off it, so that a database
+-- another process has locked holds up no other task.
+local lua = require "support.lua"
+local shell = require "support.shell"
+local fs = require "essh.fs"
+local db = require "essh.db"
+local runtime = require "essh.runtime"
+
+local integers = math.type ~= nil
+
+describe("db on SQLite", function()
+  local dir
+
+  setup(function() dir = assert(fs.tempdir()) end)
+  teardown(function() shell.run("rm -rf " .. dir) end)
+
+  it("keeps integers beyond 2^53 whole: integers on 5.3+, strings on 5.1 and LuaJIT", function()
+    local conn = assert(db.connect("sqlite", "sqlite::memory:"))
+    local rows = assert(conn:query("SELECT 9007199254740993 AS big, 9007199254740992 AS edge, -42 AS small, 0.5 AS half"))
+    local row = rows[1]
+    if integers then
+      assert.equal(9007199254740993, row.big)
+      assert.equal("integer", math.type(row.small))
+    else
+      assert.equal("9007199254740993", row.big)
+    end
+    assert.equal(9007199254740992, tonumber(row.edge))
+    assert.equal(-42, row.small)
+    assert.equal(0.5, row.half)
+    assert.same({ "big", "edge", "small", "half" }, rows.columns)
+  end)
+
+  it("runs a script of several statements, binding parameters across them in order", function()
+    local conn = assert(db.connect("sqlite", "sqlite::memory:"))
+    assert(conn:exec("CREATE TABLE a (x); CREATE TABLE b (y); INSERT INTO a VALUES (?); INSERT INTO b VALUES (?);", 1, "two"))
+    assert.equal(1, assert(conn:query("SELECT x FROM a"))[1].x)
+    assert.equal("two", assert(conn:query("SELECT y FROM b"))[1].y)
+    local none, err = conn:exec("INSERT INTO a VALUES (?)", 1, 2)
+    assert.is_nil(none)
+    assert.equal("invalid", err.kind)
+    assert.matches("takes 1 parameters, 2 given", tostring(err))
+  end)
+
+  it("names the constraint a statement broke", function()
+    local conn = assert(db.connect("sqlite", "sqlite::memory:"))
+    assert(conn:exec("CREATE TABLE users (email TEXT UNIQUE, age INTEGER CONSTRAINT adult CHECK (age >= 18))"))
+    assert(conn:exec("INSERT INTO users VALUES ('a@example.com', 30)"))
+    local _, dup = conn:exec("INSERT INTO users VALUES (?, 40)", "a@example.com")
+    assert.equal("constraint", dup.kind)
+    assert.equal("users.email", dup.details.constraint)
+    local _, young = conn:exec("INSERT INTO users VALUES ('b@example.com', 12)")
+    assert.equal("adult", young.details.constraint)
+  end)
+
+  it("gives a stopped rows loop's connection back, and says when the in-memory one is in use", function()
+    local conn = assert(db.connect("sqlite", "sqlite::memory:"))
+    assert(conn:exec("CREATE TABLE t (n)"))
+    assert(conn:transaction(function(tx)
+      for i = 1, 1500 do assert(tx:exec("INSERT INTO t VALUES (?)", i)) end
+    end))
+    local next_row = conn:rows("SELECT n FROM t ORDER BY n")
+    assert.equal(1, next_row().n)
+    local busy, err = conn:query("SELECT count(*) AS c FROM t")
+    assert.is_nil(busy)
+    assert.matches("in%-memory database's one connection is in use", tostring(err))
+    local count = 1
+    for _ in next_row do count = count + 1 end
+    assert.equal(1500, count)
+    assert.equal(1500, assert(conn:query("SELECT count(*) AS c FROM t"))[1].c)
+  end)
+
+  it("runs statements, transactions and streams inside tasks", function()
+    local conn = assert(db.connect("sqlite", "sqlite:" .. fs.join(dir, "tasks.db")))
+    assert(conn:exec("CREATE TABLE t (task INTEGER, n INTEGER)"))
+    local function worker(id)
+      return function()
+        assert(conn:transaction(function(tx)
+          for n = 1, 200 do assert(tx:exec("INSERT INTO t VALUES (?, ?)", id, n)) end
+        end))
+        local sum = 0
+        for row in conn:rows("SELECT n FROM t WHERE task = ?", id) do sum = sum + row.n end
+        local rows = assert(conn:query("SELECT count(*) AS c FROM t WHERE task = ?", id))
+        return sum, rows[1].c
+      end
+    end
+    local results = runtime.parallel({ worker(1), worker(2), worker(3) })
+    for i = 1, 3 do
+      assert.same({ 200 * 201 / 2, 200 }, { results[i][1], results[i][2] })
+    end
+    local undone = runtime.parallel({ function()
+      return conn:transaction(function(tx)
+        assert(tx:exec("INSERT INTO t VALUES (9, 9)"))
+        error("undone")
+      end)
+    end })[1]
+    assert.is_nil(undone[1])
+    assert.matches("undone", tostring(undone[2]))
+    assert.equal(0, assert(conn:query("SELECT count(*) AS c FROM t WHERE task = 9"))[1].c)
+  end)
+
+  it("lets other tasks run while a statement waits for a database another process locked", function()
+    local file = fs.join(dir, "locked.db")
+    local held = fs.join(dir, "held")
+    local conn = assert(db.connect("sqlite", "sqlite:" .. file, { timeout = 10 }))
+    assert(conn:exec("CREATE TABLE t (n)"))
+    -- Another process takes the write lock for a second.
+    local command, script = lua.script(([[
+      local db = require "essh.db"
+      local conn = assert(db.connect("sqlite", "sqlite:%s"))
+      local tx = assert(conn:transaction(function(tx)
+        assert(tx:exec("INSERT INTO t VALUES (1)"))
+        io.open(%q, "w"):close()
+        require("essh.runtime").sleep(1)
+      end))
+    ]]):format(file, held))
+    os.execute(command .. " >/dev/null 2>&1 &")
+    local waited = 0
+    while not fs.exists(held) and waited < 200 do
+      runtime.sleep(0.05)
+      waited = waited + 1
+    end
+    assert.is_true(fs.exists(held), "the other process took the lock")
+    local ticks, inserted = 0, nil
+    runtime.parallel({
+      function()
+        inserted = assert(conn:exec("INSERT INTO t VALUES (2)"))
+      end,
+      function()
+        while inserted == nil and ticks < 400 do
+          runtime.sleep(0.01)
+          ticks = ticks + 1
+        end
+      end,
+    })
+    os.remove(script)
+    assert.equal(1, inserted.affected)
+    assert.is_true(ticks >= 20, "the other task ran while the insert waited (" .. ticks .. " ticks)")
+    assert.equal(2, assert(conn:query("SELECT count(*) AS c FROM t"))[1].c)
+  end)
+
+  it("waits in plain code for a lock, then reports a timeout naming the database", function()
+    local file = fs.join(dir, "timeout.db")
+    local conn = assert(db.connect("sqlite", "sqlite:" .. file, { timeout = 0.2 }))
+    assert(conn:exec("CREATE TABLE t (n)"))
+    local holder = assert(db.connect("sqlite", "sqlite:" .. file))
+    local _, err = holder:transaction(function(tx)
+      assert(tx:exec("INSERT INTO t VALUES (1)"))
+      local none, lock_err = conn:exec("INSERT INTO t VALUES (2)")
+      assert.is_nil(none)
+      error(lock_err)
+    end)
+    assert.equal("timeout", err.kind)
+    assert.is_true(err.retryable)
+    assert.matches("database is locked", tostring(err))
+    assert.matches("timeout%.db", tostring(err))
+  end)
+end)

@@ -1,0 +1,188 @@
+//! Rows as Lua tables, built through the C API in one protected call: a list of row tables
+//! keyed by column name, with `columns`, the names in order. mlua's table calls protect each
+//! set on its own, which costs more than the row itself; here a row costs its table and its
+//! cells. Cells keep essh's types: integers stay integers (on 5.1 and LuaJIT, beyond 2^53 they
+//! are strings), NULL is `db.null`.
+
+use std::ffi::{c_char, c_int};
+
+use mlua::{ffi, Lua, Result, Table, Value};
+
+use super::sqlite::{self, Row, Sink};
+use super::value::Cell;
+
+/// Whether an integer of this size is kept as a string (beyond what a double holds exactly,
+/// on interpreters without integers).
+fn as_string(n: i64) -> bool {
+    cfg!(not(any(feature = "lua53", feature = "lua54"))) && n.unsigned_abs() > (1u64 << 53)
+}
+
+unsafe fn push_bytes(state: *mut ffi::lua_State, b: &[u8]) {
+    ffi::lua_pushlstring(state, b.as_ptr() as *const c_char, b.len());
+}
+
+unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
+    if as_string(n) {
+        let mut buf = itoa::Buffer::new();
+        push_bytes(state, buf.format(n).as_bytes());
+    } else if cfg!(any(feature = "lua53", feature = "lua54")) {
+        ffi::lua_pushinteger(state, n as ffi::lua_Integer);
+    } else {
+        ffi::lua_pushnumber(state, n as ffi::lua_Number);
+    }
+}
+
+unsafe fn push_null(state: *mut ffi::lua_State) {
+    ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
+}
+
+unsafe fn push_sqlite_cell(state: *mut ffi::lua_State, cell: sqlite::Cell) {
+    match cell {
+        sqlite::Cell::Null => push_null(state),
+        sqlite::Cell::Int(n) => push_integer(state, n),
+        sqlite::Cell::Float(f) => ffi::lua_pushnumber(state, f),
+        sqlite::Cell::Text(b) | sqlite::Cell::Blob(b) => push_bytes(state, b),
+    }
+}
+
+unsafe fn push_cell(state: *mut ffi::lua_State, cell: &Cell) {
+    match cell {
+        Cell::Null => push_null(state),
+        Cell::Bool(b) => ffi::lua_pushboolean(state, *b as c_int),
+        Cell::Int(n) => push_integer(state, *n),
+        Cell::BigUnsigned(n) => {
+            let mut buf = itoa::Buffer::new();
+            push_bytes(state, buf.format(*n).as_bytes());
+        }
+        Cell::Float(f) => ffi::lua_pushnumber(state, *f),
+        Cell::Text(s) => push_bytes(state, s.as_bytes()),
+        Cell::Bytes(b) => push_bytes(state, b),
+    }
+}
+
+/// The list being filled: at stack index `list`, its column names at `names..names + n`.
+struct List {
+    state: *mut ffi::lua_State,
+    list: c_int,
+    names: c_int,
+    columns: usize,
+    count: ffi::lua_Integer,
+}
+
+impl List {
+    /// A new list on top of the stack.
+    unsafe fn new(state: *mut ffi::lua_State, capacity: usize) -> List {
+        ffi::lua_createtable(state, capacity.min(1 << 20) as c_int, 1);
+        let list = ffi::lua_gettop(state);
+        List { state, list, names: list + 1, columns: 0, count: 0 }
+    }
+
+    /// Pushes the column names once, from the first row.
+    unsafe fn name_columns<'a>(&mut self, names: impl ExactSizeIterator<Item = &'a [u8]>) {
+        if self.count > 0 || self.columns > 0 {
+            return;
+        }
+        let n = names.len();
+        ffi::luaL_checkstack(self.state, n as c_int + ffi::LUA_MINSTACK, c"db row columns".as_ptr());
+        for name in names {
+            push_bytes(self.state, name);
+        }
+        self.columns = n;
+    }
+
+    /// Appends a row whose cells `push` pushes, one per call with the column's index.
+    unsafe fn row(&mut self, mut push: impl FnMut(usize)) {
+        let state = self.state;
+        ffi::lua_createtable(state, 0, self.columns as c_int);
+        for i in 0..self.columns {
+            ffi::lua_pushvalue(state, self.names + i as c_int);
+            push(i);
+            ffi::lua_rawset(state, -3);
+        }
+        self.count += 1;
+        ffi::lua_rawseti(state, self.list, self.count);
+    }
+
+    /// Sets `columns` and leaves only the list on the stack.
+    unsafe fn finish(self) {
+        let state = self.state;
+        ffi::lua_createtable(state, self.columns as c_int, 0);
+        for i in 0..self.columns {
+            ffi::lua_pushvalue(state, self.names + i as c_int);
+            ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+        }
+        ffi::lua_setfield(state, self.list, c"columns".as_ptr());
+        ffi::lua_settop(state, self.list);
+    }
+}
+
+/// A [`Sink`] that appends SQLite's rows to a Lua list, at most `limit` of them.
+pub struct LuaSink {
+    list: List,
+    limit: usize,
+}
+
+impl Sink for LuaSink {
+    fn row(&mut self, row: &Row) -> bool {
+        // SAFETY: a sink lives inside `build`'s protected call, on its Lua stack.
+        unsafe {
+            self.list.name_columns((0..row.len()).map(|i| row.name(i)));
+            let state = self.list.state;
+            self.list.row(|i| push_sqlite_cell(state, row.cell(i)));
+        }
+        (self.list.count as usize) < self.limit
+    }
+}
+
+/// Builds a list of rows with `fill`, which hands SQLite's rows to the sink (at most `limit`),
+/// and returns whatever else `fill` returns.
+pub fn build<T>(lua: &Lua, capacity: usize, limit: usize, fill: impl FnOnce(&mut LuaSink) -> T) -> Result<(Table, T)> {
+    let mut out = None;
+    // SAFETY: the sink only touches the stack of this protected call. A Lua error (out of
+    // memory) leaves through it, abandoning what `fill` holds.
+    let list: Table = unsafe {
+        lua.exec_raw((), |state| {
+            let mut sink = LuaSink { list: List::new(state, capacity), limit };
+            out = Some(fill(&mut sink));
+            sink.list.finish();
+        })?
+    };
+    let out = out.ok_or_else(|| mlua::Error::runtime("db: the rows were not built"))?;
+    Ok((list, out))
+}
+
+/// `rows` of owned cells (the network drivers'), as a list of row tables.
+pub fn from_cells(lua: &Lua, columns: &[String], rows: &[Vec<Cell>]) -> Result<Table> {
+    // SAFETY: only this protected call's stack is touched.
+    unsafe {
+        lua.exec_raw::<Table>((), |state| {
+            let mut list = List::new(state, rows.len());
+            list.name_columns(columns.iter().map(|c| c.as_bytes()));
+            for row in rows {
+                list.row(|i| match row.get(i) {
+                    Some(cell) => push_cell(state, cell),
+                    None => push_null(state),
+                });
+            }
+            list.finish();
+        })
+    }
+}
+
+/// Whether the running code is a task of essh's scheduler that can yield (so a statement's
+/// waits go to the runtime instead of holding the Lua thread).
+pub fn in_task(lua: &Lua) -> Result<bool> {
+    // SAFETY: pushes and pops one value.
+    let main: bool = unsafe {
+        lua.exec_raw((), |state| {
+            let main = ffi::lua_pushthread(state) == 1;
+            ffi::lua_pop(state, 1);
+            ffi::lua_pushboolean(state, main as c_int);
+        })?
+    };
+    if main {
+        return Ok(false);
+    }
+    let current: mlua::Function = crate::runtime::scheduler(lua)?.raw_get("current")?;
+    Ok(!matches!(current.call::<Value>(())?, Value::Nil))
+}
