@@ -20,4 +20,4 @@
 ---@field permissions essh_native.permissions Permission policies (read, write, net, ssh, run, env, storage, db): grants, scopes, queries and the audit log
 ---@field aws essh_native.aws AWS: EC2, S3, STS and SSM clients and any Query or JSON API (SigV4), configured as the AWS CLI is
 ---@field mdns essh_native.mdns mDNS service discovery (DNS-SD): discover, browse appearances and departures, announce
----@field db essh_native.db Databases: MySQL and MariaDB, PostgreSQL, SQLite (sqlx): bound parameters, streamed rows, transactions
+---@field db essh_native.db Databases: MySQL and MariaDB, PostgreSQL (sqlx), SQLite (in place): bound parameters, streamed rows, transactions
