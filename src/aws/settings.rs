@@ -270,6 +270,7 @@ mod tests {
             timeout: Duration::from_secs(60),
             path_style: None,
             s3_multipart: crate::aws::s3::Multipart::default(),
+            unapplied: Vec::new(),
         }
     }
 
