@@ -156,6 +156,43 @@ describe("db", function()
     end)
   end
 
+  describe("a server's connections", function()
+    local PID = { mysql = "SELECT CONNECTION_ID() AS pid", postgres = "SELECT pg_backend_pid() AS pid" }
+    local BIG = { mysql = "SELECT seq AS n FROM seq_1_to_100000", postgres = "SELECT g AS n FROM generate_series(1, 100000) g" }
+
+    for _, driver in ipairs { "mysql", "postgres" } do
+      it(driver .. ": keeps a connection across statements and errors, and replaces one a loop left unread", function()
+        local conn = open(driver)
+        local pid = assert(conn:query(PID[driver]))[1].pid
+        assert.equal(pid, assert(conn:query(PID[driver]))[1].pid)
+        assert.is_nil(conn:query("SELEC 1"))
+        assert.equal(pid, assert(conn:query(PID[driver]))[1].pid, "a refused statement leaves the connection fit")
+        local next_row = conn:rows(BIG[driver])
+        assert.equal(1, next_row().n)
+        next_row = nil -- luacheck: ignore 311
+        collectgarbage()
+        collectgarbage()
+        local again = assert(conn:query(PID[driver]))[1].pid
+        assert.not_equal(pid, again, "the connection of a loop left unread is closed, not lent mid-answer")
+        assert.same({ { n = 1 }, { n = 2 } }, { assert(conn:query("SELECT 1 AS n"))[1], assert(conn:query("SELECT 2 AS n"))[1] })
+      end)
+
+      it(driver .. ": tells a statement that no connection came free, while a transaction holds the pool's one", function()
+        local conn = assert(db.connect(driver, servers[driver].url, { timeout = 0.5, pool = 1 }))
+        local none, err = conn:transaction(function(tx)
+          assert(tx:exec("SELECT 1"))
+          local outside, oerr = conn:query("SELECT 1")
+          assert.is_nil(outside)
+          return nil, oerr
+        end)
+        assert.is_nil(none)
+        assert.equal("timeout", err.kind)
+        assert.matches("no connection came free within the timeout", tostring(err))
+        assert.equal(1, assert(conn:query("SELECT 1 AS n"))[1].n, "the transaction gave it back")
+      end)
+    end
+  end)
+
   describe("servers", function()
     it("refuses a wrong password with an auth error that does not show it", function()
       for _, driver in ipairs { "mysql", "postgres" } do

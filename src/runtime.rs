@@ -99,10 +99,50 @@ impl Drop for Runtime {
 fn block_sigpipe() {
     // SAFETY: plain signal-mask calls on this thread, with a set made here.
     unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &sigpipe_set(), std::ptr::null_mut());
+    }
+}
+
+fn sigpipe_set() -> libc::sigset_t {
+    // SAFETY: a set made and filled here.
+    unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// SIGPIPE blocked on the Lua thread while it drives work (whose writes then fail with EPIPE,
+/// as on the runtime's threads); a SIGPIPE those writes left pending is taken before the
+/// thread's mask is put back, so that it is never delivered.
+struct SigpipeBlocked {
+    before: libc::sigset_t,
+}
+
+impl SigpipeBlocked {
+    fn new() -> SigpipeBlocked {
+        // SAFETY: signal-mask calls on this thread with sets made here.
+        unsafe {
+            let mut before: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &sigpipe_set(), &mut before);
+            SigpipeBlocked { before }
+        }
+    }
+}
+
+impl Drop for SigpipeBlocked {
+    fn drop(&mut self) {
+        // SAFETY: as in new; sigtimedwait with a zero timeout only takes a pending SIGPIPE.
+        unsafe {
+            if libc::sigismember(&self.before, libc::SIGPIPE) == 1 {
+                return;
+            }
+            let set = sigpipe_set();
+            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            while libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) == libc::SIGPIPE {}
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.before, std::ptr::null_mut());
+        }
     }
 }
 
@@ -132,6 +172,7 @@ impl Runtime {
     /// arrives first. Only called from the Lua thread, which never runs inside the runtime.
     pub fn block_on<F: Future>(&self, fut: F) -> std::result::Result<F::Output, Error> {
         let _guard = PIPE.fds().and_then(|_| Handler::install(libc::SIGINT, on_sigint));
+        let _sigpipe = SigpipeBlocked::new();
         let generation = self.seen_interrupts.get();
         let handle = self.handle();
         let result = handle.block_on(async {

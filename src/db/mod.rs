@@ -6,6 +6,7 @@
 mod lite;
 mod lua_rows;
 pub mod placeholders;
+mod pool;
 #[cfg(feature = "db-sqlite")]
 pub mod sqlite;
 pub mod target;
@@ -118,9 +119,9 @@ pub static DEFINITION: ModuleDef = ModuleDef {
 #[derive(Clone)]
 enum Pool {
     #[cfg(feature = "db-mysql")]
-    My(sqlx::MySqlPool),
+    My(Arc<pool::Conns<sqlx::MySqlConnection>>),
     #[cfg(feature = "db-postgres")]
-    Pg(sqlx::PgPool),
+    Pg(Arc<pool::Conns<sqlx::PgConnection>>),
     #[cfg(feature = "db-sqlite")]
     Lite(Arc<sqlite::Lite>),
 }
@@ -143,18 +144,13 @@ impl Connection {
     }
 
     fn close(&self) {
-        if let Some(pool) = self.pool.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            crate::runtime::spawn_cleanup(async move {
-                match pool {
-                    #[cfg(feature = "db-mysql")]
-                    Pool::My(p) => p.close().await,
-                    #[cfg(feature = "db-postgres")]
-                    Pool::Pg(p) => p.close().await,
-                    // Its handles close as the last statement, stream or transaction lets go.
-                    #[cfg(feature = "db-sqlite")]
-                    Pool::Lite(_) => {}
-                }
-            });
+        // Connections lent to a stream or a transaction close as they come back.
+        match self.pool.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            #[cfg(feature = "db-mysql")]
+            Some(Pool::My(p)) => p.close(),
+            #[cfg(feature = "db-postgres")]
+            Some(Pool::Pg(p)) => p.close(),
+            _ => {}
         }
     }
 }
@@ -182,11 +178,13 @@ impl UserData for Connection {
     }
 }
 
+/// A connection lent by the pool: to a transaction (BEGIN sent), or to one statement; SQLite's
+/// handle of a transaction.
 pub(crate) enum Tx {
     #[cfg(feature = "db-mysql")]
-    My(sqlx::Transaction<'static, sqlx::MySql>),
+    My(pool::Loan<sqlx::MySqlConnection>),
     #[cfg(feature = "db-postgres")]
-    Pg(sqlx::Transaction<'static, sqlx::Postgres>),
+    Pg(pool::Loan<sqlx::PgConnection>),
     #[cfg(feature = "db-sqlite")]
     Lite(sqlite::Checkout),
 }
@@ -239,9 +237,11 @@ fn db_error(shown: &str, e: sqlx::Error) -> Error {
         }
         sqlx::Error::Io(io) => Error::new(Kind::Network, format!("db {shown}: {io}")).retryable(true),
         sqlx::Error::Tls(t) => Error::new(Kind::Tls, format!("db {shown}: {t}")),
-        sqlx::Error::PoolTimedOut => {
-            Error::new(Kind::Timeout, format!("db {shown}: no connection within the timeout")).retryable(true)
-        }
+        sqlx::Error::PoolTimedOut => Error::new(
+            Kind::Timeout,
+            format!("db {shown}: no connection came free within the timeout (the pool's are held by transactions or rows loops; see the pool option)"),
+        )
+        .retryable(true),
         sqlx::Error::PoolClosed => Error::new(Kind::Invalid, format!("db {shown}: the connection is closed")),
         sqlx::Error::Configuration(c) => Error::new(Kind::Invalid, format!("db {shown}: {c}")),
         sqlx::Error::Protocol(p) => Error::new(Kind::Network, format!("db {shown}: {p}")).retryable(true),
@@ -383,13 +383,27 @@ fn statement(driver: Driver, sql: &str) -> String {
     }
 }
 
-/// What a statement runs on: the pool, or a transaction's connection.
-enum On<'a> {
-    Pool(&'a Pool),
-    Tx(&'a mut Tx),
+
+/// A transaction begun on a lent connection.
+macro_rules! begun {
+    ($loan:expr) => {{
+        let mut loan = $loan;
+        sqlx::Executor::execute(loan.conn(), "BEGIN").await?;
+        loan
+    }};
 }
 
-async fn fetch_all(on: On<'_>, sql: &str, params: &[Param]) -> std::result::Result<Rows, sqlx::Error> {
+/// Commits or rolls back a transaction; its connection goes back, kept when that worked.
+macro_rules! ended {
+    ($loan:expr, $commit:expr) => {{
+        let mut loan = $loan;
+        let outcome = sqlx::Executor::execute(loan.conn(), if $commit { "COMMIT" } else { "ROLLBACK" }).await.map(|_| ());
+        loan.ended(&outcome);
+        outcome
+    }};
+}
+
+async fn fetch_all(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Result<Rows, sqlx::Error> {
     macro_rules! run {
         ($exec:expr, $cell:path, $null:expr) => {{
             let rows = bind_all!(sqlx::query(sql), params, $null).fetch_all($exec).await?;
@@ -398,43 +412,36 @@ async fn fetch_all(on: On<'_>, sql: &str, params: &[Param]) -> std::result::Resu
             for r in &rows {
                 out.push(cells(r, $cell).map_err(|e| sqlx::Error::Decode(e.message.into()))?);
             }
-            Ok(Rows { columns, rows: out })
+            Ok::<Rows, sqlx::Error>(Rows { columns, rows: out })
         }};
     }
     match on {
         #[cfg(feature = "db-mysql")]
-        On::Pool(Pool::My(p)) => run!(p, value::mysql_cell, None::<String>),
+        Tx::My(t) => run!(t.conn(), value::mysql_cell, None::<String>),
         #[cfg(feature = "db-postgres")]
-        On::Pool(Pool::Pg(p)) => run!(p, value::postgres_cell, UntypedNull),
-        #[cfg(feature = "db-mysql")]
-        On::Tx(Tx::My(t)) => run!(&mut **t, value::mysql_cell, None::<String>),
-        #[cfg(feature = "db-postgres")]
-        On::Tx(Tx::Pg(t)) => run!(&mut **t, value::postgres_cell, UntypedNull),
+        Tx::Pg(t) => run!(t.conn(), value::postgres_cell, UntypedNull),
         #[allow(unreachable_patterns)]
-        _ => Err(sqlx::Error::Configuration("the pool and the transaction are of different drivers".into())),
+        _ => Err(sqlx::Error::Configuration("SQLite runs in place".into())),
     }
 }
 
-async fn execute(on: On<'_>, sql: &str, params: &[Param]) -> std::result::Result<(u64, Option<i64>), sqlx::Error> {
+async fn execute(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Result<(u64, Option<i64>), sqlx::Error> {
+    #[cfg(feature = "db-mysql")]
+    async fn my(c: &mut sqlx::MySqlConnection, sql: &str, params: &[Param]) -> std::result::Result<(u64, Option<i64>), sqlx::Error> {
+        let r = bind_all!(sqlx::query(sql), params, None::<String>).execute(c).await?;
+        Ok((r.rows_affected(), Some(r.last_insert_id() as i64)))
+    }
+    #[cfg(feature = "db-postgres")]
+    async fn pg(c: &mut sqlx::PgConnection, sql: &str, params: &[Param]) -> std::result::Result<(u64, Option<i64>), sqlx::Error> {
+        Ok((bind_all!(sqlx::query(sql), params, UntypedNull).execute(c).await?.rows_affected(), None))
+    }
     match on {
         #[cfg(feature = "db-mysql")]
-        On::Pool(Pool::My(p)) => {
-            let r = bind_all!(sqlx::query(sql), params, None::<String>).execute(p).await?;
-            Ok((r.rows_affected(), Some(r.last_insert_id() as i64)))
-        }
-        #[cfg(feature = "db-mysql")]
-        On::Tx(Tx::My(t)) => {
-            let r = bind_all!(sqlx::query(sql), params, None::<String>).execute(&mut **t).await?;
-            Ok((r.rows_affected(), Some(r.last_insert_id() as i64)))
-        }
+        Tx::My(t) => my(t.conn(), sql, params).await,
         #[cfg(feature = "db-postgres")]
-        On::Pool(Pool::Pg(p)) => Ok((bind_all!(sqlx::query(sql), params, UntypedNull).execute(p).await?.rows_affected(), None)),
-        #[cfg(feature = "db-postgres")]
-        On::Tx(Tx::Pg(t)) => {
-            Ok((bind_all!(sqlx::query(sql), params, UntypedNull).execute(&mut **t).await?.rows_affected(), None))
-        }
+        Tx::Pg(t) => pg(t.conn(), sql, params).await,
         #[allow(unreachable_patterns)]
-        _ => Err(sqlx::Error::Configuration("the pool and the transaction are of different drivers".into())),
+        _ => Err(sqlx::Error::Configuration("SQLite runs in place".into())),
     }
 }
 
@@ -473,9 +480,16 @@ const BATCH: usize = 512;
 async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String, tx: tokio::sync::mpsc::Sender<Batch>) {
     macro_rules! pump {
         ($p:expr, $cell:path, $null:expr) => {{
-            let mut rows = bind_all!(sqlx::query(&sql), &params, $null).fetch($p);
+            let mut loan = match $p.lend().await {
+                Ok(loan) => loan,
+                Err(e) => {
+                    let _ = tx.send(Err(db_error(&shown, e))).await;
+                    return;
+                }
+            };
             let mut columns: Option<Vec<String>> = None;
             let mut batch = Vec::with_capacity(BATCH);
+            let mut rows = bind_all!(sqlx::query(&sql), &params, $null).fetch(loan.conn());
             while let Some(next) = rows.next().await {
                 match next {
                     Ok(row) => {
@@ -502,6 +516,9 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
                     }
                 }
             }
+            drop(rows);
+            // Read to the end: the connection is fit to lend again.
+            loan.ended(&Ok::<(), sqlx::Error>(()));
             if !batch.is_empty() {
                 let _ = tx.send(Ok((columns.unwrap_or_default(), batch))).await;
             }
@@ -526,15 +543,61 @@ pub(crate) enum What {
 }
 
 /// A statement on a server, as an outcome to deliver.
-async fn answer(on: On<'_>, what: What, sql: &str, params: &[Param], timeout: Duration, shown: &str) -> crate::runtime::Outcome {
-    match what {
-        What::Query => {
-            let rows = within(timeout, shown, fetch_all(on, sql, params)).await?;
-            deliver(move |lua| rows.to_lua(lua))
-        }
+/// What a statement answered.
+enum Answer {
+    Rows(Rows),
+    Done(u64, Option<i64>),
+}
+
+/// A statement on a connection (a transaction's, or one lent for it), its error as sqlx's.
+async fn run_on(on: &mut Tx, what: What, sql: &str, params: &[Param]) -> std::result::Result<Answer, sqlx::Error> {
+    Ok(match what {
+        What::Query => Answer::Rows(fetch_all(on, sql, params).await?),
         What::Exec => {
-            let (affected, last) = within(timeout, shown, execute(on, sql, params)).await?;
-            deliver(move |lua| result_table(lua, affected, last))
+            let (affected, last) = execute(on, sql, params).await?;
+            Answer::Done(affected, last)
+        }
+    })
+}
+
+fn delivered(answer: Answer) -> crate::runtime::Outcome {
+    match answer {
+        Answer::Rows(rows) => deliver(move |lua| rows.to_lua(lua)),
+        Answer::Done(affected, last) => deliver(move |lua| result_table(lua, affected, last)),
+    }
+}
+
+/// A statement on a connection lent for it (waiting for one as long as the pool says), within
+/// the timeout; the connection goes back, kept when the statement ended cleanly.
+async fn answer(pool: &Pool, what: What, sql: &str, params: &[Param], timeout: Duration, shown: &str) -> crate::runtime::Outcome {
+    let mut lent = lend(pool).await.map_err(|e| db_error(shown, e))?;
+    let outcome = tokio::time::timeout(timeout, run_on(&mut lent, what, sql, params)).await.map_err(|_| timed_out(shown))?;
+    lent.ended(&outcome);
+    delivered(outcome.map_err(|e| db_error(shown, e))?)
+}
+
+/// A connection of the pool's, lent.
+async fn lend(pool: &Pool) -> std::result::Result<Tx, sqlx::Error> {
+    Ok(match pool {
+        #[cfg(feature = "db-mysql")]
+        Pool::My(p) => Tx::My(p.lend().await?),
+        #[cfg(feature = "db-postgres")]
+        Pool::Pg(p) => Tx::Pg(p.lend().await?),
+        #[allow(unreachable_patterns)]
+        _ => return Err(sqlx::Error::Configuration("SQLite runs in place".into())),
+    })
+}
+
+impl Tx {
+    /// See [`pool::Loan::ended`].
+    fn ended<T>(&mut self, outcome: &std::result::Result<T, sqlx::Error>) {
+        match self {
+            #[cfg(feature = "db-mysql")]
+            Tx::My(t) => t.ended(outcome),
+            #[cfg(feature = "db-postgres")]
+            Tx::Pg(t) => t.ended(outcome),
+            #[allow(unreachable_patterns)]
+            _ => {}
         }
     }
 }
@@ -551,7 +614,7 @@ fn on_connection(lua: &Lua, c: &Connection, what: What, sql: String, rest: Multi
         return lite::run(lua, lite::Place::Pool(lite.clone()), what, sql, params, c.shown.clone());
     }
     let (shown, timeout, sql) = (c.shown.clone(), c.timeout, statement(c.driver, &sql));
-    crate::runtime::wait_for(lua, async move { answer(On::Pool(&pool), what, &sql, &params, timeout, &shown).await })
+    crate::runtime::wait_for(lua, async move { answer(&pool, what, &sql, &params, timeout, &shown).await })
 }
 
 /// tx:query and tx:exec.
@@ -566,7 +629,7 @@ fn on_transaction(lua: &Lua, t: &Transaction, what: What, sql: String, rest: Mul
         let mut guard = tx.lock().await;
         let inner = guard.as_mut().ok_or_else(|| Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")))?;
         let sql = statement(driver_of(inner), &sql);
-        answer(On::Tx(inner), what, &sql, &params, timeout, &shown).await
+        delivered(within(timeout, &shown, run_on(inner, what, &sql, &params)).await?)
     })
 }
 
@@ -604,13 +667,9 @@ fn transaction_index(lua: &Lua) -> Result<Table> {
                     };
                     let done = match (inner, commit) {
                         #[cfg(feature = "db-mysql")]
-                        (Tx::My(t), true) => t.commit().await,
-                        #[cfg(feature = "db-mysql")]
-                        (Tx::My(t), false) => t.rollback().await,
+                        (Tx::My(t), commit) => ended!(t, commit),
                         #[cfg(feature = "db-postgres")]
-                        (Tx::Pg(t), true) => t.commit().await,
-                        #[cfg(feature = "db-postgres")]
-                        (Tx::Pg(t), false) => t.rollback().await,
+                        (Tx::Pg(t), commit) => ended!(t, commit),
                         #[allow(unreachable_patterns)]
                         _ => return Err(Error::new(Kind::Internal, format!("db {shown}: a transaction of another driver"))),
                     };
@@ -636,15 +695,6 @@ fn driver_of(tx: &Tx) -> Driver {
 
 const OPTIONS: &[&str] = &["timeout", "password", "pool", "ca_file", "insecure", "via", "port"];
 
-/// One connection made and closed before the pool's: sqlx's pool retries a refused connection
-/// until its timeout (a server starting up), where a wrong port or a stopped server must fail
-/// at once with what happened.
-macro_rules! probe {
-    ($options:expr) => {
-        sqlx::Connection::close(sqlx::ConnectOptions::connect($options).await?).await?
-    };
-}
-
 async fn open_pool(target: &Target, size: u32, timeout: Duration, ca_file: Option<String>, insecure: bool) -> std::result::Result<Pool, sqlx::Error> {
     let url = target.url.as_str();
     match target.driver {
@@ -657,9 +707,7 @@ async fn open_pool(target: &Target, size: u32, timeout: Duration, ca_file: Optio
             if insecure {
                 o = o.ssl_mode(sqlx::mysql::MySqlSslMode::Required);
             }
-            probe!(&o);
-            let pool = sqlx::mysql::MySqlPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(o).await?;
-            Ok(Pool::My(pool))
+            Ok(Pool::My(pool::Conns::open(o, size as usize, timeout).await?))
         }
         #[cfg(feature = "db-postgres")]
         Driver::Postgres => {
@@ -670,9 +718,7 @@ async fn open_pool(target: &Target, size: u32, timeout: Duration, ca_file: Optio
             if insecure {
                 o = o.ssl_mode(sqlx::postgres::PgSslMode::Require);
             }
-            probe!(&o);
-            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(o).await?;
-            Ok(Pool::Pg(pool))
+            Ok(Pool::Pg(pool::Conns::open(o, size as usize, timeout).await?))
         }
         #[allow(unreachable_patterns)]
         other => Err(sqlx::Error::Configuration(format!("essh was built without the {} driver", other.name()).into())),
@@ -846,9 +892,9 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
                 let begun = tokio::time::timeout(timeout, async {
                     Ok::<Tx, sqlx::Error>(match &pool {
                         #[cfg(feature = "db-mysql")]
-                        Pool::My(p) => Tx::My(p.begin().await?),
+                        Pool::My(p) => Tx::My(begun!(p.lend().await?)),
                         #[cfg(feature = "db-postgres")]
-                        Pool::Pg(p) => Tx::Pg(p.begin().await?),
+                        Pool::Pg(p) => Tx::Pg(begun!(p.lend().await?)),
                         #[allow(unreachable_patterns)]
                         _ => return Err(sqlx::Error::Configuration("SQLite begins in place".into())),
                     })
@@ -868,7 +914,10 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     let native = lua.create_table()?;
     internals(lua, &native)?;
     native.raw_set("pcall", crate::runtime::scheduler(lua)?.raw_get::<mlua::Function>("pcall")?)?;
-    native.raw_set("connect", crate::runtime::waiting(lua, "db.connect", connect)?)?;
+    native.raw_set(
+        "connect",
+        bridge::function(lua, "db.connect", |lua, args: (String, String, Option<Table>)| crate::runtime::wait_for(lua, connect(lua, args)?))?,
+    )?;
     native.raw_set("null", crate::luavalue::null())?;
     native.raw_set("index", connection_index(lua)?)?;
     let api: Table = bridge::run_embedded(lua, "db", include_str!("../lua/db.lua"), native)?;
