@@ -177,6 +177,40 @@ describe("db", function()
         assert.same({ { n = 1 }, { n = 2 } }, { assert(conn:query("SELECT 1 AS n"))[1], assert(conn:query("SELECT 2 AS n"))[1] })
       end)
 
+      it(driver .. ": reads each column type the same in a query and in a rows loop", function()
+        local conn = open(driver)
+        local sql = driver == "postgres"
+          and [[SELECT 7::int2 AS small, -7::int4 AS int, 9007199254740993::int8 AS big, 0.5::float4 AS real,
+            0.25::float8 AS double, true AS yes, 'v'::varchar AS varchar, 'ab'::char(3) AS fixed, 'n'::name AS name,
+            '\x00ff'::bytea AS bytes, 1.50::numeric AS decimal, NULL::int4 AS nothing]]
+          or [[SELECT CAST(7 AS SIGNED) AS small, -7 AS `int`, 9007199254740993 AS big, CAST(0.5 AS FLOAT) AS `real`,
+            CAST(0.25 AS DOUBLE) AS `double`, TRUE AS yes, CAST('v' AS CHAR) AS `varchar`, 'ab' AS fixed, 'n' AS name,
+            X'00ff' AS bytes, CAST(1.50 AS DECIMAL(4,2)) AS `decimal`, NULL AS nothing]]
+        local queried = assert(conn:query(sql))[1]
+        local streamed
+        for row in conn:rows(sql) do streamed = row end
+        for _, row in ipairs { queried, streamed } do
+          assert.equal(7, row.small)
+          assert.equal(-7, row.int)
+          if integers then assert.equal(9007199254740993, row.big) else assert.equal("9007199254740993", row.big) end
+          assert.equal(0.5, row.real)
+          assert.equal(0.25, row.double)
+          assert.equal("v", row.varchar)
+          assert.equal(driver == "postgres" and "ab " or "ab", row.fixed)
+          assert.equal("n", row.name)
+          assert.equal("\0\255", row.bytes)
+          assert.equal("1.50", row.decimal)
+          assert.equal(db.null, row.nothing)
+        end
+        assert.equal(true, driver == "postgres" and queried.yes or queried.yes == 1)
+        if driver == "postgres" then
+          local none, err = conn:query("SELECT point(1, 2) AS p")
+          assert.is_nil(none)
+          assert.matches("cast it in the query", tostring(err))
+          assert.equal(1, assert(conn:query("SELECT 1 AS n"))[1].n, "the connection is still fit")
+        end
+      end)
+
       it(driver .. ": tells a statement that no connection came free, while a transaction holds the pool's one", function()
         local conn = assert(db.connect(driver, servers[driver].url, { timeout = 0.5, pool = 1 }))
         local none, err = conn:transaction(function(tx)

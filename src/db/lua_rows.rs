@@ -169,6 +169,71 @@ pub fn from_cells(lua: &Lua, columns: &[String], rows: &[Vec<Cell>]) -> Result<T
     }
 }
 
+/// PostgreSQL's rows as sqlx read them, each cell decoded as it is pushed: the common types
+/// straight from their binary form, the others through [`value::postgres_cell`]. A cell that
+/// cannot be read makes the whole answer an error.
+#[cfg(feature = "db-postgres")]
+pub fn from_pg(lua: &Lua, rows: &[sqlx::postgres::PgRow]) -> Result<std::result::Result<Table, crate::error::Error>> {
+    use sqlx::{Column, Row};
+    let mut failed: Option<String> = None;
+    // SAFETY: only this protected call's stack is touched.
+    let list = unsafe {
+        lua.exec_raw::<Table>((), |state| {
+            let mut list = List::new(state, rows.len());
+            if let Some(first) = rows.first() {
+                list.name_columns(first.columns().iter().map(|c| c.name().as_bytes()));
+            }
+            for row in rows {
+                list.row(|i| {
+                    if push_pg(state, row, i) {
+                        return;
+                    }
+                    match super::value::postgres_cell(row, i) {
+                        Ok(cell) => push_cell(state, &cell),
+                        Err(e) => {
+                            failed.get_or_insert_with(|| format!("db: column {}: {e}", i + 1));
+                            push_null(state)
+                        }
+                    }
+                });
+            }
+            list.finish();
+        })?
+    };
+    Ok(match failed {
+        Some(message) => Err(crate::error::Error::new(crate::error::Kind::Remote, message)),
+        None => Ok(list),
+    })
+}
+
+/// Pushes cell `i` of a PostgreSQL row when it is NULL or of a type read straight from its
+/// binary form (booleans, integers, floats, text, bytea); false leaves it to the general path.
+#[cfg(feature = "db-postgres")]
+unsafe fn push_pg(state: *mut ffi::lua_State, row: &sqlx::postgres::PgRow, i: usize) -> bool {
+    use sqlx::{Row, ValueRef};
+    let Ok(v) = row.try_get_raw(i) else { return false };
+    if v.is_null() {
+        push_null(state);
+        return true;
+    }
+    if v.format() != sqlx::postgres::PgValueFormat::Binary {
+        return false;
+    }
+    let (Some(oid), Ok(b)) = (v.type_info().oid(), v.as_bytes()) else { return false };
+    match (oid.0, b) {
+        (16, [flag]) => ffi::lua_pushboolean(state, (*flag != 0) as c_int),
+        (21, &[a, b]) => push_integer(state, i16::from_be_bytes([a, b]) as i64),
+        (23, &[a, b, c, d]) => push_integer(state, i32::from_be_bytes([a, b, c, d]) as i64),
+        (20, b) if b.len() == 8 => push_integer(state, i64::from_be_bytes(b.try_into().unwrap_or_default())),
+        (700, &[a, b, c, d]) => ffi::lua_pushnumber(state, f32::from_be_bytes([a, b, c, d]) as f64),
+        (701, b) if b.len() == 8 => ffi::lua_pushnumber(state, f64::from_be_bytes(b.try_into().unwrap_or_default())),
+        // text, varchar, bpchar, name, bytea: the bytes themselves.
+        (25 | 1043 | 1042 | 19 | 17, b) => push_bytes(state, b),
+        _ => return false,
+    }
+    true
+}
+
 /// Whether the running code is a task of essh's scheduler that can yield (so a statement's
 /// waits go to the runtime instead of holding the Lua thread).
 pub fn in_task(lua: &Lua) -> Result<bool> {

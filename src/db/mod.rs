@@ -317,15 +317,25 @@ fn is_secret(t: &Table) -> bool {
     t.metatable().and_then(|m| m.raw_get::<String>("__name").ok()).as_deref() == Some("essh.Secret")
 }
 
-/// Rows as plain data: the column names and the cells.
-pub struct Rows {
-    columns: Vec<String>,
-    rows: Vec<Vec<Cell>>,
+/// Rows read from a server: cells (MySQL's), or PostgreSQL's rows as sqlx read them, decoded
+/// as they become Lua tables.
+pub enum Rows {
+    Cells {
+        columns: Vec<String>,
+        rows: Vec<Vec<Cell>>,
+    },
+    #[cfg(feature = "db-postgres")]
+    Pg(Vec<sqlx::postgres::PgRow>),
 }
 
 impl Rows {
-    fn to_lua(&self, lua: &Lua) -> Result<Table> {
-        lua_rows::from_cells(lua, &self.columns, &self.rows)
+    /// The rows as a list of tables, or nil and the error of a cell that cannot be read.
+    fn to_lua(&self, lua: &Lua) -> Result<MultiValue> {
+        match self {
+            Rows::Cells { columns, rows } => lua_rows::from_cells(lua, columns, rows)?.into_lua_multi(lua),
+            #[cfg(feature = "db-postgres")]
+            Rows::Pg(rows) => crate::error::pair(lua, lua_rows::from_pg(lua, rows)?),
+        }
     }
 }
 
@@ -412,14 +422,14 @@ async fn fetch_all(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Res
             for r in &rows {
                 out.push(cells(r, $cell).map_err(|e| sqlx::Error::Decode(e.message.into()))?);
             }
-            Ok::<Rows, sqlx::Error>(Rows { columns, rows: out })
+            Ok::<Rows, sqlx::Error>(Rows::Cells { columns, rows: out })
         }};
     }
     match on {
         #[cfg(feature = "db-mysql")]
         Tx::My(t) => run!(t.conn(), value::mysql_cell, None::<String>),
         #[cfg(feature = "db-postgres")]
-        Tx::Pg(t) => run!(t.conn(), value::postgres_cell, UntypedNull),
+        Tx::Pg(t) => Ok(Rows::Pg(bind_all!(sqlx::query(sql), params, UntypedNull).fetch_all(t.conn()).await?)),
         #[allow(unreachable_patterns)]
         _ => Err(sqlx::Error::Configuration("SQLite runs in place".into())),
     }
@@ -455,7 +465,7 @@ fn result_table(lua: &Lua, affected: u64, last: Option<i64>) -> Result<Table> {
 }
 
 /// Rows a streamed query has not handed out yet, a batch at a time.
-type Batch = std::result::Result<(Vec<String>, Vec<Vec<Cell>>), Error>;
+type Batch = std::result::Result<Rows, Error>;
 
 pub enum Stream {
     /// A server's rows, read by a task of the runtime into a channel.
@@ -478,8 +488,9 @@ impl UserData for Stream {}
 const BATCH: usize = 512;
 
 async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String, tx: tokio::sync::mpsc::Sender<Batch>) {
+    // $keep turns a row into what a batch holds; $batch makes the batch of them.
     macro_rules! pump {
-        ($p:expr, $cell:path, $null:expr) => {{
+        ($p:expr, $null:expr, $keep:expr, $batch:expr) => {{
             let mut loan = match $p.lend().await {
                 Ok(loan) => loan,
                 Err(e) => {
@@ -496,7 +507,7 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
                         if columns.is_none() {
                             columns = Some(column_names(&row));
                         }
-                        match cells(&row, $cell) {
+                        match $keep(row) {
                             Ok(c) => batch.push(c),
                             Err(e) => {
                                 let _ = tx.send(Err(e)).await;
@@ -505,7 +516,7 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
                         }
                         if batch.len() == BATCH {
                             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                            if tx.send(Ok((columns.clone().unwrap_or_default(), full))).await.is_err() {
+                            if tx.send(Ok($batch(columns.clone().unwrap_or_default(), full))).await.is_err() {
                                 return;
                             }
                         }
@@ -520,15 +531,20 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
             // Read to the end: the connection is fit to lend again.
             loan.ended(&Ok::<(), sqlx::Error>(()));
             if !batch.is_empty() {
-                let _ = tx.send(Ok((columns.unwrap_or_default(), batch))).await;
+                let _ = tx.send(Ok($batch(columns.unwrap_or_default(), batch))).await;
             }
         }};
     }
     match &pool {
         #[cfg(feature = "db-mysql")]
-        Pool::My(p) => pump!(p, value::mysql_cell, None::<String>),
+        Pool::My(p) => pump!(
+            p,
+            None::<String>,
+            |row: sqlx::mysql::MySqlRow| cells(&row, value::mysql_cell),
+            |columns, rows| Rows::Cells { columns, rows }
+        ),
         #[cfg(feature = "db-postgres")]
-        Pool::Pg(p) => pump!(p, value::postgres_cell, UntypedNull),
+        Pool::Pg(p) => pump!(p, UntypedNull, Ok::<_, Error>, |_, rows| Rows::Pg(rows)),
         // SQLite streams in place (lite::next_batch).
         #[cfg(feature = "db-sqlite")]
         Pool::Lite(_) => {}
@@ -872,7 +888,7 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
                 match next {
                     None => deliver(|_| Ok(Value::Nil)),
                     Some(Err(e)) => Err(e),
-                    Some(Ok((columns, rows))) => deliver(move |lua| Ok(Value::Table(Rows { columns, rows }.to_lua(lua)?))),
+                    Some(Ok(rows)) => deliver(move |lua| rows.to_lua(lua)),
                 }
             })
         })?,
