@@ -618,13 +618,27 @@ impl Tx {
     }
 }
 
+/// `then` with the connection's pool and the parameters bound from `rest`; a closed connection
+/// answers nil and its error.
+fn with_pool(
+    lua: &Lua,
+    c: &Connection,
+    rest: MultiValue,
+    then: impl FnOnce(Pool, Vec<Param>) -> Result<MultiValue>,
+) -> Result<MultiValue> {
+    let params = params(lua, rest)?;
+    match c.pool() {
+        Ok(pool) => then(pool, params),
+        Err(e) => crate::error::pair::<Value>(lua, Err(e)),
+    }
+}
+
 /// conn:query and conn:exec.
 fn on_connection(lua: &Lua, c: &Connection, what: What, sql: String, rest: MultiValue) -> Result<MultiValue> {
-    let params = params(lua, rest)?;
-    let pool = match c.pool() {
-        Ok(p) => p,
-        Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
-    };
+    with_pool(lua, c, rest, |pool, params| statement_on(lua, c, pool, what, sql, params))
+}
+
+fn statement_on(lua: &Lua, c: &Connection, pool: Pool, what: What, sql: String, params: Vec<Param>) -> Result<MultiValue> {
     #[cfg(feature = "db-sqlite")]
     if let Pool::Lite(lite) = &pool {
         return lite::run(lua, lite::Place::Pool(lite.clone()), what, sql, params, c.shown.clone());
@@ -814,6 +828,21 @@ fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> R
 
 use mlua::IntoLuaMulti;
 
+/// conn:rows' stream: SQLite's stepped in place, a server's read by a task into a channel.
+fn stream(lua: &Lua, c: &Connection, pool: Pool, sql: String, params: Vec<Param>) -> Result<MultiValue> {
+    #[cfg(feature = "db-sqlite")]
+    if let Pool::Lite(lite) = &pool {
+        let stream = lite.checkout().and_then(|checkout| checkout.stream(&sql, &params));
+        return match stream {
+            Ok(s) => lua.create_userdata(Stream::Lite(Arc::new(std::sync::Mutex::new(s))))?.into_lua_multi(lua),
+            Err(e) => crate::error::pair::<Value>(lua, Err(e)),
+        };
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let task = crate::runtime::get(lua)?.handle().spawn(stream_into(pool, statement(c.driver, &sql), params, c.shown.clone(), tx));
+    lua.create_userdata(Stream::Channel { rx: Arc::new(tokio::sync::Mutex::new(rx)), task })?.into_lua_multi(lua)
+}
+
 /// The natives of src/lua/db.lua: what conn:rows and conn:transaction are made of.
 fn internals(lua: &Lua, native: &Table) -> Result<()> {
     native.raw_set(
@@ -857,22 +886,7 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
     native.raw_set(
         "stream",
         bridge::function(lua, "connection:rows", |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
-            let params = params(lua, rest)?;
-            let pool = match c.pool() {
-                Ok(p) => p,
-                Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
-            };
-            #[cfg(feature = "db-sqlite")]
-            if let Pool::Lite(lite) = &pool {
-                let stream = lite.checkout().and_then(|checkout| checkout.stream(&sql, &params));
-                return match stream {
-                    Ok(s) => lua.create_userdata(Stream::Lite(Arc::new(std::sync::Mutex::new(s))))?.into_lua_multi(lua),
-                    Err(e) => crate::error::pair::<Value>(lua, Err(e)),
-                };
-            }
-            let (tx, rx) = tokio::sync::mpsc::channel(4);
-            let task = crate::runtime::get(lua)?.handle().spawn(stream_into(pool, statement(c.driver, &sql), params, c.shown.clone(), tx));
-            lua.create_userdata(Stream::Channel { rx: Arc::new(tokio::sync::Mutex::new(rx)), task })?.into_lua_multi(lua)
+            with_pool(lua, &c, rest, |pool, params| stream(lua, &c, pool, sql, params))
         })?,
     )?;
     native.raw_set(
