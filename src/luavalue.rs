@@ -18,6 +18,17 @@ pub fn null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::null_mut()))
 }
 
+/// Whether `t` is an essh.secret.
+pub fn is_secret(t: &Table) -> bool {
+    t.metatable().and_then(|m| m.raw_get::<String>("__name").ok()).as_deref() == Some("essh.Secret")
+}
+
+/// What an essh.secret holds (essh.secret's reveal).
+pub fn reveal(lua: &Lua, secret: Table) -> Result<Value> {
+    let module: Table = lua.globals().get::<mlua::Function>("require")?.call("essh.secret")?;
+    module.get::<mlua::Function>("reveal")?.call::<Value>(secret)
+}
+
 pub fn empty_array_mark() -> LightUserData {
     LightUserData(&EMPTY_ARRAY_MARK as *const u8 as *mut c_void)
 }

@@ -18,6 +18,7 @@ use mlua::{Lua, MultiValue, Result, Table, UserData, UserDataRef, Value};
 use crate::bridge::{self, Class, ModuleDef, Need, Resources, TypeDef};
 use crate::error::{Error, Kind};
 use crate::func;
+use crate::luavalue::is_secret;
 use crate::runtime::{deliver, waiting};
 use context::{Context, Lazy};
 use settings::Options;
@@ -225,10 +226,7 @@ const OPTION_KEYS: &[&str] = &["region", "profile", "endpoint", "credentials", "
 /// The revealed text of a string or an essh.secret.
 fn revealed(lua: &Lua, value: Value) -> Result<Option<String>> {
     let value = match value {
-        Value::Table(_) => {
-            let secret: Table = lua.globals().get::<mlua::Function>("require")?.call("essh.secret")?;
-            secret.get::<mlua::Function>("reveal")?.call::<Value>(value)?
-        }
+        Value::Table(t) => crate::luavalue::reveal(lua, t)?,
         v => v,
     };
     match value {
@@ -236,11 +234,6 @@ fn revealed(lua: &Lua, value: Value) -> Result<Option<String>> {
         Value::String(s) => Ok(Some(s.to_str()?.to_string())),
         other => Err(mlua::Error::runtime(format!("aws: expected a string, got {}", other.type_name()))),
     }
-}
-
-/// Whether `t` is an essh.secret.
-fn is_secret(t: &Table) -> bool {
-    t.metatable().and_then(|m| m.raw_get::<String>("__name").ok()).as_deref() == Some("essh.Secret")
 }
 
 /// A string as an essh.secret, when essh's Lua library is there.

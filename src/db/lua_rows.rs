@@ -169,12 +169,16 @@ pub fn from_cells(lua: &Lua, columns: &[String], rows: &[Vec<Cell>]) -> Result<T
     }
 }
 
-/// PostgreSQL's rows as sqlx read them, each cell decoded as it is pushed: the common types
-/// straight from their binary form, the others through [`value::postgres_cell`]. A cell that
+/// A server's rows as sqlx read them, each cell decoded as it is pushed: by `direct` when it
+/// can (the common types, straight from their wire form), else through `cell`. A cell that
 /// cannot be read makes the whole answer an error.
-#[cfg(feature = "db-postgres")]
-pub fn from_pg(lua: &Lua, rows: &[sqlx::postgres::PgRow]) -> Result<std::result::Result<Table, crate::error::Error>> {
-    use sqlx::{Column, Row};
+pub fn from_rows<R: sqlx::Row>(
+    lua: &Lua,
+    rows: &[R],
+    direct: unsafe fn(*mut ffi::lua_State, &R, usize) -> bool,
+    cell: fn(&R, usize) -> std::result::Result<Cell, String>,
+) -> Result<std::result::Result<Table, crate::error::Error>> {
+    use sqlx::Column;
     let mut failed: Option<String> = None;
     // SAFETY: only this protected call's stack is touched.
     let list = unsafe {
@@ -185,11 +189,11 @@ pub fn from_pg(lua: &Lua, rows: &[sqlx::postgres::PgRow]) -> Result<std::result:
             }
             for row in rows {
                 list.row(|i| {
-                    if push_pg(state, row, i) {
+                    if direct(state, row, i) {
                         return;
                     }
-                    match super::value::postgres_cell(row, i) {
-                        Ok(cell) => push_cell(state, &cell),
+                    match cell(row, i) {
+                        Ok(c) => push_cell(state, &c),
                         Err(e) => {
                             failed.get_or_insert_with(|| format!("db: column {}: {e}", i + 1));
                             push_null(state)
@@ -206,10 +210,41 @@ pub fn from_pg(lua: &Lua, rows: &[sqlx::postgres::PgRow]) -> Result<std::result:
     })
 }
 
+/// Pushes cell `i` of a MySQL row when it is NULL or of a type read without a copy (signed
+/// integers, doubles, text and binary strings); false leaves it to the general path.
+#[cfg(feature = "db-mysql")]
+pub unsafe fn push_mysql(state: *mut ffi::lua_State, row: &sqlx::mysql::MySqlRow, i: usize) -> bool {
+    use sqlx::{Decode, Row, TypeInfo, ValueRef};
+    type My = sqlx::mysql::MySql;
+    let Ok(v) = row.try_get_raw(i) else { return false };
+    if v.is_null() {
+        push_null(state);
+        return true;
+    }
+    let info = v.type_info().into_owned();
+    match info.name() {
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => match <i64 as Decode<My>>::decode(v) {
+            Ok(n) => push_integer(state, n),
+            Err(_) => return false,
+        },
+        "DOUBLE" => match <f64 as Decode<My>>::decode(v) {
+            Ok(f) => ffi::lua_pushnumber(state, f),
+            Err(_) => return false,
+        },
+        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB"
+        | "MEDIUMBLOB" | "LONGBLOB" => match <&[u8] as Decode<My>>::decode(v) {
+            Ok(b) => push_bytes(state, b),
+            Err(_) => return false,
+        },
+        _ => return false,
+    }
+    true
+}
+
 /// Pushes cell `i` of a PostgreSQL row when it is NULL or of a type read straight from its
 /// binary form (booleans, integers, floats, text, bytea); false leaves it to the general path.
 #[cfg(feature = "db-postgres")]
-unsafe fn push_pg(state: *mut ffi::lua_State, row: &sqlx::postgres::PgRow, i: usize) -> bool {
+pub unsafe fn push_pg(state: *mut ffi::lua_State, row: &sqlx::postgres::PgRow, i: usize) -> bool {
     use sqlx::{Row, ValueRef};
     let Ok(v) = row.try_get_raw(i) else { return false };
     if v.is_null() {

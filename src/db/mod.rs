@@ -18,14 +18,14 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mlua::{Lua, MultiValue, Result, Table, UserData, UserDataRef, Value};
-use sqlx::{Column, Row};
 
 use crate::bridge::{self, Class, ModuleDef, Need, Resources, TypeDef};
 use crate::error::{Error, Kind};
 use crate::func;
+use crate::luavalue::is_secret;
 use crate::runtime::{deliver, duration};
 use target::{Driver, Target};
-use value::{Cell, Param};
+use value::Param;
 
 fn connect_resources(args: &MultiValue) -> Resources {
     let (Some(Value::String(driver)), Some(Value::String(url))) = (args.front(), args.get(1)) else {
@@ -295,8 +295,7 @@ fn params(lua: &Lua, args: MultiValue) -> Result<Vec<Param>> {
                 Err(_) => Param::Bytes(s.as_bytes().to_vec()),
             },
             Value::Table(t) if is_secret(&t) => {
-                let secret: Table = lua.globals().get::<mlua::Function>("require")?.call("essh.secret")?;
-                match secret.get::<mlua::Function>("reveal")?.call::<Value>(t)? {
+                match crate::luavalue::reveal(lua, t)? {
                     Value::String(s) => Param::Text(s.to_str()?.to_string()),
                     other => return Err(mlua::Error::runtime(format!("db: secret parameter {} holds a {}", i + 1, other.type_name()))),
                 }
@@ -313,17 +312,10 @@ fn params(lua: &Lua, args: MultiValue) -> Result<Vec<Param>> {
     Ok(out)
 }
 
-fn is_secret(t: &Table) -> bool {
-    t.metatable().and_then(|m| m.raw_get::<String>("__name").ok()).as_deref() == Some("essh.Secret")
-}
-
-/// Rows read from a server: cells (MySQL's), or PostgreSQL's rows as sqlx read them, decoded
-/// as they become Lua tables.
+/// Rows read from a server as sqlx read them, decoded as they become Lua tables.
 pub enum Rows {
-    Cells {
-        columns: Vec<String>,
-        rows: Vec<Vec<Cell>>,
-    },
+    #[cfg(feature = "db-mysql")]
+    My(Vec<sqlx::mysql::MySqlRow>),
     #[cfg(feature = "db-postgres")]
     Pg(Vec<sqlx::postgres::PgRow>),
 }
@@ -332,9 +324,10 @@ impl Rows {
     /// The rows as a list of tables, or nil and the error of a cell that cannot be read.
     fn to_lua(&self, lua: &Lua) -> Result<MultiValue> {
         match self {
-            Rows::Cells { columns, rows } => lua_rows::from_cells(lua, columns, rows)?.into_lua_multi(lua),
+            #[cfg(feature = "db-mysql")]
+            Rows::My(rows) => crate::error::pair(lua, lua_rows::from_rows(lua, rows, lua_rows::push_mysql, value::mysql_cell)?),
             #[cfg(feature = "db-postgres")]
-            Rows::Pg(rows) => crate::error::pair(lua, lua_rows::from_pg(lua, rows)?),
+            Rows::Pg(rows) => crate::error::pair(lua, lua_rows::from_rows(lua, rows, lua_rows::push_pg, value::postgres_cell)?),
         }
     }
 }
@@ -377,14 +370,6 @@ impl sqlx::Encode<'_, sqlx::Postgres> for UntypedNull {
     }
 }
 
-fn cells<R: Row>(row: &R, cell: fn(&R, usize) -> std::result::Result<Cell, String>) -> std::result::Result<Vec<Cell>, Error> {
-    (0..row.len()).map(|i| cell(row, i).map_err(|e| Error::new(Kind::Remote, format!("db: column {}: {e}", i + 1)))).collect()
-}
-
-fn column_names<R: Row>(row: &R) -> Vec<String> {
-    row.columns().iter().map(|c| c.name().to_string()).collect()
-}
-
 /// A statement's text for the driver: `?` numbered for PostgreSQL.
 fn statement(driver: Driver, sql: &str) -> String {
     match driver {
@@ -414,20 +399,9 @@ macro_rules! ended {
 }
 
 async fn fetch_all(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Result<Rows, sqlx::Error> {
-    macro_rules! run {
-        ($exec:expr, $cell:path, $null:expr) => {{
-            let rows = bind_all!(sqlx::query(sql), params, $null).fetch_all($exec).await?;
-            let columns = rows.first().map(column_names).unwrap_or_default();
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(cells(r, $cell).map_err(|e| sqlx::Error::Decode(e.message.into()))?);
-            }
-            Ok::<Rows, sqlx::Error>(Rows::Cells { columns, rows: out })
-        }};
-    }
     match on {
         #[cfg(feature = "db-mysql")]
-        Tx::My(t) => run!(t.conn(), value::mysql_cell, None::<String>),
+        Tx::My(t) => Ok(Rows::My(bind_all!(sqlx::query(sql), params, None::<String>).fetch_all(t.conn()).await?)),
         #[cfg(feature = "db-postgres")]
         Tx::Pg(t) => Ok(Rows::Pg(bind_all!(sqlx::query(sql), params, UntypedNull).fetch_all(t.conn()).await?)),
         #[allow(unreachable_patterns)]
@@ -488,9 +462,9 @@ impl UserData for Stream {}
 const BATCH: usize = 512;
 
 async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String, tx: tokio::sync::mpsc::Sender<Batch>) {
-    // $keep turns a row into what a batch holds; $batch makes the batch of them.
+    // $batch makes a batch of the rows read.
     macro_rules! pump {
-        ($p:expr, $null:expr, $keep:expr, $batch:expr) => {{
+        ($p:expr, $null:expr, $batch:expr) => {{
             let mut loan = match $p.lend().await {
                 Ok(loan) => loan,
                 Err(e) => {
@@ -498,25 +472,15 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
                     return;
                 }
             };
-            let mut columns: Option<Vec<String>> = None;
             let mut batch = Vec::with_capacity(BATCH);
             let mut rows = bind_all!(sqlx::query(&sql), &params, $null).fetch(loan.conn());
             while let Some(next) = rows.next().await {
                 match next {
                     Ok(row) => {
-                        if columns.is_none() {
-                            columns = Some(column_names(&row));
-                        }
-                        match $keep(row) {
-                            Ok(c) => batch.push(c),
-                            Err(e) => {
-                                let _ = tx.send(Err(e)).await;
-                                return;
-                            }
-                        }
+                        batch.push(row);
                         if batch.len() == BATCH {
                             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                            if tx.send(Ok($batch(columns.clone().unwrap_or_default(), full))).await.is_err() {
+                            if tx.send(Ok($batch(full))).await.is_err() {
                                 return;
                             }
                         }
@@ -531,20 +495,15 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
             // Read to the end: the connection is fit to lend again.
             loan.ended(&Ok::<(), sqlx::Error>(()));
             if !batch.is_empty() {
-                let _ = tx.send(Ok($batch(columns.unwrap_or_default(), batch))).await;
+                let _ = tx.send(Ok($batch(batch))).await;
             }
         }};
     }
     match &pool {
         #[cfg(feature = "db-mysql")]
-        Pool::My(p) => pump!(
-            p,
-            None::<String>,
-            |row: sqlx::mysql::MySqlRow| cells(&row, value::mysql_cell),
-            |columns, rows| Rows::Cells { columns, rows }
-        ),
+        Pool::My(p) => pump!(p, None::<String>, Rows::My),
         #[cfg(feature = "db-postgres")]
-        Pool::Pg(p) => pump!(p, UntypedNull, Ok::<_, Error>, |_, rows| Rows::Pg(rows)),
+        Pool::Pg(p) => pump!(p, UntypedNull, Rows::Pg),
         // SQLite streams in place (lite::next_batch).
         #[cfg(feature = "db-sqlite")]
         Pool::Lite(_) => {}
@@ -775,10 +734,10 @@ fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> R
         password = match t.raw_get::<Value>("password")? {
             Value::Nil => None,
             Value::String(s) => Some(s.to_str()?.to_string()),
-            Value::Table(s) if is_secret(&s) => {
-                let secret: Table = lua.globals().get::<mlua::Function>("require")?.call("essh.secret")?;
-                Some(secret.get::<mlua::Function>("reveal")?.call::<String>(s)?)
-            }
+            Value::Table(s) if is_secret(&s) => match crate::luavalue::reveal(lua, s)? {
+                Value::String(text) => Some(text.to_str()?.to_string()),
+                other => return Err(mlua::Error::runtime(format!("db.connect: the password secret holds a {}", other.type_name()))),
+            },
             other => return Err(mlua::Error::runtime(format!("db.connect: password must be a string or a secret, got {}", other.type_name()))),
         };
         port = t.raw_get::<Option<u16>>("port")?;
