@@ -200,7 +200,7 @@ impl Handle {
         let len = c_int::try_from(sql.len()).map_err(|_| Error::invalid(format!("db {}: the statement is too long", self.shown)))?;
         // SAFETY: text and length of a live str; out-pointers to locals.
         let rc = unsafe {
-            sys::sqlite3_prepare_v3(self.db, sql.as_ptr() as *const c_char, len, sys::SQLITE_PREPARE_PERSISTENT as u32, &mut stmt, &mut tail)
+            sys::sqlite3_prepare_v3(self.db, sql.as_ptr() as *const c_char, len, sys::SQLITE_PREPARE_PERSISTENT, &mut stmt, &mut tail)
         };
         if rc != sys::SQLITE_OK {
             return Err(self.error(rc));
