@@ -493,7 +493,7 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
             }
             drop(rows);
             // Read to the end: the connection is fit to lend again.
-            loan.ended(&Ok::<(), sqlx::Error>(()));
+            loan.keep();
             if !batch.is_empty() {
                 let _ = tx.send(Ok($batch(batch))).await;
             }

@@ -123,6 +123,11 @@ impl<C: Connection> Loan<C> {
     pub fn ended<T>(&mut self, outcome: &Result<T, sqlx::Error>) {
         self.clean = matches!(outcome, Ok(_) | Err(sqlx::Error::Database(_)));
     }
+
+    /// Marks the work on the connection as done: it is fit to lend again.
+    pub fn keep(&mut self) {
+        self.clean = true;
+    }
 }
 
 impl<C: Connection> Drop for Loan<C> {

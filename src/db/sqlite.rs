@@ -289,27 +289,10 @@ impl Handle {
     }
 
     fn step_all(&mut self, stmt: *mut sys::sqlite3_stmt, sink: &mut dyn Sink) -> Result<Done, Error> {
-        let row = Row { stmt, len: unsafe { sys::sqlite3_column_count(stmt) } as usize };
-        loop {
-            // SAFETY: a bound statement of this handle.
-            match unsafe { sys::sqlite3_step(stmt) } {
-                sys::SQLITE_ROW => {
-                    if !sink.row(&row) {
-                        unsafe { sys::sqlite3_reset(stmt) };
-                        return Ok(self.done());
-                    }
-                }
-                sys::SQLITE_DONE => {
-                    unsafe { sys::sqlite3_reset(stmt) };
-                    return Ok(self.done());
-                }
-                rc => {
-                    let err = self.error(rc);
-                    unsafe { sys::sqlite3_reset(stmt) };
-                    return Err(err);
-                }
-            }
-        }
+        let stepped = step(stmt, sink).map_err(|rc| self.error(rc));
+        // SAFETY: a statement of this handle, ready for its next use.
+        unsafe { sys::sqlite3_reset(stmt) };
+        stepped.map(|_| self.done())
     }
 
     fn done(&self) -> Done {
@@ -332,6 +315,24 @@ impl Handle {
             return Err(self.count_error(bound, params.len()));
         }
         Ok(statement)
+    }
+}
+
+/// Steps `stmt`, handing its rows to `sink` until the sink is full (true: rows may follow) or
+/// the rows are over (false); the failing step's result code otherwise.
+fn step(stmt: *mut sys::sqlite3_stmt, sink: &mut dyn Sink) -> Result<bool, c_int> {
+    // SAFETY: a prepared, bound statement, used by one thread at a time.
+    let row = Row { stmt, len: unsafe { sys::sqlite3_column_count(stmt) } as usize };
+    loop {
+        match unsafe { sys::sqlite3_step(stmt) } {
+            sys::SQLITE_ROW => {
+                if !sink.row(&row) {
+                    return Ok(true);
+                }
+            }
+            sys::SQLITE_DONE => return Ok(false),
+            rc => return Err(rc),
+        }
     }
 }
 
@@ -472,31 +473,12 @@ pub struct Stream {
 impl Stream {
     /// Hands the next rows to `sink` until it is full; false once the rows are over.
     pub fn next(&mut self, sink: &mut dyn Sink) -> Result<bool, Error> {
-        let Some(statement) = &self.statement else { return Ok(false) };
-        let stmt = statement.0;
-        let row = Row { stmt, len: unsafe { sys::sqlite3_column_count(stmt) } as usize };
-        loop {
-            // SAFETY: the stream's own bound statement.
-            match unsafe { sys::sqlite3_step(stmt) } {
-                sys::SQLITE_ROW => {
-                    if !sink.row(&row) {
-                        return Ok(true);
-                    }
-                }
-                sys::SQLITE_DONE => {
-                    self.finish();
-                    return Ok(false);
-                }
-                rc => {
-                    let err = match self.checkout.as_mut() {
-                        Some(c) => c.handle().error(rc),
-                        None => error_of("sqlite", rc, "the statement failed"),
-                    };
-                    self.finish();
-                    return Err(err);
-                }
-            }
+        let (Some(statement), Some(checkout)) = (&self.statement, &mut self.checkout) else { return Ok(false) };
+        let stepped = step(statement.0, sink).map_err(|rc| checkout.handle().error(rc));
+        if stepped != Ok(true) {
+            self.finish();
         }
+        stepped
     }
 
     fn finish(&mut self) {
