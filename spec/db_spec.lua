@@ -314,13 +314,6 @@ print(n, bytes)
       local again = assert(db.connect("sqlite", "sqlite:" .. file))
       assert.equal("v42", assert(again:query("SELECT v FROM kv WHERE k = ?", "release"))[1].v)
     end)
-
-    it("refuses TLS options for a SQLite file", function()
-      local none, err = db.connect("sqlite", "sqlite::memory:", { ca_file = "/etc/ssl/certs/ca-certificates.crt" })
-      assert.is_nil(none)
-      assert.equal("invalid", err.kind)
-      assert.matches("ca_file and insecure are TLS options", tostring(err))
-    end)
   end)
 
   -- A PostgreSQL with TLS in a network namespace, beside an sshd: only the tunnel reaches it.

@@ -42,6 +42,36 @@ describe("db on SQLite", function()
     assert.matches("takes 1 parameters, 2 given", tostring(err))
   end)
 
+  it("refuses what a SQLite file cannot use, and opens it as its mode asks", function()
+    local refusals = {
+      { "sqlite::memory:", { ca_file = "/etc/ssl/certs/ca-certificates.crt" }, "ca_file and insecure are TLS options" },
+      { "sqlite:" .. dir .. "/t.db", { port = 5432 }, "port and via reach a database server" },
+      { "sqlite:" .. dir .. "/t.db", { via = {} }, "port and via reach a database server" },
+      { "sqlite::memory:", { pool = 4 }, "in%-memory SQLite database is a single connection" },
+      { "sqlite:" .. dir .. "/t.db?cache=shared", nil, "'cache=shared' is not a SQLite parameter essh applies" },
+      { "sqlite:" .. dir .. "/t.db?mode=memory", nil, "'mode=memory' is not a SQLite parameter" },
+    }
+    for _, case in ipairs(refusals) do
+      local none, err = db.connect("sqlite", case[1], case[2])
+      assert.is_nil(none)
+      assert.equal("invalid", err.kind)
+      assert.matches(case[3], tostring(err))
+    end
+    assert.is_nil(fs.stat(dir .. "/t.db"), "a refused connection creates no file")
+
+    local file = dir .. "/modes.db"
+    local _, missing = db.connect("sqlite", "sqlite:" .. file .. "?mode=rw")
+    assert.equal("not_found", missing.kind)
+    local conn = assert(db.connect("sqlite", "sqlite:" .. file .. "?mode=rwc", { pool = 2 }))
+    assert(conn:exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)"))
+    local reader = assert(db.connect("sqlite", "sqlite:" .. file .. "?mode=ro"))
+    assert.equal(1, assert(reader:query("SELECT x FROM t"))[1].x)
+    local refused, err = reader:exec("INSERT INTO t VALUES (2)")
+    assert.is_nil(refused)
+    assert.equal("permission_denied", err.kind)
+    assert.matches("readonly", tostring(err))
+  end)
+
   it("names the constraint a statement broke", function()
     local conn = assert(db.connect("sqlite", "sqlite::memory:"))
     assert(conn:exec("CREATE TABLE users (email TEXT UNIQUE, age INTEGER CONSTRAINT adult CHECK (age >= 18))"))

@@ -714,11 +714,25 @@ async fn open_pool(target: &Target, size: u32, timeout: Duration, ca_file: Optio
     }
 }
 
+/// The options a SQLite database has no use for are refused, not ignored.
+fn sqlite_fits(t: &Target, tls_options: bool, tunnel: bool, size: u32) -> std::result::Result<(), Error> {
+    if tls_options {
+        return Err(Error::invalid("db.connect: ca_file and insecure are TLS options, and a SQLite database is a file"));
+    }
+    if tunnel {
+        return Err(Error::invalid("db.connect: port and via reach a database server, and a SQLite database is a local file"));
+    }
+    if size > 1 && t.path.as_deref() == Some(":memory:") {
+        return Err(Error::invalid("db.connect: an in-memory SQLite database is a single connection (pool must be 1)"));
+    }
+    Ok(())
+}
+
 fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> Result<impl std::future::Future<Output = crate::runtime::Outcome> + Send + 'static> {
     let parsed = Driver::from_name(&driver).and_then(|d| Target::parse(d, &url));
     let mut timeout = Duration::from_secs(30);
     let mut size = 1u32;
-    let (mut ca_file, mut insecure, mut password, mut port) = (None, false, None, None);
+    let (mut ca_file, mut insecure, mut password, mut port, mut via) = (None, false, None, None, false);
     if let Some(t) = &opts {
         if let Some(name) = bridge::unknown_option(t, OPTIONS)? {
             return Err(mlua::Error::runtime(format!("db.connect: unknown option '{name}'")));
@@ -741,11 +755,12 @@ fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> R
             other => return Err(mlua::Error::runtime(format!("db.connect: password must be a string or a secret, got {}", other.type_name()))),
         };
         port = t.raw_get::<Option<u16>>("port")?;
+        via = !t.raw_get::<Value>("via")?.is_nil();
     }
     let tls_options = ca_file.is_some() || insecure;
     let target = parsed.and_then(|mut t| {
-        if tls_options && t.driver == Driver::Sqlite {
-            return Err(Error::invalid("db.connect: ca_file and insecure are TLS options, and a SQLite database is a file"));
+        if t.driver == Driver::Sqlite {
+            sqlite_fits(&t, tls_options, port.is_some() || via, size)?;
         }
         if let Some(p) = &password {
             t.set_password(p)?;
@@ -766,7 +781,7 @@ fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> R
         #[cfg(feature = "db-sqlite")]
         if dial.driver == Driver::Sqlite {
             let path = dial.path.clone().unwrap_or_default();
-            let lite = sqlite::Lite::open(&path, timeout, size as usize, &shown)?;
+            let lite = sqlite::Lite::open(&path, dial.access, timeout, size as usize, &shown)?;
             let conn = Connection { pool: std::sync::Mutex::new(Some(Pool::Lite(lite))), driver: named.driver, shown, resource: named.resource(), timeout };
             return deliver(move |lua| lua.create_userdata(conn));
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use libsqlite3_sys as sys;
 
+use super::target::Access;
 use super::value::Param;
 use crate::error::{Error, Kind};
 
@@ -133,12 +134,17 @@ pub struct Done {
 }
 
 impl Handle {
-    /// Opens (creating) the database at `path`, or an in-memory one for `:memory:`; a locked
+    /// Opens the database at `path` (created when `access` allows), or an in-memory one for `:memory:`; a locked
     /// database is waited for up to `busy`.
-    pub fn open(path: &str, busy: Duration, shown: Arc<str>) -> Result<Handle, Error> {
+    pub fn open(path: &str, access: Access, busy: Duration, shown: Arc<str>) -> Result<Handle, Error> {
         let c_path = CString::new(path).map_err(|_| Error::invalid(format!("db {shown}: the path holds a NUL byte")))?;
         let mut db = std::ptr::null_mut();
-        let flags = sys::SQLITE_OPEN_READWRITE | sys::SQLITE_OPEN_CREATE | sys::SQLITE_OPEN_NOMUTEX;
+        let flags = sys::SQLITE_OPEN_NOMUTEX
+            | match access {
+                Access::ReadOnly => sys::SQLITE_OPEN_READONLY,
+                Access::ReadWrite => sys::SQLITE_OPEN_READWRITE,
+                Access::Create => sys::SQLITE_OPEN_READWRITE | sys::SQLITE_OPEN_CREATE,
+            };
         // SAFETY: a valid C string and out-pointer; a handle is returned even on failure, and
         // closed here then.
         let rc = unsafe { sys::sqlite3_open_v2(c_path.as_ptr(), &mut db, flags, std::ptr::null()) };
@@ -385,6 +391,7 @@ pub fn error_of(shown: &str, rc: c_int, message: &str) -> Error {
 /// The handles of one database, and what opens more.
 pub struct Lite {
     path: String,
+    access: Access,
     busy: Duration,
     shown: Arc<str>,
     idle: Mutex<Vec<Handle>>,
@@ -396,11 +403,12 @@ pub struct Lite {
 
 impl Lite {
     /// A database at `path` (`:memory:` too), its first handle opened to check it.
-    pub fn open(path: &str, busy: Duration, keep: usize, shown: &str) -> Result<Arc<Lite>, Error> {
+    pub fn open(path: &str, access: Access, busy: Duration, keep: usize, shown: &str) -> Result<Arc<Lite>, Error> {
         let shown: Arc<str> = shown.into();
-        let first = Handle::open(path, busy, shown.clone())?;
+        let first = Handle::open(path, access, busy, shown.clone())?;
         Ok(Arc::new(Lite {
             path: path.to_string(),
+            access,
             busy,
             shown,
             idle: Mutex::new(vec![first]),
@@ -420,7 +428,7 @@ impl Lite {
                     format!("db {}: the in-memory database's one connection is in use (by a transaction or an open rows loop)", self.shown),
                 ))
             }
-            None => Handle::open(&self.path, self.busy, self.shown.clone())?,
+            None => Handle::open(&self.path, self.access, self.busy, self.shown.clone())?,
         };
         Ok(Checkout { handle: Some(handle), home: self.clone() })
     }
@@ -514,7 +522,7 @@ mod tests {
     }
 
     fn memory() -> Arc<Lite> {
-        Lite::open(":memory:", Duration::from_secs(1), 1, "sqlite::memory:").unwrap()
+        Lite::open(":memory:", Access::Create, Duration::from_secs(1), 1, "sqlite::memory:").unwrap()
     }
 
     #[test]
@@ -588,5 +596,30 @@ mod tests {
         let mut rows = Collect(Vec::new(), usize::MAX);
         c.handle().run("SELECT count(*) AS n FROM t", &[], &mut rows).unwrap();
         assert_eq!(rows.0[0][0].1, "i0");
+    }
+
+    #[test]
+    fn opens_files_as_the_mode_allows() {
+        let dir = std::env::temp_dir().join(format!("essh-sqlite-modes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("modes.db");
+        let path = file.to_str().unwrap();
+        let second = Duration::from_secs(1);
+        for access in [Access::ReadOnly, Access::ReadWrite] {
+            let missing = Lite::open(path, access, second, 1, "sqlite:modes.db").err().expect("a missing file is not created");
+            assert_eq!(missing.kind, Kind::NotFound);
+        }
+        assert!(!file.exists());
+        let lite = Lite::open(path, Access::Create, second, 1, "sqlite:modes.db").unwrap();
+        lite.checkout().unwrap().handle().run("CREATE TABLE t (x); INSERT INTO t VALUES (1)", &[], &mut Discard).unwrap();
+        let read_only = Lite::open(path, Access::ReadOnly, second, 1, "sqlite:modes.db").unwrap();
+        let mut rows = Collect(Vec::new(), usize::MAX);
+        read_only.checkout().unwrap().handle().run("SELECT x FROM t", &[], &mut rows).unwrap();
+        assert_eq!(rows.0[0][0].1, "i1");
+        let refused = read_only.checkout().unwrap().handle().run("INSERT INTO t VALUES (2)", &[], &mut Discard).unwrap_err();
+        assert_eq!(refused.kind, Kind::PermissionDenied);
+        let writable = Lite::open(path, Access::ReadWrite, second, 1, "sqlite:modes.db").unwrap();
+        writable.checkout().unwrap().handle().run("INSERT INTO t VALUES (2)", &[], &mut Discard).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -37,6 +37,37 @@ pub struct Target {
     pub url: url::Url,
     /// SQLite: the file, or `:memory:`.
     pub path: Option<String>,
+    /// SQLite: what the connection may do to the file (the URL's `mode`).
+    pub access: Access,
+}
+
+/// SQLite's open modes, as its URIs name them: `mode=ro`, `mode=rw`, `mode=rwc` (the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+    #[default]
+    Create,
+}
+
+impl Access {
+    /// The access a SQLite connection string's query asks for; any other parameter is refused.
+    fn of_query(query: Option<&str>, shown: &str) -> Result<Access, Error> {
+        let mut access = Access::default();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            access = match pair.split_once('=') {
+                Some(("mode", "ro")) => Access::ReadOnly,
+                Some(("mode", "rw")) => Access::ReadWrite,
+                Some(("mode", "rwc")) => Access::Create,
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "db.connect: {shown}: '{pair}' is not a SQLite parameter essh applies (mode=ro, mode=rw or mode=rwc)"
+                    )))
+                }
+            };
+        }
+        Ok(access)
+    }
 }
 
 fn scheme_matches(driver: Driver, scheme: &str) -> bool {
@@ -65,7 +96,8 @@ impl Target {
             let url = url::Url::parse(&format!("sqlite://{}", shown.trim_start_matches("sqlite:")))
                 .or_else(|_| url::Url::parse("sqlite://memory"))
                 .map_err(|e| Error::invalid(format!("db.connect: {e}")))?;
-            return Ok(Target { driver, url, path: Some(path.to_string()) });
+            let access = Access::of_query(query, &shown)?;
+            return Ok(Target { driver, url, path: Some(path.to_string()), access });
         }
         let url = url::Url::parse(text).map_err(|e| {
             Error::invalid(format!("db.connect: '{}' is not a {} URL: {e}", redact_text(text), driver.name()))
@@ -81,7 +113,7 @@ impl Target {
         if url.host_str().is_none_or(|h| h.is_empty()) {
             return Err(Error::invalid(format!("db.connect: '{}' names no host", redact_text(text))));
         }
-        Ok(Target { driver, url, path: None })
+        Ok(Target { driver, url, path: None, access: Access::default() })
     }
 
     pub fn port(&self) -> u16 {

@@ -43,7 +43,7 @@ local function session_of(via)
 end
 
 function M.connect(driver, url, options)
-  if type(options) == "table" and options.via ~= nil then
+  if type(options) == "table" and options.via ~= nil and driver ~= "sqlite" then
     local session = session_of(options.via)
     local target, perr = parts(driver, url, true)
     if not target then return nil, perr end
