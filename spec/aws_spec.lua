@@ -159,6 +159,22 @@ describe("aws", function()
       assert.equal("not_found", err.kind)
     end)
 
+    it("writes and reads only the version a condition names, and says conflict otherwise", function()
+      local first = assert(s3:put("essh-spec", "cond", "1", { if_none_match = "*" }))
+      local _, exists = s3:put("essh-spec", "cond", "2", { if_none_match = "*" })
+      assert.equal("conflict", exists.kind)
+      assert.equal("PreconditionFailed", exists.details.code)
+      local second = assert(s3:put("essh-spec", "cond", "2", { if_match = first.ETag }))
+      local _, stale = s3:put("essh-spec", "cond", "3", { if_match = first.ETag })
+      assert.equal("conflict", stale.kind)
+      assert.equal("2", assert(s3:get("essh-spec", "cond", { if_match = second.ETag })))
+      local _, changed = s3:get("essh-spec", "cond", { if_match = first.ETag })
+      assert.equal("conflict", changed.kind)
+      assert.has_error(function() s3:get("essh-spec", "cond", { if_match = first.ETag, file = dir .. "/x" }) end,
+        "s3:get: if_match reads into memory; give it without the file option")
+      assert(s3:delete("essh-spec", "cond"))
+    end)
+
     it("lists past a page, and groups by a delimiter", function()
       for n = 1, 23 do assert(s3:put("essh-spec", ("many/%02d"):format(n), tostring(n))) end
       assert(s3:put("essh-spec", "many/sub/x", "x"))

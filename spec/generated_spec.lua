@@ -9,7 +9,7 @@ describe("what follows from essh_native.modules()", function()
       assert.is_true(values.exists(path), path .. " is missing")
       assert.equal(gen.render(def), values.read(path), path .. " is stale")
     end
-    assert.equal(gen.error_class, values.read("types/error.lua"))
+    assert.equal(gen.error_class(native.error_kinds), values.read("types/error.lua"), "types/error.lua is stale")
     assert.equal(gen.essh_fields(native.modules()), values.read("types/essh_modules.lua"),
       "types/essh_modules.lua is stale")
     local readme = values.read("README.md")

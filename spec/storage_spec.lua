@@ -1,7 +1,10 @@
--- The storage module on SQLite files and on a PostgreSQL server the spec starts: values,
--- expiry, history, atomic updates from ten processes at once, and locks across processes, with
--- holders killed by SIGKILL. Lua 5.4 in CI (ESSH_HEAVY_SPECS=1 anywhere).
+-- The storage module on SQLite files, on a PostgreSQL server and on an S3 bucket of moto (the
+-- AWS emulator) the spec starts: values, expiry, history, atomic updates from ten processes at
+-- once, and locks across processes, with holders killed by SIGKILL. Lua 5.4 in CI
+-- (ESSH_HEAVY_SPECS=1 anywhere).
 local databases = require "support.databases"
+local emulator = require "support.aws"
+local env = require "essh.env"
 local lua = require "support.lua"
 local shell = require "support.shell"
 local fs = require "essh.fs"
@@ -17,15 +20,24 @@ describe("storage", function()
     return
   end
 
-  local dir, pg
+  local dir, pg, moto
 
   setup(function()
     dir = assert(fs.tempdir())
     if databases.available("postgres") then pg = databases.postgres() end
+    if emulator.available() then
+      moto = emulator.start(1)
+      -- This process and the children it starts reach moto's bucket with its keys.
+      for name, value in pairs({ AWS_ENDPOINT_URL = moto.endpoint, AWS_ACCESS_KEY_ID = moto.access_key,
+        AWS_SECRET_ACCESS_KEY = moto.secret_key, AWS_REGION = "us-east-1" }) do
+        env.set(name, value)
+      end
+    end
   end)
 
   teardown(function()
     if pg then pg.stop() end
+    if moto then moto.stop() end
     if dir then shell.run("rm -rf " .. dir) end
   end)
 
@@ -65,27 +77,58 @@ f:close()
   local function stores()
     local list = { { "sqlite", "sqlite:" .. fs.join(dir, "shared.db") } }
     if pg then list[#list + 1] = { "postgres", pg.url } end
+    if moto then list[#list + 1] = { "s3", "s3://essh-spec/storage-" .. dir:match("[^/]+$") } end
     return list
   end
 
   it("keeps values, expires them, lists keys by prefix and remembers their history", function()
-    local s = assert(storage.open("sqlite:" .. fs.join(dir, "one.db")))
-    assert(s:set("release/web1", { version = "v41" }))
-    assert(s:set("release/web1", { version = "v42" }))
-    assert(s:set("release/web2", "v40"))
-    assert(s:set("session", "x", { ttl = 0.2 }))
-    assert.same({ version = "v42" }, s:get("release/web1"))
-    assert.same({ "release/web1", "release/web2" }, s:keys("release/"))
-    assert.equal("x", s:get("session"))
-    require("essh.runtime").sleep(0.3)
-    assert.is_nil(s:get("session"))
-    local h = assert(s:history("release/web1"))
-    assert.equal(2, #h)
-    assert.same({ version = "v42" }, h[1].value)
-    assert.same({ version = "v41" }, h[2].value)
-    assert.equal(shell.must("id -un"):gsub("%s+$", ""), h[1].by.user)
-    assert(s:delete("release/web2"))
-    assert.is_nil(s:get("release/web2"))
+    for _, case in ipairs(stores()) do
+      local s = assert(storage.open(case[2]))
+      assert(s:set("release/web1", { version = "v41" }))
+      assert(s:set("release/web1", { version = "v42" }))
+      assert(s:set("release/web2", "v40"))
+      assert(s:set("release/web10", "v39", { keep = 1 }))
+      assert(s:set("release/web10", "v40", { keep = 1 }))
+      assert(s:set("session", "x", { ttl = 0.2 }))
+      assert.same({ version = "v42" }, s:get("release/web1"), case[1])
+      assert.same({ "release/web1", "release/web10", "release/web2" }, s:keys("release/"), case[1])
+      assert.same({ "release/web1", "release/web10" }, s:keys("release/web1"), case[1])
+      assert.equal("x", s:get("session"))
+      require("essh.runtime").sleep(0.3)
+      assert.is_nil(s:get("session"), case[1])
+      assert.same({}, s:keys("session"), case[1])
+      local h = assert(s:history("release/web1"))
+      assert.equal(2, #h, case[1])
+      assert.same({ version = "v42" }, h[1].value)
+      assert.same({ version = "v41" }, h[2].value)
+      assert.equal(shell.must("id -un"):gsub("%s+$", ""), h[1].by.user)
+      assert.equal(1, #assert(s:history("release/web10")), case[1])
+      assert(s:delete("release/web2"))
+      assert.is_nil(s:get("release/web2"))
+      assert.same({ "release/web1", "release/web10" }, s:keys("release/"), case[1])
+      assert.equal(2, #assert(s:history("release/web2")), case[1])
+      assert.is_nil(assert(s:history("release/web2"))[1].value, case[1])
+      assert.equal(1, s:update("gone", function() return 1 end), case[1])
+      assert.is_nil(s:update("gone", function() return nil end), case[1])
+      assert.is_nil(s:get("gone"), case[1])
+      assert.same({}, s:keys("gone"), case[1])
+    end
+  end)
+
+  it("opens an S3 store only on a bucket that is there, and refuses options it cannot use", function()
+    if not moto then return pending("moto is not installed (make deps)") end
+    local none, err = storage.open("s3://no-such-bucket/state")
+    assert.is_nil(none)
+    assert.equal("not_found", err.kind)
+    local _, bad = storage.open("s3:///state")
+    assert.equal("invalid", bad.kind)
+    assert.has_error(function() storage.open("s3://essh-spec/x", { aws = "us-east-1" }) end,
+      "storage.open: options.aws must be a table of aws.client options, got string")
+    assert.has_error(function() storage.open("sqlite:" .. dir .. "/x.db", { aws = {} }) end,
+      "storage.open: unknown option 'aws' (known: timeout)")
+    local s = assert(storage.open("s3://essh-spec/explicit", { timeout = 10, aws = { region = "us-east-1" } }))
+    assert(s:set("k", { 1, 2 }))
+    assert.same({ 1, 2 }, s:get("k"))
   end)
 
   it("creates the default store under ~/.essh, mode 0600", function()
@@ -99,15 +142,18 @@ print(s:get("k"))
     assert.equal("700\n", shell.must("stat -c %a " .. fs.join(dir, ".essh")))
   end)
 
+  -- On S3 each add is three requests to moto (a few ms each): ten processes add 10 each there.
   it("ends at exactly 1,000 when ten processes each add 1 a hundred times", function()
     for _, case in ipairs(stores()) do
-      local outs = children(10, [[
+      local adds = case[1] == "s3" and 10 or 100
+      local outs = children(10, ([[
 local s = assert(require("essh.storage").open(os.getenv("STORE")))
-for _ = 1, 100 do assert(s:update("counter", function(n) return (n or 0) + 1 end)) end
-]], case[2])
+for _ = 1, %d do assert(s:update("counter", function(n) return (n or 0) + 1 end)) end
+]]):format(adds), case[2])
       for _, out in ipairs(outs) do assert.equal("", out, case[1]) end
       local s = assert(storage.open(case[2]))
-      assert.equal(1000, s:get("counter"), case[1])
+      assert.equal(10 * adds, s:get("counter"), case[1])
+      assert.equal(10, #assert(s:history("counter", 10)), case[1])
     end
   end)
 

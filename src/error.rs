@@ -22,11 +22,12 @@ pub enum Kind {
     Internal,
     Constraint,
     Syntax,
+    Conflict,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Invalid,
         Kind::NotFound,
         Kind::AlreadyExists,
@@ -42,6 +43,7 @@ impl Kind {
         Kind::Internal,
         Kind::Constraint,
         Kind::Syntax,
+        Kind::Conflict,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +63,7 @@ impl Kind {
             Kind::Internal => "internal",
             Kind::Constraint => "constraint",
             Kind::Syntax => "syntax",
+            Kind::Conflict => "conflict",
         }
     }
 

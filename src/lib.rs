@@ -90,6 +90,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
     root.raw_set("interpreter", interpreter())?;
     root.raw_set("on_warning", bridge::on_warning(lua)?)?;
     root.raw_set("error", error::constructor(lua)?)?;
+    root.raw_set("error_kinds", lua.create_sequence_from(error::Kind::ALL.iter().map(|k| k.name()))?)?;
     root.raw_set(
         "modules",
         bridge::function(lua, "essh_native.modules", |lua, ()| {

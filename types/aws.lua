@@ -41,6 +41,7 @@ local aws_DescribeOptions = {}
 ---@class aws.GetOptions
 ---@field file string? Stream the object to this file (replaced atomically); the result is then the size.
 ---@field range string? An HTTP Range, as bytes=0-99.
+---@field if_match string? Read only the object with this ETag; another is a conflict error.
 local aws_GetOptions = {}
 
 ---@class aws.PutOptions
@@ -50,6 +51,8 @@ local aws_GetOptions = {}
 ---@field threshold integer? Bytes above which the upload is multipart (default 8 MiB).
 ---@field part_size integer? Bytes per part (default 8 MiB, at least 5 MiB).
 ---@field concurrency integer? Parts in flight (default 8).
+---@field if_match string? Write only over the object with this ETag; another is a conflict error.
+---@field if_none_match string? "*": write only when there is no object yet; one is a conflict error.
 local aws_PutOptions = {}
 
 ---@class aws.ListOptions

@@ -193,7 +193,7 @@ function essh.select(targets) end
 ---@field ssh table? ssh options of every host.
 
 ---@class essh.StorageModule
----@field open fun(name_or_url: string?, options: { timeout: number? }?): essh.Store?, essh.Error?
+---@field open fun(name_or_url: string?, options: { timeout: number?, aws: aws.Options? }?): essh.Store?, essh.Error? A name (~/.essh/<name>.db), sqlite:path, postgres://..., or s3://bucket/prefix (aws: the S3 client's options).
 ---@field release_all fun() Gives back every lock this process holds (essh.main calls it before it returns).
 
 ---@class essh.Store

@@ -1,7 +1,8 @@
 --- essh.storage: state that outlives a run, in the way of Terraform's state backends: an
 --- embedded SQLite file under ~/.essh/ by default (WAL, durable commits, mode 0600, safe for
---- several processes at once), or a PostgreSQL database that a team shares
---- (`storage.open("postgres://...")`). Values are anything json encodes.
+--- several processes at once), a PostgreSQL database that a team shares
+--- (`storage.open("postgres://...")`), or an S3 bucket written with conditional writes
+--- (`storage.open("s3://bucket/prefix")`, storage/s3.lua). Values are anything json encodes.
 ---
 --- `store:get(key)`, `store:set(key, value, { ttl = s })`, `store:delete(key)`,
 --- `store:keys(prefix)`, `store:update(key, fn)` (an atomic read-modify-write, retried on
@@ -72,7 +73,7 @@ local function bury_orphans()
   if #orphans == 0 then return end
   local list = orphans
   orphans = {}
-  for _, lease in ipairs(list) do lease.store.conn:exec(RELEASE, lease.name, lease.token) end
+  for _, lease in ipairs(list) do lease.store:release_lease(lease.name, lease.token) end
 end
 
 
@@ -103,8 +104,15 @@ local function locate(name)
   return "sqlite", "sqlite:" .. dir .. "/" .. (name == "default" and "storage" or name) .. ".db", name, dir
 end
 
---- Opens a store: its name (under ~/.essh/), `sqlite:path` or `postgres://...`.
+--- Opens a store: its name (under ~/.essh/), `sqlite:path`, `postgres://...` or
+--- `s3://bucket/prefix` (options.aws: the S3 client's aws.Options).
 function M.open(name, options)
+  if type(name) == "string" and name:match("^s3://") then
+    known(options, { "timeout", "aws" }, "storage.open")
+    local allowed, denied = check("storage", name, "storage.open")
+    if not allowed then return nil, denied end
+    return require("essh.storage.s3").open(name, options, json.encode(whoami()), M.shared)
+  end
   known(options, { "timeout" }, "storage.open")
   local driver, url, resource, dir = locate(name)
   if not driver then return nil, native.error("invalid", url) end
@@ -181,16 +189,22 @@ local function write(self, tx, key, text, expires, keep)
   end
 end
 
+-- set's value as text, when it expires and how many history lines stay (or raises).
+local function set_arguments(value, options)
+  local text = encode(value)
+  known(options, { "ttl", "keep" }, "store:set")
+  local expires = options and options.ttl and (now() + options.ttl) or nil
+  local keep = options and options.keep
+  if keep ~= nil and (type(keep) ~= "number" or keep < 1 or keep % 1 ~= 0) then
+    error("store:set: keep must be a positive integer, got " .. tostring(keep), 3)
+  end
+  return text, expires, keep
+end
+
 --- Sets key to value. Options: ttl (seconds it lives), keep (how many of its history lines stay).
 function Store:set(key, value, options)
   bury_orphans()
-  local text = encode(value)
-  local expires = options and options.ttl and (now() + options.ttl) or nil
-  known(options, { "ttl", "keep" }, "store:set")
-  local keep = options and options.keep
-  if keep ~= nil and (type(keep) ~= "number" or keep < 1 or keep % 1 ~= 0) then
-    error("store:set: keep must be a positive integer, got " .. tostring(keep), 2)
-  end
+  local text, expires, keep = set_arguments(value, options)
   return self.conn:transaction(function(tx) write(self, tx, key, text, expires, keep) end)
 end
 
@@ -278,7 +292,7 @@ function Lock:release()
   if lease.released then return true end
   lease.released = true
   if lease.renewer then lease.renewer:cancel() end
-  local r, err = lease.store.conn:exec(RELEASE, lease.name, lease.token)
+  local r, err = lease.store:release_lease(lease.name, lease.token)
   if not r then return nil, err end
   return true
 end
@@ -304,7 +318,7 @@ local function new_lock(store, name, token, ttl)
     while not lease.released do
       runtime.sleep(ttl / 3)
       if lease.released then break end
-      store.conn:exec("UPDATE essh_locks SET expires = ? WHERE name = ? AND token = ?", now() + ttl, name, token)
+      store:renew_lease(name, token, ttl)
     end
   end)
   held[lock] = true
@@ -312,6 +326,12 @@ local function new_lock(store, name, token, ttl)
 end
 
 --- Releases every lock this process still holds: essh.main calls it before it returns.
+-- What another backend (storage/s3.lua) shares with this one: its handles' methods (lock) and helpers.
+M.shared = {
+  Store = Store, known = known, encode = encode, decode = decode, live = live, now = now,
+  set_arguments = set_arguments, bury_orphans = function() bury_orphans() end,
+}
+
 function M.release_all()
   bury_orphans()
   local handles = {}
@@ -331,22 +351,38 @@ function Store:lock(name, options)
   local token = native.base64.encode(native.crypto.random_bytes(16))
   local deadline = runtime.monotonic() + wait
   while true do
-    local t = now()
-    local r, err = self.conn:exec([[INSERT INTO essh_locks (name, holder, token, expires, since) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires = excluded.expires,
-      since = excluded.since WHERE essh_locks.expires < ?]], name, self.who, token, t + ttl, t, t)
-    if not r then return nil, err end
-    if r.affected == 1 then return new_lock(self, name, token, ttl) end
+    local taken, held_by = self:claim(name, token, ttl)
+    if taken == nil then return nil, held_by end
+    if taken then return new_lock(self, name, token, ttl) end
     if runtime.monotonic() >= deadline then
-      local rows = self.conn:query("SELECT holder, since, expires FROM essh_locks WHERE name = ?", name)
-      local h = rows and rows[1]
-      local holder = h and json.decode(h.holder) or {}
+      local holder = held_by and json.decode(held_by.holder) or {}
       return nil, native.error("already_exists", ("storage: the lock %s is held by %s@%s (pid %s) since %s"):format(
         name, tostring(holder.user), tostring(holder.machine), tostring(holder.pid),
-        h and time_of.format(h.since, "!%Y-%m-%dT%H:%M:%SZ") or "?"))
+        held_by and time_of.format(held_by.since, "!%Y-%m-%dT%H:%M:%SZ") or "?"))
     end
     runtime.sleep(math.min(0.25, math.max(0, deadline - runtime.monotonic())))
   end
+end
+
+-- The lease `name` for `token` when it is free or expired: true; false and its holder's row
+-- ({ holder, since }) while another holds it; nil and an error.
+function Store:claim(name, token, ttl)
+  local t = now()
+  local r, err = self.conn:exec([[INSERT INTO essh_locks (name, holder, token, expires, since) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires = excluded.expires,
+    since = excluded.since WHERE essh_locks.expires < ?]], name, self.who, token, t + ttl, t, t)
+  if not r then return nil, err end
+  if r.affected == 1 then return true end
+  local rows = self.conn:query("SELECT holder, since FROM essh_locks WHERE name = ?", name)
+  return false, rows and rows[1]
+end
+
+function Store:renew_lease(name, token, ttl)
+  return self.conn:exec("UPDATE essh_locks SET expires = ? WHERE name = ? AND token = ?", now() + ttl, name, token)
+end
+
+function Store:release_lease(name, token)
+  return self.conn:exec(RELEASE, name, token)
 end
 
 function Store:close() self.conn:close() end

@@ -79,6 +79,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
         TypeDef::record("aws.GetOptions", "", &[
             crate::typed!(file: "string?", "Stream the object to this file (replaced atomically); the result is then the size."),
             crate::typed!(range: "string?", "An HTTP Range, as bytes=0-99."),
+            crate::typed!(if_match: "string?", "Read only the object with this ETag; another is a conflict error."),
         ]),
         TypeDef::record("aws.PutOptions", "", &[
             crate::typed!(file: "string?", "Upload this file (body must then be nil)."),
@@ -87,6 +88,8 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             crate::typed!(threshold: "integer?", "Bytes above which the upload is multipart (default 8 MiB)."),
             crate::typed!(part_size: "integer?", "Bytes per part (default 8 MiB, at least 5 MiB)."),
             crate::typed!(concurrency: "integer?", "Parts in flight (default 8)."),
+            crate::typed!(if_match: "string?", "Write only over the object with this ETag; another is a conflict error."),
+            crate::typed!(if_none_match: "string?", "\"*\": write only when there is no object yet; one is a conflict error."),
         ]),
         TypeDef::record("aws.ListOptions", "", &[
             crate::typed!(prefix: "string?"),
@@ -911,12 +914,16 @@ fn s3_index(lua: &Lua) -> Result<Table> {
             "get",
             waiting(lua, "s3:get", |lua, (c, bucket, key, opts): (UserDataRef<S3>, String, String, Option<Table>)| {
                 if let Some(t) = &opts {
-                    if let Some(name) = bridge::unknown_option(t, &["file", "range"])? {
+                    if let Some(name) = bridge::unknown_option(t, &["file", "range", "if_match"])? {
                         return Err(mlua::Error::runtime(format!("s3:get: unknown option '{name}'")));
                     }
                 }
                 let file: Option<String> = opts.as_ref().map(|t| t.raw_get("file")).transpose()?.flatten();
                 let range: Option<String> = opts.as_ref().map(|t| t.raw_get("range")).transpose()?.flatten();
+                let if_match: Option<String> = opts.as_ref().map(|t| t.raw_get("if_match")).transpose()?.flatten();
+                if file.is_some() && if_match.is_some() {
+                    return Err(mlua::Error::runtime("s3:get: if_match reads into memory; give it without the file option"));
+                }
                 let ctx = context(lua, &c.0.lazy)?;
                 Ok(async move {
                     let ctx = ctx?;
@@ -926,7 +933,7 @@ fn s3_index(lua: &Lua) -> Result<Table> {
                             deliver(move |_| Ok(n as i64))
                         }
                         None => {
-                            let body = s3::get(&ctx, &bucket, &key, range).await?;
+                            let body = s3::get(&ctx, &bucket, &key, range, if_match).await?;
                             deliver(move |lua| lua.create_string(&body))
                         }
                     }
@@ -937,7 +944,7 @@ fn s3_index(lua: &Lua) -> Result<Table> {
             "put",
             waiting(lua, "s3:put", |lua, (c, bucket, key, body, opts): (UserDataRef<S3>, String, String, Option<mlua::LuaString>, Option<Table>)| {
                 if let Some(t) = &opts {
-                    let known = ["file", "content_type", "metadata", "threshold", "part_size", "concurrency"];
+                    let known = ["file", "content_type", "metadata", "threshold", "part_size", "concurrency", "if_match", "if_none_match"];
                     if let Some(name) = bridge::unknown_option(t, &known)? {
                         return Err(mlua::Error::runtime(format!("s3:put: unknown option '{name}'")));
                     }
@@ -952,6 +959,8 @@ fn s3_index(lua: &Lua) -> Result<Table> {
                 let mut put = s3::PutOptions::default();
                 if let Some(t) = &opts {
                     put.content_type = t.raw_get("content_type")?;
+                    put.if_match = t.raw_get("if_match")?;
+                    put.if_none_match = t.raw_get("if_none_match")?;
                     if let Some(meta) = t.raw_get::<Option<Table>>("metadata")? {
                         for pair in meta.pairs::<String, String>() {
                             put.metadata.push(pair?);

@@ -57,6 +57,22 @@ pub struct PutOptions {
     pub content_type: Option<String>,
     pub metadata: Vec<(String, String)>,
     pub multipart: Multipart,
+    /// Writes only over the object with this ETag (If-Match).
+    pub if_match: Option<String>,
+    /// Writes only when no object matches (If-None-Match; `*`: when there is none).
+    pub if_none_match: Option<String>,
+}
+
+/// The conditions of a put, as headers of the request that makes the object.
+fn conditions(opts: &PutOptions) -> Vec<(String, String)> {
+    let mut h = Vec::new();
+    if let Some(tag) = &opts.if_match {
+        h.push(("if-match".to_string(), tag.clone()));
+    }
+    if let Some(tag) = &opts.if_none_match {
+        h.push(("if-none-match".to_string(), tag.clone()));
+    }
+    h
 }
 
 fn put_headers(opts: &PutOptions) -> Vec<(String, String)> {
@@ -100,6 +116,7 @@ pub async fn put(ctx: &Context, bucket: &str, key: &str, data: Data, opts: &PutO
         };
         let (endpoint, mut c) = call(ctx, reqwest::Method::PUT, bucket, key, "PutObject")?;
         c.headers = put_headers(opts);
+        c.headers.extend(conditions(opts));
         c.headers.push(("x-amz-checksum-crc32".into(), crc32(&body)));
         c.payload_hash = Some(sigv4::sha256_hex(&body));
         c.body = body;
@@ -191,6 +208,7 @@ async fn multipart(ctx: &Context, bucket: &str, key: &str, data: Data, size: u64
     let (endpoint, mut complete) = call(ctx, reqwest::Method::POST, bucket, key, "CompleteMultipartUpload")?;
     complete.query.push(("uploadId".into(), upload_id.clone()));
     complete.headers.push(("content-type".into(), "application/xml".into()));
+    complete.headers.extend(conditions(opts));
     complete.body = doc.into();
     match ctx.send(&endpoint, &complete).await {
         Ok((_, body)) => {
@@ -221,10 +239,13 @@ pub fn escape(text: &str) -> String {
 }
 
 /// An object's body in memory.
-pub async fn get(ctx: &Context, bucket: &str, key: &str, range: Option<String>) -> Result<bytes::Bytes, Error> {
+pub async fn get(ctx: &Context, bucket: &str, key: &str, range: Option<String>, if_match: Option<String>) -> Result<bytes::Bytes, Error> {
     let (endpoint, mut c) = call(ctx, reqwest::Method::GET, bucket, key, "GetObject")?;
     if let Some(r) = range {
         c.headers.push(("range".into(), r));
+    }
+    if let Some(tag) = if_match {
+        c.headers.push(("if-match".into(), tag));
     }
     Ok(ctx.send(&endpoint, &c).await?.1)
 }

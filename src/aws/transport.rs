@@ -171,6 +171,8 @@ pub fn error_of(what: &str, status: u16, headers: &reqwest::header::HeaderMap, b
         Kind::Auth
     } else if status == 404 || code.starts_with("NoSuch") || code.ends_with("NotFound") {
         Kind::NotFound
+    } else if status == 412 || code == "PreconditionFailed" || code == "ConditionalRequestConflict" {
+        Kind::Conflict
     } else if code.contains("AlreadyExists") || code.contains("AlreadyOwned") {
         Kind::AlreadyExists
     } else if throttled || status >= 500 {
@@ -276,5 +278,9 @@ mod tests {
         let e = error_of("s3 GET", 403, &h, b"<Error><Code>SignatureDoesNotMatch</Code></Error>");
         assert_eq!(e.kind, Kind::Auth);
         assert!(error_of("s3 GET", 503, &h, b"").retryable);
+        let e = error_of("s3 PutObject", 412, &h, b"<Error><Code>PreconditionFailed</Code></Error>");
+        assert_eq!((e.kind, e.retryable), (Kind::Conflict, false));
+        assert_eq!(error_of("s3 PutObject", 409, &h, b"<Error><Code>ConditionalRequestConflict</Code></Error>").kind, Kind::Conflict);
+        assert_eq!(error_of("s3 CreateBucket", 409, &h, b"<Error><Code>BucketAlreadyOwnedByYou</Code></Error>").kind, Kind::AlreadyExists);
     }
 }

@@ -1,0 +1,226 @@
+--- essh.storage.s3: a store in an S3 bucket (`storage.open("s3://bucket/prefix")`), for teams
+--- whose machines share no database. Every change is one object written with S3's conditional
+--- writes, as Terraform's S3 backend locks: `If-None-Match: *` creates only what does not
+--- exist, `If-Match` replaces only the version that was read, so updates and leases stay
+--- atomic across processes and machines.
+---
+--- Under the prefix: `kv/<key>` holds a value ({ value, expires, updated, by }),
+--- `history/<key>/<newest first>` one line of its history each, `locks/<name>` a lease
+--- ({ holder, token, expires, since }; released leases expire at once). Keys are
+--- percent-encoded, so that a key never reads as a prefix of another's objects.
+local native = require "essh_native"
+
+local json, runtime = native.json, native.runtime
+
+local M = {}
+
+local function encode_key(key)
+  return (tostring(key):gsub("[^%w%.%-_]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
+local function decode_key(text)
+  return (text:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- Line names of a key's history sort newest first: the time counts down.
+local function history_line(t)
+  local hex = native.crypto.random_bytes(4):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+  return ("%016d-%s"):format(math.floor(1e16 - t * 1e6), hex)
+end
+
+local function is(err, kind) return err ~= nil and err.kind == kind end
+
+--- Opens the store at `url` (s3://bucket[/prefix]); `who` is the JSON of the caller's user,
+--- machine and pid; `shared`, what storage.lua's stores share.
+function M.open(url, options, who, shared)
+  local bucket, prefix = url:match("^s3://([^/]+)/?(.*)$")
+  if not bucket or bucket == "" then
+    return nil, native.error("invalid", ("storage.open: '%s' names no bucket (s3://bucket/prefix)"):format(url))
+  end
+  if prefix ~= "" and prefix:sub(-1) ~= "/" then prefix = prefix .. "/" end
+  local aws = options and options.aws or {}
+  if type(aws) ~= "table" then
+    error("storage.open: options.aws must be a table of aws.client options, got " .. type(aws), 3)
+  end
+  local client_options = {}
+  for k, v in pairs(aws) do client_options[k] = v end
+  if options and options.timeout then client_options.timeout = options.timeout end
+  local s3 = native.aws.client("s3", client_options)
+  local _, err = s3:list(bucket, { prefix = prefix, max = 1 })
+  if err then return nil, err end
+  local Backend = setmetatable({}, { __index = shared.Store })
+  for name, method in pairs(M.methods(shared)) do Backend[name] = method end
+  Backend.__index = Backend
+  return setmetatable({ s3 = s3, bucket = bucket, root = prefix, who = who, name = url }, Backend)
+end
+
+--- The store's methods, over storage.lua's helpers.
+function M.methods(shared)
+  local encode, decode, live, now, known = shared.encode, shared.decode, shared.live, shared.now, shared.known
+  local S = {}
+
+  local function object(self, kind, key) return self.root .. kind .. "/" .. encode_key(key) end
+
+  -- An object's document and ETag, read as one version (nil when there is none).
+  local function read(self, key)
+    for _ = 1, 20 do
+      local info, err = self.s3:head(self.bucket, key)
+      if not info then
+        if is(err, "not_found") then return nil end
+        return nil, nil, err
+      end
+      local body, gerr = self.s3:get(self.bucket, key, { if_match = info.ETag })
+      if body then return json.decode(body), info.ETag end
+      if not is(gerr, "conflict") and not is(gerr, "not_found") then return nil, nil, gerr end
+    end
+    return nil, nil, native.error("timeout", "storage: s3://" .. self.bucket .. "/" .. key .. " changed under every read")
+  end
+
+  local function put(self, key, doc, conditions)
+    return self.s3:put(self.bucket, key, json.encode(doc), conditions)
+  end
+
+  -- Appends a line to key's history and keeps its newest `keep` lines.
+  local function remember(self, key, text, keep)
+    local t = now()
+    local dir = object(self, "history", key) .. "/"
+    local ok, err = put(self, dir .. history_line(t), { value = text or json.null, at = t, by = self.who })
+    if not ok then return nil, err end
+    if keep then
+      local lines, lerr = self.s3:list(self.bucket, { prefix = dir })
+      if not lines then return nil, lerr end
+      for i = keep + 1, #lines do self.s3:delete(self.bucket, lines[i].Key) end
+    end
+    return true
+  end
+
+  local function value_of(doc)
+    if doc == nil or doc.value == nil or doc.value == json.null or not live(doc, now()) then return nil end
+    return decode(doc.value)
+  end
+
+  function S:get(key)
+    local body, err = self.s3:get(self.bucket, object(self, "kv", key))
+    if not body then
+      if is(err, "not_found") then return nil end
+      return nil, err
+    end
+    return value_of(json.decode(body))
+  end
+
+  function S:set(key, value, options)
+    shared.bury_orphans()
+    local text, expires, keep = shared.set_arguments(value, options)
+    local doc = { value = text, expires = expires or json.null, updated = now(), by = self.who }
+    local ok, err = put(self, object(self, "kv", key), doc)
+    if not ok then return nil, err end
+    return remember(self, key, text, keep)
+  end
+
+  function S:delete(key)
+    shared.bury_orphans()
+    local ok, err = self.s3:delete(self.bucket, object(self, "kv", key))
+    if not ok and not is(err, "not_found") then return nil, err end
+    return remember(self, key, nil)
+  end
+
+  function S:keys(prefix)
+    shared.bury_orphans()
+    local start = self.root .. "kv/"
+    local objects, err = self.s3:list(self.bucket, { prefix = start .. encode_key(prefix or "") })
+    if not objects then return nil, err end
+    local out = {}
+    for _, o in ipairs(objects) do
+      local body = self.s3:get(self.bucket, o.Key)
+      if body and value_of(json.decode(body)) ~= nil then out[#out + 1] = decode_key(o.Key:sub(#start + 1)) end
+    end
+    table.sort(out)
+    return out
+  end
+
+  -- Reads, calls fn(old) and writes what it returns (nil: a deletion) only over the version it
+  -- read; a writer in between makes it read and call fn again.
+  function S:update(key, fn, options)
+    shared.bury_orphans()
+    known(options, { "attempts" }, "store:update")
+    local attempts = options and options.attempts or 100
+    local name = object(self, "kv", key)
+    for attempt = 1, attempts do
+      local doc, etag, err = read(self, name)
+      if err then return nil, err end
+      local new = fn(value_of(doc))
+      local text = new ~= nil and encode(new) or nil
+      if text == nil and etag == nil then return nil end
+      -- A deletion is a value of null, so that it too is written only over what was read.
+      local written, werr = put(self, name, { value = text or json.null, expires = json.null, updated = now(), by = self.who },
+        etag and { if_match = etag } or { if_none_match = "*" })
+      if written then
+        local ok, herr = remember(self, key, text)
+        if not ok then return nil, herr end
+        return new
+      end
+      if not is(werr, "conflict") and not is(werr, "not_found") then return nil, werr end
+      runtime.sleep(math.random() * 0.01 * attempt)
+    end
+    return nil, native.error("timeout", ("storage: %s changed under every one of %d attempts"):format(key, attempts))
+  end
+
+  function S:history(key, n)
+    local objects, err = self.s3:list(self.bucket, { prefix = object(self, "history", key) .. "/", max = n or 10 })
+    if not objects then return nil, err end
+    local out = {}
+    for _, o in ipairs(objects) do
+      local body, gerr = self.s3:get(self.bucket, o.Key)
+      if not body then return nil, gerr end
+      local line = json.decode(body)
+      out[#out + 1] = { value = decode(line.value ~= json.null and line.value or nil), at = line.at, by = json.decode(line.by) }
+    end
+    return out
+  end
+
+  function S:claim(name, token, ttl)
+    local lease = object(self, "locks", name)
+    local t = now()
+    local mine = { holder = self.who, token = token, expires = t + ttl, since = t }
+    local ok, err = put(self, lease, mine, { if_none_match = "*" })
+    if ok then return true end
+    if not is(err, "conflict") then return nil, err end
+    local doc, etag, rerr = read(self, lease)
+    if rerr then return nil, rerr end
+    if doc == nil then return false end
+    if doc.expires >= t then return false, doc end
+    ok, err = put(self, lease, mine, { if_match = etag })
+    if ok then return true end
+    if is(err, "conflict") or is(err, "not_found") then return false, doc end
+    return nil, err
+  end
+
+  -- Rewrites the lease `name` while `token` holds it, with `change` applied.
+  local function amend(self, name, token, change)
+    local lease = object(self, "locks", name)
+    for _ = 1, 20 do
+      local doc, etag, err = read(self, lease)
+      if err then return nil, err end
+      if doc == nil or doc.token ~= token then return true end
+      change(doc)
+      local ok, perr = put(self, lease, doc, { if_match = etag })
+      if ok then return true end
+      if not is(perr, "conflict") and not is(perr, "not_found") then return nil, perr end
+    end
+    return nil, native.error("timeout", "storage: the lease " .. name .. " changed under every attempt")
+  end
+
+  function S:renew_lease(name, token, ttl)
+    return amend(self, name, token, function(doc) doc.expires = now() + ttl end)
+  end
+
+  function S:release_lease(name, token)
+    return amend(self, name, token, function(doc) doc.expires = 0 end)
+  end
+
+  function S.close() end
+
+  return S
+end
+
+return M
