@@ -35,11 +35,11 @@ describe("db", function()
     if dir then shell.run("rm -rf " .. dir) end
   end)
 
-  local function open(driver)
-    if driver == "sqlite" then return assert(db.connect("sqlite", "sqlite::memory:")) end
+  local function open(driver, options)
+    if driver == "sqlite" then return assert(db.connect("sqlite", "sqlite::memory:", options)) end
     local server = servers[driver]
     assert(server, driver .. " is not installed: run make deps")
-    return assert(db.connect(driver, server.url))
+    return assert(db.connect(driver, server.url, options))
   end
 
   -- Per driver: the DDL of the types table.
@@ -92,6 +92,13 @@ describe("db", function()
         assert.equal("héllo ✓ 日本", row.t)
         assert.equal(db.null, row.empty)
         assert.equal(json.null, db.null)
+        if driver ~= "sqlite" then
+          -- The same column decoded on request, whatever the server calls its type.
+          local decoding = open(driver, { json = { "doc" } })
+          assert.same({ 1, 2 }, assert(decoding:query("SELECT doc FROM types WHERE id = ?", 1))[1].doc.a)
+          for each in decoding:rows("SELECT doc FROM types") do assert.same({ 1, 2 }, each.doc.a) end
+          decoding:close()
+        end
         conn:close()
       end)
 

@@ -5,6 +5,7 @@ local lua = require "support.lua"
 local shell = require "support.shell"
 local fs = require "essh.fs"
 local db = require "essh.db"
+local json = require "essh.json"
 local runtime = require "essh.runtime"
 
 local integers = math.type ~= nil
@@ -70,6 +71,27 @@ describe("db on SQLite", function()
     assert.is_nil(refused)
     assert.equal("permission_denied", err.kind)
     assert.matches("readonly", tostring(err))
+  end)
+
+  it("decodes the columns the json option names, in queries, rows loops, transactions and tasks", function()
+    local conn = assert(db.connect("sqlite", "sqlite::memory:", { json = { "doc" } }))
+    assert(conn:exec("CREATE TABLE t (id INTEGER, doc TEXT, raw TEXT)"))
+    assert(conn:exec("INSERT INTO t VALUES (1, ?, ?), (2, NULL, 'x')", '{"a": [1, 2], "b": null}', '{"a": 1}'))
+    local rows = assert(conn:query("SELECT * FROM t ORDER BY id"))
+    assert.same({ 1, 2 }, rows[1].doc.a)
+    assert.equal(json.null, rows[1].doc.b)
+    assert.equal('{"a": 1}', rows[1].raw)
+    assert.equal(db.null, rows[2].doc)
+    for row in conn:rows("SELECT doc FROM t WHERE id = 1") do assert.same({ 1, 2 }, row.doc.a) end
+    assert(conn:transaction(function(tx) assert.same({ 1, 2 }, assert(tx:query("SELECT doc FROM t"))[1].doc.a) end))
+    local results = runtime.parallel { function() return assert(conn:query("SELECT doc FROM t WHERE id = 1"))[1].doc.a[2] end }
+    assert.equal(2, results[1][1])
+    local none, err = conn:query("SELECT raw AS doc FROM t WHERE id = 2")
+    assert.is_nil(none)
+    assert.equal("invalid", err.kind)
+    assert.matches("column doc of row 1 is not JSON", tostring(err))
+    assert.has_error(function() db.connect("sqlite", "sqlite::memory:", { json = "doc" }) end,
+      "db.connect: json must be a list of column names, got string")
   end)
 
   it("names the constraint a statement broke", function()

@@ -9,6 +9,7 @@
 ---@field insecure boolean? TLS without verifying the certificate (logs a warning).
 ---@field via (ssh.Session|essh.Context|table)? Reach the server through this ssh session, or a task's connection or context (a tunnel).
 ---@field port integer? Connect to this port of 127.0.0.1 instead (the end of a tunnel; what via uses).
+---@field json string[]? Columns whose JSON text comes back decoded (json.decode's values), in every query and rows loop of the connection.
 local db_ConnectOptions = {}
 
 ---@class db.Parts

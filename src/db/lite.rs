@@ -8,6 +8,7 @@ use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Value};
 
 use super::lua_rows::{self, in_task};
 use super::sqlite::{self, Discard, Handle, Lite};
+use super::json_columns::JsonColumns;
 use super::value::{Collected, Param};
 use super::{Tx, What};
 use crate::error::{Error, Kind};
@@ -32,11 +33,11 @@ fn tx_handle<'a>(tx: &'a mut Option<Tx>, shown: &str) -> std::result::Result<&'a
 }
 
 /// Runs `sql` at `place`: in place outside a task, on the blocking pool inside one.
-pub fn run(lua: &Lua, place: Place, what: What, sql: String, params: Vec<Param>, shown: String) -> Result<MultiValue> {
+pub fn run(lua: &Lua, place: Place, what: What, sql: String, params: Vec<Param>, shown: String, json: JsonColumns) -> Result<MultiValue> {
     if in_task(lua)? {
-        return crate::runtime::wait_for(lua, in_pool(place, what, sql, params, shown));
+        return crate::runtime::wait_for(lua, async move { json.deliver(in_pool(place, what, sql, params, shown).await) });
     }
-    match place {
+    let answered = match place {
         Place::Pool(lite) => match lite.checkout() {
             Ok(mut c) => answer(lua, c.handle(), what, &sql, &params),
             Err(e) => crate::error::pair::<Value>(lua, Err(e)),
@@ -51,7 +52,8 @@ pub fn run(lua: &Lua, place: Place, what: What, sql: String, params: Vec<Param>,
                 Err(e) => crate::error::pair::<Value>(lua, Err(e)),
             }
         }
-    }
+    }?;
+    json.apply(lua, answered)
 }
 
 /// Runs the statement on the Lua thread, its rows built as Lua tables while SQLite steps them.
@@ -145,7 +147,7 @@ pub fn finish(lua: &Lua, slot: Arc<tokio::sync::Mutex<Option<Tx>>>, commit: bool
 }
 
 /// The next batch of a stream's rows (nil once they are over), built in place outside a task.
-pub fn next_batch(lua: &Lua, stream: Arc<std::sync::Mutex<sqlite::Stream>>, size: usize) -> Result<MultiValue> {
+pub fn next_batch(lua: &Lua, stream: Arc<std::sync::Mutex<sqlite::Stream>>, size: usize, json: JsonColumns) -> Result<MultiValue> {
     if in_task(lua)? {
         return crate::runtime::wait_for(lua, async move {
             let (rows, more) = blocking(move || {
@@ -157,14 +159,14 @@ pub fn next_batch(lua: &Lua, stream: Arc<std::sync::Mutex<sqlite::Stream>>, size
             if rows.rows.is_empty() && !more {
                 return deliver(|_| Ok(Value::Nil));
             }
-            deliver(move |lua| Ok(Value::Table(lua_rows::from_cells(lua, &rows.columns, &rows.rows)?)))
+            json.deliver(deliver(move |lua| Ok(Value::Table(lua_rows::from_cells(lua, &rows.columns, &rows.rows)?))))
         });
     }
     let mut s = stream.lock().unwrap_or_else(|p| p.into_inner());
     let (list, outcome) = lua_rows::build(lua, size, size, |sink| s.next(sink))?;
     match outcome {
         Ok(more) if !more && list.raw_len() == 0 => Value::Nil.into_lua_multi(lua),
-        Ok(_) => list.into_lua_multi(lua),
+        Ok(_) => json.apply(lua, list.into_lua_multi(lua)?),
         Err(e) => crate::error::pair::<Value>(lua, Err(e)),
     }
 }

@@ -3,6 +3,7 @@
 //! Connections wait like every other primitive: blocking in plain code, yielding in tasks.
 
 #[cfg(feature = "db-sqlite")]
+mod json_columns;
 mod lite;
 mod lua_rows;
 pub mod placeholders;
@@ -24,6 +25,7 @@ use crate::error::{Error, Kind};
 use crate::func;
 use crate::luavalue::is_secret;
 use crate::runtime::{deliver, duration};
+use json_columns::JsonColumns;
 use target::{Driver, Target};
 use value::Param;
 
@@ -72,6 +74,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             crate::typed!(insecure: "boolean?", "TLS without verifying the certificate (logs a warning)."),
             crate::typed!(via: "(ssh.Session|essh.Context|table)?", "Reach the server through this ssh session, or a task's connection or context (a tunnel)."),
             crate::typed!(port: "integer?", "Connect to this port of 127.0.0.1 instead (the end of a tunnel; what via uses)."),
+            crate::typed!(json: "string[]?", "Columns whose JSON text comes back decoded (json.decode's values), in every query and rows loop of the connection."),
         ]),
         TypeDef::record("db.Parts", "", &[
             crate::typed!(driver: "string", "mysql, postgres or sqlite."),
@@ -132,6 +135,7 @@ pub struct Connection {
     shown: String,
     resource: String,
     timeout: Duration,
+    json: JsonColumns,
 }
 
 impl Connection {
@@ -195,6 +199,7 @@ pub struct Transaction {
     shown: String,
     resource: String,
     timeout: Duration,
+    json: JsonColumns,
 }
 
 impl UserData for Transaction {
@@ -443,10 +448,10 @@ type Batch = std::result::Result<Rows, Error>;
 
 pub enum Stream {
     /// A server's rows, read by a task of the runtime into a channel.
-    Channel { rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Batch>>>, task: tokio::task::JoinHandle<()> },
+    Channel { rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Batch>>>, task: tokio::task::JoinHandle<()>, json: JsonColumns },
     /// SQLite's rows, stepped as they are asked for.
     #[cfg(feature = "db-sqlite")]
-    Lite(Arc<std::sync::Mutex<sqlite::Stream>>),
+    Lite(Arc<std::sync::Mutex<sqlite::Stream>>, JsonColumns),
 }
 
 impl Drop for Stream {
@@ -600,25 +605,25 @@ fn on_connection(lua: &Lua, c: &Connection, what: What, sql: String, rest: Multi
 fn statement_on(lua: &Lua, c: &Connection, pool: Pool, what: What, sql: String, params: Vec<Param>) -> Result<MultiValue> {
     #[cfg(feature = "db-sqlite")]
     if let Pool::Lite(lite) = &pool {
-        return lite::run(lua, lite::Place::Pool(lite.clone()), what, sql, params, c.shown.clone());
+        return lite::run(lua, lite::Place::Pool(lite.clone()), what, sql, params, c.shown.clone(), c.json.clone());
     }
-    let (shown, timeout, sql) = (c.shown.clone(), c.timeout, statement(c.driver, &sql));
-    crate::runtime::wait_for(lua, async move { answer(&pool, what, &sql, &params, timeout, &shown).await })
+    let (shown, timeout, sql, json) = (c.shown.clone(), c.timeout, statement(c.driver, &sql), c.json.clone());
+    crate::runtime::wait_for(lua, async move { json.deliver(answer(&pool, what, &sql, &params, timeout, &shown).await) })
 }
 
 /// tx:query and tx:exec.
 fn on_transaction(lua: &Lua, t: &Transaction, what: What, sql: String, rest: MultiValue) -> Result<MultiValue> {
     let params = params(lua, rest)?;
-    let (tx, shown, timeout) = (t.tx.clone(), t.shown.clone(), t.timeout);
+    let (tx, shown, timeout, json) = (t.tx.clone(), t.shown.clone(), t.timeout, t.json.clone());
     #[cfg(feature = "db-sqlite")]
     if t.driver == Driver::Sqlite {
-        return lite::run(lua, lite::Place::Tx(tx), what, sql, params, shown);
+        return lite::run(lua, lite::Place::Tx(tx), what, sql, params, shown, json);
     }
     crate::runtime::wait_for(lua, async move {
         let mut guard = tx.lock().await;
         let inner = guard.as_mut().ok_or_else(|| Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")))?;
         let sql = statement(driver_of(inner), &sql);
-        delivered(within(timeout, &shown, run_on(inner, what, &sql, &params)).await?)
+        json.deliver(delivered(within(timeout, &shown, run_on(inner, what, &sql, &params)).await?))
     })
 }
 
@@ -682,7 +687,7 @@ fn driver_of(tx: &Tx) -> Driver {
     }
 }
 
-const OPTIONS: &[&str] = &["timeout", "password", "pool", "ca_file", "insecure", "via", "port"];
+const OPTIONS: &[&str] = &["timeout", "password", "pool", "ca_file", "insecure", "via", "port", "json"];
 
 async fn open_pool(target: &Target, size: u32, timeout: Duration, ca_file: Option<String>, insecure: bool) -> std::result::Result<Pool, sqlx::Error> {
     let url = target.url.as_str();
@@ -733,6 +738,7 @@ fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> R
     let mut timeout = Duration::from_secs(30);
     let mut size = 1u32;
     let (mut ca_file, mut insecure, mut password, mut port, mut via) = (None, false, None, None, false);
+    let mut json = JsonColumns::default();
     if let Some(t) = &opts {
         if let Some(name) = bridge::unknown_option(t, OPTIONS)? {
             return Err(mlua::Error::runtime(format!("db.connect: unknown option '{name}'")));
@@ -756,6 +762,7 @@ fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> R
         };
         port = t.raw_get::<Option<u16>>("port")?;
         via = !t.raw_get::<Value>("via")?.is_nil();
+        json = JsonColumns::from_option(t.raw_get("json")?)?;
     }
     let tls_options = ca_file.is_some() || insecure;
     let target = parsed.and_then(|mut t| {
@@ -782,7 +789,7 @@ fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> R
         if dial.driver == Driver::Sqlite {
             let path = dial.path.clone().unwrap_or_default();
             let lite = sqlite::Lite::open(&path, dial.access, timeout, size as usize, &shown)?;
-            let conn = Connection { pool: std::sync::Mutex::new(Some(Pool::Lite(lite))), driver: named.driver, shown, resource: named.resource(), timeout };
+            let conn = Connection { pool: std::sync::Mutex::new(Some(Pool::Lite(lite))), driver: named.driver, shown, resource: named.resource(), timeout, json };
             return deliver(move |lua| lua.create_userdata(conn));
         }
         let pool = tokio::time::timeout(timeout + Duration::from_secs(1), open_pool(&dial, size, timeout, ca_file, insecure))
@@ -795,6 +802,7 @@ fn connect(lua: &Lua, (driver, url, opts): (String, String, Option<Table>)) -> R
             shown,
             resource: named.resource(),
             timeout,
+            json,
         };
         deliver(move |lua| lua.create_userdata(conn))
     })
@@ -808,13 +816,13 @@ fn stream(lua: &Lua, c: &Connection, pool: Pool, sql: String, params: Vec<Param>
     if let Pool::Lite(lite) = &pool {
         let stream = lite.checkout().and_then(|checkout| checkout.stream(&sql, &params));
         return match stream {
-            Ok(s) => lua.create_userdata(Stream::Lite(Arc::new(std::sync::Mutex::new(s))))?.into_lua_multi(lua),
+            Ok(s) => lua.create_userdata(Stream::Lite(Arc::new(std::sync::Mutex::new(s)), c.json.clone()))?.into_lua_multi(lua),
             Err(e) => crate::error::pair::<Value>(lua, Err(e)),
         };
     }
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let task = crate::runtime::get(lua)?.handle().spawn(stream_into(pool, statement(c.driver, &sql), params, c.shown.clone(), tx));
-    lua.create_userdata(Stream::Channel { rx: Arc::new(tokio::sync::Mutex::new(rx)), task })?.into_lua_multi(lua)
+    lua.create_userdata(Stream::Channel { rx: Arc::new(tokio::sync::Mutex::new(rx)), task, json: c.json.clone() })?.into_lua_multi(lua)
 }
 
 /// The natives of src/lua/db.lua: what conn:rows and conn:transaction are made of.
@@ -866,17 +874,17 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
     native.raw_set(
         "next_batch",
         bridge::function(lua, "connection:rows", |lua, s: UserDataRef<Stream>| {
-            let rx = match &*s {
-                Stream::Channel { rx, .. } => rx.clone(),
+            let (rx, json) = match &*s {
+                Stream::Channel { rx, json, .. } => (rx.clone(), json.clone()),
                 #[cfg(feature = "db-sqlite")]
-                Stream::Lite(stream) => return lite::next_batch(lua, stream.clone(), BATCH),
+                Stream::Lite(stream, json) => return lite::next_batch(lua, stream.clone(), BATCH, json.clone()),
             };
             crate::runtime::wait_for(lua, async move {
                 let next = rx.lock().await.recv().await;
                 match next {
                     None => deliver(|_| Ok(Value::Nil)),
                     Some(Err(e)) => Err(e),
-                    Some(Ok(rows)) => deliver(move |lua| rows.to_lua(lua)),
+                    Some(Ok(rows)) => json.deliver(deliver(move |lua| rows.to_lua(lua))),
                 }
             })
         })?,
@@ -884,9 +892,9 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
     native.raw_set(
         "begin",
         bridge::function(lua, "connection:transaction", |lua, c: UserDataRef<Connection>| {
-            let (pool, shown, resource, timeout, driver) = (c.pool(), c.shown.clone(), c.resource.clone(), c.timeout, c.driver);
+            let (pool, shown, resource, timeout, driver, json) = (c.pool(), c.shown.clone(), c.resource.clone(), c.timeout, c.driver, c.json.clone());
             let named = shown.clone();
-            let made = move |begun: Tx| Transaction { tx: Arc::new(tokio::sync::Mutex::new(Some(begun))), driver, shown: named, resource, timeout };
+            let made = move |begun: Tx| Transaction { tx: Arc::new(tokio::sync::Mutex::new(Some(begun))), driver, shown: named, resource, timeout, json };
             #[cfg(feature = "db-sqlite")]
             if let Ok(Pool::Lite(lite)) = &pool {
                 return crate::error::pair(lua, lite::begin(lite).map(made));
