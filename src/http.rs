@@ -241,15 +241,21 @@ fn caused_by_tls(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Maps a reqwest failure to a structured error.
-fn failure(url: &str, err: &reqwest::Error) -> Error {
+/// An error and its causes, outermost first, as one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut chain = err.to_string();
-    let mut source = std::error::Error::source(err);
+    let mut source = err.source();
     while let Some(s) = source {
         chain.push_str(": ");
         chain.push_str(&s.to_string());
         source = s.source();
     }
+    chain
+}
+
+/// Maps a reqwest failure to a structured error.
+fn failure(url: &str, err: &reqwest::Error) -> Error {
+    let chain = error_chain(err);
     let kind = if err.is_timeout() {
         Kind::Timeout
     } else if caused_by_tls(err) {

@@ -196,15 +196,8 @@ pub fn error_of(what: &str, status: u16, headers: &reqwest::header::HeaderMap, b
 }
 
 fn network_error(what: &str, err: &reqwest::Error) -> Error {
-    let mut chain = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
     let kind = if err.is_timeout() { Kind::Timeout } else { Kind::Network };
-    Error::new(kind, format!("aws {what}: {chain}")).retryable(true)
+    Error::new(kind, format!("aws {what}: {}", crate::http::error_chain(err))).retryable(true)
 }
 
 /// A random duration in [0, cap): the standard retry mode's full jitter.
