@@ -30,6 +30,12 @@ end
 
 local function is(err, kind) return err ~= nil and err.kind == kind end
 
+-- Whether a conditional request failed because the object changed (or went) since it was read.
+local function changed(err) return is(err, "conflict") or is(err, "not_found") end
+
+-- The stores' class, made on the first open.
+local Backend
+
 --- Opens the store at `url` (s3://bucket[/prefix]); `who` is the JSON of the caller's user,
 --- machine and pid; `shared`, what storage.lua's stores share.
 function M.open(url, options, who, shared)
@@ -48,9 +54,10 @@ function M.open(url, options, who, shared)
   local s3 = native.aws.client("s3", client_options)
   local _, err = s3:list(bucket, { prefix = prefix, max = 1 })
   if err then return nil, err end
-  local Backend = setmetatable({}, { __index = shared.Store })
-  for name, method in pairs(M.methods(shared)) do Backend[name] = method end
-  Backend.__index = Backend
+  if not Backend then
+    Backend = setmetatable(M.methods(shared), { __index = shared.Store })
+    Backend.__index = Backend
+  end
   return setmetatable({ s3 = s3, bucket = bucket, root = prefix, who = who, name = url }, Backend)
 end
 
@@ -71,7 +78,7 @@ function M.methods(shared)
       end
       local body, gerr = self.s3:get(self.bucket, key, { if_match = info.ETag })
       if body then return json.decode(body), info.ETag end
-      if not is(gerr, "conflict") and not is(gerr, "not_found") then return nil, nil, gerr end
+      if not changed(gerr) then return nil, nil, gerr end
     end
     return nil, nil, native.error("timeout", "storage: s3://" .. self.bucket .. "/" .. key .. " changed under every read")
   end
@@ -159,7 +166,7 @@ function M.methods(shared)
         if not ok then return nil, herr end
         return new
       end
-      if not is(werr, "conflict") and not is(werr, "not_found") then return nil, werr end
+      if not changed(werr) then return nil, werr end
       runtime.sleep(math.random() * 0.01 * attempt)
     end
     return nil, native.error("timeout", ("storage: %s changed under every one of %d attempts"):format(key, attempts))
@@ -191,7 +198,7 @@ function M.methods(shared)
     if doc.expires >= t then return false, doc end
     ok, err = put(self, lease, mine, { if_match = etag })
     if ok then return true end
-    if is(err, "conflict") or is(err, "not_found") then return false, doc end
+    if changed(err) then return false, doc end
     return nil, err
   end
 
@@ -205,7 +212,7 @@ function M.methods(shared)
       change(doc)
       local ok, perr = put(self, lease, doc, { if_match = etag })
       if ok then return true end
-      if not is(perr, "conflict") and not is(perr, "not_found") then return nil, perr end
+      if not changed(perr) then return nil, perr end
     end
     return nil, native.error("timeout", "storage: the lease " .. name .. " changed under every attempt")
   end
