@@ -1,8 +1,9 @@
 -- make bench-db: the db module beside LuaSQL (Debian's lua-sql-mysql, -postgres, -sqlite3) in
 -- the same run, on Lua 5.4, against MariaDB and PostgreSQL servers it starts and a SQLite
 -- file both open: rows per second of a 100,000-row select (read to the last row) and of 10,000 inserts
--- in one transaction (bound parameters for essh; LuaSQL has none, so its statements are
--- escaped and formatted, as LuaSQL code does). Best of BENCH_RUNS (default 3).
+-- in one transaction (bound parameters for essh, as one exec_many and as a tx:exec per row;
+-- LuaSQL has no parameters, so its statements are escaped and formatted, as LuaSQL code does).
+-- Best of BENCH_RUNS (default 3).
 package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;" .. package.path
 package.cpath = "build/lua54/?.so;" .. package.cpath
 local databases = require "support.databases"
@@ -72,6 +73,12 @@ for _, driver in ipairs { "mysql", "postgres", "sqlite" } do
       for i = 1, INSERTS do assert(tx:exec("INSERT INTO bench VALUES (?, ?, ?)", i, "it's " .. i, i / 3)) end
     end))
   end)
+  local essh_batch = best(function()
+    prepare(e, e_exec)
+    local rows = {}
+    for i = 1, INSERTS do rows[i] = { i, "it's " .. i, i / 3 } end
+    assert(e:exec_many("INSERT INTO bench VALUES (?, ?, ?)", rows))
+  end)
   local luasql_insert = best(function()
     prepare(l, l_exec)
     l:setautocommit(false)
@@ -81,10 +88,26 @@ for _, driver in ipairs { "mysql", "postgres", "sqlite" } do
     l:commit()
     l:setautocommit(true)
   end)
-  print(("%-9s select %7d rows/s essh %9.0f LuaSQL %9.0f  %.2fx (LuaSQL, a table per row: %9.0f)"
-    .. " | insert %6d rows/s essh %8.0f LuaSQL %8.0f  %.2fx")
-    :format(driver, ROWS, ROWS / essh_select, ROWS / luasql_select, luasql_select / essh_select,
-      ROWS / luasql_fresh_select, INSERTS, INSERTS / essh_insert, INSERTS / luasql_insert, luasql_insert / essh_insert))
+  -- LuaSQL's own way to a batch: multi-row INSERT statements of 1,000 escaped rows each.
+  local luasql_batch = best(function()
+    prepare(l, l_exec)
+    l:setautocommit(false)
+    for first = 1, INSERTS, 1000 do
+      local tuples = {}
+      for i = first, math.min(first + 999, INSERTS) do
+        tuples[#tuples + 1] = ("(%d, '%s', %.17g)"):format(i, l:escape("it's " .. i), i / 3)
+      end
+      l_exec(l, "INSERT INTO bench VALUES " .. table.concat(tuples, ", "))
+    end
+    l:commit()
+    l:setautocommit(true)
+  end)
+  print(("%-9s select %7d rows/s essh %9.0f LuaSQL %9.0f  %.2fx (LuaSQL, a table per row: %9.0f)"):format(driver, ROWS,
+    ROWS / essh_select, ROWS / luasql_select, luasql_select / essh_select, ROWS / luasql_fresh_select))
+  print(("%-9s insert %7d rows/s a row at a time: essh tx:exec %8.0f LuaSQL %8.0f  %.2fx"
+    .. " | batches: essh exec_many %8.0f LuaSQL 1,000-row INSERTs %8.0f  %.2fx")
+    :format(driver, INSERTS, INSERTS / essh_insert, INSERTS / luasql_insert, luasql_insert / essh_insert,
+      INSERTS / essh_batch, INSERTS / luasql_batch, luasql_batch / essh_batch))
   e:close()
   l:close()
 end

@@ -147,6 +147,76 @@ describe("db", function()
         assert.equal("syntax", serr.kind)
       end)
 
+      it("inserts a batch in a few statements, all rows or none, and runs other statements once per row", function()
+        local conn = open(driver)
+        assert(conn:exec(("CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(64), note %s)")
+          :format(driver == "mysql" and "MEDIUMTEXT" or "TEXT")))
+        local rows = {}
+        for i = 1, 2500 do
+          local note = i % 5 == 0 and db.null or "n" .. i
+          rows[i] = i % 7 == 0 and table.pack(i, "nil note", nil) or { i, ("it's %d ?), ("):format(i), note }
+        end
+        local servers_rewrite = driver ~= "sqlite"
+        local done = assert(conn:exec_many("INSERT INTO items (id, name, note) VALUES (?, ?, ?)", rows))
+        assert.same({ affected = 2500, statements = servers_rewrite and 3 or 2500 }, done)
+        local back = assert(conn:query("SELECT id, name, note FROM items ORDER BY id"))
+        assert.equal(2500, #back)
+        for i, row in ipairs(back) do
+          local want = rows[i]
+          assert.same({ want[1], want[2], want[3] == nil and db.null or want[3] }, { row.id, row.name, row.note })
+        end
+        -- Row 1800 breaks the key: nothing of the batch stays, and the error names the rows.
+        local again = {}
+        for i = 1, 2000 do again[i] = { 10000 + i, "x", "y" } end
+        again[1800][1] = 1
+        local none, err = conn:exec_many("INSERT INTO items (id, name, note) VALUES (?, ?, ?)", again)
+        assert.is_nil(none)
+        assert.equal("constraint", err.kind)
+        assert.equal(servers_rewrite and 1001 or 1800, err.details.row)
+        assert.matches(servers_rewrite and "rows 1001%-2000 of the batch" or "row 1800 of the batch", err.message)
+        assert.equal(2500, #assert(conn:query("SELECT id FROM items")))
+        -- A statement that is not a plain INSERT runs once per row.
+        local updates = { { "u1", 1 }, { "u2", 2 }, { "none", 99999 } }
+        local updated = assert(conn:exec_many("UPDATE items SET note = ? WHERE id = ?", updates))
+        assert.same({ affected = 2, statements = 3 }, updated)
+        assert.equal("u2", assert(conn:query("SELECT note FROM items WHERE id = 2"))[1].note)
+        if driver == "postgres" then
+          -- Numbered parameters, in any order, are numbered again row by row.
+          local numbered = assert(conn:exec_many("INSERT INTO items (id, name, note) VALUES ($3, $1, $2)",
+            { { "a", "b", 3001 }, { "c", "d", 3002 } }))
+          assert.same({ affected = 2, statements = 1 }, numbered)
+          local row = assert(conn:query("SELECT name, note FROM items WHERE id = 3002"))[1]
+          assert.same({ "c", "d" }, { row.name, row.note })
+        end
+        if servers_rewrite then
+          -- Statements stay under a megabyte of parameters.
+          local big = string.rep("z", 600 * 1024)
+          local split = assert(conn:exec_many("INSERT INTO items (id, name, note) VALUES (?, ?, ?)",
+            { { 4001, "b", big }, { 4002, "b", big }, { 4003, "b", "small" } }))
+          assert.same({ affected = 3, statements = 2 }, split)
+          assert.equal(#big, #assert(conn:query("SELECT note FROM items WHERE id = 4002"))[1].note)
+        end
+        -- Inside a transaction, the batch goes with it.
+        local _, raised = conn:transaction(function(tx)
+          assert(tx:exec_many("INSERT INTO items (id, name, note) VALUES (?, ?, ?)", { { 5001, "t", "t" }, { 5002, "t", "t" } }))
+          error("changed my mind")
+        end)
+        assert.matches("changed my mind", tostring(raised))
+        assert.equal(0, #assert(conn:query("SELECT id FROM items WHERE id > 5000")))
+        -- A row of the wrong length stops the batch before anything runs.
+        local short, serr = conn:exec_many("INSERT INTO items (id, name, note) VALUES (?, ?, ?)",
+          { { 6001, "a", "b" }, { 6002, "a" } })
+        assert.is_nil(short)
+        assert.equal("invalid", serr.kind)
+        assert.equal(2, serr.details.row)
+        assert.equal(0, #assert(conn:query("SELECT id FROM items WHERE id > 6000")))
+        local ok, misuse = pcall(conn.exec_many, conn, "INSERT INTO items (id) VALUES (?)", { { 1 }, "2" })
+        assert.is_false(ok)
+        assert.matches("bad argument #2 to 'connection:exec_many' (row 2: a list of parameters expected, got string)",
+          misuse, 1, true)
+        conn:close()
+      end)
+
       it("streams rows as the loop goes", function()
         local conn = open(driver)
         local sql = driver == "postgres" and "SELECT g AS n FROM generate_series(1, 5000) g"
@@ -309,6 +379,14 @@ print(n, bytes)
       assert.equal("permission_denied", err.kind)
       assert.equal(("mysql://127.0.0.1:%d/essh"):format(servers.mysql.port), err.details.resource)
       assert.equal("ran", query_err)
+      -- A connection made before the policy: its batch is the database's too.
+      local theirs = open("mysql")
+      local _, none, denied = permissions.within(policy, { task = "db" }, function()
+        return theirs:exec_many("SELECT ?", { { 1 } })
+      end)
+      assert.is_nil(none)
+      assert.equal("permission_denied", denied.kind)
+      theirs:close()
     end)
 
     it("keeps a SQLite database on disk between connections", function()

@@ -151,6 +151,42 @@ describe("db on SQLite", function()
     assert.equal(0, assert(conn:query("SELECT count(*) AS c FROM t WHERE task = 9"))[1].c)
   end)
 
+  it("runs a batch in tasks and in plain code, all rows or none", function()
+    local conn = assert(db.connect("sqlite", "sqlite:" .. fs.join(dir, "batch.db")))
+    assert(conn:exec("CREATE TABLE b (task INTEGER, n INTEGER, UNIQUE (task, n))"))
+    local function rows_of(id, count)
+      local rows = {}
+      for n = 1, count do rows[n] = { id, n } end
+      return rows
+    end
+    local results = runtime.parallel({
+      function() return conn:exec_many("INSERT INTO b VALUES (?, ?)", rows_of(1, 300)) end,
+      function()
+        return conn:transaction(function(tx) return assert(tx:exec_many("INSERT INTO b VALUES (?, ?)", rows_of(2, 300))) end)
+      end,
+    })
+    assert.same({ affected = 300, statements = 300 }, results[1][1])
+    assert.same({ affected = 300, statements = 300 }, results[2][1])
+    -- Row 250 repeats row 1: the batch leaves nothing, in a task and in plain code.
+    local broken = rows_of(3, 300)
+    broken[250] = { 3, 1 }
+    local in_task = runtime.parallel({ function() return conn:exec_many("INSERT INTO b VALUES (?, ?)", broken) end })[1]
+    assert.is_nil(in_task[1])
+    assert.same({ "constraint", 250 }, { in_task[2].kind, in_task[2].details.row })
+    local none, err = conn:exec_many("INSERT INTO b VALUES (?, ?)", broken)
+    assert.is_nil(none)
+    assert.matches("row 250 of the batch", err.message)
+    assert.same({ 600, 0 }, {
+      assert(conn:query("SELECT count(*) AS c FROM b"))[1].c,
+      assert(conn:query("SELECT count(*) AS c FROM b WHERE task = 3"))[1].c,
+    })
+    assert.same({ affected = 0, statements = 0 }, assert(conn:exec_many("INSERT INTO b VALUES (?, ?)", {})))
+    conn:close()
+    local closed, cerr = conn:exec_many("INSERT INTO b VALUES (?, ?)", rows_of(4, 1))
+    assert.is_nil(closed)
+    assert.equal("invalid", cerr.kind)
+  end)
+
   it("lets other tasks run while a statement waits for a database another process locked", function()
     local file = fs.join(dir, "locked.db")
     local held = fs.join(dir, "held")

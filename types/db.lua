@@ -28,6 +28,11 @@ local db_Parts = {}
 ---@field last_insert_id integer? MySQL's and SQLite's id of the last inserted row.
 local db_Result = {}
 
+---@class db.BatchResult
+---@field affected integer Rows changed, over every row of the batch.
+---@field statements integer Statements sent: fewer than rows when an INSERT carried many.
+local db_BatchResult = {}
+
 --- A connection (a pool of them).
 ---@class db.Connection
 ---@field driver string 
@@ -49,6 +54,14 @@ function db_Connection:query(sql, ...) end
 ---@return db.Result? result
 ---@return essh.Error? err
 function db_Connection:exec(sql, ...) end
+
+--- Runs a statement once for each row of parameters, all in one transaction (all rows or none): { affected, statements }. A plain INSERT ... VALUES (...) on a server sends up to 1,000 rows in a statement.
+--- Needs: db (the database of the connection).
+---@param sql string
+---@param rows any[][]
+---@return db.BatchResult? result
+---@return essh.Error? err
+function db_Connection:exec_many(sql, rows) end
 
 --- An iterator over the rows, read from the server in batches as the loop goes (a million rows do not sit in memory); an error raises.
 --- Needs: db (the database of the connection).
@@ -85,6 +98,14 @@ function db_Transaction:query(sql, ...) end
 ---@return db.Result? result
 ---@return essh.Error? err
 function db_Transaction:exec(sql, ...) end
+
+--- As conn:exec_many, inside the transaction.
+--- Needs: db (the database of the connection).
+---@param sql string
+---@param rows any[][]
+---@return db.BatchResult? result
+---@return essh.Error? err
+function db_Transaction:exec_many(sql, rows) end
 
 --- Commits.
 ---@return boolean? ok

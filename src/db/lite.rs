@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Value};
 
+use super::batch;
 use super::lua_rows::{self, in_task};
 use super::sqlite::{self, Discard, Handle, Lite};
 use super::json_columns::JsonColumns;
 use super::value::{Collected, Param};
-use super::{Tx, What};
+use super::{over, Tx, What};
 use crate::error::{Error, Kind};
 use crate::runtime::{deliver, Outcome};
 
@@ -18,10 +19,6 @@ use crate::runtime::{deliver, Outcome};
 pub enum Place {
     Pool(Arc<Lite>),
     Tx(Arc<tokio::sync::Mutex<Option<Tx>>>),
-}
-
-fn over(shown: &str) -> Error {
-    Error::new(Kind::Invalid, format!("db {shown}: the transaction is over"))
 }
 
 /// The transaction's handle, when the transaction is open.
@@ -42,18 +39,56 @@ pub fn run(lua: &Lua, place: Place, what: What, sql: String, params: Vec<Param>,
             Ok(mut c) => answer(lua, c.handle(), what, &sql, &params),
             Err(e) => crate::error::pair::<Value>(lua, Err(e)),
         },
-        Place::Tx(tx) => {
-            let Ok(mut guard) = tx.try_lock() else {
-                let busy = Error::new(Kind::Invalid, format!("db {shown}: the transaction is running another statement"));
-                return crate::error::pair::<Value>(lua, Err(busy));
-            };
-            match tx_handle(&mut guard, &shown) {
-                Ok(h) => answer(lua, h, what, &sql, &params),
-                Err(e) => crate::error::pair::<Value>(lua, Err(e)),
-            }
-        }
+        Place::Tx(tx) => match in_place(&tx, &shown, |h| Ok(answer(lua, h, what, &sql, &params))) {
+            Ok(answered) => answered,
+            Err(e) => crate::error::pair::<Value>(lua, Err(e)),
+        },
     }?;
     json.apply(lua, answered)
+}
+
+/// `work` on the transaction's handle, on this thread.
+fn in_place<T>(tx: &tokio::sync::Mutex<Option<Tx>>, shown: &str, work: impl FnOnce(&mut Handle) -> std::result::Result<T, Error>) -> std::result::Result<T, Error> {
+    let Ok(mut guard) = tx.try_lock() else {
+        return Err(Error::new(Kind::Invalid, format!("db {shown}: the transaction is running another statement")));
+    };
+    work(tx_handle(&mut guard, shown)?)
+}
+
+/// exec_many in a transaction: every row through the statement prepared once, in place
+/// outside a task, on the blocking pool inside one. A transaction begun for the batch (`own`)
+/// is committed after the last row, or rolled back at the first error.
+pub fn run_many(lua: &Lua, tx: Arc<tokio::sync::Mutex<Option<Tx>>>, sql: String, rows: Vec<Vec<Param>>, shown: String, own: bool) -> Result<MultiValue> {
+    let work = move |handle: &mut Handle| {
+        let mut done = batch::Done::default();
+        let mut outcome = Ok(());
+        for (i, row) in rows.iter().enumerate() {
+            match handle.run(&sql, row, &mut Discard) {
+                Ok(d) => done.affected += d.affected,
+                Err(e) => {
+                    outcome = Err(batch::of_rows(e, i + 1, i + 1));
+                    break;
+                }
+            }
+            done.statements += 1;
+        }
+        if own {
+            let ended = handle.run(if outcome.is_ok() { "COMMIT" } else { "ROLLBACK" }, &[], &mut Discard);
+            outcome = outcome.and(ended.map(|_| ()));
+        }
+        outcome.map(|_| done)
+    };
+    if in_task(lua)? {
+        return crate::runtime::wait_for(lua, async move {
+            let mut guard = tx.lock_owned().await;
+            let done = blocking(move || work(tx_handle(&mut guard, &shown)?)).await?;
+            deliver(move |lua| done.to_lua(lua))
+        });
+    }
+    match in_place(&tx, &shown, work) {
+        Ok(done) => done.to_lua(lua)?.into_lua_multi(lua),
+        Err(e) => crate::error::pair::<Value>(lua, Err(e)),
+    }
 }
 
 /// Runs the statement on the Lua thread, its rows built as Lua tables while SQLite steps them.

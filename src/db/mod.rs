@@ -2,10 +2,12 @@
 //! `lite.rs`): queries with bound parameters, streamed rows, transactions, structured errors.
 //! Connections wait like every other primitive: blocking in plain code, yielding in tasks.
 
+mod batch;
 #[cfg(feature = "db-sqlite")]
 mod json_columns;
 mod lite;
 mod lua_rows;
+pub mod multi_row;
 pub mod placeholders;
 mod pool;
 #[cfg(feature = "db-sqlite")]
@@ -90,6 +92,10 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             crate::typed!(affected: "integer", "Rows changed."),
             crate::typed!(last_insert_id: "integer?", "MySQL's and SQLite's id of the last inserted row."),
         ]),
+        TypeDef::record("db.BatchResult", "", &[
+            crate::typed!(affected: "integer", "Rows changed, over every row of the batch."),
+            crate::typed!(statements: "integer", "Statements sent: fewer than rows when an INSERT carried many."),
+        ]),
         TypeDef {
             name: "db.Connection",
             doc: "A connection (a pool of them).",
@@ -97,6 +103,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             methods: &[
                 func!("query", "The rows, each a table by column name; rows.columns holds the names in order.", [sql: "string", params: "any ..."], [rows: "table[]?", err: "essh.Error?"]).needs(CONN),
                 func!("exec", "Runs a statement: { affected, last_insert_id }.", [sql: "string", params: "any ..."], [result: "db.Result?", err: "essh.Error?"]).needs(CONN),
+                func!("exec_many", "Runs a statement once for each row of parameters, all in one transaction (all rows or none): { affected, statements }. A plain INSERT ... VALUES (...) on a server sends up to 1,000 rows in a statement.", [sql: "string", rows: "any[][]"], [result: "db.BatchResult?", err: "essh.Error?"]).needs(CONN),
                 func!("rows", "An iterator over the rows, read from the server in batches as the loop goes (a million rows do not sit in memory); an error raises.", [sql: "string", params: "any ..."], [iterator: "fun(): table?"]).needs(CONN),
                 func!("transaction", "Runs fn(tx) in a transaction: committed when fn returns (its results, or true), rolled back when it raises (nil and the error).", [fn_: "fun(tx: db.Transaction): any"], [results: "any ..."]).needs(CONN),
                 func!("close", "Closes the connection.", [], []),
@@ -110,6 +117,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             methods: &[
                 func!("query", "As conn:query, inside the transaction.", [sql: "string", params: "any ..."], [rows: "table[]?", err: "essh.Error?"]).needs(CONN),
                 func!("exec", "As conn:exec, inside the transaction.", [sql: "string", params: "any ..."], [result: "db.Result?", err: "essh.Error?"]).needs(CONN),
+                func!("exec_many", "As conn:exec_many, inside the transaction.", [sql: "string", rows: "any[][]"], [result: "db.BatchResult?", err: "essh.Error?"]).needs(CONN),
                 func!("commit", "Commits.", [], [ok: "boolean?", err: "essh.Error?"]),
                 func!("rollback", "Rolls back.", [], [ok: "boolean?", err: "essh.Error?"]),
             ],
@@ -279,6 +287,11 @@ async fn within<T>(
     tokio::time::timeout(timeout, work).await.map_err(|_| timed_out(shown))?.map_err(|e| db_error(shown, e))
 }
 
+/// A transaction's statement after its commit or rollback.
+fn over(shown: &str) -> Error {
+    Error::new(Kind::Invalid, format!("db {shown}: the transaction is over"))
+}
+
 fn timed_out(shown: &str) -> Error {
     Error::new(Kind::Timeout, format!("db {shown}: the statement did not finish within the timeout")).retryable(true)
 }
@@ -384,23 +397,43 @@ fn statement(driver: Driver, sql: &str) -> String {
 }
 
 
-/// A transaction begun on a lent connection.
-macro_rules! begun {
-    ($loan:expr) => {{
-        let mut loan = $loan;
-        sqlx::Executor::execute(loan.conn(), "BEGIN").await?;
-        loan
-    }};
+/// A transaction begun on a connection the pool lends.
+async fn begin(pool: &Pool) -> std::result::Result<Tx, sqlx::Error> {
+    let mut tx = lend(pool).await?;
+    match &mut tx {
+        #[cfg(feature = "db-mysql")]
+        Tx::My(loan) => {
+            sqlx::Executor::execute(loan.conn(), "BEGIN").await?;
+        }
+        #[cfg(feature = "db-postgres")]
+        Tx::Pg(loan) => {
+            sqlx::Executor::execute(loan.conn(), "BEGIN").await?;
+        }
+        #[allow(unreachable_patterns)]
+        _ => return Err(sqlx::Error::Configuration("SQLite begins in place".into())),
+    }
+    Ok(tx)
 }
 
 /// Commits or rolls back a transaction; its connection goes back, kept when that worked.
-macro_rules! ended {
-    ($loan:expr, $commit:expr) => {{
-        let mut loan = $loan;
-        let outcome = sqlx::Executor::execute(loan.conn(), if $commit { "COMMIT" } else { "ROLLBACK" }).await.map(|_| ());
-        loan.ended(&outcome);
-        outcome
-    }};
+async fn end(tx: Tx, commit: bool) -> std::result::Result<(), sqlx::Error> {
+    let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+    macro_rules! ended {
+        ($loan:expr) => {{
+            let mut loan = $loan;
+            let outcome = sqlx::Executor::execute(loan.conn(), sql).await.map(|_| ());
+            loan.ended(&outcome);
+            outcome
+        }};
+    }
+    match tx {
+        #[cfg(feature = "db-mysql")]
+        Tx::My(loan) => ended!(loan),
+        #[cfg(feature = "db-postgres")]
+        Tx::Pg(loan) => ended!(loan),
+        #[allow(unreachable_patterns)]
+        _ => Err(sqlx::Error::Configuration("SQLite ends in place".into())),
+    }
 }
 
 async fn fetch_all(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Result<Rows, sqlx::Error> {
@@ -621,7 +654,7 @@ fn on_transaction(lua: &Lua, t: &Transaction, what: What, sql: String, rest: Mul
     }
     crate::runtime::wait_for(lua, async move {
         let mut guard = tx.lock().await;
-        let inner = guard.as_mut().ok_or_else(|| Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")))?;
+        let inner = guard.as_mut().ok_or_else(|| over(&shown))?;
         let sql = statement(driver_of(inner), &sql);
         json.deliver(delivered(within(timeout, &shown, run_on(inner, what, &sql, &params)).await?))
     })
@@ -634,6 +667,30 @@ fn connection_index(lua: &Lua) -> Result<Table> {
                 on_connection(lua, &c, what, sql, rest)
             })?;
         }
+        bridge::export(lua, m, "connection:exec_many", |lua, (c, sql, list): (UserDataRef<Connection>, String, Table)| {
+            let rows = batch::rows_of(lua, "connection:exec_many", &list)?;
+            let pool = batch::check_counts(&sql, &rows, &c.shown).and_then(|_| c.pool());
+            let (shown, timeout) = (c.shown.clone(), c.timeout);
+            let pool = match pool {
+                Ok(pool) => pool,
+                Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
+            };
+            #[cfg(feature = "db-sqlite")]
+            if let Pool::Lite(lite) = &pool {
+                return match lite::begin(lite) {
+                    Ok(tx) => lite::run_many(lua, Arc::new(tokio::sync::Mutex::new(Some(tx))), sql, rows, shown, true),
+                    Err(e) => crate::error::pair::<Value>(lua, Err(e)),
+                };
+            }
+            crate::runtime::wait_for(lua, async move {
+                let mut tx = within(timeout, &shown, begin(&pool)).await?;
+                let outcome = batch::run(&mut tx, &sql, rows, timeout, &shown).await;
+                let ended = within(timeout, &shown, end(tx, outcome.is_ok())).await;
+                let done = outcome?;
+                ended?;
+                deliver(move |lua| done.to_lua(lua))
+            })
+        })?;
         bridge::export(lua, m, "connection:close", |_, c: UserDataRef<Connection>| {
             c.close();
             Ok(())
@@ -648,6 +705,23 @@ fn transaction_index(lua: &Lua) -> Result<Table> {
                 on_transaction(lua, &t, what, sql, rest)
             })?;
         }
+        bridge::export(lua, m, "transaction:exec_many", |lua, (t, sql, list): (UserDataRef<Transaction>, String, Table)| {
+            let rows = batch::rows_of(lua, "transaction:exec_many", &list)?;
+            if let Err(e) = batch::check_counts(&sql, &rows, &t.shown) {
+                return crate::error::pair::<Value>(lua, Err(e));
+            }
+            let (tx, shown, timeout) = (t.tx.clone(), t.shown.clone(), t.timeout);
+            #[cfg(feature = "db-sqlite")]
+            if t.driver == Driver::Sqlite {
+                return lite::run_many(lua, tx, sql, rows, shown, false);
+            }
+            crate::runtime::wait_for(lua, async move {
+                let mut guard = tx.lock().await;
+                let inner = guard.as_mut().ok_or_else(|| over(&shown))?;
+                let done = batch::run(inner, &sql, rows, timeout, &shown).await?;
+                deliver(move |lua| done.to_lua(lua))
+            })
+        })?;
         for (name, commit) in [("transaction:commit", true), ("transaction:rollback", false)] {
             bridge::export(lua, m, name, move |lua, t: UserDataRef<Transaction>| {
                 let (tx, shown) = (t.tx.clone(), t.shown.clone());
@@ -657,17 +731,9 @@ fn transaction_index(lua: &Lua) -> Result<Table> {
                 }
                 crate::runtime::wait_for(lua, async move {
                     let Some(inner) = tx.lock().await.take() else {
-                        return Err(Error::new(Kind::Invalid, format!("db {shown}: the transaction is over")));
+                        return Err(over(&shown));
                     };
-                    let done = match (inner, commit) {
-                        #[cfg(feature = "db-mysql")]
-                        (Tx::My(t), commit) => ended!(t, commit),
-                        #[cfg(feature = "db-postgres")]
-                        (Tx::Pg(t), commit) => ended!(t, commit),
-                        #[allow(unreachable_patterns)]
-                        _ => return Err(Error::new(Kind::Internal, format!("db {shown}: a transaction of another driver"))),
-                    };
-                    done.map_err(|e| db_error(&shown, e))?;
+                    end(inner, commit).await.map_err(|e| db_error(&shown, e))?;
                     deliver(|_| Ok(true))
                 })
             })?;
@@ -901,20 +967,7 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
             }
             crate::runtime::wait_for(lua, async move {
                 let pool = pool?;
-                let begun = tokio::time::timeout(timeout, async {
-                    Ok::<Tx, sqlx::Error>(match &pool {
-                        #[cfg(feature = "db-mysql")]
-                        Pool::My(p) => Tx::My(begun!(p.lend().await?)),
-                        #[cfg(feature = "db-postgres")]
-                        Pool::Pg(p) => Tx::Pg(begun!(p.lend().await?)),
-                        #[allow(unreachable_patterns)]
-                        _ => return Err(sqlx::Error::Configuration("SQLite begins in place".into())),
-                    })
-                })
-                .await
-                .map_err(|_| timed_out(&shown))?
-                .map_err(|e| db_error(&shown, e))?;
-                let tx = made(begun);
+                let tx = made(within(timeout, &shown, begin(&pool)).await?);
                 deliver(move |lua| lua.create_userdata(tx))
             })
         })?,

@@ -1,18 +1,26 @@
-//! `?` placeholders for every driver: PostgreSQL numbers its parameters (`$1`), so each `?`
-//! outside string literals, quoted identifiers, dollar-quoted strings and comments becomes
-//! `$n` there. A statement that already uses `$n` is left alone.
+//! SQL as the drivers see it outside string literals, quoted identifiers, dollar-quoted strings
+//! and comments: `?` placeholders numbered for PostgreSQL (`$1`), placeholders counted, and
+//! [`code`], the scanner both stand on. A statement that already uses `$n` keeps its numbers.
 
-/// The statement with `?` numbered for PostgreSQL, and how many there were.
-pub fn number(sql: &str) -> (String, usize) {
+/// What the scanner meets outside literals and comments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Code {
+    /// A byte of SQL at this index.
+    Byte(usize),
+    /// `$n` (PostgreSQL's numbered parameter) over `at..end`.
+    Numbered { at: usize, end: usize, n: usize },
+}
+
+/// The bytes of `sql` that are code, in order, with `$n` parameters as one item each.
+pub fn code(sql: &str) -> impl Iterator<Item = Code> + '_ {
     let b = sql.as_bytes();
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
     let mut i = 0;
-    let mut start = 0;
-    let mut numbered = false;
-    while i < b.len() {
+    std::iter::from_fn(move || loop {
+        if i >= b.len() {
+            return None;
+        }
         match b[i] {
-            b'\'' | b'"' => i = skip_quoted(b, i, b[i]),
+            b'\'' | b'"' | b'`' => i = skip_quoted(b, i, b[i]),
             b'-' if b.get(i + 1) == Some(&b'-') => {
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
@@ -26,26 +34,61 @@ pub fn number(sql: &str) -> (String, usize) {
                 i = (i + 2).min(b.len());
             }
             b'$' if b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) => {
-                numbered = true;
+                let at = i;
                 i += 1;
+                let mut n = 0usize;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    n = n.saturating_mul(10).saturating_add((b[i] - b'0') as usize);
+                    i += 1;
+                }
+                return Some(Code::Numbered { at, end: i, n });
             }
-            b'$' => i = skip_dollar_quoted(b, i),
-            b'?' => {
+            b'$' if skip_dollar_quoted(b, i) > i + 1 => i = skip_dollar_quoted(b, i),
+            _ => {
+                i += 1;
+                return Some(Code::Byte(i - 1));
+            }
+        }
+    })
+}
+
+/// The statement with `?` numbered for PostgreSQL, and how many there were.
+pub fn number(sql: &str) -> (String, usize) {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    let mut start = 0;
+    for c in code(sql) {
+        match c {
+            Code::Numbered { .. } => return (sql.to_string(), 0),
+            Code::Byte(i) if sql.as_bytes()[i] == b'?' => {
                 out.push_str(&sql[start..i]);
                 n += 1;
                 out.push('$');
                 out.push_str(&n.to_string());
-                i += 1;
-                start = i;
+                start = i + 1;
             }
-            _ => i += 1,
+            Code::Byte(_) => {}
         }
-    }
-    if numbered {
-        return (sql.to_string(), 0);
     }
     out.push_str(&sql[start..]);
     (out, n)
+}
+
+/// How many parameters the statement takes: its `?`, or its highest `$n` when it numbers them.
+pub fn count(sql: &str) -> usize {
+    let (mut marks, mut highest) = (0, 0);
+    for c in code(sql) {
+        match c {
+            Code::Numbered { n, .. } => highest = highest.max(n),
+            Code::Byte(i) if sql.as_bytes()[i] == b'?' => marks += 1,
+            Code::Byte(_) => {}
+        }
+    }
+    if highest > 0 {
+        highest
+    } else {
+        marks
+    }
 }
 
 /// The index after a quoted run that starts at `i` (a doubled quote stays inside).
@@ -110,5 +153,12 @@ mod tests {
         assert_eq!(number("SELECT $1, $2::int"), ("SELECT $1, $2::int".to_string(), 0));
         // jsonb's ? operator, with numbered parameters.
         assert_eq!(number("SELECT doc ? 'a' FROM t WHERE id = $1").0, "SELECT doc ? 'a' FROM t WHERE id = $1");
+    }
+
+    #[test]
+    fn counts_marks_or_the_highest_number() {
+        assert_eq!(count("INSERT INTO `a?` VALUES (?, '?', ?) -- ?"), 2);
+        assert_eq!(count("SELECT doc ? 'a' FROM t WHERE id = $2 OR id = $1"), 2);
+        assert_eq!(count("SELECT $$?$$"), 0);
     }
 }
