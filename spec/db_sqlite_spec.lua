@@ -140,6 +140,26 @@ describe("db on SQLite", function()
     for i = 1, 3 do
       assert.same({ 200 * 201 / 2, 200 }, { results[i][1], results[i][2] })
     end
+    -- Batches after the first are the first's list filled again: a short last one ends the loop.
+    assert(conn:exec_many("INSERT INTO t VALUES (?, ?)", (function()
+      local rows = {}
+      for n = 1, 1300 do rows[n] = { 5, n } end
+      return rows
+    end)()))
+    local streamed = runtime.parallel({ function()
+      local count, sum, kept = 0, 0, {}
+      for row in conn:rows("SELECT n FROM t WHERE task = 5 ORDER BY n") do
+        count, sum = count + 1, sum + row.n
+        kept[#kept + 1] = row
+      end
+      return count, sum, kept
+    end })[1]
+    assert.same({ 1300, 1300 * 1301 / 2 }, { streamed[1], streamed[2] })
+    for n, row in ipairs(streamed[3]) do assert.equal(n, row.n) end
+    local kept = {}
+    for row in conn:rows("SELECT n FROM t WHERE task = 5 ORDER BY n") do kept[#kept + 1] = row end
+    assert.equal(1300, #kept)
+    for n, row in ipairs(kept) do assert.equal(n, row.n) end
     local undone = runtime.parallel({ function()
       return conn:transaction(function(tx)
         assert(tx:exec("INSERT INTO t VALUES (9, 9)"))

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Value};
+use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
 use super::batch;
 use super::lua_rows::{self, in_task};
@@ -95,7 +95,7 @@ pub fn run_many(lua: &Lua, tx: Arc<tokio::sync::Mutex<Option<Tx>>>, sql: String,
 fn answer(lua: &Lua, handle: &mut Handle, what: What, sql: &str, params: &[Param]) -> Result<MultiValue> {
     match what {
         What::Query => {
-            let (list, outcome) = lua_rows::build(lua, 0, usize::MAX, |sink| handle.run(sql, params, sink))?;
+            let (list, outcome) = lua_rows::build(lua, None, 0, usize::MAX, |sink| handle.run(sql, params, sink))?;
             match outcome {
                 Ok(_) => list.into_lua_multi(lua),
                 Err(e) => crate::error::pair::<Value>(lua, Err(e)),
@@ -140,7 +140,7 @@ async fn in_pool(place: Place, what: What, sql: String, params: Vec<Param>, show
         }
     }?;
     match answered {
-        Answer::Rows(rows) => deliver(move |lua| lua_rows::from_cells(lua, &rows.columns, &rows.rows)),
+        Answer::Rows(rows) => deliver(move |lua| lua_rows::from_cells(lua, None, &rows.columns, &rows.rows)),
         Answer::Done(done) => deliver(move |lua| super::result_table(lua, done.affected, Some(done.last_insert_id))),
     }
 }
@@ -181,9 +181,11 @@ pub fn finish(lua: &Lua, slot: Arc<tokio::sync::Mutex<Option<Tx>>>, commit: bool
     crate::error::pair(lua, end(taken).map(|_| true))
 }
 
-/// The next batch of a stream's rows (nil once they are over), built in place outside a task.
-pub fn next_batch(lua: &Lua, stream: Arc<std::sync::Mutex<sqlite::Stream>>, size: usize, json: JsonColumns) -> Result<MultiValue> {
+/// The next batch of a stream's rows (nil once they are over), built in place outside a task;
+/// `previous`, the batch before, is filled again.
+pub fn next_batch(lua: &Lua, stream: Arc<std::sync::Mutex<sqlite::Stream>>, size: usize, json: JsonColumns, previous: Option<Table>) -> Result<MultiValue> {
     if in_task(lua)? {
+        let previous = previous.map(|t| lua.create_registry_value(t)).transpose()?;
         return crate::runtime::wait_for(lua, async move {
             let (rows, more) = blocking(move || {
                 let mut rows = Collected::new(size);
@@ -194,11 +196,14 @@ pub fn next_batch(lua: &Lua, stream: Arc<std::sync::Mutex<sqlite::Stream>>, size
             if rows.rows.is_empty() && !more {
                 return deliver(|_| Ok(Value::Nil));
             }
-            json.deliver(deliver(move |lua| Ok(Value::Table(lua_rows::from_cells(lua, &rows.columns, &rows.rows)?))))
+            json.deliver(deliver(move |lua| {
+                let into = previous.map(|key| lua.registry_value::<Table>(&key)).transpose()?;
+                Ok(Value::Table(lua_rows::from_cells(lua, into, &rows.columns, &rows.rows)?))
+            }))
         });
     }
     let mut s = stream.lock().unwrap_or_else(|p| p.into_inner());
-    let (list, outcome) = lua_rows::build(lua, size, size, |sink| s.next(sink))?;
+    let (list, outcome) = lua_rows::build(lua, previous, size, size, |sink| s.next(sink))?;
     match outcome {
         Ok(more) if !more && list.raw_len() == 0 => Value::Nil.into_lua_multi(lua),
         Ok(_) => json.apply(lua, list.into_lua_multi(lua)?),

@@ -67,6 +67,8 @@ struct List {
     names: c_int,
     columns: usize,
     count: ffi::lua_Integer,
+    /// The length of a list filled again, whose rows past the new ones are cleared at the end.
+    before: Option<ffi::lua_Integer>,
 }
 
 impl List {
@@ -74,7 +76,14 @@ impl List {
     unsafe fn new(state: *mut ffi::lua_State, capacity: usize) -> List {
         ffi::lua_createtable(state, capacity.min(1 << 20) as c_int, 1);
         let list = ffi::lua_gettop(state);
-        List { state, list, names: list + 1, columns: 0, count: 0 }
+        List { state, list, names: list + 1, columns: 0, count: 0, before: None }
+    }
+
+    /// The list at stack index `list` (one this module made, for the same statement), filled
+    /// again from its first row: no new list, and its `columns` kept.
+    unsafe fn refill(state: *mut ffi::lua_State, list: c_int) -> List {
+        let before = ffi::lua_rawlen(state, list) as ffi::lua_Integer;
+        List { state, list, names: ffi::lua_gettop(state) + 1, columns: 0, count: 0, before: Some(before) }
     }
 
     /// Pushes the column names once, from the first row.
@@ -103,28 +112,59 @@ impl List {
         ffi::lua_rawseti(state, self.list, self.count);
     }
 
-    /// Sets `columns` and leaves only the list on the stack.
+    /// Sets `columns` (clears the old rows past the new ones, for a list filled again) and
+    /// leaves only the list on the stack.
     unsafe fn finish(self) {
         let state = self.state;
-        ffi::lua_createtable(state, self.columns as c_int, 0);
-        for i in 0..self.columns {
-            ffi::lua_pushvalue(state, self.names + i as c_int);
-            ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+        if let Some(before) = self.before {
+            for i in self.count + 1..=before {
+                ffi::lua_pushnil(state);
+                ffi::lua_rawseti(state, self.list, i);
+            }
+        } else {
+            ffi::lua_createtable(state, self.columns as c_int, 0);
+            for i in 0..self.columns {
+                ffi::lua_pushvalue(state, self.names + i as c_int);
+                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+            }
+            ffi::lua_setfield(state, self.list, c"columns".as_ptr());
         }
-        ffi::lua_setfield(state, self.list, c"columns".as_ptr());
         ffi::lua_settop(state, self.list);
     }
 }
 
+/// Makes a list of rows with `fill` in one protected call: `into` emptied and filled again when
+/// given (a list made here for the same statement: a rows loop's next batch, with no new table
+/// to allocate and collect), else a new list for `capacity` rows.
+fn make<T>(lua: &Lua, into: Option<Table>, capacity: usize, fill: impl FnOnce(*mut ffi::lua_State, &mut List) -> T) -> Result<(Table, T)> {
+    let mut out = None;
+    // SAFETY: `fill` only touches the stack of this protected call. A Lua error (out of
+    // memory) leaves through it, abandoning what `fill` holds.
+    let list: Table = unsafe {
+        lua.exec_raw(into, |state| {
+            let mut list = if ffi::lua_type(state, 1) == ffi::LUA_TTABLE {
+                List::refill(state, 1)
+            } else {
+                ffi::lua_settop(state, 0);
+                List::new(state, capacity)
+            };
+            out = Some(fill(state, &mut list));
+            list.finish();
+        })?
+    };
+    let out = out.ok_or_else(|| mlua::Error::runtime("db: the rows were not built"))?;
+    Ok((list, out))
+}
+
 /// A [`Sink`] that appends SQLite's rows to a Lua list, at most `limit` of them.
-pub struct LuaSink {
-    list: List,
+pub struct LuaSink<'a> {
+    list: &'a mut List,
     limit: usize,
 }
 
-impl Sink for LuaSink {
+impl Sink for LuaSink<'_> {
     fn row(&mut self, row: &Row) -> bool {
-        // SAFETY: a sink lives inside `build`'s protected call, on its Lua stack.
+        // SAFETY: a sink lives inside `make`'s protected call, on its Lua stack.
         unsafe {
             self.list.name_columns((0..row.len()).map(|i| row.name(i)));
             let state = self.list.state;
@@ -134,76 +174,60 @@ impl Sink for LuaSink {
     }
 }
 
-/// Builds a list of rows with `fill`, which hands SQLite's rows to the sink (at most `limit`),
-/// and returns whatever else `fill` returns.
-pub fn build<T>(lua: &Lua, capacity: usize, limit: usize, fill: impl FnOnce(&mut LuaSink) -> T) -> Result<(Table, T)> {
-    let mut out = None;
-    // SAFETY: the sink only touches the stack of this protected call. A Lua error (out of
-    // memory) leaves through it, abandoning what `fill` holds.
-    let list: Table = unsafe {
-        lua.exec_raw((), |state| {
-            let mut sink = LuaSink { list: List::new(state, capacity), limit };
-            out = Some(fill(&mut sink));
-            sink.list.finish();
-        })?
-    };
-    let out = out.ok_or_else(|| mlua::Error::runtime("db: the rows were not built"))?;
-    Ok((list, out))
+/// Builds a list of rows (in `into`, see [`make`]) with `fill`, which hands SQLite's rows to
+/// the sink (at most `limit`), and returns whatever else `fill` returns.
+pub fn build<T>(lua: &Lua, into: Option<Table>, capacity: usize, limit: usize, fill: impl FnOnce(&mut LuaSink) -> T) -> Result<(Table, T)> {
+    make(lua, into, capacity, |_, list| fill(&mut LuaSink { list, limit }))
 }
 
-/// `rows` of owned cells (the network drivers'), as a list of row tables.
-pub fn from_cells(lua: &Lua, columns: &[String], rows: &[Vec<Cell>]) -> Result<Table> {
-    // SAFETY: only this protected call's stack is touched.
-    unsafe {
-        lua.exec_raw::<Table>((), |state| {
-            let mut list = List::new(state, rows.len());
-            list.name_columns(columns.iter().map(|c| c.as_bytes()));
-            for row in rows {
-                list.row(|i| match row.get(i) {
-                    Some(cell) => push_cell(state, cell),
-                    None => push_null(state),
-                });
-            }
-            list.finish();
-        })
-    }
+/// `rows` of owned cells (SQLite's, read off the Lua thread), as a list of row tables.
+pub fn from_cells(lua: &Lua, into: Option<Table>, columns: &[String], rows: &[Vec<Cell>]) -> Result<Table> {
+    // SAFETY: `make` runs this on its protected call's stack.
+    let (list, ()) = make(lua, into, rows.len(), |state, list| unsafe {
+        list.name_columns(columns.iter().map(|c| c.as_bytes()));
+        for row in rows {
+            list.row(|i| match row.get(i) {
+                Some(cell) => push_cell(state, cell),
+                None => push_null(state),
+            });
+        }
+    })?;
+    Ok(list)
 }
 
-/// A server's rows as sqlx read them, each cell decoded as it is pushed: by `direct` when it
-/// can (the common types, straight from their wire form), else through `cell`. A cell that
-/// cannot be read makes the whole answer an error.
+/// A server's rows as sqlx read them (into `into`, see [`make`]), each cell decoded as it is
+/// pushed: by `direct` when it can (the common types, straight from their wire form), else
+/// through `cell`. A cell that cannot be read makes the whole answer an error.
 pub fn from_rows<R: sqlx::Row>(
     lua: &Lua,
+    into: Option<Table>,
     rows: &[R],
     direct: unsafe fn(*mut ffi::lua_State, &R, usize) -> bool,
     cell: fn(&R, usize) -> std::result::Result<Cell, String>,
 ) -> Result<std::result::Result<Table, crate::error::Error>> {
     use sqlx::Column;
-    let mut failed: Option<String> = None;
-    // SAFETY: only this protected call's stack is touched.
-    let list = unsafe {
-        lua.exec_raw::<Table>((), |state| {
-            let mut list = List::new(state, rows.len());
-            if let Some(first) = rows.first() {
-                list.name_columns(first.columns().iter().map(|c| c.name().as_bytes()));
-            }
-            for row in rows {
-                list.row(|i| {
-                    if direct(state, row, i) {
-                        return;
+    // SAFETY: `make` runs this on its protected call's stack.
+    let (list, failed) = make(lua, into, rows.len(), |state, list| unsafe {
+        let mut failed: Option<String> = None;
+        if let Some(first) = rows.first() {
+            list.name_columns(first.columns().iter().map(|c| c.name().as_bytes()));
+        }
+        for row in rows {
+            list.row(|i| {
+                if direct(state, row, i) {
+                    return;
+                }
+                match cell(row, i) {
+                    Ok(c) => push_cell(state, &c),
+                    Err(e) => {
+                        failed.get_or_insert_with(|| format!("db: column {}: {e}", i + 1));
+                        push_null(state)
                     }
-                    match cell(row, i) {
-                        Ok(c) => push_cell(state, &c),
-                        Err(e) => {
-                            failed.get_or_insert_with(|| format!("db: column {}: {e}", i + 1));
-                            push_null(state)
-                        }
-                    }
-                });
-            }
-            list.finish();
-        })?
-    };
+                }
+            });
+        }
+        failed
+    })?;
     Ok(match failed {
         Some(message) => Err(crate::error::Error::new(crate::error::Kind::Remote, message)),
         None => Ok(list),

@@ -340,12 +340,13 @@ pub enum Rows {
 
 impl Rows {
     /// The rows as a list of tables, or nil and the error of a cell that cannot be read.
-    fn to_lua(&self, lua: &Lua) -> Result<MultiValue> {
+    /// The rows as a list of tables: `into` filled again when given (see lua_rows::make).
+    fn to_lua(&self, lua: &Lua, into: Option<Table>) -> Result<MultiValue> {
         match self {
             #[cfg(feature = "db-mysql")]
-            Rows::My(rows) => crate::error::pair(lua, lua_rows::from_rows(lua, rows, lua_rows::push_mysql, value::mysql_cell)?),
+            Rows::My(rows) => crate::error::pair(lua, lua_rows::from_rows(lua, into, rows, lua_rows::push_mysql, value::mysql_cell)?),
             #[cfg(feature = "db-postgres")]
-            Rows::Pg(rows) => crate::error::pair(lua, lua_rows::from_rows(lua, rows, lua_rows::push_pg, value::postgres_cell)?),
+            Rows::Pg(rows) => crate::error::pair(lua, lua_rows::from_rows(lua, into, rows, lua_rows::push_pg, value::postgres_cell)?),
         }
     }
 }
@@ -575,7 +576,7 @@ async fn run_on(on: &mut Tx, what: What, sql: &str, params: &[Param]) -> std::re
 
 fn delivered(answer: Answer) -> crate::runtime::Outcome {
     match answer {
-        Answer::Rows(rows) => deliver(move |lua| rows.to_lua(lua)),
+        Answer::Rows(rows) => deliver(move |lua| rows.to_lua(lua, None)),
         Answer::Done(affected, last) => deliver(move |lua| result_table(lua, affected, last)),
     }
 }
@@ -939,18 +940,22 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
     )?;
     native.raw_set(
         "next_batch",
-        bridge::function(lua, "connection:rows", |lua, s: UserDataRef<Stream>| {
+        bridge::function(lua, "connection:rows", |lua, (s, previous): (UserDataRef<Stream>, Option<Table>)| {
             let (rx, json) = match &*s {
                 Stream::Channel { rx, json, .. } => (rx.clone(), json.clone()),
                 #[cfg(feature = "db-sqlite")]
-                Stream::Lite(stream, json) => return lite::next_batch(lua, stream.clone(), BATCH, json.clone()),
+                Stream::Lite(stream, json) => return lite::next_batch(lua, stream.clone(), BATCH, json.clone(), previous),
             };
+            let previous = previous.map(|t| lua.create_registry_value(t)).transpose()?;
             crate::runtime::wait_for(lua, async move {
                 let next = rx.lock().await.recv().await;
                 match next {
                     None => deliver(|_| Ok(Value::Nil)),
                     Some(Err(e)) => Err(e),
-                    Some(Ok(rows)) => json.deliver(deliver(move |lua| rows.to_lua(lua))),
+                    Some(Ok(rows)) => json.deliver(deliver(move |lua| {
+                        let into = previous.map(|key| lua.registry_value::<Table>(&key)).transpose()?;
+                        rows.to_lua(lua, into)
+                    })),
                 }
             })
         })?,

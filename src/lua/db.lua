@@ -69,7 +69,7 @@ function index.rows(conn, sql, ...)
   local batch, i, n = nil, 0, 0
   return function()
     if i >= n then
-      local b, e = next_batch(s)
+      local b, e = next_batch(s, batch)
       if e then error(tostring(e), 2) end
       if b == nil then return nil end
       batch, i, n = b, 0, #b
