@@ -21,7 +21,7 @@ PROFILE ?= release
 PROFILE_DIR := $(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 DIST ?= dist
 
-.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-storage stress lint generate deps demo fuzz clean rock-build rock-install
+.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-storage bench-db-sqlx stress lint generate deps demo fuzz clean rock-build rock-install
 
 all: build
 
@@ -103,6 +103,12 @@ bench-aws:
 bench-db:
 	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
 	lua5.4 bench/db.lua
+
+# sqlx alone beside essh and LuaSQL, one insert at a time (as bench-db needs).
+bench-db-sqlx:
+	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
+	$(UNSET_CC) $(CARGO) build --profile release --locked --features $(FEATURE),module --example sqlx_inserts
+	SQLX_INSERTS=$(TARGET_DIR)/release/examples/sqlx_inserts lua5.4 bench/sqlx_inserts.lua
 
 # Needs Debian's lua-sql-sqlite3 (make deps).
 bench-storage:
