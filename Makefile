@@ -64,7 +64,7 @@ test-lua:
 	@tools/check-no-servers
 
 
-bench: bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-aws bench-db bench-storage bench-startup
+bench: bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-aws bench-db bench-db-sqlx bench-storage bench-startup
 
 bench-codecs:
 	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
