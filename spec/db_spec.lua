@@ -203,15 +203,18 @@ describe("db", function()
         end)
         assert.matches("changed my mind", tostring(raised))
         assert.equal(0, #assert(conn:query("SELECT id FROM items WHERE id > 5000")))
-        -- Tasks' batches take the connection in turn.
-        local function batch_of(from)
-          local list = {}
-          for i = 1, 1500 do list[i] = { from + i, "task", "t" } end
-          return function() return conn:exec_many("INSERT INTO items (id, name, note) VALUES (?, ?, ?)", list) end
+        if servers_rewrite then
+          -- Tasks' batches take the server connection in turn (sqlite::memory: is one handle,
+          -- refused while in use; db_sqlite_spec runs batches in tasks on a file).
+          local function batch_of(from)
+            local list = {}
+            for i = 1, 1500 do list[i] = { from + i, "task", "t" } end
+            return function() return conn:exec_many("INSERT INTO items (id, name, note) VALUES (?, ?, ?)", list) end
+          end
+          local results = runtime.parallel({ batch_of(7000), batch_of(9000) })
+          assert.same({ 1500, 1500 }, { results[1][1].affected, results[2][1].affected })
+          assert.equal(3000, assert(conn:query("SELECT count(*) AS n FROM items WHERE name = 'task'"))[1].n)
         end
-        local results = runtime.parallel({ batch_of(7000), batch_of(9000) })
-        assert.same({ 1500, 1500 }, { results[1][1].affected, results[2][1].affected })
-        assert.equal(3000, assert(conn:query("SELECT count(*) AS n FROM items WHERE name = 'task'"))[1].n)
         -- A row of the wrong length stops the batch before anything runs.
         local short, serr = conn:exec_many("INSERT INTO items (id, name, note) VALUES (?, ?, ?)",
           { { 6001, "a", "b" }, { 6002, "a" } })
