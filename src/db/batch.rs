@@ -17,9 +17,10 @@ const MAX_ROWS: usize = 1_000;
 /// Parameter bytes in one statement at most, well under MySQL's smallest max_allowed_packet.
 const MAX_BYTES: usize = 1 << 20;
 
-/// The rows of parameters, from a Lua list of lists (a row holding nils gives its length as
-/// `n`, as table.pack does). Raises when the list holds something else than rows.
-pub fn rows_of(lua: &Lua, name: &str, list: &Table) -> Result<Vec<Vec<Param>>> {
+/// The rows of parameters for `sql`, from a Lua list of lists (a row holding nils gives its
+/// length as `n`, as table.pack does). Raises when the list holds something else than rows;
+/// an invalid error when a row gives another number of parameters than the statement takes.
+pub fn rows_of(lua: &Lua, name: &str, sql: &str, list: &Table, shown: &str) -> Result<std::result::Result<Vec<Vec<Param>>, Error>> {
     let mut rows = Vec::with_capacity(list.raw_len());
     for (i, row) in list.sequence_values::<Value>().enumerate() {
         let row = match row? {
@@ -40,12 +41,11 @@ pub fn rows_of(lua: &Lua, name: &str, list: &Table) -> Result<Vec<Vec<Param>>> {
         let values: MultiValue = (1..=n).map(|k| row.raw_get::<Value>(k)).collect::<Result<_>>()?;
         rows.push(super::params(lua, values)?);
     }
-    Ok(rows)
+    Ok(check_counts(sql, &rows, shown).map(|_| rows))
 }
 
-/// An invalid error when a row gives another number of parameters than the statement takes;
-/// nothing runs then.
-pub fn check_counts(sql: &str, rows: &[Vec<Param>], shown: &str) -> std::result::Result<(), Error> {
+/// An invalid error when a row gives another number of parameters than the statement takes.
+fn check_counts(sql: &str, rows: &[Vec<Param>], shown: &str) -> std::result::Result<(), Error> {
     let wanted = super::placeholders::count(sql);
     match rows.iter().position(|r| r.len() != wanted) {
         Some(i) => Err(Error::invalid(format!(
@@ -110,13 +110,14 @@ impl Done {
 
 /// Runs `sql` for every row on a server's connection (inside its transaction).
 pub async fn run(on: &mut Tx, sql: &str, rows: Vec<Vec<Param>>, timeout: std::time::Duration, shown: &str) -> std::result::Result<Done, Error> {
-    let marks = match super::driver_of(on) {
+    let driver = super::driver_of(on);
+    let marks = match driver {
         super::target::Driver::Postgres => Marks::Numbered,
         _ => Marks::Question,
     };
     let mut done = Done::default();
     let Some(shape) = MultiRow::parse(sql) else {
-        let sql = super::statement(super::driver_of(on), sql);
+        let sql = super::statement(driver, sql);
         for (i, row) in rows.iter().enumerate() {
             let (affected, _) = within(timeout, shown, execute(on, &sql, row)).await.map_err(|e| of_rows(e, i + 1, i + 1))?;
             done.affected += affected;

@@ -73,7 +73,7 @@ pub fn run_many(lua: &Lua, tx: Arc<tokio::sync::Mutex<Option<Tx>>>, sql: String,
             done.statements += 1;
         }
         if own {
-            let ended = handle.run(if outcome.is_ok() { "COMMIT" } else { "ROLLBACK" }, &[], &mut Discard);
+            let ended = handle.run(super::ending(outcome.is_ok()), &[], &mut Discard);
             outcome = outcome.and(ended.map(|_| ()));
         }
         outcome.map(|_| done)
@@ -162,7 +162,7 @@ pub fn begin(lite: &Arc<Lite>) -> std::result::Result<Tx, Error> {
 /// Commits or rolls back the transaction in `slot`, which is over either way: its handle goes
 /// back to the connection.
 pub fn finish(lua: &Lua, slot: Arc<tokio::sync::Mutex<Option<Tx>>>, commit: bool, shown: String) -> Result<MultiValue> {
-    let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+    let sql = super::ending(commit);
     let end = move |tx: Option<Tx>| -> std::result::Result<(), Error> {
         let mut tx = tx;
         tx_handle(&mut tx, &shown)?.run(sql, &[], &mut Discard).map(|_| ())
@@ -185,7 +185,7 @@ pub fn finish(lua: &Lua, slot: Arc<tokio::sync::Mutex<Option<Tx>>>, commit: bool
 /// `previous`, the batch before, is filled again.
 pub fn next_batch(lua: &Lua, stream: Arc<std::sync::Mutex<sqlite::Stream>>, size: usize, json: JsonColumns, previous: Option<Table>) -> Result<MultiValue> {
     if in_task(lua)? {
-        let previous = previous.map(|t| lua.create_registry_value(t)).transpose()?;
+        let previous = lua_rows::Previous::keep(lua, previous)?;
         return crate::runtime::wait_for(lua, async move {
             let (rows, more) = blocking(move || {
                 let mut rows = Collected::new(size);
@@ -196,10 +196,7 @@ pub fn next_batch(lua: &Lua, stream: Arc<std::sync::Mutex<sqlite::Stream>>, size
             if rows.rows.is_empty() && !more {
                 return deliver(|_| Ok(Value::Nil));
             }
-            json.deliver(deliver(move |lua| {
-                let into = previous.map(|key| lua.registry_value::<Table>(&key)).transpose()?;
-                Ok(Value::Table(lua_rows::from_cells(lua, into, &rows.columns, &rows.rows)?))
-            }))
+            json.deliver(deliver(move |lua| Ok(Value::Table(lua_rows::from_cells(lua, previous.take(lua)?, &rows.columns, &rows.rows)?))))
         });
     }
     let mut s = stream.lock().unwrap_or_else(|p| p.into_inner());

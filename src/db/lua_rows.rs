@@ -133,6 +133,21 @@ impl List {
     }
 }
 
+/// A rows loop's previous batch list, held for the closure that delivers the next batch from
+/// the runtime (a Lua value cannot go there itself).
+pub struct Previous(Option<mlua::RegistryKey>);
+
+impl Previous {
+    pub fn keep(lua: &Lua, list: Option<Table>) -> Result<Previous> {
+        Ok(Previous(list.map(|t| lua.create_registry_value(t)).transpose()?))
+    }
+
+    /// The list again, to fill (see [`make`]).
+    pub fn take(self, lua: &Lua) -> Result<Option<Table>> {
+        self.0.map(|key| lua.registry_value::<Table>(&key)).transpose()
+    }
+}
+
 /// Makes a list of rows with `fill` in one protected call: `into` emptied and filled again when
 /// given (a list made here for the same statement: a rows loop's next batch, with no new table
 /// to allocate and collect), else a new list for `capacity` rows.

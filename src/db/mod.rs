@@ -339,8 +339,8 @@ pub enum Rows {
 }
 
 impl Rows {
-    /// The rows as a list of tables, or nil and the error of a cell that cannot be read.
-    /// The rows as a list of tables: `into` filled again when given (see lua_rows::make).
+    /// The rows as a list of tables (`into` filled again when given, see lua_rows::make), or
+    /// nil and the error of a cell that cannot be read.
     fn to_lua(&self, lua: &Lua, into: Option<Table>) -> Result<MultiValue> {
         match self {
             #[cfg(feature = "db-mysql")]
@@ -416,9 +416,18 @@ async fn begin(pool: &Pool) -> std::result::Result<Tx, sqlx::Error> {
     Ok(tx)
 }
 
+/// The statement that ends a transaction.
+fn ending(commit: bool) -> &'static str {
+    if commit {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    }
+}
+
 /// Commits or rolls back a transaction; its connection goes back, kept when that worked.
 async fn end(tx: Tx, commit: bool) -> std::result::Result<(), sqlx::Error> {
-    let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+    let sql = ending(commit);
     macro_rules! ended {
         ($loan:expr) => {{
             let mut loan = $loan;
@@ -669,13 +678,12 @@ fn connection_index(lua: &Lua) -> Result<Table> {
             })?;
         }
         bridge::export(lua, m, "connection:exec_many", |lua, (c, sql, list): (UserDataRef<Connection>, String, Table)| {
-            let rows = batch::rows_of(lua, "connection:exec_many", &list)?;
-            let pool = batch::check_counts(&sql, &rows, &c.shown).and_then(|_| c.pool());
-            let (shown, timeout) = (c.shown.clone(), c.timeout);
-            let pool = match pool {
-                Ok(pool) => pool,
+            let checked = batch::rows_of(lua, "connection:exec_many", &sql, &list, &c.shown)?;
+            let (rows, pool) = match checked.and_then(|rows| Ok((rows, c.pool()?))) {
+                Ok(both) => both,
                 Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
             };
+            let (shown, timeout) = (c.shown.clone(), c.timeout);
             #[cfg(feature = "db-sqlite")]
             if let Pool::Lite(lite) = &pool {
                 return match lite::begin(lite) {
@@ -707,10 +715,10 @@ fn transaction_index(lua: &Lua) -> Result<Table> {
             })?;
         }
         bridge::export(lua, m, "transaction:exec_many", |lua, (t, sql, list): (UserDataRef<Transaction>, String, Table)| {
-            let rows = batch::rows_of(lua, "transaction:exec_many", &list)?;
-            if let Err(e) = batch::check_counts(&sql, &rows, &t.shown) {
-                return crate::error::pair::<Value>(lua, Err(e));
-            }
+            let rows = match batch::rows_of(lua, "transaction:exec_many", &sql, &list, &t.shown)? {
+                Ok(rows) => rows,
+                Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
+            };
             let (tx, shown, timeout) = (t.tx.clone(), t.shown.clone(), t.timeout);
             #[cfg(feature = "db-sqlite")]
             if t.driver == Driver::Sqlite {
@@ -946,16 +954,13 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
                 #[cfg(feature = "db-sqlite")]
                 Stream::Lite(stream, json) => return lite::next_batch(lua, stream.clone(), BATCH, json.clone(), previous),
             };
-            let previous = previous.map(|t| lua.create_registry_value(t)).transpose()?;
+            let previous = lua_rows::Previous::keep(lua, previous)?;
             crate::runtime::wait_for(lua, async move {
                 let next = rx.lock().await.recv().await;
                 match next {
                     None => deliver(|_| Ok(Value::Nil)),
                     Some(Err(e)) => Err(e),
-                    Some(Ok(rows)) => json.deliver(deliver(move |lua| {
-                        let into = previous.map(|key| lua.registry_value::<Table>(&key)).transpose()?;
-                        rows.to_lua(lua, into)
-                    })),
+                    Some(Ok(rows)) => json.deliver(deliver(move |lua| rows.to_lua(lua, previous.take(lua)?))),
                 }
             })
         })?,
