@@ -108,7 +108,7 @@ for _, backend in ipairs { "native", "openssh" } do
 
     it("forwards a local port", function()
       local conn = open("web1")
-      local port = math.random(30000, 60000)
+      local port = shell.free_port()
       local f = assert(conn:forward(port, "127.0.0.1", server.port))
       local banner = shell.must(("nc -w 2 127.0.0.1 %d </dev/null | head -c 7"):format(port))
       assert.equal("SSH-2.0", banner)

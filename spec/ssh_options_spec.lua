@@ -8,14 +8,6 @@ local sshd = require "support.sshd"
 local httpd = require "support.httpd"
 local shell = require "support.shell"
 
-local function free_port()
-  for _ = 1, 50 do
-    local port = math.random(30000, 60000)
-    if not shell.sh("ss -Htln 'sport = :" .. port .. "' | grep -q LISTEN") then return port end
-  end
-  error("no free port")
-end
-
 -- Collects native warnings while `fn` runs.
 local function warnings_of(fn)
   local seen = {}
@@ -175,7 +167,7 @@ describe("ssh_config keywords the native client applies", function()
   it("RemoteForward: a remote connection comes back to a local server", function()
     local web = httpd.start()
     finally(web.stop)
-    local port = free_port()
+    local port = shell.free_port()
     local s = assert(connect({ RemoteForward = ("%d 127.0.0.1:%d"):format(port, web.port) }))
     local got = s:exec(("curl -s http://127.0.0.1:%d/hello"):format(port))
     assert.equal("hello", got.stdout)
@@ -185,7 +177,7 @@ describe("ssh_config keywords the native client applies", function()
   it("LocalForward: a local port reaches the server's side for as long as the connection", function()
     local web = httpd.start()
     finally(web.stop)
-    local port = free_port()
+    local port = shell.free_port()
     local s = assert(connect({ LocalForward = ("%d 127.0.0.1:%d"):format(port, web.port) }))
     local r = assert(http.get(("http://127.0.0.1:%d/hello"):format(port)))
     assert.equal("hello", r.body)
@@ -274,7 +266,7 @@ describe("ssh_config keywords the native client applies", function()
   end)
 
   it("ConnectionAttempts tries again; ConnectTimeout bounds each try", function()
-    local closed = free_port()
+    local closed = shell.free_port()
     local t0 = require("essh_native.runtime").monotonic()
     local s, err = ssh.connect(server.options({ port = closed, options = { ConnectionAttempts = 2 } }))
     assert.is_nil(s)
@@ -376,7 +368,7 @@ describe("every ssh_config(5) keyword", function()
       if not k.applied and not k.obsolete then
         local value = SAMPLES[k.name]
         assert.truthy(value, "no sample value for " .. k.name)
-        local options = { host = "walk-" .. k.name, hostname = "127.0.0.1", port = free_port(), ssh_config = false,
+        local options = { host = "walk-" .. k.name, hostname = "127.0.0.1", port = shell.free_port(), ssh_config = false,
           agent = false, connect_timeout = 2, options = { [k.name] = value } }
         local seen = warnings_of(function() ssh.connect(options) end)
         assert.equal(1, #seen, k.name .. ": " .. table.concat(seen, " / "))
@@ -391,7 +383,7 @@ describe("every ssh_config(5) keyword", function()
 
   it("a keyword set to what the native client does anyway is not reported", function()
     local seen = warnings_of(function()
-      ssh.connect({ host = "quiet", hostname = "127.0.0.1", port = free_port(), ssh_config = false, agent = false,
+      ssh.connect({ host = "quiet", hostname = "127.0.0.1", port = shell.free_port(), ssh_config = false, agent = false,
         connect_timeout = 2, options = { ForwardX11 = "no", GSSAPIAuthentication = "no", ControlMaster = "no" } })
     end)
     assert.same({}, seen)

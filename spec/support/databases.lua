@@ -13,11 +13,6 @@ local function password()
   return (shell.must("head -c 18 /dev/urandom | base64 | tr '+/' 'xy'"):gsub("%s+$", ""))
 end
 
-local function free_port()
-  local python = [[import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])]]
-  return tonumber((shell.must("python3 -c " .. shell.quote(python)):gsub("%s+$", "")))
-end
-
 local function wait_for(check, what, log)
   for _ = 1, 600 do
     if shell.sh(check) then return end
@@ -65,7 +60,7 @@ function M.postgres(options)
   shell.must(("chown postgres %s && printf '%%s' %s > %s/pw && chown postgres %s/pw"):format(dir, pw, dir, dir))
   shell.must(("%s %s/initdb -D %s/data -U essh --auth=scram-sha-256 --pwfile=%s/pw -E UTF8 --locale=C.UTF-8"
     .. " >%s/initdb.log 2>&1"):format(as_postgres, bin, dir, dir, dir))
-  local port = free_port()
+  local port = shell.free_port()
   local tls = ""
   if options.tls then
     certificates(dir, "postgres")
@@ -90,7 +85,7 @@ function M.mariadb()
   local pw = password()
   shell.must(("mariadb-install-db --no-defaults --auth-root-authentication-method=socket --user=root --datadir=%s/data"
     .. " --skip-test-db >%s/install.log 2>&1"):format(dir, dir))
-  local port = free_port()
+  local port = shell.free_port()
   local watchdog = shell.watchdog(("exec mariadbd --no-defaults --user=root --datadir=%s/data --socket=%s/sock --port=%d"
     .. " --bind-address=127.0.0.1 --skip-name-resolve --innodb-flush-log-at-trx-commit=0 --log-bin=%s/binlog"
     .. " --server-id=1 >%s/log 2>&1"):format(dir, dir, port, dir, dir))

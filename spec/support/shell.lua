@@ -25,6 +25,13 @@ function M.must(command)
   return out
 end
 
+--- A TCP port on loopback that nothing uses now: one the kernel hands out for an ephemeral
+--- bind, so it is free of listeners and of connected sockets alike.
+function M.free_port()
+  local python = [[import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])]]
+  return tonumber((M.must("python3 -c " .. M.quote(python)):gsub("%s+$", "")))
+end
+
 --- The terminal modes (`stty -g` lines) that `out` holds, in order.
 function M.stty_modes(out)
   local modes = {}

@@ -60,15 +60,6 @@ function M.keys()
   return d
 end
 
-local function free_port()
-  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
-  for _ = 1, 50 do
-    local port = math.random(20000, 60000)
-    if not sh("ss -Htln 'sport = :" .. port .. "' | grep -q LISTEN") then return port end
-  end
-  error("support/sshd: no free port")
-end
-
 --- Starts an sshd. Options: kbdint (offer keyboard-interactive), listen (addresses), pam = false,
 --- extra (more sshd_config lines), netns (a network namespace to run in), clients (networks
 --- besides loopback that may log in).
@@ -94,7 +85,7 @@ function M.start(options)
     :format(keys, user, keys))
   local server = { dir = dir, user = user, password = M.is_root and M.PASSWORD or nil, keys = keys }
   for _ = 1, 5 do
-    local port = free_port()
+    local port = shell.free_port()
     write(dir .. "/sshd_config", table.concat({
       "Port " .. port,
       "ListenAddress " .. table.concat(options.listen or { "127.0.0.1" }, "\nListenAddress "),
