@@ -73,19 +73,32 @@ where
     Ok(Box::new(move |lua| f(lua)?.into_lua_multi(lua)))
 }
 
-/// The runtime of one Lua state: created on first use, shut down when the state closes.
+/// The runtimes of one Lua state: created on first use, shut down when the state closes.
+///
+/// Most work runs on the shared runtime, whose threads drive its I/O and its spawned tasks
+/// while Lua code runs. A database's connections live on the local runtime instead, which only
+/// the Lua thread drives, whenever it waits: a statement's answer then wakes the Lua thread
+/// itself, not a runtime thread that wakes it in turn (a hand-off that costs a round trip as
+/// much CPU as the client's own work).
 pub struct Runtime {
     tokio: Option<tokio::runtime::Runtime>,
+    local: Option<tokio::runtime::Runtime>,
     completed_tx: UnboundedSender<u64>,
     completed_rx: RefCell<UnboundedReceiver<u64>>,
     next_id: Cell<u64>,
     interrupts: OnceLock<AsyncFd<OwnedFd>>,
     /// The Ctrl-Cs reported so far: one that arrives as a wait ends is reported by the next.
     seen_interrupts: Cell<u64>,
+    /// Tasks of the scheduler started and not finished: while there are none, a wait blocks
+    /// where it is called, without an [`Op`] for the scheduler to settle.
+    live_tasks: Cell<u64>,
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if let Some(rt) = self.local.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
         if let Some(rt) = self.tokio.take() {
             rt.shutdown_timeout(Duration::from_secs(2));
         }
@@ -153,29 +166,53 @@ impl Runtime {
             .thread_name("essh-runtime")
             .on_thread_start(block_sigpipe)
             .build()?;
+        let local = tokio::runtime::Builder::new_current_thread().enable_all().on_thread_start(block_sigpipe).build()?;
         let (completed_tx, completed_rx) = unbounded_channel();
         Ok(Runtime {
             tokio: Some(tokio),
+            local: Some(local),
             completed_tx,
             completed_rx: RefCell::new(completed_rx),
             next_id: Cell::new(1),
             interrupts: OnceLock::new(),
             seen_interrupts: Cell::new(INTERRUPTS.load(Ordering::SeqCst)),
+            live_tasks: Cell::new(0),
         })
     }
 
+    /// The shared runtime's handle.
     pub fn handle(&self) -> &tokio::runtime::Handle {
         self.tokio.as_ref().expect("the runtime lives as long as its Lua state").handle()
     }
 
-    /// Runs `fut` to completion on this thread, or returns an `interrupted` error when Ctrl-C
-    /// arrives first. Only called from the Lua thread, which never runs inside the runtime.
-    pub fn block_on<F: Future>(&self, fut: F) -> std::result::Result<F::Output, Error> {
+    fn local(&self) -> &tokio::runtime::Runtime {
+        self.local.as_ref().expect("the runtime lives as long as its Lua state")
+    }
+
+    /// The handle of the runtime that `place` names.
+    fn handle_of(&self, place: Place) -> &tokio::runtime::Handle {
+        match place {
+            Place::Shared => self.handle(),
+            Place::Local => self.local().handle(),
+        }
+    }
+
+    /// Runs `fut` on this thread while driving the local runtime; for [`Place::Shared`] work
+    /// it polls `fut` in the shared runtime's context, so that what it spawns or registers
+    /// lives there.
+    fn drive<F: Future>(&self, fut: F) -> F::Output {
+        self.local().block_on(fut)
+    }
+
+    /// Runs `fut`, work of `place`, to completion on this thread, or returns an `interrupted`
+    /// error when Ctrl-C arrives first. Only called from the Lua thread, which never runs
+    /// inside a runtime.
+    fn block_on<F: Future>(&self, place: Place, fut: F) -> std::result::Result<F::Output, Error> {
         let _guard = PIPE.fds().and_then(|_| Handler::install(libc::SIGINT, on_sigint));
-        let _sigpipe = SigpipeBlocked::new();
+        // The local runtime's work (databases) writes to sockets only, with MSG_NOSIGNAL.
+        let _sigpipe = (place == Place::Shared).then(SigpipeBlocked::new);
         let generation = self.seen_interrupts.get();
-        let handle = self.handle();
-        let result = handle.block_on(async {
+        let result = self.drive(async {
             let interrupts = match self.interrupts.get() {
                 Some(fd) => Some(fd),
                 None => PIPE.reader().ok().map(|fd| self.interrupts.get_or_init(|| fd)),
@@ -192,12 +229,41 @@ impl Runtime {
         result
     }
 
+    /// Waits for the cleanups of work just dropped where it stood, so that they are done
+    /// before the program goes on.
+    fn cleaned_up(&self) {
+        self.drive(async {
+            let _ = tokio::time::timeout(CLEANUP_WAIT, cleanups_done()).await;
+        });
+    }
+
+    /// Runs `work` to its end on this thread (no task of the scheduler can run meanwhile):
+    /// its Lua values, nil and its error, or `RAISE, err` when Ctrl-C stops it.
+    fn run_here<F>(&self, lua: &Lua, place: Place, work: F) -> Result<MultiValue>
+    where
+        F: Future<Output = Outcome> + Send + 'static,
+    {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match place {
+            Place::Local => self.block_on(place, work),
+            Place::Shared => self.block_on(place, InContext::new(self.handle(), work)),
+        }));
+        match ran {
+            Ok(Ok(Ok(deliver))) => deliver(lua),
+            Ok(Ok(Err(err))) => (Value::Nil, err).into_lua_multi(lua),
+            Ok(Err(interrupted)) => {
+                self.cleaned_up();
+                (bridge::raise_mark(), interrupted).into_lua_multi(lua)
+            }
+            Err(_) => (Value::Nil, Error::new(Kind::Internal, "internal error (a bug in essh): an operation panicked")).into_lua_multi(lua),
+        }
+    }
+
     /// Stops `task` and waits, at most [`CLEANUP_WAIT`], until it is gone and the cleanups its
     /// end started ([`spawn_cleanup`]) are done: a cancelled transfer has removed its temporary
     /// file before the program can go on, or exit.
     fn stop(&self, task: tokio::task::JoinHandle<()>) {
         task.abort();
-        self.handle().block_on(async {
+        self.drive(async {
             let _ = tokio::time::timeout(CLEANUP_WAIT, async {
                 let _ = task.await;
                 cleanups_done().await;
@@ -300,14 +366,48 @@ impl Drop for CompleteOnDrop {
 
 type Work = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// Which runtime an operation runs on (see [`Runtime`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Place {
+    Shared,
+    Local,
+}
+
+/// Work polled, and dropped, in the context of a runtime other than the one driving it.
+struct InContext<F: Future> {
+    handle: tokio::runtime::Handle,
+    work: Option<std::pin::Pin<Box<F>>>,
+}
+
+impl<F: Future> InContext<F> {
+    fn new(handle: &tokio::runtime::Handle, work: F) -> Self {
+        InContext { handle: handle.clone(), work: Some(Box::pin(work)) }
+    }
+}
+
+impl<F: Future> Future for InContext<F> {
+    type Output = F::Output;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let _context = self.handle.enter();
+        self.work.as_mut().expect("polled after it finished").as_mut().poll(cx)
+    }
+}
+
+impl<F: Future> Drop for InContext<F> {
+    fn drop(&mut self) {
+        let _context = self.handle.enter();
+        self.work = None;
+    }
+}
+
 /// A pending operation, as Lua holds it. Dropping it cancels the work.
 ///
 /// The work starts where it is waited for: plain code's `wait` runs it on the Lua thread
-/// (`block_on`: the runtime's threads only drive its I/O, one wake-up per readiness, not a
-/// hand-off to a worker and back), and a task's `park` spawns it on the runtime, to run while
-/// other tasks do.
+/// (`block_on`: no hand-off to a worker and back), and a task's `park` spawns it on its
+/// runtime, to run while other tasks do.
 pub struct Op {
     id: u64,
+    place: Place,
     completion: Arc<Completion>,
     work: Option<Work>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -322,8 +422,16 @@ impl Drop for Op {
 }
 
 impl Op {
-    /// The operation of `fut`, on the runtime of this Lua state.
+    /// The operation of `fut`, on the shared runtime of this Lua state.
     pub fn spawn<F>(lua: &Lua, fut: F) -> Result<Op>
+    where
+        F: Future<Output = Outcome> + Send + 'static,
+    {
+        Op::new(lua, Place::Shared, fut)
+    }
+
+    /// The operation of `fut`, on the runtime `place` of this Lua state.
+    pub fn new<F>(lua: &Lua, place: Place, fut: F) -> Result<Op>
     where
         F: Future<Output = Outcome> + Send + 'static,
     {
@@ -334,14 +442,23 @@ impl Op {
             let outcome = fut.await;
             guard.0.complete(outcome);
         });
-        Ok(Op { id: rt.next_id(), completion, work: Some(work), task: None })
+        Ok(Op { id: rt.next_id(), place, completion, work: Some(work), task: None })
     }
 
-    /// Starts the work on the runtime, when it has not started.
+    /// Starts the work on its runtime, when it has not started.
     fn start(&mut self, rt: &Runtime) {
         if let Some(work) = self.work.take() {
-            self.task = Some(rt.handle().spawn(work));
+            self.task = Some(rt.handle_of(self.place).spawn(work));
         }
+    }
+
+    /// The work, to be polled on the Lua thread while it drives the local runtime.
+    fn driven(&mut self, rt: &Runtime) -> Option<Work> {
+        let work = self.work.take()?;
+        Some(match self.place {
+            Place::Local => work,
+            Place::Shared => Box::pin(InContext::new(rt.handle(), work)),
+        })
     }
     fn take(&self, lua: &Lua) -> Result<MultiValue> {
         let state = std::mem::replace(&mut *self.completion.0.lock().unwrap_or_else(|p| p.into_inner()), State::Taken);
@@ -364,19 +481,15 @@ impl UserData for Op {
         methods.add_method("id", |_, op, ()| Ok(op.id));
         // Blocks until done; an interrupt cancels the work and comes back as RAISE, err.
         methods.add_method_mut("wait", |lua, op, ()| {
-            if let Some(work) = op.work.take() {
-                let rt = get(lua)?;
-                if let Err(err) = rt.block_on(work) {
-                    // The work was dropped where it stood: its cleanups finish before the program goes on.
-                    rt.handle().block_on(async {
-                        let _ = tokio::time::timeout(CLEANUP_WAIT, cleanups_done()).await;
-                    });
+            let rt = get(lua)?;
+            if let Some(work) = op.driven(&rt) {
+                if let Err(err) = rt.block_on(op.place, work) {
+                    rt.cleaned_up();
                     return (bridge::raise_mark(), err).into_lua_multi(lua);
                 }
             }
             if let Some(task) = op.task.as_mut() {
-                let rt = get(lua)?;
-                let waited = rt.block_on(task);
+                let waited = rt.block_on(op.place, task);
                 if let Err(err) = waited {
                     if let Some(task) = op.task.take() {
                         rt.stop(task);
@@ -417,7 +530,7 @@ impl UserData for Op {
 fn wait_any(lua: &Lua, _: ()) -> Result<MultiValue> {
     let rt = get(lua)?;
     let mut rx = rt.completed_rx.borrow_mut();
-    let first = match rt.block_on(rx.recv()) {
+    let first = match rt.block_on(Place::Shared, rx.recv()) {
         Ok(Some(id)) => id,
         Ok(None) => return Err(mlua::Error::runtime("internal error (a bug in essh): the completion channel closed")),
         Err(err) => return (Value::Nil, err).into_lua_multi(lua),
@@ -482,6 +595,22 @@ pub fn scheduler(lua: &Lua) -> Result<Table> {
     native.raw_set("wait_any", lua.create_function(wait_any)?)?;
     native.raw_set("sleep_op", sleep)?;
     native.raw_set("new_error", new_error)?;
+    native.raw_set(
+        "task_began",
+        lua.create_function(|lua, ()| {
+            let rt = get(lua)?;
+            rt.live_tasks.set(rt.live_tasks.get() + 1);
+            Ok(())
+        })?,
+    )?;
+    native.raw_set(
+        "task_ended",
+        lua.create_function(|lua, ()| {
+            let rt = get(lua)?;
+            rt.live_tasks.set(rt.live_tasks.get().saturating_sub(1));
+            Ok(())
+        })?,
+    )?;
     native.raw_set("lua51", cfg!(feature = "lua51"))?;
     crate::permissions::scheduler_natives(lua, &native)?;
     let scheduler: Table = bridge::run_embedded(lua, "runtime", include_str!("lua/scheduler.lua"), native)?;
@@ -508,8 +637,31 @@ pub fn wait_for<Fut>(lua: &Lua, work: Fut) -> Result<MultiValue>
 where
     Fut: Future<Output = Outcome> + Send + 'static,
 {
+    wait_in(lua, Place::Shared, work)
+}
+
+/// [`wait_for`] for work on the runtime `place`.
+pub fn wait_in<Fut>(lua: &Lua, place: Place, work: Fut) -> Result<MultiValue>
+where
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    {
+        let rt = get(lua)?;
+        if rt.live_tasks.get() == 0 {
+            return rt.run_here(lua, place, work);
+        }
+    }
     scheduler(lua)?;
-    (bridge::wait_mark(), Op::spawn(lua, work)?).into_lua_multi(lua)
+    (bridge::wait_mark(), Op::new(lua, place, work)?).into_lua_multi(lua)
+}
+
+/// Spawns `work` on the runtime `place` of this Lua state.
+pub fn spawn_in<F>(lua: &Lua, place: Place, work: F) -> Result<tokio::task::JoinHandle<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Ok(get(lua)?.handle_of(place).spawn(work))
 }
 
 /// Registers a [`waiting`] function in `table` under the last part of its qualified `name`.

@@ -32,7 +32,7 @@ fn tx_handle<'a>(tx: &'a mut Option<Tx>, shown: &str) -> std::result::Result<&'a
 /// Runs `sql` at `place`: in place outside a task, on the blocking pool inside one.
 pub fn run(lua: &Lua, place: Place, what: What, sql: String, params: Vec<Param>, shown: String, json: JsonColumns) -> Result<MultiValue> {
     if in_task(lua)? {
-        return crate::runtime::wait_for(lua, async move { json.deliver(in_pool(place, what, sql, params, shown).await) });
+        return super::wait(lua, async move { json.deliver(in_pool(place, what, sql, params, shown).await) });
     }
     let answered = match place {
         Place::Pool(lite) => match lite.checkout() {
@@ -79,7 +79,7 @@ pub fn run_many(lua: &Lua, tx: Arc<tokio::sync::Mutex<Option<Tx>>>, sql: String,
         outcome.map(|_| done)
     };
     if in_task(lua)? {
-        return crate::runtime::wait_for(lua, async move {
+        return super::wait(lua, async move {
             let mut guard = tx.lock_owned().await;
             let done = blocking(move || work(tx_handle(&mut guard, &shown)?)).await?;
             deliver(move |lua| done.to_lua(lua))
@@ -168,7 +168,7 @@ pub fn finish(lua: &Lua, slot: Arc<tokio::sync::Mutex<Option<Tx>>>, commit: bool
         tx_handle(&mut tx, &shown)?.run(sql, &[], &mut Discard).map(|_| ())
     };
     if in_task(lua)? {
-        return crate::runtime::wait_for(lua, async move {
+        return super::wait(lua, async move {
             let tx = slot.lock().await.take();
             blocking(move || end(tx)).await?;
             deliver(|_| Ok(true))
@@ -186,7 +186,7 @@ pub fn finish(lua: &Lua, slot: Arc<tokio::sync::Mutex<Option<Tx>>>, commit: bool
 pub fn next_batch(lua: &Lua, stream: Arc<std::sync::Mutex<sqlite::Stream>>, size: usize, json: JsonColumns, previous: Option<Table>) -> Result<MultiValue> {
     if in_task(lua)? {
         let previous = lua_rows::Previous::keep(lua, previous)?;
-        return crate::runtime::wait_for(lua, async move {
+        return super::wait(lua, async move {
             let (rows, more) = blocking(move || {
                 let mut rows = Collected::new(size);
                 let more = stream.lock().unwrap_or_else(|p| p.into_inner()).next(&mut rows)?;

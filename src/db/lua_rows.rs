@@ -32,6 +32,24 @@ unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
     }
 }
 
+/// An exec's result, `{ affected = n, last_insert_id = id }`, made in one protected call
+/// (a table filled through mlua takes one per field).
+pub fn exec_result(lua: &Lua, affected: u64, last_insert_id: Option<i64>) -> Result<Table> {
+    // SAFETY: the closure pushes one table and sets two fields of it, within exec_raw's
+    // protected call.
+    unsafe {
+        lua.exec_raw((), |state| {
+            ffi::lua_createtable(state, 0, 2);
+            push_integer(state, affected as i64);
+            ffi::lua_setfield(state, -2, c"affected".as_ptr());
+            if let Some(id) = last_insert_id {
+                push_integer(state, id);
+                ffi::lua_setfield(state, -2, c"last_insert_id".as_ptr());
+            }
+        })
+    }
+}
+
 unsafe fn push_null(state: *mut ffi::lua_State) {
     ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
 }

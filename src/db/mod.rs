@@ -478,12 +478,7 @@ async fn execute(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Resul
 }
 
 fn result_table(lua: &Lua, affected: u64, last: Option<i64>) -> Result<Table> {
-    let t = lua.create_table()?;
-    t.raw_set("affected", affected as i64)?;
-    if let Some(id) = last.filter(|id| *id != 0) {
-        t.raw_set("last_insert_id", id)?;
-    }
-    Ok(t)
+    lua_rows::exec_result(lua, affected, last.filter(|id| *id != 0))
 }
 
 /// Rows a streamed query has not handed out yet, a batch at a time.
@@ -583,6 +578,15 @@ async fn run_on(on: &mut Tx, what: What, sql: &str, params: &[Param]) -> std::re
     })
 }
 
+/// What a db function returns to have `work` waited for: on the local runtime, where the
+/// connections live (see [`crate::runtime::Runtime`]).
+fn wait<Fut>(lua: &Lua, work: Fut) -> Result<MultiValue>
+where
+    Fut: std::future::Future<Output = crate::runtime::Outcome> + Send + 'static,
+{
+    crate::runtime::wait_in(lua, crate::runtime::Place::Local, work)
+}
+
 fn delivered(answer: Answer) -> crate::runtime::Outcome {
     match answer {
         Answer::Rows(rows) => deliver(move |lua| rows.to_lua(lua, None)),
@@ -651,7 +655,7 @@ fn statement_on(lua: &Lua, c: &Connection, pool: Pool, what: What, sql: String, 
         return lite::run(lua, lite::Place::Pool(lite.clone()), what, sql, params, c.shown.clone(), c.json.clone());
     }
     let (shown, timeout, sql, json) = (c.shown.clone(), c.timeout, statement(c.driver, &sql), c.json.clone());
-    crate::runtime::wait_for(lua, async move { json.deliver(answer(&pool, what, &sql, &params, timeout, &shown).await) })
+    wait(lua, async move { json.deliver(answer(&pool, what, &sql, &params, timeout, &shown).await) })
 }
 
 /// tx:query and tx:exec.
@@ -662,7 +666,7 @@ fn on_transaction(lua: &Lua, t: &Transaction, what: What, sql: String, rest: Mul
     if t.driver == Driver::Sqlite {
         return lite::run(lua, lite::Place::Tx(tx), what, sql, params, shown, json);
     }
-    crate::runtime::wait_for(lua, async move {
+    wait(lua, async move {
         let mut guard = tx.lock().await;
         let inner = guard.as_mut().ok_or_else(|| over(&shown))?;
         let sql = statement(driver_of(inner), &sql);
@@ -691,7 +695,7 @@ fn connection_index(lua: &Lua) -> Result<Table> {
                     Err(e) => crate::error::pair::<Value>(lua, Err(e)),
                 };
             }
-            crate::runtime::wait_for(lua, async move {
+            wait(lua, async move {
                 let mut tx = within(timeout, &shown, begin(&pool)).await?;
                 let outcome = batch::run(&mut tx, &sql, rows, timeout, &shown).await;
                 let ended = within(timeout, &shown, end(tx, outcome.is_ok())).await;
@@ -724,7 +728,7 @@ fn transaction_index(lua: &Lua) -> Result<Table> {
             if t.driver == Driver::Sqlite {
                 return lite::run_many(lua, tx, sql, rows, shown, false);
             }
-            crate::runtime::wait_for(lua, async move {
+            wait(lua, async move {
                 let mut guard = tx.lock().await;
                 let inner = guard.as_mut().ok_or_else(|| over(&shown))?;
                 let done = batch::run(inner, &sql, rows, timeout, &shown).await?;
@@ -738,7 +742,7 @@ fn transaction_index(lua: &Lua) -> Result<Table> {
                 if t.driver == Driver::Sqlite {
                     return lite::finish(lua, tx, commit, shown);
                 }
-                crate::runtime::wait_for(lua, async move {
+                wait(lua, async move {
                     let Some(inner) = tx.lock().await.take() else {
                         return Err(over(&shown));
                     };
@@ -896,7 +900,7 @@ fn stream(lua: &Lua, c: &Connection, pool: Pool, sql: String, params: Vec<Param>
         };
     }
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let task = crate::runtime::get(lua)?.handle().spawn(stream_into(pool, statement(c.driver, &sql), params, c.shown.clone(), tx));
+    let task = crate::runtime::spawn_in(lua, crate::runtime::Place::Local, stream_into(pool, statement(c.driver, &sql), params, c.shown.clone(), tx))?;
     lua.create_userdata(Stream::Channel { rx: Arc::new(tokio::sync::Mutex::new(rx)), task, json: c.json.clone() })?.into_lua_multi(lua)
 }
 
@@ -955,7 +959,7 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
                 Stream::Lite(stream, json) => return lite::next_batch(lua, stream.clone(), BATCH, json.clone(), previous),
             };
             let previous = lua_rows::Previous::keep(lua, previous)?;
-            crate::runtime::wait_for(lua, async move {
+            wait(lua, async move {
                 let next = rx.lock().await.recv().await;
                 match next {
                     None => deliver(|_| Ok(Value::Nil)),
@@ -975,7 +979,7 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
             if let Ok(Pool::Lite(lite)) = &pool {
                 return crate::error::pair(lua, lite::begin(lite).map(made));
             }
-            crate::runtime::wait_for(lua, async move {
+            wait(lua, async move {
                 let pool = pool?;
                 let tx = made(within(timeout, &shown, begin(&pool)).await?);
                 deliver(move |lua| lua.create_userdata(tx))
@@ -991,7 +995,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     native.raw_set("pcall", crate::runtime::scheduler(lua)?.raw_get::<mlua::Function>("pcall")?)?;
     native.raw_set(
         "connect",
-        bridge::function(lua, "db.connect", |lua, args: (String, String, Option<Table>)| crate::runtime::wait_for(lua, connect(lua, args)?))?,
+        bridge::function(lua, "db.connect", |lua, args: (String, String, Option<Table>)| wait(lua, connect(lua, args)?))?,
     )?;
     native.raw_set("null", crate::luavalue::null())?;
     native.raw_set("index", connection_index(lua)?)?;

@@ -9,6 +9,7 @@ local native = ...
 local RAISE, WAIT = native.raise, native.wait
 local wait_any, sleep_op, new_error = native.wait_any, native.sleep_op, native.new_error
 local scope_get, scope_swap = native.scope_get, native.scope_swap
+local task_began, task_ended = native.task_began, native.task_ended
 
 local create, resume, yield, running, status = coroutine.create, coroutine.resume, coroutine.yield,
   coroutine.running, coroutine.status
@@ -63,6 +64,7 @@ local function park_op(op, wake)
 end
 
 local function finish(task, ok, ...)
+  if not task.done then task_ended() end
   task.done, task.ok, task.results = true, ok, pack(...)
   local joiners = task.joiners
   task.joiners = {}
@@ -178,6 +180,7 @@ local function spawn(fn, ...)
   local task = setmetatable({ done = false, joiners = {}, children = {} }, Task)
   task.co = create(function(...) return fn(...) end)
   tasks[task.co] = task
+  task_began()
   if scoped then scopes[task] = scope_get() end
   local parent = tasks[running() or false]
   if parent then parent.children[#parent.children + 1] = task end
