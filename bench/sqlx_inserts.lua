@@ -1,7 +1,7 @@
 -- make bench-db-sqlx: where row-at-a-time inserts spend their time. 10,000 bound inserts in one
 -- transaction, one statement at a time, on MariaDB and PostgreSQL that it starts: essh's
 -- tx:exec, LuaSQL's formatted INSERT, and sqlx alone in Rust (bench/sqlx_inserts.rs) on a
--- multi-thread runtime (essh's shape) and on a current-thread one; rows per second and the
+-- multi-thread runtime and on a current-thread one (essh's shape); rows per second and the
 -- whole process's CPU per statement. Best of BENCH_RUNS (default 3) by rows per second.
 package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;" .. package.path
 package.cpath = "build/lua54/?.so;" .. package.cpath

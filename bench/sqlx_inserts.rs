@@ -1,7 +1,8 @@
 //! sqlx alone, without essh: 10,000 bound inserts in one transaction, one statement at a time,
-//! on a tokio runtime of either shape (`multi`: the Lua thread's shape, blocking on a
-//! multi-thread runtime whose worker takes the socket's readiness; `current`: the waiting
-//! thread drives the socket itself). bench/sqlx_inserts.lua runs it beside essh and LuaSQL.
+//! on a tokio runtime of either shape (`multi`: blocking on a multi-thread runtime whose worker
+//! takes the socket's readiness and wakes the waiting thread; `current`: the waiting thread
+//! drives the socket itself, as essh's Lua thread does with its database connections).
+//! bench/sqlx_inserts.lua runs it beside essh and LuaSQL.
 //!
 //! cargo run --release --locked --features lua54,module --example sqlx_inserts -- mysql URL multi
 

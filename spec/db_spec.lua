@@ -226,6 +226,13 @@ describe("db", function()
         assert.is_false(ok)
         assert.matches("bad argument #2 to 'connection:exec_many' (row 2: a list of parameters expected, got string)",
           misuse, 1, true)
+        -- A row's n, when given, is its length: anything else than a count is refused.
+        for n, shown in pairs { ["1"] = "string", [-1] = "-1", [1.5] = "1.5" } do
+          local fine, wrong_n = pcall(conn.exec_many, conn, "INSERT INTO items (id) VALUES (?)", { { 1, n = n } })
+          assert.is_false(fine)
+          assert.matches("(row 1: n, the row's length, must be a non-negative integer, got " .. shown .. ")",
+            wrong_n, 1, true)
+        end
         conn:close()
       end)
 

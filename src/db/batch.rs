@@ -34,9 +34,20 @@ pub fn rows_of(lua: &Lua, name: &str, sql: &str, list: &Table, shown: &str) -> R
             }
         };
         let n = match row.raw_get::<Value>("n")? {
-            Value::Integer(n) => n.max(0) as usize,
-            Value::Number(n) => n.max(0.0) as usize,
-            _ => row.raw_len(),
+            Value::Nil => row.raw_len(),
+            Value::Integer(n) if n >= 0 => n as usize,
+            Value::Number(n) if n >= 0.0 && n.fract() == 0.0 && n < 1e15 => n as usize,
+            other => {
+                let shown = match other {
+                    Value::Integer(n) => n.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    other => other.type_name().to_string(),
+                };
+                return Err(mlua::Error::runtime(format!(
+                    "bad argument #2 to '{name}' (row {}: n, the row's length, must be a non-negative integer, got {shown})",
+                    i + 1
+                )));
+            }
         };
         let values: MultiValue = (1..=n).map(|k| row.raw_get::<Value>(k)).collect::<Result<_>>()?;
         rows.push(super::params(lua, values)?);
