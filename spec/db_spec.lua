@@ -362,6 +362,23 @@ describe("db", function()
       end
     end)
 
+    it("stops a statement at Ctrl-C with an error, and the connection goes on", function()
+      for _, driver in ipairs { "mysql", "postgres" } do
+        local code = ([[
+local db = require "essh.db"
+local runtime = require "essh.runtime"
+local conn = assert(db.connect(%q, %q))
+local t0 = runtime.monotonic()
+local ok, err = pcall(conn.query, conn, %q)
+print(ok, err.kind, runtime.monotonic() - t0 < 10, assert(conn:query("SELECT 1 AS one"))[1].one)
+]]):format(driver, servers[driver].url, driver == "postgres" and "SELECT pg_sleep(30)" or "SELECT SLEEP(30)")
+        local command, path = lua.script(code)
+        local out = shell.run("(" .. command .. " & pid=$!; sleep 1; kill -INT $pid; wait $pid)")
+        os.remove(path)
+        assert.equal("false\tinterrupted\ttrue\t1\n", out, driver)
+      end
+    end)
+
     it("streams a million rows in flat memory", function()
       local s = assert(servers.postgres)
       local code = ([[
