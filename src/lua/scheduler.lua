@@ -1,10 +1,12 @@
 -- The task scheduler of the runtime (see src/runtime.rs): many Lua coroutines over the native
 -- operations running on tokio.
 --
--- A native function that waits returns `WAIT, op` to the trampoline (src/lua/trampoline.lua),
--- which hands `op` to `settle` here: a task that can yield yields `WAIT, op` to the scheduler,
--- which resumes it with the operation's results; plain code blocks, running any other tasks
--- meanwhile. An interrupted wait resumes with `RAISE, err`, which the trampoline raises.
+-- While a task is alive, a native function that waits returns `WAIT, op` to the trampoline
+-- (src/lua/trampoline.lua), which hands `op` to `settle` here: a task that can yield yields
+-- `WAIT, op` to the scheduler, which resumes it with the operation's results; plain code blocks,
+-- running any other tasks meanwhile. An interrupted wait resumes with `RAISE, err`, which the
+-- trampoline raises. With no task alive (task_began / task_ended keep the count), the native
+-- function blocks where it is called and returns its results.
 local native = ...
 local RAISE, WAIT = native.raise, native.wait
 local wait_any, sleep_op, new_error = native.wait_any, native.sleep_op, native.new_error
