@@ -197,11 +197,21 @@ impl Runtime {
         }
     }
 
-    /// Runs `fut` on this thread while driving the local runtime; for [`Place::Shared`] work
-    /// it polls `fut` in the shared runtime's context, so that what it spawns or registers
-    /// lives there.
+    /// Runs `fut` on this thread while driving the local runtime (see [`Runtime::placed`]
+    /// for work of the shared one).
     fn drive<F: Future>(&self, fut: F) -> F::Output {
         self.local().block_on(fut)
+    }
+
+    /// `work` of `place`, to be polled while this thread drives the local runtime: shared
+    /// work is polled, and dropped, in the shared runtime's context, so that what it spawns
+    /// or registers lives there.
+    fn placed<F: Future>(&self, place: Place, work: F) -> InContext<F> {
+        let handle = match place {
+            Place::Shared => Some(self.handle().clone()),
+            Place::Local => None,
+        };
+        InContext { handle, work: Some(Box::pin(work)) }
     }
 
     /// Runs `fut`, work of `place`, to completion on this thread, or returns an `interrupted`
@@ -243,10 +253,7 @@ impl Runtime {
     where
         F: Future<Output = Outcome> + Send + 'static,
     {
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match place {
-            Place::Local => self.block_on(place, work),
-            Place::Shared => self.block_on(place, InContext::new(self.handle(), work)),
-        }));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.block_on(place, self.placed(place, work))));
         match ran {
             Ok(Ok(Ok(deliver))) => deliver(lua),
             Ok(Ok(Err(err))) => (Value::Nil, err).into_lua_multi(lua),
@@ -373,29 +380,24 @@ pub enum Place {
     Local,
 }
 
-/// Work polled, and dropped, in the context of a runtime other than the one driving it.
+/// Work polled, and dropped, in the context of `handle`'s runtime when there is one, other
+/// than the runtime driving it (see [`Runtime::placed`]).
 struct InContext<F: Future> {
-    handle: tokio::runtime::Handle,
+    handle: Option<tokio::runtime::Handle>,
     work: Option<std::pin::Pin<Box<F>>>,
-}
-
-impl<F: Future> InContext<F> {
-    fn new(handle: &tokio::runtime::Handle, work: F) -> Self {
-        InContext { handle: handle.clone(), work: Some(Box::pin(work)) }
-    }
 }
 
 impl<F: Future> Future for InContext<F> {
     type Output = F::Output;
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
-        let _context = self.handle.enter();
+        let _context = self.handle.as_ref().map(|h| h.enter());
         self.work.as_mut().expect("polled after it finished").as_mut().poll(cx)
     }
 }
 
 impl<F: Future> Drop for InContext<F> {
     fn drop(&mut self) {
-        let _context = self.handle.enter();
+        let _context = self.handle.as_ref().map(|h| h.enter());
         self.work = None;
     }
 }
@@ -453,12 +455,8 @@ impl Op {
     }
 
     /// The work, to be polled on the Lua thread while it drives the local runtime.
-    fn driven(&mut self, rt: &Runtime) -> Option<Work> {
-        let work = self.work.take()?;
-        Some(match self.place {
-            Place::Local => work,
-            Place::Shared => Box::pin(InContext::new(rt.handle(), work)),
-        })
+    fn driven(&mut self, rt: &Runtime) -> Option<InContext<Work>> {
+        Some(rt.placed(self.place, self.work.take()?))
     }
     fn take(&self, lua: &Lua) -> Result<MultiValue> {
         let state = std::mem::replace(&mut *self.completion.0.lock().unwrap_or_else(|p| p.into_inner()), State::Taken);
@@ -595,22 +593,14 @@ pub fn scheduler(lua: &Lua) -> Result<Table> {
     native.raw_set("wait_any", lua.create_function(wait_any)?)?;
     native.raw_set("sleep_op", sleep)?;
     native.raw_set("new_error", new_error)?;
-    native.raw_set(
-        "task_began",
-        lua.create_function(|lua, ()| {
+    for (name, change) in [("task_began", 1), ("task_ended", -1)] {
+        let counted = lua.create_function(move |lua, ()| {
             let rt = get(lua)?;
-            rt.live_tasks.set(rt.live_tasks.get() + 1);
+            rt.live_tasks.set(rt.live_tasks.get().saturating_add_signed(change));
             Ok(())
-        })?,
-    )?;
-    native.raw_set(
-        "task_ended",
-        lua.create_function(|lua, ()| {
-            let rt = get(lua)?;
-            rt.live_tasks.set(rt.live_tasks.get().saturating_sub(1));
-            Ok(())
-        })?,
-    )?;
+        })?;
+        native.raw_set(name, counted)?;
+    }
     native.raw_set("lua51", cfg!(feature = "lua51"))?;
     crate::permissions::scheduler_natives(lua, &native)?;
     let scheduler: Table = bridge::run_embedded(lua, "runtime", include_str!("lua/scheduler.lua"), native)?;

@@ -102,7 +102,7 @@ fn answer(lua: &Lua, handle: &mut Handle, what: What, sql: &str, params: &[Param
             }
         }
         What::Exec => match handle.run(sql, params, &mut Discard) {
-            Ok(done) => super::result_table(lua, done.affected, Some(done.last_insert_id))?.into_lua_multi(lua),
+            Ok(done) => lua_rows::exec_result(lua, done.affected, Some(done.last_insert_id))?.into_lua_multi(lua),
             Err(e) => crate::error::pair::<Value>(lua, Err(e)),
         },
     }
@@ -141,7 +141,7 @@ async fn in_pool(place: Place, what: What, sql: String, params: Vec<Param>, show
     }?;
     match answered {
         Answer::Rows(rows) => deliver(move |lua| lua_rows::from_cells(lua, None, &rows.columns, &rows.rows)),
-        Answer::Done(done) => deliver(move |lua| super::result_table(lua, done.affected, Some(done.last_insert_id))),
+        Answer::Done(done) => deliver(move |lua| lua_rows::exec_result(lua, done.affected, Some(done.last_insert_id))),
     }
 }
 

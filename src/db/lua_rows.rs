@@ -32,9 +32,10 @@ unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
     }
 }
 
-/// An exec's result, `{ affected = n, last_insert_id = id }`, made in one protected call
-/// (a table filled through mlua takes one per field).
+/// An exec's result, `{ affected = n, last_insert_id = id }` (an id of 0 is none), made in one
+/// protected call (a table filled through mlua takes one per field).
 pub fn exec_result(lua: &Lua, affected: u64, last_insert_id: Option<i64>) -> Result<Table> {
+    let last_insert_id = last_insert_id.filter(|id| *id != 0);
     // SAFETY: the closure pushes one table and sets two fields of it, within exec_raw's
     // protected call.
     unsafe {

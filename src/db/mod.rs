@@ -477,10 +477,6 @@ async fn execute(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Resul
     }
 }
 
-fn result_table(lua: &Lua, affected: u64, last: Option<i64>) -> Result<Table> {
-    lua_rows::exec_result(lua, affected, last.filter(|id| *id != 0))
-}
-
 /// Rows a streamed query has not handed out yet, a batch at a time.
 type Batch = std::result::Result<Rows, Error>;
 
@@ -590,7 +586,7 @@ where
 fn delivered(answer: Answer) -> crate::runtime::Outcome {
     match answer {
         Answer::Rows(rows) => deliver(move |lua| rows.to_lua(lua, None)),
-        Answer::Done(affected, last) => deliver(move |lua| result_table(lua, affected, last)),
+        Answer::Done(affected, last) => deliver(move |lua| lua_rows::exec_result(lua, affected, last)),
     }
 }
 
