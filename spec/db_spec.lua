@@ -12,6 +12,7 @@ local runtime = require "essh.runtime"
 -- CI runs the servers' specs on Lua 5.4 (5.1 and LuaJIT pass them too: ESSH_HEAVY_SPECS=1).
 local runs_here = _VERSION == "Lua 5.4" or os.getenv("ESSH_HEAVY_SPECS") == "1"
 local integers = math.type ~= nil
+local unpack = table.unpack or unpack
 
 describe("db", function()
   if not runs_here then
@@ -112,6 +113,57 @@ describe("db", function()
         assert.equal(nasty, rows[1].body)
         assert.equal("?", rows[1].mark)
         assert.equal(1, #assert(conn:query("SELECT id FROM notes")))
+      end)
+
+      -- Each case's SQL is read by essh (counting and numbering its parameters, rewriting a
+      -- batch's INSERT) and by the server; both must find the same parameters, by the
+      -- driver's own rules for literals, quoted names and comments.
+      local LEXICAL = {
+        mysql = {
+          { [[INSERT INTO lex VALUES (?, 'it\'s ?') # (?)]], { 1 }, "it's ?" },
+          { [[INSERT INTO lex VALUES (?, CONCAT("a\"?", 5--?))]], { 2, 1 }, 'a"?6' },
+          { [[INSERT INTO lex VALUES (?, CONCAT(/*!50100 'v', ? */ /* ? */, '' -- ?
+            ))]], { 3, "x" }, "vx" },
+          { [[INSERT INTO `lex` (`id`, `s?`) VALUES (?, ?)]], { 4, "`?`" }, "`?`" },
+        },
+        postgres = {
+          { [[INSERT INTO lex VALUES (?, 'C:\' || ?)]], { 1, "a" }, [[C:\a]] },
+          { [[INSERT INTO lex VALUES (?, E'it\'s ?' || /* a /* b */ ? */ ?)]], { 2, "x" }, "it's ?x" },
+          { [[INSERT INTO lex VALUES (?, $q$?$q$ || ?)]], { 3, "y" }, "?y" },
+          { [[INSERT INTO "lex" ("id", "s?") VALUES (?, ?)]], { 4, "z" }, "z" },
+        },
+        sqlite = {
+          { [[INSERT INTO lex VALUES (?, 'C:\' || ?)]], { 1, "a" }, [[C:\a]] },
+          { [[INSERT INTO lex VALUES (?2, ?1)]], { "b", 2 }, "b" },
+          { [[INSERT INTO lex ([id], [s?]) VALUES (:id, :s || :s)]], { 3, "c" }, "cc" },
+          { [[INSERT INTO lex VALUES (?, '#' || ?) -- ?]], { 4, "d" }, "#d" },
+        },
+      }
+
+      it("finds the parameters the server finds, by its rules for literals, names and comments", function()
+        local conn = open(driver)
+        assert(conn:exec(driver == "mysql" and "CREATE TABLE lex (id INT PRIMARY KEY, `s?` TEXT)"
+          or 'CREATE TABLE lex (id INTEGER PRIMARY KEY, "s?" TEXT)'))
+        for _, case in ipairs(LEXICAL[driver]) do
+          local sql, params, want = case[1], case[2], case[3]
+          local id = type(params[1]) == "number" and params[1] or params[2]
+          -- One statement, then a batch of two rows (a server's INSERT goes as one statement).
+          local second = { unpack(params) }
+          if type(second[1]) == "number" then second[1] = second[1] + 100 else second[2] = second[2] + 100 end
+          assert(conn:exec(sql, unpack(params)))
+          assert(conn:exec("DELETE FROM lex WHERE id = ?", id))
+          local done = assert(conn:exec_many(sql, { params, second }))
+          assert.equal(2, done.affected)
+          local rows = assert(conn:query(driver == "mysql" and "SELECT `s?` AS s FROM lex WHERE id IN (?, ?) ORDER BY id"
+            or 'SELECT "s?" AS s FROM lex WHERE id IN (?, ?) ORDER BY id', id, id + 100))
+          assert.same({ want, want }, { rows[1] and rows[1].s, rows[2] and rows[2].s }, sql)
+        end
+        if driver == "postgres" then
+          -- Statements of their own: `?` numbered around a name that holds `$1`.
+          local row = assert(conn:query([[SELECT 'C:\' AS p, ? AS x$1, /* ? /* ? */ */ ? AS y]], "a", "b"))[1]
+          assert.same({ [[C:\]], "a", "b" }, { row.p, row["x$1"], row.y })
+        end
+        conn:close()
       end)
 
       it("commits a transaction that returns and rolls back one that raises", function()

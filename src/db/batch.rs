@@ -17,10 +17,9 @@ const MAX_ROWS: usize = 1_000;
 /// Parameter bytes in one statement at most, well under MySQL's smallest max_allowed_packet.
 const MAX_BYTES: usize = 1 << 20;
 
-/// The rows of parameters for `sql`, from a Lua list of lists (a row holding nils gives its
-/// length as `n`, as table.pack does). Raises when the list holds something else than rows;
-/// an invalid error when a row gives another number of parameters than the statement takes.
-pub fn rows_of(lua: &Lua, name: &str, sql: &str, list: &Table, shown: &str) -> Result<std::result::Result<Vec<Vec<Param>>, Error>> {
+/// The rows of parameters from a Lua list of lists (a row holding nils gives its length as `n`,
+/// as table.pack does). Raises when the list holds something else than rows.
+pub fn rows_of(lua: &Lua, name: &str, list: &Table) -> Result<Vec<Vec<Param>>> {
     let mut rows = Vec::with_capacity(list.raw_len());
     for (i, row) in list.sequence_values::<Value>().enumerate() {
         let row = match row? {
@@ -52,12 +51,12 @@ pub fn rows_of(lua: &Lua, name: &str, sql: &str, list: &Table, shown: &str) -> R
         let values: MultiValue = (1..=n).map(|k| row.raw_get::<Value>(k)).collect::<Result<_>>()?;
         rows.push(super::params(lua, values)?);
     }
-    Ok(check_counts(sql, &rows, shown).map(|_| rows))
+    Ok(rows)
 }
 
-/// An invalid error when a row gives another number of parameters than the statement takes.
-fn check_counts(sql: &str, rows: &[Vec<Param>], shown: &str) -> std::result::Result<(), Error> {
-    let wanted = super::placeholders::count(sql);
+/// An invalid error when a row gives another number of parameters than the statement takes,
+/// `wanted`: checked before any row runs.
+pub fn check_counts(wanted: usize, rows: &[Vec<Param>], shown: &str) -> std::result::Result<(), Error> {
     match rows.iter().position(|r| r.len() != wanted) {
         Some(i) => Err(Error::invalid(format!(
             "db {shown}: the statement takes {wanted} parameters and row {} of the batch gives {}",
@@ -127,7 +126,7 @@ pub async fn run(on: &mut Tx, sql: &str, rows: Vec<Vec<Param>>, timeout: std::ti
         _ => Marks::Question,
     };
     let mut done = Done::default();
-    let Some(shape) = MultiRow::parse(sql) else {
+    let Some(shape) = MultiRow::parse(sql, driver) else {
         let sql = super::statement(driver, sql);
         for (i, row) in rows.iter().enumerate() {
             let (affected, _) = within(timeout, shown, execute(on, &sql, row)).await.map_err(|e| of_rows(e, i + 1, i + 1))?;

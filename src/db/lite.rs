@@ -55,14 +55,20 @@ fn in_place<T>(tx: &tokio::sync::Mutex<Option<Tx>>, shown: &str, work: impl FnOn
     work(tx_handle(&mut guard, shown)?)
 }
 
-/// exec_many in a transaction: every row through the statement prepared once, in place
-/// outside a task, on the blocking pool inside one. A transaction begun for the batch (`own`)
-/// is committed after the last row, or rolled back at the first error.
+/// exec_many in a transaction: the rows' lengths checked against the parameters SQLite counts,
+/// then every row through the statement prepared once, in place outside a task, on the
+/// blocking pool inside one. A transaction begun for the batch (`own`) is committed after the
+/// last row, or rolled back at the first error.
 pub fn run_many(lua: &Lua, tx: Arc<tokio::sync::Mutex<Option<Tx>>>, sql: String, rows: Vec<Vec<Param>>, shown: String, own: bool) -> Result<MultiValue> {
+    let checked = shown.clone();
     let work = move |handle: &mut Handle| {
         let mut done = batch::Done::default();
-        let mut outcome = Ok(());
-        for (i, row) in rows.iter().enumerate() {
+        let mut outcome = match handle.parameters(&sql) {
+            Ok(Some(takes)) => batch::check_counts(takes, &rows, &checked),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        for (i, row) in rows.iter().enumerate().take_while(|_| outcome.is_ok()) {
             match handle.run(&sql, row, &mut Discard) {
                 Ok(d) => done.affected += d.affected,
                 Err(e) => {

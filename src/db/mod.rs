@@ -670,6 +670,15 @@ fn on_transaction(lua: &Lua, t: &Transaction, what: What, sql: String, rest: Mul
     })
 }
 
+/// A server's batch checked against the parameters its statement takes, as the server reads
+/// it; SQLite counts its own ([`lite::run_many`]).
+fn server_counts(driver: Driver, sql: &str, rows: &[Vec<Param>], shown: &str) -> std::result::Result<(), Error> {
+    match driver {
+        Driver::Sqlite => Ok(()),
+        _ => batch::check_counts(placeholders::count(sql, driver), rows, shown),
+    }
+}
+
 fn connection_index(lua: &Lua) -> Result<Table> {
     bridge::method_table(lua, "essh_native.db.Connection", |lua, m| {
         for (name, what) in [("connection:query", What::Query), ("connection:exec", What::Exec)] {
@@ -678,9 +687,10 @@ fn connection_index(lua: &Lua) -> Result<Table> {
             })?;
         }
         bridge::export(lua, m, "connection:exec_many", |lua, (c, sql, list): (UserDataRef<Connection>, String, Table)| {
-            let checked = batch::rows_of(lua, "connection:exec_many", &sql, &list, &c.shown)?;
-            let (rows, pool) = match checked.and_then(|rows| Ok((rows, c.pool()?))) {
-                Ok(both) => both,
+            let rows = batch::rows_of(lua, "connection:exec_many", &list)?;
+            let checked = server_counts(c.driver, &sql, &rows, &c.shown).and_then(|_| c.pool());
+            let pool = match checked {
+                Ok(pool) => pool,
                 Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
             };
             let (shown, timeout) = (c.shown.clone(), c.timeout);
@@ -715,10 +725,10 @@ fn transaction_index(lua: &Lua) -> Result<Table> {
             })?;
         }
         bridge::export(lua, m, "transaction:exec_many", |lua, (t, sql, list): (UserDataRef<Transaction>, String, Table)| {
-            let rows = match batch::rows_of(lua, "transaction:exec_many", &sql, &list, &t.shown)? {
-                Ok(rows) => rows,
-                Err(e) => return crate::error::pair::<Value>(lua, Err(e)),
-            };
+            let rows = batch::rows_of(lua, "transaction:exec_many", &list)?;
+            if let Err(e) = server_counts(t.driver, &sql, &rows, &t.shown) {
+                return crate::error::pair::<Value>(lua, Err(e));
+            }
             let (tx, shown, timeout) = (t.tx.clone(), t.shown.clone(), t.timeout);
             #[cfg(feature = "db-sqlite")]
             if t.driver == Driver::Sqlite {

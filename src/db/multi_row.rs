@@ -4,7 +4,8 @@
 //! its one VALUES tuple and has every parameter inside it is rewritten; anything else (ON
 //! CONFLICT, ON DUPLICATE KEY UPDATE, RETURNING, INSERT ... SELECT) runs once per row.
 
-use super::placeholders::{code, Code};
+use super::placeholders::{code, is_word_byte, Code};
+use super::target::Driver;
 
 /// A piece of the VALUES tuple: SQL as written, or the parameter of this index in the row.
 #[derive(Debug, PartialEq)]
@@ -33,9 +34,9 @@ pub struct MultiRow {
 
 impl MultiRow {
     /// The statement's shape, when it is a plain INSERT (or MySQL's REPLACE) of one tuple.
-    pub fn parse(sql: &str) -> Option<MultiRow> {
+    pub fn parse(sql: &str, driver: Driver) -> Option<MultiRow> {
         let b = sql.as_bytes();
-        let items: Vec<Code> = code(sql).collect();
+        let items: Vec<Code> = code(sql, driver).collect();
         let byte = |c: &Code| match *c {
             Code::Byte(i) => Some(b[i]),
             Code::Numbered { .. } => None,
@@ -154,16 +155,13 @@ impl MultiRow {
     }
 }
 
-fn is_word_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'$'
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn rewrite(sql: &str, rows: usize, marks: Marks) -> Option<String> {
-        MultiRow::parse(sql).map(|m| m.statement(rows, marks))
+        let driver = if marks == Marks::Numbered { Driver::Postgres } else { Driver::Mysql };
+        MultiRow::parse(sql, driver).map(|m| m.statement(rows, marks))
     }
 
     #[test]
@@ -171,7 +169,7 @@ mod tests {
         let sql = "INSERT INTO t (a, b) VALUES (?, ?)";
         assert_eq!(rewrite(sql, 3, Marks::Question).unwrap(), "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?)");
         assert_eq!(rewrite(sql, 2, Marks::Numbered).unwrap(), "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
-        assert_eq!(MultiRow::parse(sql).unwrap().per_row(), 2);
+        assert_eq!(MultiRow::parse(sql, Driver::Mysql).unwrap().per_row(), 2);
     }
 
     #[test]
@@ -190,6 +188,15 @@ mod tests {
     }
 
     #[test]
+    fn reads_literals_by_the_driver_s_rules() {
+        // MySQL: a backslash escapes the quote; PostgreSQL: it is a character of the literal.
+        let mysql = r"INSERT INTO t VALUES (?, 'a\')', ?)";
+        assert_eq!(rewrite(mysql, 2, Marks::Question).unwrap(), r"INSERT INTO t VALUES (?, 'a\')', ?), (?, 'a\')', ?)");
+        let postgres = r"INSERT INTO t VALUES ('C:', ?)";
+        assert_eq!(rewrite(postgres, 2, Marks::Numbered).unwrap(), r"INSERT INTO t VALUES ('C:', $1), ('C:', $2)");
+    }
+
+    #[test]
     fn leaves_statements_that_do_more_than_insert_one_tuple() {
         for sql in [
             "INSERT INTO t VALUES (?, ?) ON DUPLICATE KEY UPDATE b = VALUES(b)",
@@ -199,13 +206,16 @@ mod tests {
             "INSERT INTO t SELECT * FROM u WHERE id = ?",
             "INSERT INTO t (a) SELECT ? UNION VALUES (1)",
             "UPDATE t SET a = ? WHERE b = ?",
-            "INSERT INTO t VALUES (?, $1)",
             "INSERT INTO t VALUES (?",
             "INSERT INTO t VALUES (?); DELETE FROM t",
             "WITH x AS (SELECT 1) INSERT INTO t VALUES (?)",
             "INSERTED INTO t VALUES (?)",
         ] {
-            assert!(MultiRow::parse(sql).is_none(), "{sql}");
+            for driver in [Driver::Mysql, Driver::Postgres] {
+                assert!(MultiRow::parse(sql, driver).is_none(), "{sql}");
+            }
         }
+        // Marks of both kinds: PostgreSQL's $1 (to MySQL, a name).
+        assert!(MultiRow::parse("INSERT INTO t VALUES (?, $1)", Driver::Postgres).is_none());
     }
 }

@@ -1,6 +1,9 @@
-//! SQL as the drivers see it outside string literals, quoted identifiers, dollar-quoted strings
-//! and comments: `?` placeholders numbered for PostgreSQL (`$1`), placeholders counted, and
-//! [`code`], the scanner both stand on. A statement that already uses `$n` keeps its numbers.
+//! SQL as a server reads it outside string literals, quoted identifiers, dollar-quoted strings
+//! and comments, each driver by its own lexical rules: `?` placeholders numbered for PostgreSQL
+//! (`$1`), placeholders counted, and [`code`], the scanner both stand on. A statement that
+//! already uses `$n` keeps its numbers.
+
+use super::target::Driver;
 
 /// What the scanner meets outside literals and comments.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -11,29 +14,40 @@ pub enum Code {
     Numbered { at: usize, end: usize, n: usize },
 }
 
-/// The bytes of `sql` that are code, in order, with `$n` parameters as one item each.
-pub fn code(sql: &str) -> impl Iterator<Item = Code> + '_ {
+/// The bytes of `sql` that are code to `driver`, in order, with PostgreSQL's `$n` parameters
+/// as one item each. MySQL's rules are its default SQL mode's (backslashes escape in both
+/// quotes, `"` quotes strings); PostgreSQL's are those of `standard_conforming_strings` (the
+/// default since 9.1: a backslash escapes only in `E'...'`).
+pub fn code(sql: &str, driver: Driver) -> impl Iterator<Item = Code> + '_ {
     let b = sql.as_bytes();
     let mut i = 0;
+    // Inside MySQL's `/*! ... */`, whose text the server runs: its `*/` is not code.
+    let mut executable = false;
     std::iter::from_fn(move || loop {
         if i >= b.len() {
             return None;
         }
-        match b[i] {
-            b'\'' | b'"' | b'`' => i = skip_quoted(b, i, b[i]),
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
+        let next = b.get(i + 1).copied();
+        let after_word = i > 0 && is_word_byte(b[i - 1]);
+        let opens_executable = if driver == Driver::Mysql { executable_opener(b, i) } else { None };
+        match (b[i], driver) {
+            (b'\'', Driver::Mysql) | (b'"', Driver::Mysql) => i = skip_quoted(b, i, true),
+            (b'\'', Driver::Postgres) => i = skip_quoted(b, i, escape_string_at(b, i)),
+            (b'\'' | b'"', _) | (b'`', Driver::Mysql | Driver::Sqlite) => i = skip_quoted(b, i, false),
+            (b'[', Driver::Sqlite) => i = b[i..].iter().position(|&c| c == b']').map_or(b.len(), |k| i + k + 1),
+            (b'#', Driver::Mysql) => i = line_end(b, i),
+            (b'-', Driver::Mysql) if next == Some(b'-') && b.get(i + 2).is_none_or(|&c| c <= b' ') => i = line_end(b, i),
+            (b'-', _) if driver != Driver::Mysql && next == Some(b'-') => i = line_end(b, i),
+            (b'/', _) if opens_executable.is_some() => {
+                i = opens_executable.unwrap_or(i + 2);
+                executable = true;
             }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
+            (b'*', Driver::Mysql) if executable && next == Some(b'/') => {
                 i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i = (i + 2).min(b.len());
+                executable = false;
             }
-            b'$' if b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) => {
+            (b'/', _) if next == Some(b'*') => i = comment_end(b, i, driver == Driver::Postgres),
+            (b'$', Driver::Postgres) if !after_word && next.is_some_and(|c| c.is_ascii_digit()) => {
                 let at = i;
                 i += 1;
                 let mut n = 0usize;
@@ -43,7 +57,7 @@ pub fn code(sql: &str) -> impl Iterator<Item = Code> + '_ {
                 }
                 return Some(Code::Numbered { at, end: i, n });
             }
-            b'$' if skip_dollar_quoted(b, i) > i + 1 => i = skip_dollar_quoted(b, i),
+            (b'$', Driver::Postgres) if !after_word && skip_dollar_quoted(b, i) > i + 1 => i = skip_dollar_quoted(b, i),
             _ => {
                 i += 1;
                 return Some(Code::Byte(i - 1));
@@ -57,7 +71,7 @@ pub fn number(sql: &str) -> (String, usize) {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut n = 0;
     let mut start = 0;
-    for c in code(sql) {
+    for c in code(sql, Driver::Postgres) {
         match c {
             Code::Numbered { .. } => return (sql.to_string(), 0),
             Code::Byte(i) if sql.as_bytes()[i] == b'?' => {
@@ -74,10 +88,11 @@ pub fn number(sql: &str) -> (String, usize) {
     (out, n)
 }
 
-/// How many parameters the statement takes: its `?`, or its highest `$n` when it numbers them.
-pub fn count(sql: &str) -> usize {
+/// How many parameters a server's statement takes: its `?`, or its highest `$n` when it
+/// numbers them.
+pub fn count(sql: &str, driver: Driver) -> usize {
     let (mut marks, mut highest) = (0, 0);
-    for c in code(sql) {
+    for c in code(sql, driver) {
         match c {
             Code::Numbered { n, .. } => highest = highest.max(n),
             Code::Byte(i) if sql.as_bytes()[i] == b'?' => marks += 1,
@@ -91,8 +106,15 @@ pub fn count(sql: &str) -> usize {
     }
 }
 
-/// The index after a quoted run that starts at `i` (a doubled quote stays inside).
-fn skip_quoted(b: &[u8], mut i: usize, quote: u8) -> usize {
+/// Whether `c` continues a word (an unquoted name, a keyword): `$` does, in both servers' names.
+pub fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
+}
+
+/// The index after a quoted run that starts at `i` (a doubled quote stays inside; with
+/// `backslashes`, a backslash escapes the byte after it).
+fn skip_quoted(b: &[u8], mut i: usize, backslashes: bool) -> usize {
+    let quote = b[i];
     i += 1;
     while i < b.len() {
         if b[i] == quote {
@@ -102,20 +124,61 @@ fn skip_quoted(b: &[u8], mut i: usize, quote: u8) -> usize {
             }
             return i + 1;
         }
-        // E'...' strings escape with backslashes; a backslash never ends a literal.
-        if b[i] == b'\\' && quote == b'\'' {
-            i += 2;
-            continue;
-        }
-        i += 1;
+        i += if backslashes && b[i] == b'\\' { 2 } else { 1 };
     }
     b.len()
+}
+
+/// Whether the quote at `i` opens PostgreSQL's escape string, `E'...'`.
+fn escape_string_at(b: &[u8], i: usize) -> bool {
+    i > 0 && matches!(b[i - 1], b'E' | b'e') && (i < 2 || !is_word_byte(b[i - 2]))
+}
+
+/// The index of the newline that ends the comment starting at `i` (or the end).
+fn line_end(b: &[u8], i: usize) -> usize {
+    b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |k| i + k)
+}
+
+/// The index after the block comment starting at `i`; PostgreSQL's nest.
+fn comment_end(b: &[u8], mut i: usize, nested: bool) -> usize {
+    let mut depth = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'/' && b[i + 1] == b'*' && (depth == 0 || nested) {
+            depth += 1;
+            i += 2;
+        } else if b[i] == b'*' && b[i + 1] == b'/' {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                return i;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    b.len()
+}
+
+/// After the opener of MySQL's `/*!50100` (or MariaDB's `/*M!100100`) when one starts at `i`.
+fn executable_opener(b: &[u8], i: usize) -> Option<usize> {
+    let rest = &b[i..];
+    let mut j = if rest.starts_with(b"/*!") {
+        i + 3
+    } else if rest.starts_with(b"/*M!") {
+        i + 4
+    } else {
+        return None;
+    };
+    while j < b.len() && b[j].is_ascii_digit() {
+        j += 1;
+    }
+    Some(j)
 }
 
 /// After `$tag$ ... $tag$` when one starts at `i`; else just past the `$`.
 fn skip_dollar_quoted(b: &[u8], i: usize) -> usize {
     let mut j = i + 1;
-    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+    while j < b.len() && is_word_byte(b[j]) && b[j] != b'$' {
         j += 1;
     }
     if j >= b.len() || b[j] != b'$' || b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) {
@@ -135,6 +198,7 @@ fn skip_dollar_quoted(b: &[u8], i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Driver::{Mysql, Postgres, Sqlite};
 
     #[test]
     fn numbers_placeholders_outside_literals_and_comments() {
@@ -144,8 +208,18 @@ mod tests {
     }
 
     #[test]
-    fn doubled_quotes_and_backslashes_stay_inside_literals() {
-        assert_eq!(number("SELECT 'it''s ?', E'a\\' ?' , ?").0, "SELECT 'it''s ?', E'a\\' ?' , $1");
+    fn postgres_backslashes_escape_only_in_escape_strings() {
+        assert_eq!(number(r"SELECT 'C:\', ?").0, r"SELECT 'C:\', $1");
+        assert_eq!(number(r"SELECT 'it''s ?', E'a\' ?', e'\\', ?").0, r"SELECT 'it''s ?', E'a\' ?', e'\\', $1");
+        // A name ending in e is no escape string's prefix.
+        assert_eq!(number(r"SELECT name'\', ?").0, r"SELECT name'\', $1");
+    }
+
+    #[test]
+    fn postgres_comments_nest_and_names_hold_dollars() {
+        assert_eq!(number("SELECT /* a /* ? */ ? */ ?").0, "SELECT /* a /* ? */ ? */ $1");
+        assert_eq!(number("SELECT a$b$c, ?, x$1 FROM t").0, "SELECT a$b$c, $1, x$1 FROM t");
+        assert_eq!(number("SELECT $é$ ? $é$, ?").0, "SELECT $é$ ? $é$, $1");
     }
 
     #[test]
@@ -156,9 +230,27 @@ mod tests {
     }
 
     #[test]
+    fn mysql_rules() {
+        assert_eq!(count(r#"INSERT INTO `a?` VALUES (?, '?', "\"?", 'it\'s ?', ?) -- ?"#, Mysql), 2);
+        assert_eq!(count("SELECT ? # ?\n, ?", Mysql), 2);
+        // `--` opens a comment only before a blank: 5--? is 5 - (-?).
+        assert_eq!(count("SELECT 5--?, ?--\t?", Mysql), 2);
+        assert_eq!(count("SELECT a$b$c, $1, ? FROM t", Mysql), 1);
+        // The server runs what /*! ... */ holds; other comments are comments.
+        assert_eq!(count("SELECT ? /*!50100 + ? */ /*M!100100 + ? */ /* ? */ /*+ ? */", Mysql), 3);
+        assert_eq!(count("SELECT /* /* */ ?", Mysql), 1);
+    }
+
+    #[test]
+    fn sqlite_rules() {
+        assert_eq!(count(r"SELECT '\', [a?], `b?`, ?, ? -- ?", Sqlite), 2);
+        assert_eq!(count("SELECT $1, # ?", Sqlite), 1);
+    }
+
+    #[test]
     fn counts_marks_or_the_highest_number() {
-        assert_eq!(count("INSERT INTO `a?` VALUES (?, '?', ?) -- ?"), 2);
-        assert_eq!(count("SELECT doc ? 'a' FROM t WHERE id = $2 OR id = $1"), 2);
-        assert_eq!(count("SELECT $$?$$"), 0);
+        assert_eq!(count("SELECT doc ? 'a' FROM t WHERE id = $2 OR id = $1", Postgres), 2);
+        assert_eq!(count("SELECT $$?$$", Postgres), 0);
+        assert_eq!(count("SELECT `a?`, ?", Postgres), 2);
     }
 }

@@ -215,6 +215,19 @@ impl Handle {
         Ok((stmt, used))
     }
 
+    /// How many parameters `sql` takes when it is one statement; None for a script, whose later
+    /// statements may need what its earlier ones make, and are prepared as they run.
+    pub fn parameters(&mut self, sql: &str) -> Result<Option<usize>, Error> {
+        let (stmt, tail) = self.prepare(sql)?;
+        if tail.is_some() {
+            // SAFETY: a script's first statement, which the cache does not hold.
+            unsafe { sys::sqlite3_finalize(stmt) };
+            return Ok(None);
+        }
+        // SAFETY: a statement of this handle, when not null.
+        Ok(Some(if stmt.is_null() { 0 } else { unsafe { sys::sqlite3_bind_parameter_count(stmt) as usize } }))
+    }
+
     /// Runs every statement of `sql`, binding `params` in order across them, and hands each
     /// row to `sink`.
     pub fn run(&mut self, sql: &str, params: &[Param], sink: &mut dyn Sink) -> Result<Done, Error> {
