@@ -166,6 +166,31 @@ describe("db", function()
         conn:close()
       end)
 
+      it("refuses SQL that holds a NUL byte, which a parameter carries", function()
+        local conn = open(driver)
+        local calls = {
+          ["connection:exec"] = function() return conn:exec("SELECT 1\0; SELECT 2") end,
+          ["connection:query"] = function() return conn:query("SELECT 1\0") end,
+          ["connection:rows"] = function() return conn:rows("SELECT 1\0") end,
+          ["connection:exec_many"] = function() return conn:exec_many("SELECT 1\0", { {} }) end,
+          ["transaction:exec"] = function()
+            local _, err = conn:transaction(function(tx) return tx:exec("SELECT 1\0") end)
+            error(err, 0)
+          end,
+        }
+        for name, call in pairs(calls) do
+          local ok, err = pcall(call)
+          assert.is_false(ok, name)
+          assert.matches("bad argument #1 to '" .. name .. "' (SQL without NUL bytes expected, got one at byte 9",
+            tostring(err), 1, true)
+        end
+        if driver ~= "postgres" then -- PostgreSQL's text holds no NUL (bytea does).
+          assert.equal("a\0b", assert(conn:query("SELECT ? AS s", "a\0b"))[1].s)
+        end
+        assert.equal(1, assert(conn:query("SELECT 1 AS one"))[1].one)
+        conn:close()
+      end)
+
       it("commits a transaction that returns and rolls back one that raises", function()
         local conn = open(driver)
         assert(conn:exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)"))

@@ -389,6 +389,23 @@ impl sqlx::Encode<'_, sqlx::Postgres> for UntypedNull {
     }
 }
 
+/// A statement's text from Lua: a string without NUL bytes, where SQLite's text ends and which
+/// the servers refuse in a statement (a parameter holds them).
+struct Sql(String);
+
+impl mlua::FromLua for Sql {
+    fn from_lua(value: Value, lua: &Lua) -> Result<Sql> {
+        let text = <String as mlua::FromLua>::from_lua(value, lua)?;
+        match text.bytes().position(|b| b == 0) {
+            Some(at) => Err(mlua::Error::runtime(format!(
+                "SQL without NUL bytes expected, got one at byte {} (bind such text as a parameter)",
+                at + 1
+            ))),
+            None => Ok(Sql(text)),
+        }
+    }
+}
+
 /// A statement's text for the driver: `?` numbered for PostgreSQL.
 fn statement(driver: Driver, sql: &str) -> String {
     match driver {
@@ -682,11 +699,11 @@ fn server_counts(driver: Driver, sql: &str, rows: &[Vec<Param>], shown: &str) ->
 fn connection_index(lua: &Lua) -> Result<Table> {
     bridge::method_table(lua, "essh_native.db.Connection", |lua, m| {
         for (name, what) in [("connection:query", What::Query), ("connection:exec", What::Exec)] {
-            bridge::export(lua, m, name, move |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
-                on_connection(lua, &c, what, sql, rest)
+            bridge::export(lua, m, name, move |lua, (c, sql, rest): (UserDataRef<Connection>, Sql, MultiValue)| {
+                on_connection(lua, &c, what, sql.0, rest)
             })?;
         }
-        bridge::export(lua, m, "connection:exec_many", |lua, (c, sql, list): (UserDataRef<Connection>, String, Table)| {
+        bridge::export(lua, m, "connection:exec_many", |lua, (c, Sql(sql), list): (UserDataRef<Connection>, Sql, Table)| {
             let rows = batch::rows_of(lua, "connection:exec_many", &list)?;
             let checked = server_counts(c.driver, &sql, &rows, &c.shown).and_then(|_| c.pool());
             let pool = match checked {
@@ -720,11 +737,11 @@ fn connection_index(lua: &Lua) -> Result<Table> {
 fn transaction_index(lua: &Lua) -> Result<Table> {
     bridge::method_table(lua, "essh_native.db.Transaction", |lua, m| {
         for (name, what) in [("transaction:query", What::Query), ("transaction:exec", What::Exec)] {
-            bridge::export(lua, m, name, move |lua, (t, sql, rest): (UserDataRef<Transaction>, String, MultiValue)| {
-                on_transaction(lua, &t, what, sql, rest)
+            bridge::export(lua, m, name, move |lua, (t, sql, rest): (UserDataRef<Transaction>, Sql, MultiValue)| {
+                on_transaction(lua, &t, what, sql.0, rest)
             })?;
         }
-        bridge::export(lua, m, "transaction:exec_many", |lua, (t, sql, list): (UserDataRef<Transaction>, String, Table)| {
+        bridge::export(lua, m, "transaction:exec_many", |lua, (t, Sql(sql), list): (UserDataRef<Transaction>, Sql, Table)| {
             let rows = batch::rows_of(lua, "transaction:exec_many", &list)?;
             if let Err(e) = server_counts(t.driver, &sql, &rows, &t.shown) {
                 return crate::error::pair::<Value>(lua, Err(e));
@@ -952,8 +969,8 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
     )?;
     native.raw_set(
         "stream",
-        bridge::function(lua, "connection:rows", |lua, (c, sql, rest): (UserDataRef<Connection>, String, MultiValue)| {
-            with_pool(lua, &c, rest, |pool, params| stream(lua, &c, pool, sql, params))
+        bridge::function(lua, "connection:rows", |lua, (c, sql, rest): (UserDataRef<Connection>, Sql, MultiValue)| {
+            with_pool(lua, &c, rest, |pool, params| stream(lua, &c, pool, sql.0, params))
         })?,
     )?;
     native.raw_set(

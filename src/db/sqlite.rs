@@ -256,6 +256,10 @@ impl Handle {
                         break;
                     }
                     let (s, used) = self.prepare_one(&sql[at..])?;
+                    if used == 0 {
+                        // SQLite reads no further (a NUL byte ends its text).
+                        return Err(Error::invalid(format!("db {}: SQLite stops reading the statement at byte {}", self.shown, at + 1)));
+                    }
                     at += used;
                     s
                 }
@@ -560,6 +564,16 @@ mod tests {
                 ("n".into(), "NULL".into())
             ]]
         );
+    }
+
+    #[test]
+    fn a_script_sqlite_stops_reading_is_an_error() {
+        let lite = memory();
+        let mut c = lite.checkout().unwrap();
+        for sql in ["SELECT 1\0; SELECT 2", "SELECT 1\0"] {
+            let err = c.handle().run(sql, &[], &mut Discard).unwrap_err();
+            assert!(err.message.contains("SQLite stops reading the statement at byte 9"), "{}", err.message);
+        }
     }
 
     #[test]
