@@ -216,14 +216,16 @@ end
 function Store:keys(prefix)
   bury_orphans()
   prefix = prefix or ""
-  local pattern = prefix:gsub("[\\%%_]", "\\%0") .. "%"
+  -- Compared as text, not LIKE (which SQLite's ASCII letters match in either case), and sorted
+  -- here, in byte order, whatever collation a PostgreSQL database has.
   local rows, err = self.conn:query(
-    "SELECT key, expires FROM essh_kv WHERE key LIKE ? ESCAPE '\\' ORDER BY key", pattern)
+    "SELECT key, expires FROM essh_kv WHERE substr(key, 1, length(?)) = ?", prefix, prefix)
   if not rows then return nil, err end
   local out, t = {}, now()
   for _, r in ipairs(rows) do
     if live(r, t) then out[#out + 1] = r.key end
   end
+  table.sort(out)
   return out
 end
 
