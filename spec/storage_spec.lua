@@ -122,6 +122,38 @@ f:close()
     end
   end)
 
+  it("refuses a key that is no string, a nil value and options out of range, at the caller's line", function()
+    for _, case in ipairs(stores()) do
+      local s = assert(storage.open(case[2]))
+      local here = "storage_spec.lua:%d+: "
+      local calls = {
+        { function() s:set(nil, 1) end, "bad argument #1 to 'store:set' (string expected, got nil)" },
+        { function() s:get(42) end, "bad argument #1 to 'store:get' (string expected, got number)" },
+        { function() s:delete({}) end, "bad argument #1 to 'store:delete' (string expected, got table)" },
+        { function() s:keys(5) end, "bad argument #1 to 'store:keys' (string expected, got number)" },
+        { function() s:set("k", nil) end,
+          "bad argument #2 to 'store:set' (a value expected, got nil; store:delete removes a key)" },
+        { function() s:set("k", 0 / 0) end, "storage: the value cannot be stored: json.encode: cannot encode NaN" },
+        { function() s:set("k", 1, { ttl = -1 }) end, "store:set: ttl must be a positive number, got -1" },
+        { function() s:set("k", 1, { ttl = "5" }) end, "store:set: ttl must be a positive number, got 5" },
+        { function() s:set("k", 1, { keep = 1.5 }) end, "store:set: keep must be a positive integer, got 1.5" },
+        { function() s:update("k") end, "bad argument #2 to 'store:update' (function expected, got nil)" },
+        { function() s:update("k", function() end, { attempts = 0 }) end,
+          "store:update: attempts must be a positive integer, got 0" },
+        { function() s:history("k", -1) end, "store:history: n must be a positive integer, got -1" },
+        { function() s:lock("l", { ttl = 0 }) end, "store:lock: ttl must be a positive number, got 0" },
+        { function() s:lock("l", { wait = -1 }) end, "store:lock: wait must be a number of seconds, 0 or more, got -1" },
+      }
+      for _, call in ipairs(calls) do
+        local ok, err = pcall(call[1])
+        assert.is_false(ok, call[2])
+        assert.matches(here .. call[2]:gsub("%p", "%%%0"), tostring(err), nil, false, case[1])
+      end
+      assert.same({}, s:keys("k"), case[1])
+      assert.is_nil(s:get("l"), case[1])
+    end
+  end)
+
   it("opens an S3 store only on a bucket that is there, and refuses options it cannot use", function()
     if not moto then return pending("moto is not installed (make deps)") end
     local none, err = storage.open("s3://no-such-bucket/state")

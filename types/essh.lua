@@ -198,9 +198,9 @@ function essh.select(targets) end
 
 ---@class essh.Store
 ---@field get fun(self: essh.Store, key: string): any, essh.Error?
----@field set fun(self: essh.Store, key: string, value: any, options: { ttl: number?, keep: integer? }?): boolean?, essh.Error? ttl: seconds the value lives; keep: how many history lines of the key stay.
+---@field set fun(self: essh.Store, key: string, value: any, options: { ttl: number?, keep: integer? }?): boolean?, essh.Error? value: anything json encodes but nil (delete removes a key); ttl: seconds the value lives; keep: how many history lines of the key stay.
 ---@field delete fun(self: essh.Store, key: string): boolean?, essh.Error?
----@field keys fun(self: essh.Store, prefix: string?): string[]?, essh.Error?
+---@field keys fun(self: essh.Store, prefix: string?): string[]?, essh.Error? The live keys that start with prefix's bytes, in byte order.
 ---@field update fun(self: essh.Store, key: string, fn: fun(old: any): any, options: { attempts: integer? }?): any, essh.Error?
 ---@field history fun(self: essh.Store, key: string, n: integer?): { value: any, at: number, by: { user: string, machine: string, pid: integer } }[]?, essh.Error?
 ---@field lock fun(self: essh.Store, name: string, options: { ttl: number?, wait: number? }?): essh.Lock?, essh.Error?

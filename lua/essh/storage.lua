@@ -77,15 +77,16 @@ local function bury_orphans()
 end
 
 
--- Raises (at the caller's caller) on an option `what` does not take.
-local function known(options, names, what)
+-- Raises (at `level`, by default the caller's caller) on an option `what` does not take.
+local function known(options, names, what, level)
+  level = level or 3
   if options == nil then return end
-  if type(options) ~= "table" then error(("%s: options must be a table, got %s"):format(what, type(options)), 3) end
+  if type(options) ~= "table" then error(("%s: options must be a table, got %s"):format(what, type(options)), level) end
   for name in pairs(options) do
     local found = false
     for _, n in ipairs(names) do found = found or n == name end
     if not found then
-      error(("%s: unknown option '%s' (known: %s)"):format(what, tostring(name), table.concat(names, ", ")), 3)
+      error(("%s: unknown option '%s' (known: %s)"):format(what, tostring(name), table.concat(names, ", ")), level)
     end
   end
 end
@@ -154,7 +155,28 @@ local function live(row, t)
   return row.expires == native.db.null or row.expires == nil or row.expires > t
 end
 
+-- The checks of a store's arguments raise at the caller of the store's method: `level` counts
+-- from the check (3 when the method calls it, 4 through one of the *_arguments below).
+
+-- Raises unless `key` is a string (or, `optional`, nil).
+local function check_key(key, what, level, optional)
+  if type(key) ~= "string" and not (optional and key == nil) then
+    error(("bad argument #1 to '%s' (string expected, got %s)"):format(what, type(key)), level)
+  end
+end
+
+-- Raises unless `value` (option or argument `name`) is nil or a positive number, an integer
+-- when `integer`; a finite one.
+local function check_positive(value, what, name, integer, level)
+  if value ~= nil and (type(value) ~= "number" or value ~= value or value <= 0 or value == math.huge
+      or (integer and value % 1 ~= 0)) then
+    error(("%s: %s must be a positive %s, got %s"):format(what, name, integer and "integer" or "number",
+      tostring(value)), level)
+  end
+end
+
 function Store:get(key)
+  check_key(key, "store:get", 3)
   bury_orphans()
   local rows, err = self.conn:query("SELECT value, expires FROM essh_kv WHERE key = ?", key)
   if not rows then return nil, err end
@@ -163,9 +185,9 @@ function Store:get(key)
   return decode(row.value)
 end
 
-local function encode(value)
+local function encode(value, level)
   local text, err = json.encode(value)
-  if not text then error("storage: the value cannot be stored: " .. tostring(err), 3) end
+  if not text then error("storage: the value cannot be stored: " .. tostring(err), level) end
   return text
 end
 
@@ -190,30 +212,53 @@ local function write(self, tx, key, text, expires, keep)
 end
 
 -- set's value as text, when it expires and how many history lines stay (or raises).
-local function set_arguments(value, options)
-  local text = encode(value)
-  known(options, { "ttl", "keep" }, "store:set")
-  local expires = options and options.ttl and (now() + options.ttl) or nil
-  local keep = options and options.keep
-  if keep ~= nil and (type(keep) ~= "number" or keep < 1 or keep % 1 ~= 0) then
-    error("store:set: keep must be a positive integer, got " .. tostring(keep), 3)
+local function set_arguments(key, value, options)
+  check_key(key, "store:set", 4)
+  if value == nil then
+    error("bad argument #2 to 'store:set' (a value expected, got nil; store:delete removes a key)", 3)
   end
-  return text, expires, keep
+  local text = encode(value, 4)
+  known(options, { "ttl", "keep" }, "store:set", 4)
+  local ttl, keep = options and options.ttl, options and options.keep
+  check_positive(ttl, "store:set", "ttl", false, 4)
+  check_positive(keep, "store:set", "keep", true, 4)
+  return text, ttl and (now() + ttl) or nil, keep
+end
+
+-- update's attempts (or raises).
+local function update_arguments(key, fn, options)
+  check_key(key, "store:update", 4)
+  if type(fn) ~= "function" then
+    error(("bad argument #2 to 'store:update' (function expected, got %s)"):format(type(fn)), 3)
+  end
+  known(options, { "attempts" }, "store:update", 4)
+  local attempts = options and options.attempts
+  check_positive(attempts, "store:update", "attempts", true, 4)
+  return attempts or 100
+end
+
+-- history's count of lines (or raises).
+local function history_arguments(key, n)
+  check_key(key, "store:history", 4)
+  check_positive(n, "store:history", "n", true, 4)
+  return n or 10
 end
 
 --- Sets key to value. Options: ttl (seconds it lives), keep (how many of its history lines stay).
 function Store:set(key, value, options)
+  local text, expires, keep = set_arguments(key, value, options)
   bury_orphans()
-  local text, expires, keep = set_arguments(value, options)
   return self.conn:transaction(function(tx) write(self, tx, key, text, expires, keep) end)
 end
 
 function Store:delete(key)
+  check_key(key, "store:delete", 3)
   bury_orphans()
   return self.conn:transaction(function(tx) write(self, tx, key, nil) end)
 end
 
 function Store:keys(prefix)
+  check_key(prefix, "store:keys", 3, true)
   bury_orphans()
   prefix = prefix or ""
   -- Compared as text, not LIKE (which SQLite's ASCII letters match in either case), and sorted
@@ -232,16 +277,15 @@ end
 --- Reads, calls fn(old) and writes what it returns (nil deletes), as one atomic step: a
 --- concurrent writer makes it read and call fn again. Returns the new value.
 function Store:update(key, fn, options)
+  local attempts = update_arguments(key, fn, options)
   bury_orphans()
-  known(options, { "attempts" }, "store:update")
-  local attempts = options and options.attempts or 100
   for attempt = 1, attempts do
     local rows, err = self.conn:query("SELECT value, version, expires FROM essh_kv WHERE key = ?", key)
     if not rows then return nil, err end
     local row = rows[1]
     local old = row and live(row, now()) and decode(row.value) or nil
     local new = fn(old)
-    local text = new ~= nil and encode(new) or nil
+    local text = new ~= nil and encode(new, 3) or nil
     local done, werr = self.conn:transaction(function(tx)
       local r
       if row then
@@ -274,8 +318,9 @@ end
 
 --- The last n values of key, newest first: { value, at, by = { user, machine, pid } }.
 function Store:history(key, n)
+  n = history_arguments(key, n)
   local rows, err = self.conn:query(
-    "SELECT value, at, by_whom FROM essh_history WHERE key = ? ORDER BY id DESC LIMIT ?", key, n or 10)
+    "SELECT value, at, by_whom FROM essh_history WHERE key = ? ORDER BY id DESC LIMIT ?", key, n)
   if not rows then return nil, err end
   local out = {}
   for i, r in ipairs(rows) do out[i] = { value = decode(r.value), at = r.at, by = json.decode(r.by_whom) } end
@@ -330,8 +375,9 @@ end
 --- Releases every lock this process still holds: essh.main calls it before it returns.
 -- What another backend (storage/s3.lua) shares with this one: its handles' methods (lock) and helpers.
 M.shared = {
-  Store = Store, known = known, encode = encode, decode = decode, live = live, now = now,
-  set_arguments = set_arguments, bury_orphans = function() bury_orphans() end,
+  Store = Store, encode = encode, decode = decode, live = live, now = now,
+  set_arguments = set_arguments, update_arguments = update_arguments, history_arguments = history_arguments,
+  check_key = check_key, bury_orphans = function() bury_orphans() end,
 }
 
 function M.release_all()
@@ -346,10 +392,15 @@ end
 --- The lease lasts `ttl` seconds and is renewed while the program runs; a holder that dies
 --- loses it when the lease ends.
 function Store:lock(name, options)
+  check_key(name, "store:lock", 3)
   known(options, { "ttl", "wait" }, "store:lock")
+  local ttl, wait = options and options.ttl, options and options.wait
+  check_positive(ttl, "store:lock", "ttl", false, 3)
+  if wait ~= nil and (type(wait) ~= "number" or wait ~= wait or wait < 0 or wait == math.huge) then
+    error("store:lock: wait must be a number of seconds, 0 or more, got " .. tostring(wait), 2)
+  end
+  ttl, wait = ttl or 600, wait or 30
   bury_orphans()
-  local ttl = options and options.ttl or 600
-  local wait = options and options.wait or 30
   local token = native.base64.encode(native.crypto.random_bytes(16))
   local deadline = runtime.monotonic() + wait
   while true do

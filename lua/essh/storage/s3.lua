@@ -63,7 +63,7 @@ end
 
 --- The store's methods, over storage.lua's helpers.
 function M.methods(shared)
-  local encode, decode, live, now, known = shared.encode, shared.decode, shared.live, shared.now, shared.known
+  local encode, decode, live, now = shared.encode, shared.decode, shared.live, shared.now
   local S = {}
 
   local function object(self, kind, key) return self.root .. kind .. "/" .. encode_key(key) end
@@ -107,6 +107,7 @@ function M.methods(shared)
   end
 
   function S:get(key)
+    shared.check_key(key, "store:get", 3)
     local body, err = self.s3:get(self.bucket, object(self, "kv", key))
     if not body then
       if is(err, "not_found") then return nil end
@@ -116,8 +117,8 @@ function M.methods(shared)
   end
 
   function S:set(key, value, options)
+    local text, expires, keep = shared.set_arguments(key, value, options)
     shared.bury_orphans()
-    local text, expires, keep = shared.set_arguments(value, options)
     local doc = { value = text, expires = expires or json.null, updated = now(), by = self.who }
     local ok, err = put(self, object(self, "kv", key), doc)
     if not ok then return nil, err end
@@ -125,6 +126,7 @@ function M.methods(shared)
   end
 
   function S:delete(key)
+    shared.check_key(key, "store:delete", 3)
     shared.bury_orphans()
     local ok, err = self.s3:delete(self.bucket, object(self, "kv", key))
     if not ok and not is(err, "not_found") then return nil, err end
@@ -132,6 +134,7 @@ function M.methods(shared)
   end
 
   function S:keys(prefix)
+    shared.check_key(prefix, "store:keys", 3, true)
     shared.bury_orphans()
     local start = self.root .. "kv/"
     local objects, err = self.s3:list(self.bucket, { prefix = start .. encode_key(prefix or "") })
@@ -148,15 +151,14 @@ function M.methods(shared)
   -- Reads, calls fn(old) and writes what it returns (nil: a deletion) only over the version it
   -- read; a writer in between makes it read and call fn again.
   function S:update(key, fn, options)
+    local attempts = shared.update_arguments(key, fn, options)
     shared.bury_orphans()
-    known(options, { "attempts" }, "store:update")
-    local attempts = options and options.attempts or 100
     local name = object(self, "kv", key)
     for attempt = 1, attempts do
       local doc, etag, err = read(self, name)
       if err then return nil, err end
       local new = fn(value_of(doc))
-      local text = new ~= nil and encode(new) or nil
+      local text = new ~= nil and encode(new, 3) or nil
       if text == nil and etag == nil then return nil end
       -- A deletion is a value of null, so that it too is written only over what was read.
       local written, werr = put(self, name, { value = text or json.null, expires = json.null, updated = now(), by = self.who },
@@ -173,7 +175,8 @@ function M.methods(shared)
   end
 
   function S:history(key, n)
-    local objects, err = self.s3:list(self.bucket, { prefix = object(self, "history", key) .. "/", max = n or 10 })
+    n = shared.history_arguments(key, n)
+    local objects, err = self.s3:list(self.bucket, { prefix = object(self, "history", key) .. "/", max = n })
     if not objects then return nil, err end
     local out = {}
     for _, o in ipairs(objects) do
