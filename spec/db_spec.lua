@@ -191,6 +191,34 @@ describe("db", function()
         conn:close()
       end)
 
+      it("refuses more or fewer parameters than a statement takes, and reads each call's values as their types", function()
+        local conn = open(driver)
+        assert(conn:query("SELECT ? AS x, ? AS y", 1, 2))
+        for _, args in ipairs { { 1 }, { 1, 2, 3 } } do
+          local rows, err = conn:query("SELECT ? AS x, ? AS y", unpack(args))
+          assert.is_nil(rows)
+          assert.equal("invalid", err.kind)
+          assert.matches("the statement takes 2 parameters, " .. #args .. " given", err.message, 1, true)
+        end
+        -- One text, values of other types from call to call (a statement typed by its first
+        -- call's values read a float's bytes as an integer's).
+        assert(conn:exec("CREATE TABLE nums (v DOUBLE PRECISION)"))
+        assert(conn:exec_many("INSERT INTO nums VALUES (?)", { { 1.5 }, { 2.5 }, { 3 } }))
+        for _, case in ipairs { { 2, 2 }, { 2.5, 1 }, { 1, 3 }, { 0.5, 3 }, { 3, 0 } } do
+          local rows = assert(conn:query("SELECT count(*) AS n FROM nums WHERE v > ?", case[1]))
+          assert.equal(case[2], tonumber(rows[1].n), tostring(case[1]))
+        end
+        if integers then
+          for _, v in ipairs { 1.5, math.maxinteger, math.mininteger, 7 } do
+            local rows = assert(conn:query("SELECT ? AS x", v))
+            assert.equal(tostring(v), tostring(rows[1].x))
+          end
+        end
+        local a = assert(conn:query("SELECT ? AS x, ? AS y", nil, 2))[1]
+        assert.same({ db.null, 2 }, { a.x, tonumber(a.y) })
+        conn:close()
+      end)
+
       it("commits a transaction that returns and rolls back one that raises", function()
         local conn = open(driver)
         assert(conn:exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)"))

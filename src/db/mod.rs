@@ -15,6 +15,7 @@ pub mod sqlite;
 pub mod target;
 pub mod value;
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -257,6 +258,7 @@ fn db_error(shown: &str, e: sqlx::Error) -> Error {
         .retryable(true),
         sqlx::Error::PoolClosed => Error::new(Kind::Invalid, format!("db {shown}: the connection is closed")),
         sqlx::Error::Configuration(c) => Error::new(Kind::Invalid, format!("db {shown}: {c}")),
+        sqlx::Error::InvalidArgument(m) => Error::new(Kind::Invalid, format!("db {shown}: {m}")),
         sqlx::Error::Protocol(p) => Error::new(Kind::Network, format!("db {shown}: {p}")).retryable(true),
         other => Error::new(Kind::Remote, format!("db {shown}: {other}")),
     }
@@ -463,12 +465,89 @@ async fn end(tx: Tx, commit: bool) -> std::result::Result<(), sqlx::Error> {
     }
 }
 
+/// A server takes at most this many parameters in a statement (both count them in 16 bits).
+const MOST_PARAMETERS: usize = 65_535;
+
+fn parameter_count_error(takes: usize, given: usize) -> sqlx::Error {
+    sqlx::Error::InvalidArgument(takes_given(takes, given))
+}
+
+/// What an error says when a statement is given another number of parameters than it takes.
+fn takes_given(takes: usize, given: usize) -> String {
+    format!("the statement takes {takes} parameters, {given} given")
+}
+
+/// The text MySQL runs for `sql`: refused when the server counts another number of
+/// parameters than `params` (sqlx would send them, and the server read them misaligned).
+#[cfg(feature = "db-mysql")]
+async fn my_text<'a>(c: &mut sqlx::MySqlConnection, sql: &'a str, params: &[Param]) -> std::result::Result<Cow<'a, str>, sqlx::Error> {
+    if params.len() > MOST_PARAMETERS {
+        return Err(parameter_count_error(MOST_PARAMETERS, params.len()));
+    }
+    let prepared = sqlx::Executor::prepare(&mut *c, sql).await?;
+    if let Some(sqlx::Either::Right(takes)) = sqlx::Statement::parameters(&prepared) {
+        if takes != params.len() {
+            return Err(parameter_count_error(takes, params.len()));
+        }
+    }
+    Ok(Cow::Borrowed(sql))
+}
+
+/// The text PostgreSQL runs for `sql` with `params`: `sql` itself when the connection's
+/// prepared statement of it takes the values' types (sqlx keeps one statement a text, typed by
+/// the values of its first call, and another type's bytes would be read as that type: an
+/// integer as a float, NaN); else `sql` with a comment that names the types, a statement of
+/// its own.
+#[cfg(feature = "db-postgres")]
+async fn pg_text<'a>(c: &mut sqlx::PgConnection, sql: &'a str, params: &[Param]) -> std::result::Result<Cow<'a, str>, sqlx::Error> {
+    if params.len() > MOST_PARAMETERS {
+        return Err(parameter_count_error(MOST_PARAMETERS, params.len()));
+    }
+    let types: Vec<sqlx::postgres::PgTypeInfo> = params.iter().map(pg_type).collect();
+    // Types declared beyond the statement's parameters would be parameters too, unused.
+    let declared = &types[..types.len().min(placeholders::count(sql, Driver::Postgres))];
+    let prepared = sqlx::Executor::prepare_with(&mut *c, sql, declared).await?;
+    let fits = match sqlx::Statement::parameters(&prepared) {
+        Some(sqlx::Either::Left(wanted)) => {
+            if wanted.len() != params.len() {
+                return Err(parameter_count_error(wanted.len(), params.len()));
+            }
+            wanted.iter().zip(params.iter().zip(&types)).all(|(w, (p, t))| matches!(p, Param::Null) || w == t)
+        }
+        _ => true,
+    };
+    if fits {
+        return Ok(Cow::Borrowed(sql));
+    }
+    let names: Vec<&str> = params.iter().zip(&types).map(|(p, t)| if matches!(p, Param::Null) { "unknown" } else { sqlx::TypeInfo::name(t) }).collect();
+    Ok(Cow::Owned(format!("{sql}\n-- essh: parameters {}", names.join(", "))))
+}
+
+/// The type PostgreSQL is told a parameter has (NULL: none, the server infers it).
+#[cfg(feature = "db-postgres")]
+fn pg_type(p: &Param) -> sqlx::postgres::PgTypeInfo {
+    match p {
+        Param::Null => <UntypedNull as sqlx::Type<sqlx::Postgres>>::type_info(),
+        Param::Bool(_) => <bool as sqlx::Type<sqlx::Postgres>>::type_info(),
+        Param::Int(_) => <i64 as sqlx::Type<sqlx::Postgres>>::type_info(),
+        Param::Float(_) => <f64 as sqlx::Type<sqlx::Postgres>>::type_info(),
+        Param::Text(_) => <String as sqlx::Type<sqlx::Postgres>>::type_info(),
+        Param::Bytes(_) => <Vec<u8> as sqlx::Type<sqlx::Postgres>>::type_info(),
+    }
+}
+
 async fn fetch_all(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Result<Rows, sqlx::Error> {
     match on {
         #[cfg(feature = "db-mysql")]
-        Tx::My(t) => Ok(Rows::My(bind_all!(sqlx::query(sql), params, None::<String>).fetch_all(t.conn()).await?)),
+        Tx::My(t) => {
+            let text = my_text(t.conn(), sql, params).await?;
+            Ok(Rows::My(bind_all!(sqlx::query(&text), params, None::<String>).fetch_all(t.conn()).await?))
+        }
         #[cfg(feature = "db-postgres")]
-        Tx::Pg(t) => Ok(Rows::Pg(bind_all!(sqlx::query(sql), params, UntypedNull).fetch_all(t.conn()).await?)),
+        Tx::Pg(t) => {
+            let text = pg_text(t.conn(), sql, params).await?;
+            Ok(Rows::Pg(bind_all!(sqlx::query(&text), params, UntypedNull).fetch_all(t.conn()).await?))
+        }
         #[allow(unreachable_patterns)]
         _ => Err(sqlx::Error::Configuration("SQLite runs in place".into())),
     }
@@ -477,12 +556,14 @@ async fn fetch_all(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Res
 async fn execute(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Result<(u64, Option<i64>), sqlx::Error> {
     #[cfg(feature = "db-mysql")]
     async fn my(c: &mut sqlx::MySqlConnection, sql: &str, params: &[Param]) -> std::result::Result<(u64, Option<i64>), sqlx::Error> {
-        let r = bind_all!(sqlx::query(sql), params, None::<String>).execute(c).await?;
+        let text = my_text(c, sql, params).await?;
+        let r = bind_all!(sqlx::query(&text), params, None::<String>).execute(c).await?;
         Ok((r.rows_affected(), Some(r.last_insert_id() as i64)))
     }
     #[cfg(feature = "db-postgres")]
     async fn pg(c: &mut sqlx::PgConnection, sql: &str, params: &[Param]) -> std::result::Result<(u64, Option<i64>), sqlx::Error> {
-        Ok((bind_all!(sqlx::query(sql), params, UntypedNull).execute(c).await?.rows_affected(), None))
+        let text = pg_text(c, sql, params).await?;
+        Ok((bind_all!(sqlx::query(&text), params, UntypedNull).execute(c).await?.rows_affected(), None))
     }
     match on {
         #[cfg(feature = "db-mysql")]
@@ -520,7 +601,7 @@ const BATCH: usize = 512;
 async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String, tx: tokio::sync::mpsc::Sender<Batch>) {
     // $batch makes a batch of the rows read.
     macro_rules! pump {
-        ($p:expr, $null:expr, $batch:expr) => {{
+        ($p:expr, $text:ident, $null:expr, $batch:expr) => {{
             let mut loan = match $p.lend().await {
                 Ok(loan) => loan,
                 Err(e) => {
@@ -528,8 +609,16 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
                     return;
                 }
             };
+            let text = match $text(loan.conn(), &sql, &params).await {
+                Ok(text) => text,
+                Err(e) => {
+                    loan.ended(&Err::<(), _>(&e));
+                    let _ = tx.send(Err(db_error(&shown, e))).await;
+                    return;
+                }
+            };
             let mut batch = Vec::with_capacity(BATCH);
-            let mut rows = bind_all!(sqlx::query(&sql), &params, $null).fetch(loan.conn());
+            let mut rows = bind_all!(sqlx::query(&text), &params, $null).fetch(loan.conn());
             while let Some(next) = rows.next().await {
                 match next {
                     Ok(row) => {
@@ -557,9 +646,9 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
     }
     match &pool {
         #[cfg(feature = "db-mysql")]
-        Pool::My(p) => pump!(p, None::<String>, Rows::My),
+        Pool::My(p) => pump!(p, my_text, None::<String>, Rows::My),
         #[cfg(feature = "db-postgres")]
-        Pool::Pg(p) => pump!(p, UntypedNull, Rows::Pg),
+        Pool::Pg(p) => pump!(p, pg_text, UntypedNull, Rows::Pg),
         // SQLite streams in place (lite::next_batch).
         #[cfg(feature = "db-sqlite")]
         Pool::Lite(_) => {}

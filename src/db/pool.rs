@@ -118,10 +118,14 @@ impl<C: Connection> Loan<C> {
         self.conn.as_mut().expect("a loan holds its connection until dropped")
     }
 
-    /// Marks the work on the connection as ended by `outcome`: an answer, or the server's
-    /// refusal, leaves it fit to lend again; a broken conversation does not.
-    pub fn ended<T>(&mut self, outcome: &Result<T, sqlx::Error>) {
-        self.clean = matches!(outcome, Ok(_) | Err(sqlx::Error::Database(_)));
+    /// Marks the work on the connection as ended by `outcome`: an answer, the server's refusal
+    /// or essh's before anything was sent leaves it fit to lend again; a broken conversation
+    /// does not.
+    pub fn ended<T, E: std::borrow::Borrow<sqlx::Error>>(&mut self, outcome: &Result<T, E>) {
+        self.clean = match outcome {
+            Ok(_) => true,
+            Err(e) => matches!(e.borrow(), sqlx::Error::Database(_) | sqlx::Error::InvalidArgument(_)),
+        };
     }
 
     /// Marks the work on the connection as done: it is fit to lend again.

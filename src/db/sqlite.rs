@@ -236,10 +236,8 @@ impl Handle {
             if stmt.is_null() {
                 return Ok(self.done());
             }
-            let bound = self.bind(stmt, params)?;
+            let bound = self.bind(stmt, params, 0)?;
             if bound != params.len() {
-                // SAFETY: a statement of this handle.
-                unsafe { sys::sqlite3_clear_bindings(stmt) };
                 return Err(self.count_error(bound, params.len()));
             }
             return self.step_all(stmt, sink);
@@ -267,7 +265,7 @@ impl Handle {
             if stmt.is_null() {
                 continue;
             }
-            let outcome = self.bind(stmt, &params[given..]).and_then(|n| {
+            let outcome = self.bind(stmt, &params[given..], given).and_then(|n| {
                 given += n;
                 self.step_all(stmt, sink)
             });
@@ -282,15 +280,20 @@ impl Handle {
     }
 
     fn count_error(&self, takes: usize, given: usize) -> Error {
-        Error::invalid(format!("db {}: the statement takes {takes} parameters, {given} given", self.shown))
+        Error::invalid(format!("db {}: {}", self.shown, super::takes_given(takes, given)))
     }
 
-    /// Binds the first parameters of `params` that `stmt` takes; how many it took.
-    fn bind(&self, stmt: *mut sys::sqlite3_stmt, params: &[Param]) -> Result<usize, Error> {
+    /// Binds the first parameters of `params` that `stmt` takes; how many it took. Fewer
+    /// than it takes is an error (a cached statement would keep its last call's values), in
+    /// which `before` counts the parameters a script's earlier statements took.
+    fn bind(&self, stmt: *mut sys::sqlite3_stmt, params: &[Param], before: usize) -> Result<usize, Error> {
         // SAFETY: a statement of this handle; text and blobs are copied by SQLite (TRANSIENT).
         unsafe {
             sys::sqlite3_reset(stmt);
             let takes = sys::sqlite3_bind_parameter_count(stmt) as usize;
+            if takes > params.len() {
+                return Err(self.count_error(before + takes, before + params.len()));
+            }
             for (i, p) in params.iter().take(takes).enumerate() {
                 let at = i as c_int + 1;
                 let rc = match p {
@@ -333,7 +336,7 @@ impl Handle {
         if !sql[used..].trim().is_empty() {
             return Err(Error::invalid(format!("db {}: rows takes one statement", self.shown)));
         }
-        let bound = self.bind(stmt, params)?;
+        let bound = self.bind(stmt, params, 0)?;
         if bound != params.len() {
             return Err(self.count_error(bound, params.len()));
         }
@@ -593,6 +596,11 @@ mod tests {
         let mut rows = Collect(Vec::new(), usize::MAX);
         h.run("SELECT ?", &[Param::Int(7)], &mut rows).unwrap();
         assert_eq!(rows.0[0][0].1, "i7");
+        // Fewer parameters than the statement takes: refused, not its last call's values.
+        let err = h.run("SELECT ?", &[], &mut Discard).unwrap_err();
+        assert!(err.message.contains("takes 1 parameters, 0 given"), "{}", err.message);
+        let err = h.run("SELECT ?; SELECT ?, ?", &[Param::Int(1), Param::Int(2)], &mut Discard).unwrap_err();
+        assert!(err.message.contains("takes 3 parameters, 2 given"), "{}", err.message);
     }
 
     #[test]
