@@ -219,6 +219,20 @@ describe("db", function()
         conn:close()
       end)
 
+      if driver == "mysql" then
+        it("refuses a statement larger than the server's max_allowed_packet before sending it", function()
+          local conn = open(driver)
+          local fits = ("x"):rep(5 * 1024 * 1024)
+          assert.equal(#fits, tonumber(assert(conn:query("SELECT length(?) AS n", fits))[1].n))
+          local rows, err = conn:query("SELECT length(?) AS n", fits:rep(4))
+          assert.is_nil(rows)
+          assert.equal("invalid", err.kind)
+          assert.matches("more than the server's max_allowed_packet (16777216)", err.message, 1, true)
+          assert.equal(1, assert(conn:query("SELECT 1 AS one"))[1].one)
+          conn:close()
+        end)
+      end
+
       it("commits a transaction that returns and rolls back one that raises", function()
         local conn = open(driver)
         assert(conn:exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)"))

@@ -84,11 +84,7 @@ fn statement_sizes(rows: &[Vec<Param>], per_row: usize) -> Vec<usize> {
     let mut sizes = Vec::new();
     let (mut n, mut bytes) = (0, 0);
     for row in rows {
-        let size: usize = row.iter().map(|p| match p {
-            Param::Text(s) => s.len(),
-            Param::Bytes(b) => b.len(),
-            _ => 8,
-        }).sum();
+        let size: usize = row.iter().map(Param::size).sum();
         if n == most || (n > 0 && bytes + size > MAX_BYTES) {
             sizes.push(n);
             (n, bytes) = (0, 0);

@@ -490,8 +490,24 @@ async fn my_text<'a>(c: &mut sqlx::MySqlConnection, sql: &'a str, params: &[Para
             return Err(parameter_count_error(takes, params.len()));
         }
     }
+    // A statement beyond the server's max_allowed_packet is not read: the server closes the
+    // connection. Its limit is asked only for a statement that could reach the smallest default.
+    let size = sql.len() + params.iter().map(|p| p.size() + 9).sum::<usize>();
+    if size > SMALLEST_PACKET_LIMIT {
+        let most: i64 = sqlx::query_scalar("SELECT CAST(@@max_allowed_packet AS SIGNED)").fetch_one(&mut *c).await?;
+        if size as i64 > most {
+            return Err(sqlx::Error::InvalidArgument(format!(
+                "the statement and its parameters take {} bytes, more than the server's max_allowed_packet ({most})",
+                size
+            )));
+        }
+    }
     Ok(Cow::Borrowed(sql))
 }
+
+/// The smallest max_allowed_packet a server has by default (MySQL 5.7's 4 MiB).
+#[cfg(feature = "db-mysql")]
+const SMALLEST_PACKET_LIMIT: usize = 4 << 20;
 
 /// The text PostgreSQL runs for `sql` with `params`: `sql` itself when the connection's
 /// prepared statement of it takes the values' types (sqlx keeps one statement a text, typed by

@@ -16,6 +16,17 @@ pub enum Param {
     Bytes(Vec<u8>),
 }
 
+impl Param {
+    /// About the bytes the parameter takes in a statement sent to a server.
+    pub fn size(&self) -> usize {
+        match self {
+            Param::Text(s) => s.len(),
+            Param::Bytes(b) => b.len(),
+            _ => 8,
+        }
+    }
+}
+
 /// A cell of a result.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cell {
