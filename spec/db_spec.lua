@@ -454,6 +454,25 @@ describe("db", function()
       end
     end)
 
+    it("applies the URL parameters it knows and refuses the others, and those that connect elsewhere", function()
+      for driver, case in pairs {
+        mysql = { "?charset=latin1", "SELECT @@character_set_client AS v", "latin1" },
+        postgres = { "?application_name=essh-spec", "SELECT current_setting('application_name') AS v", "essh-spec" },
+      } do
+        local url = assert(servers[driver], driver .. " is not installed").url
+        local conn = assert(db.connect(driver, url .. case[1]))
+        assert.equal(case[3], assert(conn:query(case[2]))[1].v)
+        conn:close()
+        local none, err = db.connect(driver, url .. "?connect_timeout=5")
+        assert.is_nil(none)
+        assert.equal("invalid", err.kind)
+        assert.matches("'connect_timeout' is not a " .. driver .. " parameter essh applies", err.message, 1, true)
+        none, err = db.connect(driver, url .. (driver == "mysql" and "?socket=/tmp/elsewhere" or "?host=10.0.0.1"))
+        assert.is_nil(none)
+        assert.matches("would connect elsewhere than the URL names", err.message, 1, true)
+      end
+    end)
+
     it("takes the password from an essh.secret", function()
       local s = assert(servers.postgres)
       local conn = assert(db.connect("postgres", ("postgres://essh@127.0.0.1:%d/essh"):format(s.port),

@@ -70,6 +70,38 @@ impl Access {
     }
 }
 
+/// The URL parameters sqlx applies for each server, as it spells them.
+const MYSQL_PARAMETERS: &[&str] = &[
+    "ssl-mode", "sslmode", "ssl-ca", "sslca", "ssl-cert", "sslcert", "ssl-key", "sslkey",
+    "charset", "collation", "timezone", "time-zone", "statement-cache-capacity",
+];
+const POSTGRES_PARAMETERS: &[&str] = &[
+    "sslmode", "ssl-mode", "sslrootcert", "ssl-root-cert", "ssl-ca", "sslcert", "ssl-cert", "sslkey", "ssl-key",
+    "application_name", "options", "statement-cache-capacity",
+];
+/// Parameters that would connect elsewhere than the URL's host, port, database or user, which
+/// the `db` permission is asked for.
+const RELOCATING_PARAMETERS: &[&str] = &["host", "hostaddr", "port", "dbname", "user", "password", "socket"];
+
+/// Refuses a server URL's parameter that sqlx would ignore, or that would take the connection
+/// elsewhere than the URL says.
+fn check_parameters(driver: Driver, url: &url::Url) -> Result<(), Error> {
+    let known = if driver == Driver::Mysql { MYSQL_PARAMETERS } else { POSTGRES_PARAMETERS };
+    for (key, _) in url.query_pairs() {
+        let postgres_option = driver == Driver::Postgres && key.starts_with("options[") && key.ends_with(']');
+        if known.contains(&&*key) || postgres_option {
+            continue;
+        }
+        let shown = redact(url);
+        return Err(Error::invalid(if RELOCATING_PARAMETERS.contains(&&*key) {
+            format!("db.connect: {shown}: '{key}' would connect elsewhere than the URL names: write it in the URL itself")
+        } else {
+            format!("db.connect: {shown}: '{key}' is not a {} parameter essh applies ({})", driver.name(), known.join(", "))
+        }));
+    }
+    Ok(())
+}
+
 fn scheme_matches(driver: Driver, scheme: &str) -> bool {
     match driver {
         Driver::Mysql => scheme == "mysql" || scheme == "mariadb",
@@ -113,6 +145,7 @@ impl Target {
         if url.host_str().is_none_or(|h| h.is_empty()) {
             return Err(Error::invalid(format!("db.connect: '{}' names no host", redact_text(text))));
         }
+        check_parameters(driver, &url)?;
         Ok(Target { driver, url, path: None, access: Access::default() })
     }
 
@@ -211,6 +244,20 @@ mod tests {
         let e = Target::parse(Driver::Mysql, "mysql://u:pw@:99999/db").unwrap_err();
         assert!(!e.message.contains("pw"), "{}", e.message);
         assert!(Driver::from_name("oracle").is_err());
+    }
+
+    #[test]
+    fn refuses_parameters_it_would_ignore_or_that_connect_elsewhere() {
+        assert!(Target::parse(Driver::Postgres, "postgres://u@h/db?sslmode=require&application_name=deploy&options[search_path]=app").is_ok());
+        assert!(Target::parse(Driver::Mysql, "mysql://u@h/db?ssl-mode=required&charset=utf8mb4").is_ok());
+        let e = Target::parse(Driver::Mysql, "mysql://u:pw@h/db?foo=bar").unwrap_err();
+        assert!(e.message.contains("'foo' is not a mysql parameter essh applies (ssl-mode,"), "{}", e.message);
+        assert!(!e.message.contains("pw"), "{}", e.message);
+        for url in ["postgres://u@h/db?host=other", "postgres://u@h/db?port=1", "mysql://u@h/db?socket=/tmp/s"] {
+            let driver = if url.starts_with("mysql") { Driver::Mysql } else { Driver::Postgres };
+            let e = Target::parse(driver, url).unwrap_err();
+            assert!(e.message.contains("would connect elsewhere than the URL names"), "{}", e.message);
+        }
     }
 
     #[test]
