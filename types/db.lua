@@ -120,7 +120,7 @@ function db_Transaction:rollback() end
 --- Databases: MySQL and MariaDB, PostgreSQL (sqlx), SQLite (in place): bound parameters, streamed rows, transactions (classes: network, storage)
 ---@class essh_native.db
 ---@field null lightuserdata SQL NULL (the same value as json.null).
----@field luasql { mysql: fun(): table, postgres: fun(): table, sqlite3: fun(): table } LuaSQL's shape: env:connect(database, user, password, host, port), conn:execute(sql), cur:fetch(t, "a"), getcolnames, numrows, close.
+---@field luasql { mysql: fun(): table, postgres: fun(): table, sqlite3: fun(): table } LuaSQL's shape: env:connect(database, user, password, host, port), conn:execute(sql), escape, setautocommit, commit, rollback, close; cur:fetch(t, "a"), getcolnames, numrows, close.
 local db = {}
 
 --- What a connection string names: {driver, host, port, user, password (an essh.secret), database, params} or, for SQLite, {driver, path}; nil and an invalid error (which never shows the password).

@@ -66,7 +66,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
     ],
     constants: &[
         crate::typed!(null: "lightuserdata", "SQL NULL (the same value as json.null)."),
-        crate::typed!(luasql: "{ mysql: fun(): table, postgres: fun(): table, sqlite3: fun(): table }", "LuaSQL's shape: env:connect(database, user, password, host, port), conn:execute(sql), cur:fetch(t, \"a\"), getcolnames, numrows, close."),
+        crate::typed!(luasql: "{ mysql: fun(): table, postgres: fun(): table, sqlite3: fun(): table }", "LuaSQL's shape: env:connect(database, user, password, host, port), conn:execute(sql), escape, setautocommit, commit, rollback, close; cur:fetch(t, \"a\"), getcolnames, numrows, close."),
     ],
     types: &[
         TypeDef::record("db.ConnectOptions", "", &[

@@ -97,8 +97,38 @@ function index.transaction(conn, fn)
 end
 
 -- LuaSQL's shape, for code brought from it: env = db.luasql.mysql(); conn = env:connect(...);
--- cur = conn:execute(sql); cur:fetch(t, "a"). Values keep essh's types; NULL is nil.
-local ROWS = { select = true, with = true, show = true, pragma = true, explain = true, describe = true, values = true }
+-- cur = conn:execute(sql); cur:fetch(t, "a"); conn:setautocommit(false), conn:commit().
+-- Values keep essh's types; NULL is nil.
+local ROWS = { select = true, with = true, show = true, pragma = true, explain = true, describe = true, values = true,
+  table = true }
+
+-- The first word of a statement, after blanks, comments and opening parentheses.
+local function first_word(sql)
+  local at = 1
+  while true do
+    local skipped = sql:match("^[%s(]+()", at) or sql:match("^%-%-[^\n]*()", at) or sql:match("^#[^\n]*()", at)
+      or sql:match("^/%*.-%*/()", at)
+    if not skipped then break end
+    at = skipped
+  end
+  return (sql:match("^%a+", at) or ""):lower()
+end
+
+-- Whether LuaSQL's execute answers `sql` with a cursor: it reads rows (a query, or a change
+-- that returns them).
+local function reads_rows(sql)
+  return ROWS[first_word(sql)] or sql:upper():find("%sRETURNING%s") ~= nil
+end
+
+-- LuaSQL's escape for each driver: mysql_real_escape_string's, PQescapeStringConn's (with
+-- standard_conforming_strings, PostgreSQL's default) and sqlite3_mprintf("%q")'s.
+local MYSQL_ESCAPES = { ["\0"] = "\\0", ["\n"] = "\\n", ["\r"] = "\\r", ["\\"] = "\\\\", ["'"] = "\\'",
+  ['"'] = '\\"', ["\26"] = "\\Z" }
+local function escape(driver, s)
+  s = tostring(s)
+  if driver == "mysql" then return (s:gsub("[%z\n\r\\'\"\26]", MYSQL_ESCAPES)) end
+  return (s:gsub("'", "''"))
+end
 
 local function url_part(s) return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end)) end
 
@@ -145,23 +175,59 @@ local LuaSQLConnection = {}
 LuaSQLConnection.__index = LuaSQLConnection
 
 function LuaSQLConnection:execute(sql)
-  local word = sql:match("^%s*(%a+)")
-  if word and ROWS[word:lower()] then
-    local rows, err = self.conn:query(sql)
+  local on = self.tx or self.conn
+  if reads_rows(sql) then
+    local rows, err = on:query(sql)
     if not rows then return nil, tostring(err) end
     return setmetatable({ rows = rows, i = 0 }, Cursor)
   end
-  local r, err = self.conn:exec(sql)
+  local r, err = on:exec(sql)
   if not r then return nil, tostring(err) end
   return r.affected
 end
 
-function LuaSQLConnection.escape(_, s) return (tostring(s):gsub("'", "''"):gsub("\\", "\\\\")) end
-function LuaSQLConnection.setautocommit(_, on)
-  if on == false then error("LuaSQL: essh runs transactions with conn:transaction(fn), not setautocommit(false)", 2) end
+function LuaSQLConnection:escape(s) return escape(self.driver, s) end
+
+-- With autocommit off, statements run in a transaction that commit or rollback ends and the
+-- next statement's begins, as LuaSQL's do. Turning it on ends the open one as LuaSQL's driver
+-- does: MySQL commits it (the server's autocommit does), PostgreSQL and SQLite roll it back.
+function LuaSQLConnection:setautocommit(on)
+  if on and self.tx then
+    self.autocommit = true
+    local ok, err = self[self.driver == "mysql" and "commit" or "rollback"](self)
+    if not ok then return nil, err end
+  end
+  self.autocommit = on and true or false
+  if not on and not self.tx then return self:begin() end
   return true
 end
+
+function LuaSQLConnection:begin()
+  local tx, err = begin(self.conn)
+  if not tx then return nil, tostring(err) end
+  self.tx = tx
+  return true
+end
+
+-- Ends the open transaction (commit or roll back) and begins the next while autocommit is off.
+local function finish(self, how)
+  local tx = self.tx
+  if not tx then return true end
+  self.tx = nil
+  local ok, err = tx[how](tx)
+  if not ok then return nil, tostring(err) end
+  if not self.autocommit then return self:begin() end
+  return true
+end
+
+function LuaSQLConnection:commit() return finish(self, "commit") end
+function LuaSQLConnection:rollback() return finish(self, "rollback") end
+
 function LuaSQLConnection:close()
+  if self.tx then
+    self.autocommit = true
+    finish(self, "rollback")
+  end
   self.conn:close()
   return true
 end
@@ -181,7 +247,7 @@ local function luasql_env(driver)
       end
       local conn, err = M.connect(driver, url)
       if not conn then return nil, tostring(err) end
-      return setmetatable({ conn = conn }, LuaSQLConnection)
+      return setmetatable({ conn = conn, driver = driver, autocommit = true }, LuaSQLConnection)
     end
     function env.close() return true end
     return env
