@@ -146,6 +146,10 @@ describe("aws", function()
       assert.equal(0, info.ContentLength)
       assert.equal("text/plain", info.ContentType)
       assert.equal("ops", info.Metadata.owner)
+      -- Last-Modified and Date: the server's clock, in HTTP's form.
+      local http_date = "^%a%a%a, %d%d %a%a%a %d%d%d%d %d%d:%d%d:%d%d GMT$"
+      assert.matches(http_date, info.LastModified)
+      assert.matches(http_date, info.Date)
       assert(s3:put("essh-spec", "one", "x"))
       assert.equal("x", assert(s3:get("essh-spec", "one")))
       assert.equal(1, assert(s3:head("essh-spec", "one")).ContentLength)

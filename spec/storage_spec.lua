@@ -237,6 +237,43 @@ os.execute("sleep 60")
     end
   end)
 
+  -- faketime (libfaketime) sets a process's wall clock an hour off, as another machine's may be.
+  it("keeps a lock exclusive when clocks disagree, and frees a killed holder's by the store's clock", function()
+    if not shell.run("command -v faketime >/dev/null") then return pending("faketime is not installed (make deps)") end
+    local taker, taker_path = lua.script([[
+local s = assert(require("essh.storage").open(os.getenv("STORE")))
+local lock = s:lock("skew", { wait = tonumber(os.getenv("WAIT")) })
+print(lock and "taken" or "refused")
+if lock then lock:release() end
+]])
+    local function take(store, shift, wait)
+      return shell.must(("FAKETIME_DONT_FAKE_MONOTONIC=1 STORE=%s WAIT=%s faketime -f %s %s 2>&1"):format(
+        shell.quote(store), wait, shift, taker))
+    end
+    -- A SQLite store is one machine's (its clock is the process's), the others are shared.
+    for _, case in ipairs(stores()) do
+      if case[1] ~= "sqlite" then
+        local holder, path = lua.script([[
+local s = assert(require("essh.storage").open(os.getenv("STORE")))
+local lock = assert(s:lock("skew", { ttl = 3 }))
+]] .. PID .. [[
+os.execute("sleep 60")
+]])
+        local pid_file = fs.join(dir, "skew.pid")
+        os.remove(pid_file)
+        shell.must(("(STORE=%s PID_FILE=%s %s >/dev/null 2>&1 &)"):format(shell.quote(case[2]), pid_file, holder))
+        local pid = pid_in(pid_file)
+        -- An hour ahead, the holder's lease looks long over; an hour behind, it looks fresh.
+        assert.equal("refused\n", take(case[2], "+1h", 0), case[1])
+        assert.equal("refused\n", take(case[2], "-1h", 0), case[1])
+        shell.run("kill -KILL " .. pid)
+        os.remove(path)
+        assert.equal("taken\n", take(case[2], "-1h", 15), case[1])
+      end
+    end
+    os.remove(taker_path)
+  end)
+
   it("runs a task with lock = \"deploy\" once at a time, naming the holder to a second run", function()
     local code = [[
 local essh = require "essh"

@@ -126,7 +126,7 @@ function aws_S3:put(bucket, key, body, options) end
 ---@return essh.Error? err
 function aws_S3:list(bucket, options) end
 
---- An object's ContentLength, ETag, ContentType, LastModified and Metadata; a not_found error when there is none.
+--- An object's ContentLength, ETag, ContentType, LastModified, Metadata and Date (the server's clock when it answered); a not_found error when there is none.
 --- Needs: net (the service's endpoint, and what the credentials come from (net of STS or a metadata endpoint, run of a credential_process)).
 ---@param bucket string
 ---@param key string

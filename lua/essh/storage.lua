@@ -63,6 +63,20 @@ Store.__index = Store
 
 local RELEASE = "DELETE FROM essh_locks WHERE name = ? AND token = ?"
 
+-- The database's clock (seconds since the epoch), by which leases are taken, renewed and seen
+-- to expire: one clock for every machine, however far apart their own clocks are.
+local CLOCK = {
+  sqlite = "((julianday('now') - 2440587.5) * 86400.0)",
+  postgres = "extract(epoch from clock_timestamp())::float8",
+}
+local CLAIM, RENEW = {}, {}
+for driver, clock in pairs(CLOCK) do
+  CLAIM[driver] = ([[INSERT INTO essh_locks (name, holder, token, expires, since) VALUES (?, ?, ?, %s + ?, %s)
+    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires = excluded.expires,
+    since = excluded.since WHERE essh_locks.expires < %s]]):format(clock, clock, clock)
+  RENEW[driver] = ("UPDATE essh_locks SET expires = %s + ? WHERE name = ? AND token = ?"):format(clock)
+end
+
 -- Leases whose handle was collected: the next call of this module deletes their rows. A
 -- finalizer only marks and lists them: it runs inside whatever allocation set the collector
 -- off, where neither the database nor the native module may be entered.
@@ -420,10 +434,7 @@ end
 -- The lease `name` for `token` when it is free or expired: true; false and its holder's row
 -- ({ holder, since }) while another holds it; nil and an error.
 function Store:claim(name, token, ttl)
-  local t = now()
-  local r, err = self.conn:exec([[INSERT INTO essh_locks (name, holder, token, expires, since) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires = excluded.expires,
-    since = excluded.since WHERE essh_locks.expires < ?]], name, self.who, token, t + ttl, t, t)
+  local r, err = self.conn:exec(CLAIM[self.driver], name, self.who, token, ttl)
   if not r then return nil, err end
   if r.affected == 1 then return true end
   local rows = self.conn:query("SELECT holder, since FROM essh_locks WHERE name = ?", name)
@@ -431,7 +442,7 @@ function Store:claim(name, token, ttl)
 end
 
 function Store:renew_lease(name, token, ttl)
-  return self.conn:exec("UPDATE essh_locks SET expires = ? WHERE name = ? AND token = ?", now() + ttl, name, token)
+  return self.conn:exec(RENEW[self.driver], ttl, name, token)
 end
 
 function Store:release_lease(name, token)

@@ -120,7 +120,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
                 func!("get", "An object's body, or with the file option its size once streamed there.", [bucket: "string", key: "string", options: "aws.GetOptions?"], [body: "(string|integer)?", err: "essh.Error?"]).needs(S3_GET_NEEDS),
                 func!("put", "Stores an object from a string or a file (multipart above the threshold); its ETag.", [bucket: "string", key: "string", body: "string?", options: "aws.PutOptions?"], [result: "{ ETag: string, parts: integer }?", err: "essh.Error?"]).needs(S3_PUT_NEEDS),
                 func!("list", "Objects (Key, Size, ETag, LastModified, StorageClass) under a prefix, every page.", [bucket: "string", options: "aws.ListOptions?"], [objects: "table[]?", err: "essh.Error?"]).needs(CLIENT_NEEDS),
-                func!("head", "An object's ContentLength, ETag, ContentType, LastModified and Metadata; a not_found error when there is none.", [bucket: "string", key: "string"], [info: "table?", err: "essh.Error?"]).needs(CLIENT_NEEDS),
+                func!("head", "An object's ContentLength, ETag, ContentType, LastModified, Metadata and Date (the server's clock when it answered); a not_found error when there is none.", [bucket: "string", key: "string"], [info: "table?", err: "essh.Error?"]).needs(CLIENT_NEEDS),
                 func!("delete", "Deletes an object.", [bucket: "string", key: "string"], [ok: "boolean?", err: "essh.Error?"]).needs(CLIENT_NEEDS),
                 func!("createBucket", "Creates a bucket in the client's region.", [bucket: "string"], [ok: "boolean?", err: "essh.Error?"]).needs(CLIENT_NEEDS),
                 func!("presign", "A URL that allows a GET or PUT of the object without credentials until it expires.", [bucket: "string", key: "string", options: "aws.PresignOptions?"], [url: "string?", err: "essh.Error?"]).needs(CLIENT_NEEDS),
@@ -886,6 +886,7 @@ fn head_table(lua: &Lua, headers: &reqwest::header::HeaderMap) -> Result<Table> 
             "etag" => t.raw_set("ETag", v)?,
             "content-type" => t.raw_set("ContentType", v)?,
             "last-modified" => t.raw_set("LastModified", v)?,
+            "date" => t.raw_set("Date", v)?,
             n => {
                 if let Some(k) = n.strip_prefix("x-amz-meta-") {
                     meta.raw_set(k, v)?;

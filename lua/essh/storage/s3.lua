@@ -6,11 +6,15 @@
 ---
 --- Under the prefix: `kv/<key>` holds a value ({ value, expires, updated, by }),
 --- `history/<key>/<newest first>` one line of its history each, `locks/<name>` a lease
---- ({ holder, token, expires, since }; released leases expire at once). Keys are
+--- ({ holder, token, ttl, since, released }: it ends when released, or when S3's clock has
+--- passed its LastModified by ttl, its holder not having written it again). Keys are
 --- percent-encoded, so that a key never reads as a prefix of another's objects.
 local native = require "essh_native"
 
-local json, runtime = native.json, native.runtime
+local json, runtime, time_of = native.json, native.runtime, native.time
+
+-- How HTTP writes times (Last-Modified, Date).
+local HTTP_DATE = "!%a, %d %b %Y %H:%M:%S GMT"
 
 local M = {}
 
@@ -68,7 +72,8 @@ function M.methods(shared)
 
   local function object(self, kind, key) return self.root .. kind .. "/" .. encode_key(key) end
 
-  -- An object's document and ETag, read as one version (nil when there is none).
+  -- An object's document and ETag, read as one version (nil when there is none), and its head
+  -- (LastModified and Date: S3's clock).
   local function read(self, key)
     for _ = 1, 20 do
       local info, err = self.s3:head(self.bucket, key)
@@ -77,7 +82,7 @@ function M.methods(shared)
         return nil, nil, err
       end
       local body, gerr = self.s3:get(self.bucket, key, { if_match = info.ETag })
-      if body then return json.decode(body), info.ETag end
+      if body then return json.decode(body), info.ETag, nil, info end
       if not changed(gerr) then return nil, nil, gerr end
     end
     return nil, nil, native.error("timeout", "storage: s3://" .. self.bucket .. "/" .. key .. " changed under every read")
@@ -188,17 +193,25 @@ function M.methods(shared)
     return out
   end
 
+  -- Whether a lease has ended: released, or not written again within its ttl, on S3's clock
+  -- (its LastModified against the Date S3 answered with), whatever the machines' clocks say.
+  local function ended(doc, info)
+    if doc.released then return true end
+    local written = time_of.parse(info.LastModified or "", HTTP_DATE)
+    local answered = time_of.parse(info.Date or "", HTTP_DATE)
+    return written ~= nil and answered ~= nil and written + doc.ttl < answered
+  end
+
   function S:claim(name, token, ttl)
     local lease = object(self, "locks", name)
-    local t = now()
-    local mine = { holder = self.who, token = token, expires = t + ttl, since = t }
+    local mine = { holder = self.who, token = token, ttl = ttl, since = now() }
     local ok, err = put(self, lease, mine, { if_none_match = "*" })
     if ok then return true end
     if not is(err, "conflict") then return nil, err end
-    local doc, etag, rerr = read(self, lease)
+    local doc, etag, rerr, info = read(self, lease)
     if rerr then return nil, rerr end
     if doc == nil then return false end
-    if doc.expires >= t then return false, doc end
+    if not ended(doc, info) then return false, doc end
     ok, err = put(self, lease, mine, { if_match = etag })
     if ok then return true end
     if changed(err) then return false, doc end
@@ -220,12 +233,13 @@ function M.methods(shared)
     return nil, native.error("timeout", "storage: the lease " .. name .. " changed under every attempt")
   end
 
+  -- A renewal writes the lease again: its LastModified moves on.
   function S:renew_lease(name, token, ttl)
-    return amend(self, name, token, function(doc) doc.expires = now() + ttl end)
+    return amend(self, name, token, function(doc) doc.ttl = ttl end)
   end
 
   function S:release_lease(name, token)
-    return amend(self, name, token, function(doc) doc.expires = 0 end)
+    return amend(self, name, token, function(doc) doc.released = true end)
   end
 
   function S.close() end
