@@ -473,6 +473,44 @@ describe("db", function()
       end
     end)
 
+    it("reads dates and times as their servers write them: zero dates, long times, infinities", function()
+      -- LuaSQL reads the text protocol, the servers' own rendering; essh's is ISO 8601 (a T
+      -- between date and time, Z after a TIMESTAMP in UTC, no trailing zeros in fractions).
+      local function same_as_text(v)
+        if v == db.null then return nil end
+        return (tostring(v):gsub("T", " "):gsub("Z$", ""):gsub("(%.%d-)0+$", "%1"):gsub("%.$", ""))
+      end
+      local cases = {
+        mysql = { "SET SESSION sql_mode = ''", [[CREATE TABLE moments (t TIME(6), d DATE, dt DATETIME(6), ts TIMESTAMP NULL)]],
+          [[INSERT INTO moments VALUES ('-838:59:59', '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'),
+            ('100:00:00.5', '2026-00-15', '2026-12-00 10:00:00.25', NULL), ('-00:00:01.5', NULL, NULL, '2026-12-06 10:00:00')]] },
+        postgres = { "SET TIME ZONE 'UTC'", [[CREATE TABLE moments (t TIME, d DATE, dt TIMESTAMP, ts TIMESTAMPTZ)]],
+          [[INSERT INTO moments VALUES ('24:00:00', 'infinity', '-infinity', 'infinity'),
+            ('23:59:59.5', '-infinity', 'infinity', '-infinity'), (NULL, '2026-12-06', '2026-12-06 10:00:00.25', NULL)]] },
+      }
+      for driver, sql in pairs(cases) do
+        local s = assert(servers[driver], driver .. " is not installed")
+        local conn = open(driver)
+        local theirs = assert(require("luasql." .. driver)[driver]():connect(s.database, s.user, s.password, "127.0.0.1", s.port))
+        for _, statement in ipairs(sql) do
+          assert(conn:exec(statement))
+          if not statement:find("^CREATE") and not statement:find("^INSERT") then assert(theirs:execute(statement)) end
+        end
+        local ours = assert(conn:query("SELECT t, d, dt, ts FROM moments"))
+        local cur = assert(theirs:execute("SELECT t, d, dt, ts FROM moments"))
+        for i, row in ipairs(ours) do
+          local text = cur:fetch({}, "a")
+          for _, column in ipairs { "t", "d", "dt", "ts" } do
+            local expected = text[column] and (text[column]:gsub("%+00$", ""):gsub("(%.%d-)0+$", "%1"):gsub("%.$", ""))
+            assert.equal(expected, same_as_text(row[column]), ("%s row %d %s"):format(driver, i, column))
+          end
+        end
+        cur:close()
+        theirs:close()
+        conn:close()
+      end
+    end)
+
     it("takes the password from an essh.secret", function()
       local s = assert(servers.postgres)
       local conn = assert(db.connect("postgres", ("postgres://essh@127.0.0.1:%d/essh"):format(s.port),

@@ -251,10 +251,15 @@ pub fn from_rows<R: sqlx::Row>(
                 if direct(state, row, i) {
                     return;
                 }
-                match cell(row, i) {
-                    Ok(c) => push_cell(state, &c),
-                    Err(e) => {
+                // A decoder's panic must not unwind through the Lua call this runs in.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell(row, i))) {
+                    Ok(Ok(c)) => push_cell(state, &c),
+                    Ok(Err(e)) => {
                         failed.get_or_insert_with(|| format!("db: column {}: {e}", i + 1));
+                        push_null(state)
+                    }
+                    Err(_) => {
+                        failed.get_or_insert_with(|| format!("db: column {}: essh could not read its value (a bug in essh)", i + 1));
                         push_null(state)
                     }
                 }
@@ -275,7 +280,8 @@ pub unsafe fn push_mysql(state: *mut ffi::lua_State, row: &sqlx::mysql::MySqlRow
     use sqlx::{Decode, Row, TypeInfo, ValueRef};
     type My = sqlx::mysql::MySql;
     let Ok(v) = row.try_get_raw(i) else { return false };
-    if v.is_null() {
+    // sqlx calls a zero date NULL; it has bytes, and value::mysql_cell reads it.
+    if v.is_null() && <&[u8] as Decode<My>>::decode(v.clone()).is_err() {
         push_null(state);
         return true;
     }

@@ -56,7 +56,8 @@ pub fn mysql_cell(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Cell, String>
     use sqlx::mysql::MySql;
     use sqlx::TypeInfo;
     let v = row.try_get_raw(i).map_err(|e| e.to_string())?;
-    if v.is_null() {
+    // A zero date is no NULL, though sqlx's is_null says so: only a NULL has no bytes.
+    if v.is_null() && decoded::<MySql, &[u8]>(v.clone()).is_err() {
         return Ok(Cell::Null);
     }
     let info = v.type_info().into_owned();
@@ -76,19 +77,81 @@ pub fn mysql_cell(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Cell, String>
         "YEAR" => Cell::Int(decoded::<MySql, u16>(v)? as i64),
         "FLOAT" => Cell::Float(decoded::<MySql, f32>(v)? as f64),
         "DOUBLE" => Cell::Float(decoded::<MySql, f64>(v)?),
-        "DATE" => Cell::Text(decoded::<MySql, chrono::NaiveDate>(v)?.to_string()),
-        "TIME" => Cell::Text(match decoded::<MySql, chrono::NaiveTime>(v.clone()) {
-            Ok(t) => t.to_string(),
-            Err(_) => decoded::<MySql, String>(v)?,
-        }),
-        "DATETIME" => Cell::Text(iso(decoded::<MySql, chrono::NaiveDateTime>(v)?)),
-        "TIMESTAMP" => Cell::Text(decoded::<MySql, chrono::DateTime<chrono::Utc>>(v)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        // essh's statements are prepared: their rows come in the binary protocol.
+        "DATE" | "TIME" | "DATETIME" | "TIMESTAMP" => Cell::Text(mysql_temporal(ty, decoded::<MySql, &[u8]>(v)?)?),
         "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BIT" | "GEOMETRY" => {
             Cell::Bytes(decoded::<MySql, Vec<u8>>(v)?)
         }
         // DECIMAL, JSON, ENUM, SET and the text types come as text.
         _ => text_or_bytes(decoded::<MySql, Vec<u8>>(v)?),
     })
+}
+
+/// A MySQL date or time in its binary form (a length, then the fields that are not zero) as
+/// text, whatever the server holds: zero dates (`0000-00-00`), zero months and days, and times
+/// from -838:59:59 to 838:59:59, which no calendar type takes. DATETIME and TIMESTAMP read
+/// as ISO 8601 (`T` between date and time), a TIMESTAMP in UTC (sqlx sets the session's zone).
+#[cfg(feature = "db-mysql")]
+fn mysql_temporal(ty: &str, b: &[u8]) -> Result<String, String> {
+    let (&len, rest) = b.split_first().ok_or("an empty date or time")?;
+    let field = |i: usize| rest.get(i).copied().unwrap_or(0);
+    let micros = |at: usize| rest.get(at..at + 4).map_or(0, |m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+    let fraction = |us: u32| if us == 0 { String::new() } else { format!(".{us:06}").trim_end_matches('0').to_string() };
+    if rest.len() < len as usize {
+        return Err(format!("a {ty} of {len} bytes, {} given", rest.len()));
+    }
+    if ty == "TIME" {
+        let days = rest.get(1..5).map_or(0, |d| u32::from_le_bytes([d[0], d[1], d[2], d[3]]));
+        let sign = if field(0) == 1 { "-" } else { "" };
+        let us = if len > 8 { micros(8) } else { 0 };
+        return Ok(format!("{sign}{:02}:{:02}:{:02}{}", days * 24 + field(5) as u32, field(6), field(7), fraction(us)));
+    }
+    let year = rest.get(0..2).map_or(0, |y| u16::from_le_bytes([y[0], y[1]]));
+    let date = format!("{year:04}-{:02}-{:02}", field(2), field(3));
+    if ty == "DATE" {
+        return Ok(date);
+    }
+    let us = if len > 7 { micros(7) } else { 0 };
+    let zone = if ty == "TIMESTAMP" { "Z" } else { "" };
+    Ok(format!("{date}T{:02}:{:02}:{:02}{}{zone}", field(4), field(5), field(6), fraction(us)))
+}
+
+/// PostgreSQL's `infinity` and `-infinity` dates and timestamps (the largest and smallest
+/// binary values), which no calendar type holds: read as those words, as psql shows them.
+#[cfg(feature = "db-postgres")]
+fn pg_infinity(ty: &str, v: &sqlx::postgres::PgValueRef<'_>) -> Option<&'static str> {
+    if v.format() != sqlx::postgres::PgValueFormat::Binary {
+        return None;
+    }
+    let b = v.as_bytes().ok()?;
+    let (max, min) = match (ty, b.len()) {
+        ("DATE", 4) => {
+            let d = i32::from_be_bytes(b.try_into().ok()?);
+            (d == i32::MAX, d == i32::MIN)
+        }
+        ("TIMESTAMP" | "TIMESTAMPTZ", 8) => {
+            let t = i64::from_be_bytes(b.try_into().ok()?);
+            (t == i64::MAX, t == i64::MIN)
+        }
+        _ => return None,
+    };
+    match (max, min) {
+        (true, _) => Some("infinity"),
+        (_, true) => Some("-infinity"),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's TIME (microseconds since midnight, up to 24:00:00, which no time-of-day type
+/// holds) as text.
+#[cfg(feature = "db-postgres")]
+fn pg_time(us: i64) -> String {
+    let (seconds, fraction) = (us / 1_000_000, us % 1_000_000);
+    let text = format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if fraction == 0 {
+        return text;
+    }
+    format!("{text}.{fraction:06}").trim_end_matches('0').to_string()
 }
 
 fn iso(t: chrono::NaiveDateTime) -> String {
@@ -105,6 +168,9 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
     }
     let info = v.type_info().into_owned();
     let ty = info.name();
+    if let Some(endless) = pg_infinity(ty, &v) {
+        return Ok(Cell::Text(endless.to_string()));
+    }
     Ok(match ty {
         "VOID" => Cell::Null,
         "BOOL" => Cell::Bool(decoded::<Postgres, bool>(v)?),
@@ -117,7 +183,7 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
         "NUMERIC" => Cell::Text(numeric(v.as_bytes().map_err(|e| e.to_string())?)?),
         "BYTEA" => Cell::Bytes(decoded::<Postgres, Vec<u8>>(v)?),
         "DATE" => Cell::Text(decoded::<Postgres, chrono::NaiveDate>(v)?.to_string()),
-        "TIME" => Cell::Text(decoded::<Postgres, chrono::NaiveTime>(v)?.to_string()),
+        "TIME" => Cell::Text(pg_time(decoded::<Postgres, i64>(v)?)),
         "TIMESTAMP" => Cell::Text(iso(decoded::<Postgres, chrono::NaiveDateTime>(v)?)),
         "TIMESTAMPTZ" => Cell::Text(
             decoded::<Postgres, chrono::DateTime<chrono::Utc>>(v)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
@@ -240,6 +306,32 @@ impl super::sqlite::Sink for Collected {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "db-mysql")]
+    #[test]
+    fn reads_mysql_dates_and_times_no_calendar_holds() {
+        assert_eq!(mysql_temporal("DATE", &[0]).unwrap(), "0000-00-00");
+        assert_eq!(mysql_temporal("DATETIME", &[0]).unwrap(), "0000-00-00T00:00:00");
+        assert_eq!(mysql_temporal("TIMESTAMP", &[0]).unwrap(), "0000-00-00T00:00:00Z");
+        assert_eq!(mysql_temporal("DATE", &[4, 0xea, 0x07, 0, 15]).unwrap(), "2026-00-15");
+        let dt = [11, 0xea, 0x07, 12, 6, 10, 0, 5, 0x90, 0xd0, 0x03, 0];
+        assert_eq!(mysql_temporal("DATETIME", &dt).unwrap(), "2026-12-06T10:00:05.25");
+        // -838:59:59 is 34 days and 22 hours, negative.
+        assert_eq!(mysql_temporal("TIME", &[8, 1, 34, 0, 0, 0, 22, 59, 59]).unwrap(), "-838:59:59");
+        assert_eq!(mysql_temporal("TIME", &[12, 0, 4, 0, 0, 0, 4, 0, 0, 0x20, 0xa1, 0x07, 0]).unwrap(), "100:00:00.5");
+        assert_eq!(mysql_temporal("TIME", &[0]).unwrap(), "00:00:00");
+        assert!(mysql_temporal("DATE", &[4, 1]).is_err());
+        assert!(mysql_temporal("DATE", &[]).is_err());
+    }
+
+    #[cfg(feature = "db-postgres")]
+    #[test]
+    fn reads_postgres_times_up_to_24_hours() {
+        assert_eq!(pg_time(86_400_000_000), "24:00:00");
+        assert_eq!(pg_time(86_399_500_000), "23:59:59.5");
+        assert_eq!(pg_time(0), "00:00:00");
+        assert_eq!(pg_time(1), "00:00:00.000001");
+    }
 
     fn numeric_of(ndigits: u16, weight: i16, sign: u16, dscale: u16, digits: &[u16]) -> String {
         let mut b = Vec::new();
