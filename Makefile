@@ -122,6 +122,10 @@ bench-startup:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --features lua54,module -- -D warnings
+	@# Each database driver builds alone (the cargo features db-mysql, db-postgres, db-sqlite).
+	@for f in db-mysql db-postgres db-sqlite; do \
+	  $(CARGO) clippy --locked --no-default-features --features lua54,module,$$f -- -D warnings || exit 1; \
+	done
 	luacheck lua src/lua bin spec bench tools examples
 
 # types/ and the lua/essh/ shims of the native modules, from essh_native.modules().

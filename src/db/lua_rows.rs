@@ -6,8 +6,9 @@
 
 use std::ffi::{c_char, c_int};
 
-use mlua::{ffi, Lua, Result, Table, Value};
+use mlua::{ffi, Lua, Result, Table};
 
+#[cfg(feature = "db-sqlite")]
 use super::sqlite::{self, Row, Sink};
 use super::value::Cell;
 
@@ -55,6 +56,7 @@ unsafe fn push_null(state: *mut ffi::lua_State) {
     ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
 }
 
+#[cfg(feature = "db-sqlite")]
 unsafe fn push_sqlite_cell(state: *mut ffi::lua_State, cell: sqlite::Cell) {
     match cell {
         sqlite::Cell::Null => push_null(state),
@@ -191,11 +193,13 @@ fn make<T>(lua: &Lua, into: Option<Table>, capacity: usize, fill: impl FnOnce(*m
 }
 
 /// A [`Sink`] that appends SQLite's rows to a Lua list, at most `limit` of them.
+#[cfg(feature = "db-sqlite")]
 pub struct LuaSink<'a> {
     list: &'a mut List,
     limit: usize,
 }
 
+#[cfg(feature = "db-sqlite")]
 impl Sink for LuaSink<'_> {
     fn row(&mut self, row: &Row) -> bool {
         // SAFETY: a sink lives inside `make`'s protected call, on its Lua stack.
@@ -210,11 +214,13 @@ impl Sink for LuaSink<'_> {
 
 /// Builds a list of rows (in `into`, see [`make`]) with `fill`, which hands SQLite's rows to
 /// the sink (at most `limit`), and returns whatever else `fill` returns.
+#[cfg(feature = "db-sqlite")]
 pub fn build<T>(lua: &Lua, into: Option<Table>, capacity: usize, limit: usize, fill: impl FnOnce(&mut LuaSink) -> T) -> Result<(Table, T)> {
     make(lua, into, capacity, |_, list| fill(&mut LuaSink { list, limit }))
 }
 
 /// `rows` of owned cells (SQLite's, read off the Lua thread), as a list of row tables.
+#[cfg(feature = "db-sqlite")]
 pub fn from_cells(lua: &Lua, into: Option<Table>, columns: &[String], rows: &[Vec<Cell>]) -> Result<Table> {
     // SAFETY: `make` runs this on its protected call's stack.
     let (list, ()) = make(lua, into, rows.len(), |state, list| unsafe {
@@ -335,6 +341,7 @@ pub unsafe fn push_pg(state: *mut ffi::lua_State, row: &sqlx::postgres::PgRow, i
 
 /// Whether the running code is a task of essh's scheduler that can yield (so a statement's
 /// waits go to the runtime instead of holding the Lua thread).
+#[cfg(feature = "db-sqlite")]
 pub fn in_task(lua: &Lua) -> Result<bool> {
     // SAFETY: pushes and pops one value.
     let main: bool = unsafe {
@@ -348,5 +355,5 @@ pub fn in_task(lua: &Lua) -> Result<bool> {
         return Ok(false);
     }
     let current: mlua::Function = crate::runtime::scheduler(lua)?.raw_get("current")?;
-    Ok(!matches!(current.call::<Value>(())?, Value::Nil))
+    Ok(!matches!(current.call::<mlua::Value>(())?, mlua::Value::Nil))
 }

@@ -3,6 +3,7 @@
 //! integers stay integers, decimals become strings, dates and times ISO 8601 strings, binary
 //! Lua strings, NULL `db.null`.
 
+#[cfg(any(feature = "db-mysql", feature = "db-postgres"))]
 use sqlx::{Decode, Row, ValueRef};
 
 /// A bound parameter.
@@ -40,10 +41,12 @@ pub enum Cell {
     Bytes(Vec<u8>),
 }
 
+#[cfg(any(feature = "db-mysql", feature = "db-postgres"))]
 fn decoded<'r, DB: sqlx::Database, T: Decode<'r, DB>>(v: <DB as sqlx::Database>::ValueRef<'r>) -> Result<T, String> {
     T::decode(v).map_err(|e| e.to_string())
 }
 
+#[cfg(any(feature = "db-mysql", feature = "db-sqlite"))]
 fn text_or_bytes(bytes: Vec<u8>) -> Cell {
     match String::from_utf8(bytes) {
         Ok(s) => Cell::Text(s),
@@ -154,6 +157,7 @@ fn pg_time(us: i64) -> String {
     format!("{text}.{fraction:06}").trim_end_matches('0').to_string()
 }
 
+#[cfg(feature = "db-postgres")]
 fn iso(t: chrono::NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()
 }
@@ -207,6 +211,7 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
     })
 }
 
+#[cfg(feature = "db-postgres")]
 fn uuid_text(b: &[u8]) -> String {
     let h = crate::crypto::to_hex(b);
     if h.len() != 32 {
