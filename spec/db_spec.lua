@@ -511,6 +511,25 @@ describe("db", function()
       end
     end)
 
+    it("reads PostgreSQL's enums, domains and XML as their text, and names the types it cannot read", function()
+      local conn = open("postgres")
+      for _, sql in ipairs {
+        "CREATE TYPE mood AS ENUM ('happy', 'sad')",
+        "CREATE DOMAIN positive AS INT CHECK (VALUE > 0)",
+        "CREATE DOMAIN label AS TEXT",
+        "CREATE TABLE typed (m mood, p positive, l label, x XML)",
+        "INSERT INTO typed VALUES ('sad', 42, 'tag', '<a b=\"1\"/>')",
+      } do assert(conn:exec(sql)) end
+      local row = assert(conn:query("SELECT m, p, l, x FROM typed"))[1]
+      assert.same({ "sad", 42, "tag", '<a b="1"/>' }, { row.m, row.p, row.l, row.x })
+      for r in conn:rows("SELECT m, p FROM typed") do assert.same({ "sad", 42 }, { r.m, r.p }) end
+      local none, err = conn:query("SELECT ARRAY[1, 2] AS a")
+      assert.is_nil(none)
+      assert.matches("essh cannot read PostgreSQL's INT4[] yet: cast it in the query (::text)", tostring(err), 1, true)
+      assert.equal("{1,2}", assert(conn:query("SELECT ARRAY[1, 2]::text AS a"))[1].a)
+      conn:close()
+    end)
+
     it("takes the password from an essh.secret", function()
       local s = assert(servers.postgres)
       local conn = assert(db.connect("postgres", ("postgres://essh@127.0.0.1:%d/essh"):format(s.port),

@@ -170,7 +170,14 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
     if v.is_null() {
         return Ok(Cell::Null);
     }
-    let info = v.type_info().into_owned();
+    // A domain reads as its base type; an enum's binary form is its label.
+    let mut info = v.type_info().into_owned();
+    while let sqlx::postgres::PgTypeKind::Domain(base) = info.kind() {
+        info = base.clone();
+    }
+    if let sqlx::postgres::PgTypeKind::Enum(_) = info.kind() {
+        return Ok(Cell::Text(decoded::<Postgres, String>(v)?));
+    }
     let ty = info.name();
     if let Some(endless) = pg_infinity(ty, &v) {
         return Ok(Cell::Text(endless.to_string()));
@@ -202,7 +209,7 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
             // TEXT, VARCHAR, BPCHAR, NAME, and types essh does not know: the binary of a text
             // type is its text.
             sqlx::postgres::PgValueFormat::Binary => match ty {
-                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" | "XML" | "UNKNOWN" => {
+                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" | "citext" | "XML" | "xml" | "UNKNOWN" => {
                     Cell::Text(decoded::<Postgres, String>(v)?)
                 }
                 other => return Err(format!("essh cannot read PostgreSQL's {other} yet: cast it in the query (::text)")),
