@@ -17,6 +17,7 @@ essh.task "hello" { description = "says hello", script = function(t)
   io.write("hello ", table.concat(t.args, " "), "\n")
 end }
 essh.task "fails" { script = function() error("it broke") end }
+essh.task "long" { script = function() error(("é"):rep(200)) end }
 essh.task "limited" { permissions = { run = false }, script = function() io.write("limited ran\n") end }
 os.exit(essh.main(arg))
 ]]
@@ -37,6 +38,21 @@ os.exit(essh.main(arg))
     return shell.run(("cd %s && env -u ESSH_HISTORY HOME=%s %s %s %s 2>&1"):format(dir, home or dir, env or "",
       script.command, args))
   end
+
+  it("records a run whose arguments and errors are not valid UTF-8 text, and the run ends as it would", function()
+    local home = fs.join(dir, "bytes")
+    -- An argument byte that is no UTF-8; an error of 400 bytes that the record cuts at 300
+    -- (inside a character, when the prefix before it is of odd length).
+    local out, status = program("long $(printf '\\377')", home)
+    assert.are.equal(1, status, out)
+    assert.matches("failed", out)
+    assert.not_matches("history is not recorded", out)
+    local runs = json.decode(assert(shell.must(("cd %s && env -u ESSH_HISTORY HOME=%s %s --history --json"):format(
+      dir, home, script.command))))
+    assert.are.equal(1, #runs)
+    assert.are.same({ "\239\191\189" }, runs[1].args)
+    assert.matches("éééé", runs[1].hosts[1].error)
+  end)
 
   it("records every run with its arguments, who ran it and each host's status, newest first", function()
     local out, status = program("hello a 'b c'")

@@ -63,19 +63,19 @@ function M.utf8(s)
   return table.concat(out)
 end
 
--- `value` with every string in it (keys too) made valid UTF-8.
-local function valid_text(value)
+--- `value` with every string in it (keys too) made valid UTF-8 (see M.utf8).
+function M.valid_text(value)
   if type(value) == "string" then return M.utf8(value) end
   if type(value) ~= "table" then return value end
   local copy = setmetatable({}, getmetatable(value))
-  for k, v in pairs(value) do copy[valid_text(k)] = valid_text(v) end
+  for k, v in pairs(value) do copy[M.valid_text(k)] = M.valid_text(v) end
   return copy
 end
 
 --- Writes `value` as indented JSON, keys sorted when `sort`; strings that are not valid UTF-8
 --- (a host's output in an error, say) have their invalid bytes replaced by U+FFFD.
 function M.json(out, value, sort)
-  out:write(assert(json.encode(valid_text(value), { indent = true, sort_keys = sort })), "\n")
+  out:write(assert(json.encode(M.valid_text(value), { indent = true, sort_keys = sort })), "\n")
 end
 
 return M

@@ -6,6 +6,8 @@
 --- Recording is essh's own act, which no permission policy limits. A store that cannot be
 --- opened or written never stops a run: it is a warning, once per process.
 local permissions = require "essh.permissions"
+local valid_text = require("essh.cli.output").valid_text
+local runtime = require("essh_native").runtime
 
 local M = {}
 
@@ -49,19 +51,23 @@ function M.entry(task_name, args, started, report, exit_code)
     hosts[i] = { name = name, status = h.status, exitStatus = h.exitStatus,
       error = h.error and tostring(h.error):gsub("\n.*", ""):sub(1, 300) or nil }
   end
-  return { task = task_name, args = plain(args), started = started, duration = report.duration, ok = report.ok,
-    exit_code = exit_code, error = report.error and tostring(report.error) or nil,
+  -- Arguments and errors may hold any bytes (an error cut at 300 bytes, a character in two):
+  -- what the store keeps is JSON, so they become valid UTF-8.
+  return valid_text { task = task_name, args = plain(args), started = started, duration = report.duration,
+    ok = report.ok, exit_code = exit_code, error = report.error and tostring(report.error) or nil,
     interrupted = report.interrupted or nil, hosts = hosts }
 end
 
 --- Records `entry` (see M.entry); on failure writes one warning to `stderr`, the first time.
 function M.record(entry, stderr)
   if off() then return true end
-  local ok, err = permissions.as_essh(function()
+  -- Nothing the store does ends the run: an error it raises is the warning too.
+  local done, ok, err = runtime.pcall(permissions.as_essh, function()
     local s, open_err = default_store()
     if not s then return nil, open_err end
     return s:set(M.key(entry.task), entry, { keep = KEEP })
   end)
+  if not done then ok, err = nil, ok end
   if ok then return true end
   if not warned then
     warned = true
