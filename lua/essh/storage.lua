@@ -134,7 +134,8 @@ function M.open(name, options)
   local allowed, denied = check("storage", resource, "storage.open")
   if not allowed then return nil, denied end
   if dir then
-    fs.mkdir(dir, { parents = true, mode = 448 })
+    local made, merr = fs.mkdir(dir, { parents = true, mode = 448 })
+    if not made then return nil, merr end
     local path = url:sub(#"sqlite:" + 1)
     if not fs.exists(path) then
       local ok, err = fs.write(path, "", { mode = 384, atomic = false })
