@@ -511,7 +511,7 @@ describe("db", function()
       end
     end)
 
-    it("reads PostgreSQL's enums, domains and XML as their text, and names the types it cannot read", function()
+    it("reads PostgreSQL's enums, domains and XML as their text, arrays as lists, and names the types it cannot read", function()
       local conn = open("postgres")
       for _, sql in ipairs {
         "CREATE TYPE mood AS ENUM ('happy', 'sad')",
@@ -523,10 +523,23 @@ describe("db", function()
       local row = assert(conn:query("SELECT m, p, l, x FROM typed"))[1]
       assert.same({ "sad", 42, "tag", '<a b="1"/>' }, { row.m, row.p, row.l, row.x })
       for r in conn:rows("SELECT m, p FROM typed") do assert.same({ "sad", 42 }, { r.m, r.p }) end
-      local none, err = conn:query("SELECT ARRAY[1, 2] AS a")
+      local arrays = [=[SELECT ARRAY[1, NULL, 3] AS i, ARRAY[['a', 'b'], ['c', 'd']] AS grid, '{}'::int[] AS empty,
+        ARRAY['2026-12-06'::date, 'infinity'] AS days, ARRAY[1.50]::numeric[] AS n, ARRAY[true] AS b]=]
+      local function check(a)
+        assert.same({ 1, db.null, 3 }, a.i)
+        assert.same({ { "a", "b" }, { "c", "d" } }, a.grid)
+        assert.same({}, a.empty)
+        assert.same({ "2026-12-06", "infinity" }, a.days)
+        assert.same({ "1.50" }, a.n)
+        assert.same({ true }, a.b)
+      end
+      check(assert(conn:query(arrays))[1])
+      for a in conn:rows(arrays) do check(a) end
+      local none, err = conn:query("SELECT ARRAY[interval '1 day'] AS a")
       assert.is_nil(none)
-      assert.matches("essh cannot read PostgreSQL's INT4[] yet: cast it in the query (::text)", tostring(err), 1, true)
-      assert.equal("{1,2}", assert(conn:query("SELECT ARRAY[1, 2]::text AS a"))[1].a)
+      assert.matches("essh cannot read PostgreSQL's INTERVAL[] yet (an array of elements of type 1186): cast it in the"
+        .. " query (::text)", tostring(err), 1, true)
+      assert.equal("{\"1 day\"}", assert(conn:query("SELECT ARRAY[interval '1 day']::text AS a"))[1].a)
       conn:close()
     end)
 

@@ -78,6 +78,13 @@ unsafe fn push_cell(state: *mut ffi::lua_State, cell: &Cell) {
         Cell::Float(f) => ffi::lua_pushnumber(state, *f),
         Cell::Text(s) => push_bytes(state, s.as_bytes()),
         Cell::Bytes(b) => push_bytes(state, b),
+        Cell::List(items) => {
+            ffi::lua_createtable(state, items.len().min(c_int::MAX as usize) as c_int, 0);
+            for (i, item) in items.iter().enumerate() {
+                push_cell(state, item);
+                ffi::lua_rawseti(state, -2, (i + 1) as _);
+            }
+        }
     }
 }
 

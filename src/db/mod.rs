@@ -13,6 +13,8 @@ mod json_columns;
 mod lite;
 mod lua_rows;
 pub mod multi_row;
+#[cfg(feature = "db-postgres")]
+mod pg_array;
 pub mod placeholders;
 mod pool;
 #[cfg(feature = "db-sqlite")]

@@ -39,6 +39,8 @@ pub enum Cell {
     Float(f64),
     Text(String),
     Bytes(Vec<u8>),
+    /// An array's elements (PostgreSQL's).
+    List(Vec<Cell>),
 }
 
 #[cfg(any(feature = "db-mysql", feature = "db-postgres"))]
@@ -127,20 +129,19 @@ fn pg_infinity(ty: &str, v: &sqlx::postgres::PgValueRef<'_>) -> Option<&'static 
         return None;
     }
     let b = v.as_bytes().ok()?;
-    let (max, min) = match (ty, b.len()) {
-        ("DATE", 4) => {
-            let d = i32::from_be_bytes(b.try_into().ok()?);
-            (d == i32::MAX, d == i32::MIN)
-        }
-        ("TIMESTAMP" | "TIMESTAMPTZ", 8) => {
-            let t = i64::from_be_bytes(b.try_into().ok()?);
-            (t == i64::MAX, t == i64::MIN)
-        }
-        _ => return None,
-    };
-    match (max, min) {
-        (true, _) => Some("infinity"),
-        (_, true) => Some("-infinity"),
+    match (ty, b.len()) {
+        ("DATE", 4) => pg_infinity_of(i32::from_be_bytes(b.try_into().ok()?) as i64, i32::MAX as i64, i32::MIN as i64),
+        ("TIMESTAMP" | "TIMESTAMPTZ", 8) => pg_infinity_of(i64::from_be_bytes(b.try_into().ok()?), i64::MAX, i64::MIN),
+        _ => None,
+    }
+}
+
+/// `infinity` for a date or timestamp at `max`, `-infinity` at `min`.
+#[cfg(feature = "db-postgres")]
+pub(super) fn pg_infinity_of(value: i64, max: i64, min: i64) -> Option<&'static str> {
+    match value {
+        v if v == max => Some("infinity"),
+        v if v == min => Some("-infinity"),
         _ => None,
     }
 }
@@ -148,7 +149,7 @@ fn pg_infinity(ty: &str, v: &sqlx::postgres::PgValueRef<'_>) -> Option<&'static 
 /// PostgreSQL's TIME (microseconds since midnight, up to 24:00:00, which no time-of-day type
 /// holds) as text.
 #[cfg(feature = "db-postgres")]
-fn pg_time(us: i64) -> String {
+pub(super) fn pg_time(us: i64) -> String {
     let (seconds, fraction) = (us / 1_000_000, us % 1_000_000);
     let text = format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
     if fraction == 0 {
@@ -175,8 +176,14 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
     while let sqlx::postgres::PgTypeKind::Domain(base) = info.kind() {
         info = base.clone();
     }
-    if let sqlx::postgres::PgTypeKind::Enum(_) = info.kind() {
-        return Ok(Cell::Text(decoded::<Postgres, String>(v)?));
+    match info.kind() {
+        sqlx::postgres::PgTypeKind::Enum(_) => return Ok(Cell::Text(decoded::<Postgres, String>(v)?)),
+        sqlx::postgres::PgTypeKind::Array(_) if v.format() == sqlx::postgres::PgValueFormat::Binary => {
+            let b = v.as_bytes().map_err(|e| e.to_string())?;
+            return super::pg_array::cells(b)
+                .map_err(|why| format!("essh cannot read PostgreSQL's {} yet ({why}): cast it in the query (::text)", info.name()));
+        }
+        _ => {}
     }
     let ty = info.name();
     if let Some(endless) = pg_infinity(ty, &v) {
@@ -219,7 +226,7 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
 }
 
 #[cfg(feature = "db-postgres")]
-fn uuid_text(b: &[u8]) -> String {
+pub(super) fn uuid_text(b: &[u8]) -> String {
     let h = crate::crypto::to_hex(b);
     if h.len() != 32 {
         return h;
