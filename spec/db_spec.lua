@@ -535,11 +535,20 @@ describe("db", function()
       end
       check(assert(conn:query(arrays))[1])
       for a in conn:rows(arrays) do check(a) end
-      local none, err = conn:query("SELECT ARRAY[interval '1 day'] AS a")
+      local none, err = conn:query("SELECT ARRAY['10.0.0.1'::inet] AS a")
       assert.is_nil(none)
-      assert.matches("essh cannot read PostgreSQL's INTERVAL[] yet (an array of elements of type 1186): cast it in the"
+      assert.matches("essh cannot read PostgreSQL's INET[] yet (an array of elements of type 869): cast it in the"
         .. " query (::text)", tostring(err), 1, true)
-      assert.equal("{\"1 day\"}", assert(conn:query("SELECT ARRAY[interval '1 day']::text AS a"))[1].a)
+      assert.equal("{10.0.0.1}", assert(conn:query("SELECT ARRAY['10.0.0.1'::inet]::text AS a"))[1].a)
+      -- Intervals as ISO 8601, exactly as the server writes them with intervalstyle = iso_8601.
+      assert(conn:exec("SET intervalstyle = iso_8601"))
+      local intervals = { "0", "1 day", "-1 day", "1 year 2 mons 3 days 04:05:06.789", "-1 year +2 mons -3 days 04:05:06",
+        "-00:00:00.5", "1 mon -1 sec", "100 hours", "-1 years -1 mons", "1.000001 sec", "178000000 years" }
+      for _, text in ipairs(intervals) do
+        local r = assert(conn:query("SELECT ?::interval AS i, ?::interval::text AS t, ARRAY[?::interval] AS a", text, text, text))[1]
+        assert.equal(r.t, r.i, text)
+        assert.same({ r.t }, r.a, text)
+      end
       conn:close()
     end)
 

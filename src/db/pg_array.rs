@@ -3,7 +3,7 @@
 //! come back as Lua lists (nested for each dimension past the first), NULL elements as
 //! `db.null`.
 
-use super::value::{numeric, pg_infinity_of, pg_time, uuid_text, Cell};
+use super::value::{numeric, pg_infinity_of, pg_interval, pg_time, uuid_text, Cell};
 
 /// The array `b` as a list of cells, or why essh cannot read it.
 pub fn cells(b: &[u8]) -> Result<Cell, String> {
@@ -64,6 +64,7 @@ fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
         17 => Cell::Bytes(b.to_vec()),
         1700 => Cell::Text(numeric(b)?),
         2950 => Cell::Text(uuid_text(fixed(16)?)),
+        1186 => Cell::Text(pg_interval(b)?),
         1083 => Cell::Text(pg_time(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| "time")?))),
         1082 => {
             let days = i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| "date")?);

@@ -146,6 +146,43 @@ pub(super) fn pg_infinity_of(value: i64, max: i64, min: i64) -> Option<&'static 
     }
 }
 
+/// PostgreSQL's INTERVAL in its binary form (microseconds, days, months) as ISO 8601, as the
+/// server writes it with `intervalstyle = iso_8601` (each part keeps its own sign).
+#[cfg(feature = "db-postgres")]
+pub(super) fn pg_interval(b: &[u8]) -> Result<String, String> {
+    let b: &[u8; 16] = b.try_into().map_err(|_| format!("an interval of {} bytes", b.len()))?;
+    let us = i64::from_be_bytes(b[0..8].try_into().unwrap_or_default());
+    let days = i32::from_be_bytes(b[8..12].try_into().unwrap_or_default());
+    let months = i32::from_be_bytes(b[12..16].try_into().unwrap_or_default());
+    let (hours, minutes) = (us / 3_600_000_000, us / 60_000_000 % 60);
+    let (seconds, fraction) = (us / 1_000_000 % 60, us % 1_000_000);
+    if months == 0 && days == 0 && us == 0 {
+        return Ok("PT0S".to_string());
+    }
+    let mut out = String::from("P");
+    for (n, unit) in [(months as i64 / 12, 'Y'), (months as i64 % 12, 'M'), (days as i64, 'D')] {
+        if n != 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if us != 0 {
+        out.push('T');
+        for (n, unit) in [(hours, 'H'), (minutes, 'M')] {
+            if n != 0 {
+                out.push_str(&format!("{n}{unit}"));
+            }
+        }
+        if seconds != 0 || fraction != 0 {
+            let sign = if seconds < 0 || fraction < 0 { "-" } else { "" };
+            let whole = format!("{sign}{}", seconds.abs());
+            let text = if fraction == 0 { whole } else { format!("{whole}.{:06}", fraction.abs()).trim_end_matches('0').to_string() };
+            out.push_str(&text);
+            out.push('S');
+        }
+    }
+    Ok(out)
+}
+
 /// PostgreSQL's TIME (microseconds since midnight, up to 24:00:00, which no time-of-day type
 /// holds) as text.
 #[cfg(feature = "db-postgres")]
@@ -202,6 +239,7 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
         "BYTEA" => Cell::Bytes(decoded::<Postgres, Vec<u8>>(v)?),
         "DATE" => Cell::Text(decoded::<Postgres, chrono::NaiveDate>(v)?.to_string()),
         "TIME" => Cell::Text(pg_time(decoded::<Postgres, i64>(v)?)),
+        "INTERVAL" => Cell::Text(pg_interval(v.as_bytes().map_err(|e| e.to_string())?)?),
         "TIMESTAMP" => Cell::Text(iso(decoded::<Postgres, chrono::NaiveDateTime>(v)?)),
         "TIMESTAMPTZ" => Cell::Text(
             decoded::<Postgres, chrono::DateTime<chrono::Utc>>(v)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
@@ -341,6 +379,23 @@ mod tests {
         assert_eq!(mysql_temporal("TIME", &[0]).unwrap(), "00:00:00");
         assert!(mysql_temporal("DATE", &[4, 1]).is_err());
         assert!(mysql_temporal("DATE", &[]).is_err());
+    }
+
+    #[cfg(feature = "db-postgres")]
+    #[test]
+    fn writes_postgres_intervals_as_its_iso_8601_style_does() {
+        let interval = |us: i64, days: i32, months: i32| {
+            let mut b = us.to_be_bytes().to_vec();
+            b.extend(days.to_be_bytes());
+            b.extend(months.to_be_bytes());
+            pg_interval(&b).unwrap()
+        };
+        assert_eq!(interval(0, 0, 0), "PT0S");
+        assert_eq!(interval(14_706_789_000, 3, 14), "P1Y2M3DT4H5M6.789S");
+        assert_eq!(interval(-500_000, 0, 0), "PT-0.5S");
+        assert_eq!(interval(-1_000_000, 0, 1), "P1MT-1S");
+        assert_eq!(interval(0, -1, -13), "P-1Y-1M-1D");
+        assert!(pg_interval(&[0; 15]).is_err());
     }
 
     #[cfg(feature = "db-postgres")]
