@@ -74,6 +74,16 @@ pub fn translate(event: &notify::Event) -> Vec<FileEvent> {
     event.paths.iter().map(|p| FileEvent { path: text(p), kind, from: None }).collect()
 }
 
+/// How long a batch that ends in the middle of a rename waits for the rest of its events.
+const RENAME_PAIRING: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Whether the batch ends in the middle of a rename: its last rename names one path, and the
+/// event that names both may follow (a rename out of the tree never has one, and waits
+/// RENAME_PAIRING for nothing).
+pub fn awaits_pair(batch: &[FileEvent]) -> bool {
+    batch.iter().rev().find(|e| e.kind == "rename").is_some_and(|e| e.from.is_none())
+}
+
 /// A rename inside a watched tree arrives three times (old path, new path, both): keep the
 /// old-path event and the one that names both paths.
 pub fn without_duplicate_renames(batch: Vec<FileEvent>) -> Vec<FileEvent> {
@@ -171,6 +181,19 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
             while let Ok(e) = rx.try_recv() {
                 batch.push(e);
             }
+            // The events of one rename come one by one: they go out in one batch, paired.
+            let deadline = tokio::time::Instant::now() + RENAME_PAIRING;
+            while awaits_pair(&batch) {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(e)) => {
+                        batch.push(e);
+                        while let Ok(e) = rx.try_recv() {
+                            batch.push(e);
+                        }
+                    }
+                    _ => break,
+                }
+            }
             let batch = without_duplicate_renames(batch);
             deliver(move |lua| {
                 let list = lua.create_table()?;
@@ -219,5 +242,17 @@ mod tests {
         let both = translate(&ev(EventKind::Modify(ModifyKind::Name(RenameMode::Both)), &["/a", "/b"]));
         assert_eq!(both, vec![FileEvent { path: "/b".into(), kind: "rename", from: Some("/a".into()) }]);
         assert!(translate(&ev(EventKind::Access(notify::event::AccessKind::Any), &["/a"])).is_empty());
+    }
+
+    #[test]
+    fn a_batch_that_ends_inside_a_rename_waits_for_its_pair() {
+        let event = |path: &str, kind, from: Option<&str>| FileEvent { path: path.into(), kind, from: from.map(String::from) };
+        let old = event("/a", "rename", None);
+        let new = event("/b", "rename", None);
+        let both = event("/b", "rename", Some("/a"));
+        assert!(awaits_pair(&[event("/a", "create", None), old.clone(), new.clone()]));
+        assert!(!awaits_pair(&[old.clone(), new.clone(), both.clone(), event("/b", "modify", None)]));
+        assert!(!awaits_pair(&[event("/a", "create", None)]));
+        assert_eq!(without_duplicate_renames(vec![old.clone(), new, both.clone()]), vec![old, both]);
     }
 }
