@@ -37,6 +37,30 @@ pub fn empty_array() -> Value {
     Value::LightUserData(empty_array_mark())
 }
 
+/// `lua.exec_raw` for work that could panic (parsers of any input, other crates' decoders): a
+/// panic cannot unwind through the Lua call it runs in, so it is caught there, the call's stack
+/// emptied, and the answer is an internal error instead of an aborted interpreter.
+///
+/// # Safety
+/// As `Lua::exec_raw`: `work` keeps the Lua stack balanced as `R` wants it.
+pub unsafe fn exec_raw_caught<R: mlua::FromLuaMulti>(
+    lua: &Lua,
+    args: impl mlua::IntoLuaMulti,
+    work: impl FnOnce(*mut ffi::lua_State),
+) -> Result<R> {
+    let mut panicked = false;
+    let answer = lua.exec_raw(args, |state| {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(state))).is_err() {
+            panicked = true;
+            ffi::lua_settop(state, 0);
+        }
+    });
+    if panicked {
+        return Err(mlua::Error::runtime("internal error (a bug in essh): a native decoder panicked"));
+    }
+    answer
+}
+
 /// The metatable marking arrays, one per Lua state, shared by json and yaml.
 pub fn array_mt(lua: &Lua) -> Result<Table> {
     unsafe { lua.exec_raw((), |state| push_array_mt(state)) }
@@ -172,5 +196,27 @@ impl DecodeOptions {
             None => false,
         };
         Ok(DecodeOptions { all, max_depth: max_depth_option(opts)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_inside_a_lua_call_is_an_error_and_the_state_goes_on() {
+        let lua = Lua::new();
+        // SAFETY: the work pushes one value, or panics after pushing one.
+        let fine: i64 = unsafe { exec_raw_caught(&lua, (), |state| ffi::lua_pushinteger(state, 7)) }.unwrap();
+        assert_eq!(fine, 7);
+        let err = unsafe {
+            exec_raw_caught::<Value>(&lua, (), |state| {
+                ffi::lua_pushinteger(state, 1);
+                panic!("a decoder's bug");
+            })
+        }
+        .unwrap_err();
+        assert!(err.to_string().contains("internal error (a bug in essh): a native decoder panicked"), "{err}");
+        assert_eq!(lua.load("return 1 + 1").eval::<i64>().unwrap(), 2);
     }
 }

@@ -427,7 +427,7 @@ pub fn decode(lua: &Lua, src: &[u8], opts: &DecodeOptions) -> Result<error::Resu
     let mut failure: Option<(BuildError, usize)> = None;
     // Stack inside the protected call: 1 = null, 2 = array metatable, 3 = anchors.
     let value: Value = unsafe {
-        lua.exec_raw((), |state| {
+        luavalue::exec_raw_caught(lua, (), |state| {
             luavalue::push_decode_base(state);
             ffi::lua_createtable(state, 0, 0);
             let mut builder = Builder { tape: &tape, at: 0, failure: &mut failure };

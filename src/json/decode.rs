@@ -71,7 +71,7 @@ pub fn syntax_error(src: &[u8], code: Syntax, offset: usize, max_depth: usize) -
 pub(crate) fn decode_with(lua: &Lua, src: &[u8], opts: &DecodeOptions, caches: &mut DecodeCaches) -> Result<error::Result<Value>> {
     let mut scratch = Vec::new();
     let mut decoder = Decoder::new(src, opts.max_depth, &mut scratch, caches);
-    let value: Value = unsafe { lua.exec_raw((), |state| decoder.run(state, opts.all))? };
+    let value: Value = unsafe { crate::luavalue::exec_raw_caught(lua, (), |state| decoder.run(state, opts.all))? };
     Ok(match decoder.error {
         Some((code, at)) => {
             // Strings are checked as they are read; a stray byte elsewhere stops the parse, and

@@ -167,7 +167,7 @@ pub(crate) fn encode_pass(lua: &Lua, value: &Value, opts: &EncodeOptions, track_
     scratch.reset();
     let encoder = Encoder { opts: *opts, track_from };
     unsafe {
-        lua.exec_raw::<()>(value, |state| {
+        crate::luavalue::exec_raw_caught::<()>(lua, value, |state| {
             encoder.run(state, scratch);
             ffi::lua_settop(state, 0);
         })
