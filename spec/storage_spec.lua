@@ -74,6 +74,21 @@ f:write(pid, "\n")
 f:close()
 ]]
 
+  -- Starts a process that holds the lock `name` of `store` (a lease of `ttl` seconds) until it
+  -- is killed: its pid, and its script's path to remove.
+  local function holder(store, name, ttl)
+    local command, path = lua.script(([[
+local s = assert(require("essh.storage").open(os.getenv("STORE")))
+local lock = assert(s:lock(%q, { ttl = %s }))
+]]):format(name, ttl) .. PID .. [[
+os.execute("sleep 60")
+]])
+    local pid_file = fs.join(dir, name .. ".pid")
+    os.remove(pid_file)
+    shell.must(("(STORE=%s PID_FILE=%s %s >/dev/null 2>&1 &)"):format(shell.quote(store), pid_file, command))
+    return pid_in(pid_file), path
+  end
+
   local function stores()
     local list = { { "sqlite", "sqlite:" .. fs.join(dir, "shared.db") } }
     if pg then list[#list + 1] = { "postgres", pg.url } end
@@ -216,16 +231,7 @@ print("done")
 
   it("names the holder when the lock stays taken, and frees it once a killed holder's lease ends", function()
     for _, case in ipairs(stores()) do
-      local command, path = lua.script([[
-local s = assert(require("essh.storage").open(os.getenv("STORE")))
-local lock = assert(s:lock("release", { ttl = 1.5 }))
-]] .. PID .. [[
-os.execute("sleep 60")
-]])
-      local pid_file = fs.join(dir, "holder.pid")
-      os.remove(pid_file)
-      shell.must(("(STORE=%s PID_FILE=%s %s >/dev/null 2>&1 &)"):format(shell.quote(case[2]), pid_file, command))
-      local pid = pid_in(pid_file)
+      local pid, path = holder(case[2], "release", 1.5)
       local s = assert(storage.open(case[2]))
       local none, err = s:lock("release", { wait = 0.3 })
       assert.is_nil(none, case[1])
@@ -253,16 +259,7 @@ if lock then lock:release() end
     -- A SQLite store is one machine's (its clock is the process's), the others are shared.
     for _, case in ipairs(stores()) do
       if case[1] ~= "sqlite" then
-        local holder, path = lua.script([[
-local s = assert(require("essh.storage").open(os.getenv("STORE")))
-local lock = assert(s:lock("skew", { ttl = 3 }))
-]] .. PID .. [[
-os.execute("sleep 60")
-]])
-        local pid_file = fs.join(dir, "skew.pid")
-        os.remove(pid_file)
-        shell.must(("(STORE=%s PID_FILE=%s %s >/dev/null 2>&1 &)"):format(shell.quote(case[2]), pid_file, holder))
-        local pid = pid_in(pid_file)
+        local pid, path = holder(case[2], "skew", 3)
         -- An hour ahead, the holder's lease looks long over; an hour behind, it looks fresh.
         assert.equal("refused\n", take(case[2], "+1h", 0), case[1])
         assert.equal("refused\n", take(case[2], "-1h", 0), case[1])
