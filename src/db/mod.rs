@@ -475,6 +475,14 @@ async fn end(tx: Tx, commit: bool) -> std::result::Result<(), sqlx::Error> {
 /// A server takes at most this many parameters in a statement (both count them in 16 bits).
 const MOST_PARAMETERS: usize = 65_535;
 
+/// Refuses more parameters than any server takes, before anything is sent.
+fn within_most_parameters(params: &[Param]) -> std::result::Result<(), sqlx::Error> {
+    match params.len() {
+        n if n > MOST_PARAMETERS => Err(parameter_count_error(MOST_PARAMETERS, n)),
+        _ => Ok(()),
+    }
+}
+
 fn parameter_count_error(takes: usize, given: usize) -> sqlx::Error {
     sqlx::Error::InvalidArgument(takes_given(takes, given))
 }
@@ -488,9 +496,7 @@ fn takes_given(takes: usize, given: usize) -> String {
 /// parameters than `params` (sqlx would send them, and the server read them misaligned).
 #[cfg(feature = "db-mysql")]
 async fn my_text<'a>(c: &mut sqlx::MySqlConnection, sql: &'a str, params: &[Param]) -> std::result::Result<Cow<'a, str>, sqlx::Error> {
-    if params.len() > MOST_PARAMETERS {
-        return Err(parameter_count_error(MOST_PARAMETERS, params.len()));
-    }
+    within_most_parameters(params)?;
     let prepared = sqlx::Executor::prepare(&mut *c, sql).await?;
     if let Some(sqlx::Either::Right(takes)) = sqlx::Statement::parameters(&prepared) {
         if takes != params.len() {
@@ -523,9 +529,7 @@ const SMALLEST_PACKET_LIMIT: usize = 4 << 20;
 /// its own.
 #[cfg(feature = "db-postgres")]
 async fn pg_text<'a>(c: &mut sqlx::PgConnection, sql: &'a str, params: &[Param]) -> std::result::Result<Cow<'a, str>, sqlx::Error> {
-    if params.len() > MOST_PARAMETERS {
-        return Err(parameter_count_error(MOST_PARAMETERS, params.len()));
-    }
+    within_most_parameters(params)?;
     let types: Vec<sqlx::postgres::PgTypeInfo> = params.iter().map(pg_type).collect();
     // Types declared beyond the statement's parameters would be parameters too, unused.
     let declared = &types[..types.len().min(placeholders::count(sql, Driver::Postgres))];
