@@ -545,7 +545,8 @@ describe("db", function()
       local intervals = { "0", "1 day", "-1 day", "1 year 2 mons 3 days 04:05:06.789", "-1 year +2 mons -3 days 04:05:06",
         "-00:00:00.5", "1 mon -1 sec", "100 hours", "-1 years -1 mons", "1.000001 sec", "178000000 years" }
       for _, text in ipairs(intervals) do
-        local r = assert(conn:query("SELECT ?::interval AS i, ?::interval::text AS t, ARRAY[?::interval] AS a", text, text, text))[1]
+        local r = assert(conn:query("SELECT ?::interval AS i, ?::interval::text AS t, ARRAY[?::interval] AS a",
+          text, text, text))[1]
         assert.equal(r.t, r.i, text)
         assert.same({ r.t }, r.a, text)
       end

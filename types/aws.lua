@@ -99,13 +99,13 @@ function aws_EC2:call(action, params) end
 ---@field service string 
 local aws_S3 = {}
 
---- An object's body, or with the file option its size once streamed there.
+--- An object's body, or with the file option its size once streamed there, and its head as s3:head gives it (the ETag and LastModified of the version read).
 --- Needs: net (the service's endpoint, and what the credentials come from (net of STS or a metadata endpoint, run of a credential_process)), write (the file option).
 ---@param bucket string
 ---@param key string
 ---@param options? aws.GetOptions
 ---@return (string|integer)? body
----@return essh.Error? err
+---@return (table|essh.Error)? head_or_err
 function aws_S3:get(bucket, key, options) end
 
 --- Stores an object from a string or a file (multipart above the threshold); its ETag.

@@ -69,8 +69,18 @@ local CLOCK = {
   sqlite = "((julianday('now') - 2440587.5) * 86400.0)",
   postgres = "extract(epoch from clock_timestamp())::float8",
 }
-local CLAIM, RENEW = {}, {}
+local CLAIM, RENEW, GET, KEYS, READ, WRITE = {}, {}, {}, {}, {}, {}
 for driver, clock in pairs(CLOCK) do
+  -- A value lives until the database's clock passes its expires (NULL: for good).
+  local live = ("(expires IS NULL OR expires > %s)"):format(clock)
+  GET[driver] = "SELECT value FROM essh_kv WHERE key = ? AND " .. live
+  -- Keys compared as text, not LIKE (which SQLite's ASCII letters match in either case).
+  KEYS[driver] = "SELECT key FROM essh_kv WHERE substr(key, 1, length(?)) = ? AND " .. live
+  READ[driver] = ("SELECT value, version, CASE WHEN %s THEN 1 ELSE 0 END AS live FROM essh_kv WHERE key = ?")
+    :format(live)
+  WRITE[driver] = ([[INSERT INTO essh_kv (key, value, version, expires, updated, by_whom) VALUES (?, ?, 1, %s + ?, ?, ?)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = essh_kv.version + 1,
+      expires = excluded.expires, updated = excluded.updated, by_whom = excluded.by_whom]]):format(clock)
   CLAIM[driver] = ([[INSERT INTO essh_locks (name, holder, token, expires, since) VALUES (?, ?, ?, %s + ?, %s)
     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires = excluded.expires,
     since = excluded.since WHERE essh_locks.expires < %s]]):format(clock, clock, clock)
@@ -166,10 +176,6 @@ local function decode(text)
   return json.decode(text)
 end
 
-local function live(row, t)
-  return row.expires == native.db.null or row.expires == nil or row.expires > t
-end
-
 -- The checks of a store's arguments raise at the caller of the store's method: `level` counts
 -- from the check (3 when the method calls it, 4 through one of the *_arguments below).
 
@@ -193,11 +199,9 @@ end
 function Store:get(key)
   check_key(key, "store:get", 3)
   bury_orphans()
-  local rows, err = self.conn:query("SELECT value, expires FROM essh_kv WHERE key = ?", key)
+  local rows, err = self.conn:query(GET[self.driver], key)
   if not rows then return nil, err end
-  local row = rows[1]
-  if not row or not live(row, now()) then return nil end
-  return decode(row.value)
+  return rows[1] and decode(rows[1].value)
 end
 
 local function encode(value, level)
@@ -206,17 +210,14 @@ local function encode(value, level)
   return text
 end
 
--- Writes `text` (nil: deletes) for key inside `tx`, with its history line; `keep` prunes the
--- key's history to its newest lines.
-local function write(self, tx, key, text, expires, keep)
+-- Writes `text` (nil: deletes) for key inside `tx`, living `ttl` seconds (nil: for good), with
+-- its history line; `keep` prunes the key's history to its newest lines.
+local function write(self, tx, key, text, ttl, keep)
   local t = now()
   if text == nil then
     assert(tx:exec("DELETE FROM essh_kv WHERE key = ?", key))
   else
-    assert(tx:exec([[INSERT INTO essh_kv (key, value, version, expires, updated, by_whom) VALUES (?, ?, 1, ?, ?, ?)
-      ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = essh_kv.version + 1,
-      expires = excluded.expires, updated = excluded.updated, by_whom = excluded.by_whom]],
-      key, text, expires or native.db.null, t, self.who))
+    assert(tx:exec(WRITE[self.driver], key, text, ttl or native.db.null, t, self.who))
   end
   assert(tx:exec("INSERT INTO essh_history (key, value, at, by_whom) VALUES (?, ?, ?, ?)",
     key, text or native.db.null, t, self.who))
@@ -226,7 +227,7 @@ local function write(self, tx, key, text, expires, keep)
   end
 end
 
--- set's value as text, when it expires and how many history lines stay (or raises).
+-- set's value as text, the seconds it lives and how many history lines stay (or raises).
 local function set_arguments(key, value, options)
   check_key(key, "store:set", 4)
   if value == nil then
@@ -237,7 +238,7 @@ local function set_arguments(key, value, options)
   local ttl, keep = options and options.ttl, options and options.keep
   check_positive(ttl, "store:set", "ttl", false, 4)
   check_positive(keep, "store:set", "keep", true, 4)
-  return text, ttl and (now() + ttl) or nil, keep
+  return text, ttl, keep
 end
 
 -- update's attempts (or raises).
@@ -261,9 +262,9 @@ end
 
 --- Sets key to value. Options: ttl (seconds it lives), keep (how many of its history lines stay).
 function Store:set(key, value, options)
-  local text, expires, keep = set_arguments(key, value, options)
+  local text, ttl, keep = set_arguments(key, value, options)
   bury_orphans()
-  return self.conn:transaction(function(tx) write(self, tx, key, text, expires, keep) end)
+  return self.conn:transaction(function(tx) write(self, tx, key, text, ttl, keep) end)
 end
 
 function Store:delete(key)
@@ -276,15 +277,11 @@ function Store:keys(prefix)
   check_key(prefix, "store:keys", 3, true)
   bury_orphans()
   prefix = prefix or ""
-  -- Compared as text, not LIKE (which SQLite's ASCII letters match in either case), and sorted
-  -- here, in byte order, whatever collation a PostgreSQL database has.
-  local rows, err = self.conn:query(
-    "SELECT key, expires FROM essh_kv WHERE substr(key, 1, length(?)) = ?", prefix, prefix)
+  local rows, err = self.conn:query(KEYS[self.driver], prefix, prefix)
   if not rows then return nil, err end
-  local out, t = {}, now()
-  for _, r in ipairs(rows) do
-    if live(r, t) then out[#out + 1] = r.key end
-  end
+  local out = {}
+  for i, r in ipairs(rows) do out[i] = r.key end
+  -- In byte order, whatever collation a PostgreSQL database has.
   table.sort(out)
   return out
 end
@@ -295,10 +292,10 @@ function Store:update(key, fn, options)
   local attempts = update_arguments(key, fn, options)
   bury_orphans()
   for attempt = 1, attempts do
-    local rows, err = self.conn:query("SELECT value, version, expires FROM essh_kv WHERE key = ?", key)
+    local rows, err = self.conn:query(READ[self.driver], key)
     if not rows then return nil, err end
     local row = rows[1]
-    local old = row and live(row, now()) and decode(row.value) or nil
+    local old = row and row.live == 1 and decode(row.value) or nil
     local new = fn(old)
     local text = new ~= nil and encode(new, 3) or nil
     local done, werr = self.conn:transaction(function(tx)
@@ -390,7 +387,7 @@ end
 --- Releases every lock this process still holds: essh.main calls it before it returns.
 -- What another backend (storage/s3.lua) shares with this one: its handles' methods (lock) and helpers.
 M.shared = {
-  Store = Store, encode = encode, decode = decode, live = live, now = now,
+  Store = Store, encode = encode, decode = decode, now = now,
   set_arguments = set_arguments, update_arguments = update_arguments, history_arguments = history_arguments,
   check_key = check_key, bury_orphans = function() bury_orphans() end,
 }

@@ -117,7 +117,7 @@ pub static DEFINITION: ModuleDef = ModuleDef {
             doc: "An S3 client.",
             fields: &[crate::typed!(service: "string")],
             methods: &[
-                func!("get", "An object's body, or with the file option its size once streamed there.", [bucket: "string", key: "string", options: "aws.GetOptions?"], [body: "(string|integer)?", err: "essh.Error?"]).needs(S3_GET_NEEDS),
+                func!("get", "An object's body, or with the file option its size once streamed there, and its head as s3:head gives it (the ETag and LastModified of the version read).", [bucket: "string", key: "string", options: "aws.GetOptions?"], [body: "(string|integer)?", head_or_err: "(table|essh.Error)?"]).needs(S3_GET_NEEDS),
                 func!("put", "Stores an object from a string or a file (multipart above the threshold); its ETag.", [bucket: "string", key: "string", body: "string?", options: "aws.PutOptions?"], [result: "{ ETag: string, parts: integer }?", err: "essh.Error?"]).needs(S3_PUT_NEEDS),
                 func!("list", "Objects (Key, Size, ETag, LastModified, StorageClass) under a prefix, every page.", [bucket: "string", options: "aws.ListOptions?"], [objects: "table[]?", err: "essh.Error?"]).needs(CLIENT_NEEDS),
                 func!("head", "An object's ContentLength, ETag, ContentType, LastModified, Metadata and Date (the server's clock when it answered); a not_found error when there is none.", [bucket: "string", key: "string"], [info: "table?", err: "essh.Error?"]).needs(CLIENT_NEEDS),
@@ -930,12 +930,12 @@ fn s3_index(lua: &Lua) -> Result<Table> {
                     let ctx = ctx?;
                     match file {
                         Some(path) => {
-                            let n = s3::download(&ctx, &bucket, &key, &path).await?;
-                            deliver(move |_| Ok(n as i64))
+                            let (headers, n) = s3::download(&ctx, &bucket, &key, &path).await?;
+                            deliver(move |lua| Ok((n as i64, head_table(lua, &headers)?)))
                         }
                         None => {
-                            let body = s3::get(&ctx, &bucket, &key, range, if_match).await?;
-                            deliver(move |lua| lua.create_string(&body))
+                            let (headers, body) = s3::get(&ctx, &bucket, &key, range, if_match).await?;
+                            deliver(move |lua| Ok((lua.create_string(&body)?, head_table(lua, &headers)?)))
                         }
                     }
                 })

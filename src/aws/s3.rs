@@ -239,7 +239,14 @@ pub fn escape(text: &str) -> String {
 }
 
 /// An object's body in memory.
-pub async fn get(ctx: &Context, bucket: &str, key: &str, range: Option<String>, if_match: Option<String>) -> Result<bytes::Bytes, Error> {
+/// An object's headers and body.
+pub async fn get(
+    ctx: &Context,
+    bucket: &str,
+    key: &str,
+    range: Option<String>,
+    if_match: Option<String>,
+) -> Result<(reqwest::header::HeaderMap, bytes::Bytes), Error> {
     let (endpoint, mut c) = call(ctx, reqwest::Method::GET, bucket, key, "GetObject")?;
     if let Some(r) = range {
         c.headers.push(("range".into(), r));
@@ -247,15 +254,17 @@ pub async fn get(ctx: &Context, bucket: &str, key: &str, range: Option<String>, 
     if let Some(tag) = if_match {
         c.headers.push(("if-match".into(), tag));
     }
-    Ok(ctx.send(&endpoint, &c).await?.1)
+    ctx.send(&endpoint, &c).await
 }
 
-/// Streams an object to `path` (a temporary file beside it, renamed at the end); the bytes.
-pub async fn download(ctx: &Context, bucket: &str, key: &str, path: &str) -> Result<u64, Error> {
+/// Streams an object to `path` (a temporary file beside it, renamed at the end); its headers
+/// and the bytes.
+pub async fn download(ctx: &Context, bucket: &str, key: &str, path: &str) -> Result<(reqwest::header::HeaderMap, u64), Error> {
     let (endpoint, c) = call(ctx, reqwest::Method::GET, bucket, key, "GetObject")?;
     let retry = ctx.retry();
     let creds = ctx.credentials(retry).await?;
     let mut resp = transport::execute(&ctx.http, &endpoint, Some(&creds), &c, retry).await?;
+    let headers = resp.headers().clone();
     let target = crate::fs::temporary_beside(path);
     let mut file = tokio::fs::File::create(&target).await.map_err(|e| Error::from_io(&e, "create", &target))?;
     let cleanup = crate::fs::Leftover::new(Some(target.clone()));
@@ -272,7 +281,7 @@ pub async fn download(ctx: &Context, bucket: &str, key: &str, path: &str) -> Res
     drop(file);
     tokio::fs::rename(&target, path).await.map_err(|e| Error::from_io(&e, "replace", path))?;
     cleanup.commit();
-    Ok(received)
+    Ok((headers, received))
 }
 
 /// An object's metadata: (name, value) pairs of its headers.

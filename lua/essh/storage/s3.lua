@@ -4,11 +4,11 @@
 --- exist, `If-Match` replaces only the version that was read, so updates and leases stay
 --- atomic across processes and machines.
 ---
---- Under the prefix: `kv/<key>` holds a value ({ value, expires, updated, by }),
+--- Under the prefix: `kv/<key>` holds a value ({ value, ttl, updated, by }),
 --- `history/<key>/<newest first>` one line of its history each, `locks/<name>` a lease
---- ({ holder, token, ttl, since, released }: it ends when released, or when S3's clock has
---- passed its LastModified by ttl, its holder not having written it again). Keys are
---- percent-encoded, so that a key never reads as a prefix of another's objects.
+--- ({ holder, token, ttl, since, released }). A value's ttl, and a lease not written again, end
+--- when S3's clock has passed the object's LastModified by ttl (in whole seconds: up to two
+--- more). Keys are percent-encoded, so that a key never reads as a prefix of another's objects.
 local native = require "essh_native"
 
 local json, runtime, time_of = native.json, native.runtime, native.time
@@ -67,25 +67,20 @@ end
 
 --- The store's methods, over storage.lua's helpers.
 function M.methods(shared)
-  local encode, decode, live, now = shared.encode, shared.decode, shared.live, shared.now
+  local encode, decode, now = shared.encode, shared.decode, shared.now
   local S = {}
 
   local function object(self, kind, key) return self.root .. kind .. "/" .. encode_key(key) end
 
-  -- An object's document and ETag, read as one version (nil when there is none), and its head
-  -- (LastModified and Date: S3's clock).
+  -- An object's document, its ETag and its head (LastModified and Date: S3's clock), read as
+  -- one version by one GET; nil when there is none.
   local function read(self, key)
-    for _ = 1, 20 do
-      local info, err = self.s3:head(self.bucket, key)
-      if not info then
-        if is(err, "not_found") then return nil end
-        return nil, nil, err
-      end
-      local body, gerr = self.s3:get(self.bucket, key, { if_match = info.ETag })
-      if body then return json.decode(body), info.ETag, nil, info end
-      if not changed(gerr) then return nil, nil, gerr end
+    local body, info = self.s3:get(self.bucket, key)
+    if not body then
+      if is(info, "not_found") then return nil end
+      return nil, nil, info
     end
-    return nil, nil, native.error("timeout", "storage: s3://" .. self.bucket .. "/" .. key .. " changed under every read")
+    return json.decode(body), info.ETag, nil, info
   end
 
   local function put(self, key, doc, conditions)
@@ -106,25 +101,34 @@ function M.methods(shared)
     return true
   end
 
-  local function value_of(doc)
-    if doc == nil or doc.value == nil or doc.value == json.null or not live(doc, now()) then return nil end
+  -- Whether S3's clock has passed `seconds` after the object was last written: its Date and
+  -- LastModified count whole seconds, so only when it surely has.
+  local function past(info, seconds)
+    local written = time_of.parse(info.LastModified or "", HTTP_DATE)
+    local answered = time_of.parse(info.Date or "", HTTP_DATE)
+    return written ~= nil and answered ~= nil and answered - written >= seconds + 1
+  end
+
+  -- A value's document as read with its head: its value, unless its ttl is over on S3's clock
+  -- (a document written before ttls counted there has `expires`, on its writer's clock).
+  local function value_of(doc, info)
+    if doc == nil or doc.value == nil or doc.value == json.null then return nil end
+    if type(doc.ttl) == "number" and past(info, doc.ttl) then return nil end
+    if type(doc.expires) == "number" and doc.expires <= now() then return nil end
     return decode(doc.value)
   end
 
   function S:get(key)
     shared.check_key(key, "store:get", 3)
-    local body, err = self.s3:get(self.bucket, object(self, "kv", key))
-    if not body then
-      if is(err, "not_found") then return nil end
-      return nil, err
-    end
-    return value_of(json.decode(body))
+    local doc, _, err, info = read(self, object(self, "kv", key))
+    if err then return nil, err end
+    return value_of(doc, info)
   end
 
   function S:set(key, value, options)
-    local text, expires, keep = shared.set_arguments(key, value, options)
+    local text, ttl, keep = shared.set_arguments(key, value, options)
     shared.bury_orphans()
-    local doc = { value = text, expires = expires or json.null, updated = now(), by = self.who }
+    local doc = { value = text, ttl = ttl or json.null, updated = now(), by = self.who }
     local ok, err = put(self, object(self, "kv", key), doc)
     if not ok then return nil, err end
     return remember(self, key, text, keep)
@@ -146,8 +150,8 @@ function M.methods(shared)
     if not objects then return nil, err end
     local out = {}
     for _, o in ipairs(objects) do
-      local body = self.s3:get(self.bucket, o.Key)
-      if body and value_of(json.decode(body)) ~= nil then out[#out + 1] = decode_key(o.Key:sub(#start + 1)) end
+      local doc, _, _, info = read(self, o.Key)
+      if value_of(doc, info) ~= nil then out[#out + 1] = decode_key(o.Key:sub(#start + 1)) end
     end
     table.sort(out)
     return out
@@ -160,13 +164,13 @@ function M.methods(shared)
     shared.bury_orphans()
     local name = object(self, "kv", key)
     for attempt = 1, attempts do
-      local doc, etag, err = read(self, name)
+      local doc, etag, err, info = read(self, name)
       if err then return nil, err end
-      local new = fn(value_of(doc))
+      local new = fn(value_of(doc, info))
       local text = new ~= nil and encode(new, 3) or nil
       if text == nil and etag == nil then return nil end
       -- A deletion is a value of null, so that it too is written only over what was read.
-      local written, werr = put(self, name, { value = text or json.null, expires = json.null, updated = now(), by = self.who },
+      local written, werr = put(self, name, { value = text or json.null, ttl = json.null, updated = now(), by = self.who },
         etag and { if_match = etag } or { if_none_match = "*" })
       if written then
         local ok, herr = remember(self, key, text)
@@ -193,13 +197,10 @@ function M.methods(shared)
     return out
   end
 
-  -- Whether a lease has ended: released, or not written again within its ttl, on S3's clock
-  -- (its LastModified against the Date S3 answered with), whatever the machines' clocks say.
+  -- Whether a lease has ended: released, or not written again within its ttl, on S3's clock,
+  -- whatever the machines' clocks say.
   local function ended(doc, info)
-    if doc.released then return true end
-    local written = time_of.parse(info.LastModified or "", HTTP_DATE)
-    local answered = time_of.parse(info.Date or "", HTTP_DATE)
-    return written ~= nil and answered ~= nil and written + doc.ttl < answered
+    return doc.released or past(info, doc.ttl)
   end
 
   function S:claim(name, token, ttl)
