@@ -21,6 +21,7 @@ describe("storage", function()
   end
 
   local dir, pg, moto
+  local before = {}
 
   setup(function()
     dir = assert(fs.tempdir())
@@ -30,12 +31,16 @@ describe("storage", function()
       -- This process and the children it starts reach moto's bucket with its keys.
       for name, value in pairs({ AWS_ENDPOINT_URL = moto.endpoint, AWS_ACCESS_KEY_ID = moto.access_key,
         AWS_SECRET_ACCESS_KEY = moto.secret_key, AWS_REGION = "us-east-1" }) do
+        before[name] = env.get(name) or false
         env.set(name, value)
       end
     end
   end)
 
   teardown(function()
+    for name, value in pairs(before) do
+      if value then env.set(name, value) else env.unset(name) end
+    end
     if pg then pg.stop() end
     if moto then moto.stop() end
     if dir then shell.run("rm -rf " .. dir) end
