@@ -419,7 +419,7 @@ describe("db", function()
         end
         assert.equal(true, driver == "postgres" and queried.yes or queried.yes == 1)
         if driver == "postgres" then
-          local none, err = conn:query("SELECT point(1, 2) AS p")
+          local none, err = conn:query("SELECT 'a b'::tsvector AS p")
           assert.is_nil(none)
           assert.matches("cast it in the query", tostring(err))
           assert.equal(1, assert(conn:query("SELECT 1 AS n"))[1].n, "the connection is still fit")
@@ -535,11 +535,14 @@ describe("db", function()
       end
       check(assert(conn:query(arrays))[1])
       for a in conn:rows(arrays) do check(a) end
-      local none, err = conn:query("SELECT ARRAY['10.0.0.1'::inet] AS a")
+      local none, err = conn:query("SELECT ARRAY['a b'::tsvector] AS a")
       assert.is_nil(none)
-      assert.matches("essh cannot read PostgreSQL's INET[] yet (an array of elements of type 869): cast it in the"
-        .. " query (::text)", tostring(err), 1, true)
-      assert.equal("{10.0.0.1}", assert(conn:query("SELECT ARRAY['10.0.0.1'::inet]::text AS a"))[1].a)
+      assert.matches("essh cannot read PostgreSQL's tsvector[]: a type essh does not read yet (OID 3614): cast it in"
+        .. " the query (::text)", tostring(err), 1, true)
+      none, err = conn:query("SELECT 12.5::money AS m")
+      assert.is_nil(none)
+      assert.matches("essh cannot read PostgreSQL's MONEY: its text follows the server's locale: cast it in the"
+        .. " query (::numeric)", tostring(err), 1, true)
       -- Intervals as ISO 8601, exactly as the server writes them with intervalstyle = iso_8601.
       assert(conn:exec("SET intervalstyle = iso_8601"))
       local intervals = { "0", "1 day", "-1 day", "1 year 2 mons 3 days 04:05:06.789", "-1 year +2 mons -3 days 04:05:06",
@@ -549,6 +552,48 @@ describe("db", function()
           text, text, text))[1]
         assert.equal(r.t, r.i, text)
         assert.same({ r.t }, r.a, text)
+      end
+      conn:close()
+    end)
+
+    it("reads PostgreSQL's addresses, bit strings, geometry and ranges as the server writes them", function()
+      local conn = open("postgres")
+      local same_as_server = {
+        { "inet", "10.0.0.1", "10.0.0.1/24", "::1", "2001:db8::1:0:0:1", "::ffff:1.2.3.4", "::1.2.3.4", "::2",
+          "1::", "fe80::1/64", "0.0.0.0/0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" },
+        { "cidr", "10.0.0.0/8", "192.168/24", "10.1.2.3/32", "2001:4f8:3:ba::/64", "::ffff:1.2.3.0/120" },
+        { "macaddr", "08:00:2b:01:02:03" }, { "macaddr8", "08:00:2b:01:02:03:04:05" },
+        { "bit(5)", "10101" }, { "varbit", "", "1", "110010111" },
+        { "point", "(1.5,-2)", "(1e20,1e-5)", "(0.1,100000000000000)", "(NaN,-Infinity)" },
+        { "lseg", "[(0,0),(1,1)]" }, { "box", "(1,1),(0,0)" }, { "path", "((0,0),(1,1),(2,0))", "[(0,0),(1,1)]" },
+        { "polygon", "((0,0),(1,1),(2,0))" }, { "line", "{1,-1,0}" }, { "circle", "<(1,2),3.5>" },
+        { "int4range", "[1,10)", "empty", "(,5]", "[3,)", "(,)" }, { "int8range", "[9007199254740993,9007199254740999]" },
+        { "numrange", "(1.5,2.25]", "[0.1,)" }, { "daterange", "[2026-01-01,2026-12-31]", "[,infinity)" },
+        { "int4multirange", "{}", "{[1,3),[5,7)}" }, { "datemultirange", "{[2026-01-01,2026-01-03)}" },
+      }
+      for _, case in ipairs(same_as_server) do
+        for i = 2, #case do
+          -- format's %s is the type's output function (a cast of an inet to text adds its /32).
+          local sql = ("SELECT ?::%s AS v, format('%%s', ?::%s) AS t, ARRAY[?::%s] AS a"):format(case[1], case[1], case[1])
+          local r = assert(conn:query(sql, case[i], case[i], case[i]))[1]
+          assert.equal(r.t, r.v, case[1] .. " " .. case[i])
+          assert.same({ r.t }, r.a, case[1] .. " " .. case[i])
+          for streamed in conn:rows(sql, case[i], case[i], case[i]) do assert.equal(r.t, streamed.v) end
+        end
+      end
+      -- Bounds of time ranges as essh reads the element type (ISO 8601; with time zones, UTC).
+      assert(conn:exec("SET TimeZone = 'UTC'"))
+      local written_by_essh = {
+        { "tsrange", "[2026-01-01 10:00,2026-01-02 00:00:00.5)", "[2026-01-01T10:00:00,2026-01-02T00:00:00.500)" },
+        { "tstzrange", "[2026-01-01 10:00+02,)", "[2026-01-01T08:00:00Z,)" },
+        { "tsmultirange", "{[2026-01-01,2026-01-02)}", "{[2026-01-01T00:00:00,2026-01-02T00:00:00)}" },
+        { "timetz", "04:05:06.789+02", "04:05:06.789+02:00" }, { "timetz", "23:59:59-05:30", "23:59:59-05:30" },
+        { "timetz", "24:00:00+00", "24:00:00+00:00" }, { "timetz", "12:00:00+01:02:03", "12:00:00+01:02:03" },
+      }
+      for _, case in ipairs(written_by_essh) do
+        local r = assert(conn:query(("SELECT ?::%s AS v, ARRAY[?::%s] AS a"):format(case[1], case[1]), case[2], case[2]))[1]
+        assert.equal(case[3], r.v, case[1] .. " " .. case[2])
+        assert.same({ case[3] }, r.a, case[1] .. " " .. case[2])
       end
       conn:close()
     end)

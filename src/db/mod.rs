@@ -15,6 +15,8 @@ mod lua_rows;
 pub mod multi_row;
 #[cfg(feature = "db-postgres")]
 mod pg_array;
+#[cfg(feature = "db-postgres")]
+mod pg_binary;
 pub mod placeholders;
 mod pool;
 #[cfg(feature = "db-sqlite")]

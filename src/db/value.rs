@@ -217,8 +217,7 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
         sqlx::postgres::PgTypeKind::Enum(_) => return Ok(Cell::Text(decoded::<Postgres, String>(v)?)),
         sqlx::postgres::PgTypeKind::Array(_) if v.format() == sqlx::postgres::PgValueFormat::Binary => {
             let b = v.as_bytes().map_err(|e| e.to_string())?;
-            return super::pg_array::cells(b)
-                .map_err(|why| format!("essh cannot read PostgreSQL's {} yet ({why}): cast it in the query (::text)", info.name()));
+            return super::pg_array::cells(b).map_err(|why| format!("essh cannot read PostgreSQL's {}: {why}", info.name()));
         }
         _ => {}
     }
@@ -257,7 +256,11 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
                 "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" | "citext" | "XML" | "xml" | "UNKNOWN" => {
                     Cell::Text(decoded::<Postgres, String>(v)?)
                 }
-                other => return Err(format!("essh cannot read PostgreSQL's {other} yet: cast it in the query (::text)")),
+                other => {
+                    let b = v.as_bytes().map_err(|e| e.to_string())?;
+                    let oid = info.oid().map_or(0, |oid| oid.0);
+                    super::pg_binary::scalar(oid, Some(b)).map_err(|why| format!("essh cannot read PostgreSQL's {other}: {why}"))?
+                }
             },
         },
     })

@@ -1,0 +1,361 @@
+//! PostgreSQL's binary forms (each type's `*_send`), read by type OID: the elements of arrays,
+//! and the built-in types sqlx has no decoder for. Network addresses, bit strings, geometric
+//! values, ranges and multiranges come back as the text PostgreSQL writes for them (range
+//! bounds as essh reads their element type: timestamps in ISO 8601), `timetz` as an ISO 8601
+//! time with its offset.
+
+use super::value::{numeric, pg_infinity_of, pg_interval, pg_time, uuid_text, Cell};
+
+/// A value of the type `oid` (its binary form, None for NULL), or why essh cannot read it.
+pub fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
+    let Some(b) = b else { return Ok(Cell::Null) };
+    let mut r = Reader(b);
+    let cell = match oid {
+        16 => Cell::Bool(r.take(1)?[0] != 0),
+        21 => Cell::Int(r.i16()? as i64),
+        23 => Cell::Int(r.i32()? as i64),
+        20 => Cell::Int(r.i64()?),
+        700 => Cell::Float(f32::from_bits(r.u32()?) as f64),
+        701 => Cell::Float(r.f64()?),
+        // text, varchar, bpchar, name, json, xml: their text.
+        25 | 1043 | 1042 | 19 | 114 | 142 => Cell::Text(String::from_utf8_lossy(r.rest()).into_owned()),
+        // jsonb: a version byte, then its text.
+        3802 => {
+            r.take(1)?;
+            Cell::Text(String::from_utf8_lossy(r.rest()).into_owned())
+        }
+        17 => Cell::Bytes(r.rest().to_vec()),
+        1700 => Cell::Text(numeric(r.rest())?),
+        2950 => Cell::Text(uuid_text(r.take(16)?)),
+        1186 => Cell::Text(pg_interval(r.rest())?),
+        1083 => Cell::Text(pg_time(r.i64()?)),
+        1266 => Cell::Text(time_with_zone(r.i64()?, r.i32()?)),
+        1082 => Cell::Text(date(r.i32()?)),
+        1114 => Cell::Text(timestamp(r.i64()?, "")?),
+        1184 => Cell::Text(timestamp(r.i64()?, "Z")?),
+        869 | 650 => Cell::Text(inet(&mut r)?),
+        829 => Cell::Text(mac(r.take(6)?)),
+        774 => Cell::Text(mac(r.take(8)?)),
+        1560 | 1562 => Cell::Text(bits(&mut r)?),
+        600 => Cell::Text(point(&mut r)?),
+        601 => Cell::Text(format!("[{},{}]", point(&mut r)?, point(&mut r)?)),
+        603 => Cell::Text(format!("{},{}", point(&mut r)?, point(&mut r)?)),
+        602 => {
+            let closed = r.take(1)?[0] != 0;
+            let points = points(&mut r)?;
+            Cell::Text(if closed { format!("({points})") } else { format!("[{points}]") })
+        }
+        604 => Cell::Text(format!("({})", points(&mut r)?)),
+        628 => Cell::Text(format!("{{{},{},{}}}", float(r.f64()?), float(r.f64()?), float(r.f64()?))),
+        718 => Cell::Text(format!("<{},{}>", point(&mut r)?, float(r.f64()?))),
+        790 => return Err("its text follows the server's locale: cast it in the query (::numeric)".into()),
+        _ => {
+            if let Some(element) = range_element(oid) {
+                Cell::Text(range(element, r.rest())?)
+            } else if let Some(element) = multirange_element(oid) {
+                let count = r.i32()?;
+                let mut ranges = Vec::with_capacity((count.max(0) as usize).min(r.0.len() / 5));
+                for _ in 0..count {
+                    let bytes = r.element()?.ok_or("a NULL range inside a multirange")?;
+                    ranges.push(range(element, bytes)?);
+                }
+                Cell::Text(format!("{{{}}}", ranges.join(",")))
+            } else {
+                return Err(format!("a type essh does not read yet (OID {oid}): cast it in the query (::text)"));
+            }
+        }
+    };
+    if !r.0.is_empty() {
+        return Err(format!("{} bytes after a value of the type of OID {oid}", r.0.len()));
+    }
+    Ok(cell)
+}
+
+/// PostgreSQL's epoch: 2000-01-01 00:00:00.
+fn epoch() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default().and_hms_opt(0, 0, 0).unwrap_or_default()
+}
+
+fn date(days: i32) -> String {
+    match pg_infinity_of(days as i64, i32::MAX as i64, i32::MIN as i64) {
+        Some(word) => word.to_string(),
+        None => (epoch().date() + chrono::Duration::days(days as i64)).to_string(),
+    }
+}
+
+/// A timestamp of `us` microseconds after the epoch, ISO 8601 with `zone` after it.
+fn timestamp(us: i64, zone: &str) -> Result<String, String> {
+    if let Some(word) = pg_infinity_of(us, i64::MAX, i64::MIN) {
+        return Ok(word.to_string());
+    }
+    let t = epoch().checked_add_signed(chrono::Duration::microseconds(us)).ok_or("a timestamp out of range")?;
+    Ok(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string() + zone)
+}
+
+/// A `timetz`: its time, and its zone as seconds west of UTC, written as an ISO 8601 offset.
+fn time_with_zone(us: i64, west: i32) -> String {
+    let east = -(west as i64);
+    let (sign, east) = if east < 0 { ('-', -east) } else { ('+', east) };
+    let (h, m, s) = (east / 3600, east / 60 % 60, east % 60);
+    let seconds = if s == 0 { String::new() } else { format!(":{s:02}") };
+    format!("{}{sign}{h:02}:{m:02}{seconds}", pg_time(us))
+}
+
+/// An `inet` or `cidr`: family, prefix length, whether it is a cidr, the address; written as
+/// PostgreSQL writes it (a cidr, or an inet short of a host address, with its prefix length).
+fn inet(r: &mut Reader) -> Result<String, String> {
+    let head = r.take(4)?;
+    let (family, bits, is_cidr, size) = (head[0], head[1], head[2] != 0, head[3] as usize);
+    let address = r.take(size)?;
+    let (text, whole) = match (family, size) {
+        (2, 4) => (format!("{}.{}.{}.{}", address[0], address[1], address[2], address[3]), 32),
+        (3, 16) => (ipv6(address), 128),
+        _ => return Err(format!("an address of family {family} and {size} bytes")),
+    };
+    Ok(if is_cidr || bits != whole { format!("{text}/{bits}") } else { text })
+}
+
+/// An IPv6 address as PostgreSQL writes it: the longest run of two or more zero groups as
+/// `::`, and the last 32 bits dotted where the address embeds an IPv4 one.
+fn ipv6(b: &[u8]) -> String {
+    let words: Vec<u16> = b.chunks(2).map(|w| u16::from_be_bytes([w[0], w[1]])).collect();
+    let (mut best, mut run) = ((0usize, 0usize), (0usize, 0usize));
+    for (i, &w) in words.iter().enumerate() {
+        if w == 0 {
+            run = if run.1 == 0 { (i, 1) } else { (run.0, run.1 + 1) };
+            if run.1 > best.1 {
+                best = run;
+            }
+        } else {
+            run = (0, 0);
+        }
+    }
+    if best.1 < 2 {
+        best = (0, 0);
+    }
+    let embeds_ipv4 = best.0 == 0 && (best.1 == 6 || (best.1 == 7 && words[7] != 1) || (best.1 == 5 && words[5] == 0xffff));
+    let mut out = String::new();
+    let mut i = 0;
+    while i < 8 {
+        if best.1 > 0 && i == best.0 {
+            out.push(':');
+            i += best.1;
+            if i == 8 {
+                out.push(':');
+            }
+            continue;
+        }
+        if i > 0 {
+            out.push(':');
+        }
+        if i == 6 && embeds_ipv4 {
+            out.push_str(&format!("{}.{}.{}.{}", b[12], b[13], b[14], b[15]));
+            break;
+        }
+        out.push_str(&format!("{:x}", words[i]));
+        i += 1;
+    }
+    out
+}
+
+fn mac(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// A `bit` or `varbit`: its length in bits, then the bits, the first one highest.
+fn bits(r: &mut Reader) -> Result<String, String> {
+    let n = usize::try_from(r.i32()?).map_err(|_| "a negative bit length")?;
+    let bytes = r.take(n.div_ceil(8))?;
+    Ok((0..n).map(|i| if bytes[i / 8] & (0x80 >> (i % 8)) != 0 { '1' } else { '0' }).collect())
+}
+
+fn point(r: &mut Reader) -> Result<String, String> {
+    Ok(format!("({},{})", float(r.f64()?), float(r.f64()?)))
+}
+
+/// A count of points, then the points, comma separated.
+fn points(r: &mut Reader) -> Result<String, String> {
+    let n = r.i32()?;
+    let mut out = Vec::with_capacity((n.max(0) as usize).min(r.0.len() / 16));
+    for _ in 0..n {
+        out.push(point(r)?);
+    }
+    Ok(out.join(","))
+}
+
+/// A float as PostgreSQL writes it: the shortest digits that read back as the same value,
+/// in exponent form below 1e-4 and from 1e15 on.
+pub(super) fn float(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    let scientific = format!("{x:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if !(-4..15).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    }
+    format!("{x}")
+}
+
+/// The element type of a built-in range type.
+fn range_element(oid: u32) -> Option<u32> {
+    Some(match oid {
+        3904 => 23,
+        3926 => 20,
+        3906 => 1700,
+        3908 => 1114,
+        3910 => 1184,
+        3912 => 1082,
+        _ => return None,
+    })
+}
+
+/// The element type of a built-in multirange type.
+fn multirange_element(oid: u32) -> Option<u32> {
+    Some(match oid {
+        4451 => 23,
+        4536 => 20,
+        4532 => 1700,
+        4533 => 1114,
+        4534 => 1184,
+        4535 => 1082,
+        _ => return None,
+    })
+}
+
+/// A range: its flags, then the bounds it has, each as a length and its element's binary form.
+fn range(element: u32, b: &[u8]) -> Result<String, String> {
+    const EMPTY: u8 = 0x01;
+    const LOWER_INCLUSIVE: u8 = 0x02;
+    const UPPER_INCLUSIVE: u8 = 0x04;
+    const LOWER_INFINITE: u8 = 0x08;
+    const UPPER_INFINITE: u8 = 0x10;
+    let mut r = Reader(b);
+    let flags = r.take(1)?[0];
+    if flags & EMPTY != 0 {
+        return Ok("empty".into());
+    }
+    let mut bound = |infinite: u8| -> Result<String, String> {
+        if flags & infinite != 0 {
+            return Ok(String::new());
+        }
+        match scalar(element, Some(r.element()?.ok_or("a NULL range bound")?))? {
+            Cell::Int(n) => Ok(n.to_string()),
+            Cell::Text(t) => Ok(t),
+            _ => Err("a range bound essh cannot write".into()),
+        }
+    };
+    let (lower, upper) = (bound(LOWER_INFINITE)?, bound(UPPER_INFINITE)?);
+    let open = if flags & LOWER_INCLUSIVE != 0 { '[' } else { '(' };
+    let close = if flags & UPPER_INCLUSIVE != 0 { ']' } else { ')' };
+    if !r.0.is_empty() {
+        return Err(format!("{} bytes after a range", r.0.len()));
+    }
+    Ok(format!("{open}{lower},{upper}{close}"))
+}
+
+/// Reads a binary form from its start.
+pub struct Reader<'a>(pub &'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("a value cut short".to_string());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    /// What is left.
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.0)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        self.take(N)?.try_into().map_err(|_| "a value cut short".to_string())
+    }
+
+    fn i16(&mut self) -> Result<i16, String> {
+        Ok(i16::from_be_bytes(self.array()?))
+    }
+
+    pub fn i32(&mut self) -> Result<i32, String> {
+        Ok(i32::from_be_bytes(self.array()?))
+    }
+
+    pub fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn i64(&mut self) -> Result<i64, String> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+
+    fn f64(&mut self) -> Result<f64, String> {
+        Ok(f64::from_bits(u64::from_be_bytes(self.array()?)))
+    }
+
+    /// An element: its bytes, or None for NULL (a length of -1).
+    pub fn element(&mut self) -> Result<Option<&'a [u8]>, String> {
+        let len = self.i32()?;
+        if len < 0 {
+            return Ok(None);
+        }
+        self.take(len as usize).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(oid: u32, b: &[u8]) -> String {
+        match scalar(oid, Some(b)).unwrap() {
+            Cell::Text(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn writes_floats_as_postgresql_does() {
+        for (x, want) in [(1.5, "1.5"), (0.0, "0"), (-0.0, "-0"), (1e15, "1e+15"), (1e14, "100000000000000"), (1e-5, "1e-05"), (0.0001, "0.0001"), (0.1 + 0.2, "0.30000000000000004"), (-2.5e-300, "-2.5e-300"), (f64::NAN, "NaN"), (f64::NEG_INFINITY, "-Infinity")] {
+            assert_eq!(float(x), want);
+        }
+    }
+
+    #[test]
+    fn writes_addresses_as_postgresql_does() {
+        let v6 = |words: [u16; 8]| words.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>();
+        assert_eq!(ipv6(&v6([0x2001, 0xdb8, 0, 0, 1, 0, 0, 1])), "2001:db8::1:0:0:1");
+        assert_eq!(ipv6(&v6([0, 0, 0, 0, 0, 0, 0, 0])), "::");
+        assert_eq!(ipv6(&v6([0, 0, 0, 0, 0, 0, 0, 1])), "::1");
+        assert_eq!(ipv6(&v6([0, 0, 0, 0, 0, 0xffff, 0x0102, 0x0304])), "::ffff:1.2.3.4");
+        assert_eq!(ipv6(&v6([1, 0, 0, 0, 0, 0, 0, 0])), "1::");
+        assert_eq!(ipv6(&v6([1, 0, 2, 0, 0, 3, 0, 4])), "1:0:2::3:0:4");
+        assert_eq!(text(869, &[2, 24, 0, 4, 10, 0, 0, 1]), "10.0.0.1/24");
+        assert_eq!(text(869, &[2, 32, 0, 4, 10, 0, 0, 1]), "10.0.0.1");
+        assert_eq!(text(650, &[2, 32, 1, 4, 10, 0, 0, 1]), "10.0.0.1/32");
+        assert!(scalar(869, Some(&[2, 32, 0, 16, 10, 0, 0, 1])).is_err());
+    }
+
+    #[test]
+    fn reads_bits_ranges_and_zones() {
+        assert_eq!(text(1562, &[0, 0, 0, 10, 0b1010_0000, 0b0100_0000]), "1010000001");
+        assert_eq!(text(1266, &[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xe3, 0xe0]), "00:00:00+02:00");
+        let int4 = |n: i32| [&4i32.to_be_bytes()[..], &n.to_be_bytes()].concat();
+        assert_eq!(text(3904, &[&[0x02][..], &int4(1), &int4(10)].concat()), "[1,10)");
+        assert_eq!(text(3904, &[0x01]), "empty");
+        assert_eq!(text(3904, &[&[0x12][..], &int4(3)].concat()), "[3,)");
+        let range = [&[0x02][..], &int4(1), &int4(2)].concat();
+        let multi = [&2i32.to_be_bytes()[..], &(range.len() as i32).to_be_bytes(), &range, &(range.len() as i32).to_be_bytes(), &range].concat();
+        assert_eq!(text(4451, &multi), "{[1,2),[1,2)}");
+        assert!(scalar(3904, Some(&[0x02, 0, 0, 0, 4, 0, 0])).is_err());
+        assert!(scalar(790, Some(&[0; 8])).is_err());
+    }
+}
