@@ -21,7 +21,7 @@ PROFILE ?= release
 PROFILE_DIR := $(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 DIST ?= dist
 
-.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-storage bench-db-sqlx stress lint generate deps demo fuzz clean rock-build rock-install
+.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-storage bench-db-sqlx bench-db-instructions stress lint generate deps demo fuzz clean rock-build rock-install
 
 all: build
 
@@ -105,6 +105,11 @@ bench-db:
 	lua5.4 bench/db.lua
 
 # sqlx alone beside essh and LuaSQL, one insert at a time (as bench-db needs).
+# Needs valgrind (not installed by make deps).
+bench-db-instructions:
+	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
+	lua5.4 bench/db_instructions.lua
+
 bench-db-sqlx:
 	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
 	$(UNSET_CC) $(CARGO) build --profile release --locked --features $(FEATURE),module --example sqlx_inserts
