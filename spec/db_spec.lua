@@ -418,6 +418,29 @@ describe("db", function()
           assert.equal(db.null, row.nothing)
         end
         assert.equal(true, driver == "postgres" and queried.yes or queried.yes == 1)
+        -- Single-precision floats read as their shortest decimals (PostgreSQL writes the same;
+        -- MariaDB six digits: 16777200), not as the wider double of their bits.
+        local floats = "floats_" .. driver
+        assert(conn:exec(("CREATE TABLE %s (id INT, f %s)"):format(floats, driver == "postgres" and "REAL" or "FLOAT")))
+        for i, x in ipairs { 0.1, 3.4e38, -1.5, 16777217, 1e-7 } do
+          assert(conn:exec("INSERT INTO " .. floats .. " VALUES (?, ?)", i, x))
+        end
+        local read = {}
+        for r in conn:rows("SELECT f FROM " .. floats .. " ORDER BY id") do read[#read + 1] = r.f end
+        assert.same({ 0.1, 3.4e38, -1.5, 16777216, 1e-7 }, read)
+        if driver == "postgres" then
+          for _, r in ipairs(assert(conn:query("SELECT f, f::text AS t FROM " .. floats))) do assert.equal(tonumber(r.t), r.f) end
+        end
+        assert(conn:exec("DROP TABLE " .. floats))
+        if driver == "mysql" then
+          -- TINYINT(1) is MySQL's BOOLEAN: a boolean while it holds 0 or 1, else its integer.
+          assert(conn:exec("CREATE TABLE flags (b TINYINT(1))"))
+          assert(conn:exec("INSERT INTO flags VALUES (0), (1), (2), (-128), (NULL)"))
+          read = {}
+          for r in conn:rows("SELECT b FROM flags") do read[#read + 1] = r.b end
+          assert.same({ false, true, 2, -128, db.null }, read)
+          assert(conn:exec("DROP TABLE flags"))
+        end
         if driver == "postgres" then
           local none, err = conn:query("SELECT 'a b'::tsvector AS p")
           assert.is_nil(none)

@@ -337,7 +337,7 @@ pub unsafe fn push_pg(state: *mut ffi::lua_State, row: &sqlx::postgres::PgRow, i
         (21, &[a, b]) => push_integer(state, i16::from_be_bytes([a, b]) as i64),
         (23, &[a, b, c, d]) => push_integer(state, i32::from_be_bytes([a, b, c, d]) as i64),
         (20, b) if b.len() == 8 => push_integer(state, i64::from_be_bytes(b.try_into().unwrap_or_default())),
-        (700, &[a, b, c, d]) => ffi::lua_pushnumber(state, f32::from_be_bytes([a, b, c, d]) as f64),
+        (700, &[a, b, c, d]) => ffi::lua_pushnumber(state, super::value::float4(f32::from_be_bytes([a, b, c, d]))),
         (701, b) if b.len() == 8 => ffi::lua_pushnumber(state, f64::from_be_bytes(b.try_into().unwrap_or_default())),
         // text, varchar, bpchar, name, bytea: the bytes themselves.
         (25 | 1043 | 1042 | 19 | 17, b) => push_bytes(state, b),

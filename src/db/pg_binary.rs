@@ -4,7 +4,7 @@
 //! bounds as essh reads their element type: timestamps in ISO 8601), `timetz` as an ISO 8601
 //! time with its offset.
 
-use super::value::{numeric, pg_infinity_of, pg_interval, pg_time, uuid_text, Cell};
+use super::value::{float4, numeric, pg_infinity_of, pg_interval, pg_time, uuid_text, Cell};
 
 /// A value of the type `oid` (its binary form, None for NULL), or why essh cannot read it.
 pub fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
@@ -15,7 +15,7 @@ pub fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
         21 => Cell::Int(r.i16()? as i64),
         23 => Cell::Int(r.i32()? as i64),
         20 => Cell::Int(r.i64()?),
-        700 => Cell::Float(f32::from_bits(r.u32()?) as f64),
+        700 => Cell::Float(float4(f32::from_bits(r.u32()?))),
         701 => Cell::Float(r.f64()?),
         // text, varchar, bpchar, name, json, xml: their text.
         25 | 1043 | 1042 | 19 | 114 | 142 => Cell::Text(String::from_utf8_lossy(r.rest()).into_owned()),

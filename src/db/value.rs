@@ -56,6 +56,12 @@ fn text_or_bytes(bytes: Vec<u8>) -> Cell {
     }
 }
 
+/// A single-precision float as the double of its shortest decimal, the number the server
+/// writes for it (0.1, where widening the bits gives 0.10000000149012).
+pub fn float4(x: f32) -> f64 {
+    format!("{x}").parse().unwrap_or(x as f64)
+}
+
 #[cfg(feature = "db-mysql")]
 pub fn mysql_cell(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Cell, String> {
     use sqlx::mysql::MySql;
@@ -69,7 +75,12 @@ pub fn mysql_cell(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Cell, String>
     let ty = info.name();
     let unsigned = ty.ends_with("UNSIGNED");
     Ok(match ty.trim_end_matches(" UNSIGNED") {
-        "BOOLEAN" => Cell::Bool(decoded::<MySql, bool>(v)?),
+        // TINYINT(1): a boolean while it holds 0 or 1, else the integer it holds.
+        "BOOLEAN" => match decoded::<MySql, i64>(v)? {
+            0 => Cell::Bool(false),
+            1 => Cell::Bool(true),
+            n => Cell::Int(n),
+        },
         "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" if unsigned => {
             let n = decoded::<MySql, u64>(v)?;
             if n > i64::MAX as u64 {
@@ -80,7 +91,7 @@ pub fn mysql_cell(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Cell, String>
         }
         "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => Cell::Int(decoded::<MySql, i64>(v)?),
         "YEAR" => Cell::Int(decoded::<MySql, u16>(v)? as i64),
-        "FLOAT" => Cell::Float(decoded::<MySql, f32>(v)? as f64),
+        "FLOAT" => Cell::Float(float4(decoded::<MySql, f32>(v)?)),
         "DOUBLE" => Cell::Float(decoded::<MySql, f64>(v)?),
         // essh's statements are prepared: their rows come in the binary protocol.
         "DATE" | "TIME" | "DATETIME" | "TIMESTAMP" => Cell::Text(mysql_temporal(ty, decoded::<MySql, &[u8]>(v)?)?),
@@ -232,7 +243,7 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
         "INT4" => Cell::Int(decoded::<Postgres, i32>(v)? as i64),
         "INT8" => Cell::Int(decoded::<Postgres, i64>(v)?),
         "OID" => Cell::Int(decoded::<Postgres, sqlx::postgres::types::Oid>(v)?.0 as i64),
-        "FLOAT4" => Cell::Float(decoded::<Postgres, f32>(v)? as f64),
+        "FLOAT4" => Cell::Float(float4(decoded::<Postgres, f32>(v)?)),
         "FLOAT8" => Cell::Float(decoded::<Postgres, f64>(v)?),
         "NUMERIC" => Cell::Text(numeric(v.as_bytes().map_err(|e| e.to_string())?)?),
         "BYTEA" => Cell::Bytes(decoded::<Postgres, Vec<u8>>(v)?),
@@ -399,6 +410,16 @@ mod tests {
         assert_eq!(interval(-1_000_000, 0, 1), "P1MT-1S");
         assert_eq!(interval(0, -1, -13), "P-1Y-1M-1D");
         assert!(pg_interval(&[0; 15]).is_err());
+    }
+
+    #[test]
+    fn reads_single_precision_floats_as_the_decimals_servers_write() {
+        assert_eq!(float4(0.1), 0.1);
+        assert_eq!(float4(3.4e38), 3.4e38);
+        assert_eq!(float4(-1.5), -1.5);
+        assert_eq!(float4(16_777_217.0), 16_777_216.0);
+        assert!(float4(f32::NAN).is_nan());
+        assert_eq!(float4(f32::NEG_INFINITY), f64::NEG_INFINITY);
     }
 
     #[cfg(feature = "db-postgres")]
