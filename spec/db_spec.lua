@@ -593,6 +593,10 @@ describe("db", function()
         { "int4range", "[1,10)", "empty", "(,5]", "[3,)", "(,)" }, { "int8range", "[9007199254740993,9007199254740999]" },
         { "numrange", "(1.5,2.25]", "[0.1,)" }, { "daterange", "[2026-01-01,2026-12-31]", "[,infinity)" },
         { "int4multirange", "{}", "{[1,3),[5,7)}" }, { "datemultirange", "{[2026-01-01,2026-01-03)}" },
+        { '"char"', "x" }, { "pg_lsn", "16/B374D848", "0/0" }, { "tid", "(1,2)" },
+        -- JSON exactly as the server keeps it: its numbers' digits, jsonb's key order and spaces.
+        { "json", '{"x": 1e400, "b": [1.10]}' }, { "jsonb", '{"b":1,"aa":2}', "12345678901234567890123", "1.10" },
+        { "date", "0001-01-01", "2026-12-06" },
       }
       for _, case in ipairs(same_as_server) do
         for i = 2, #case do
@@ -612,11 +616,29 @@ describe("db", function()
         { "tsmultirange", "{[2026-01-01,2026-01-02)}", "{[2026-01-01T00:00:00,2026-01-02T00:00:00)}" },
         { "timetz", "04:05:06.789+02", "04:05:06.789+02:00" }, { "timetz", "23:59:59-05:30", "23:59:59-05:30" },
         { "timetz", "24:00:00+00", "24:00:00+00:00" }, { "timetz", "12:00:00+01:02:03", "12:00:00+01:02:03" },
+        -- Years chrono does not reach, and before 1 AD (ISO 8601 counts 1 BC as year 0).
+        { "date", "5874897-12-31", "+5874897-12-31" }, { "date", "4713-01-01 BC", "-4712-01-01" },
+        { "date", "0001-12-31 BC", "0000-12-31" },
+        { "timestamp", "294276-12-31 23:59:59.999", "+294276-12-31T23:59:59.999" },
+        { "timestamptz", "4713-01-01 00:00:00+00 BC", "-4712-01-01T00:00:00Z" },
+        { "xid", "123", 123 }, { "oidvector", "1 2", { 1, 2 } }, { "int2vector", "3 4", { 3, 4 } },
       }
       for _, case in ipairs(written_by_essh) do
         local r = assert(conn:query(("SELECT ?::%s AS v, ARRAY[?::%s] AS a"):format(case[1], case[1]), case[2], case[2]))[1]
-        assert.equal(case[3], r.v, case[1] .. " " .. case[2])
+        assert.same(case[3], r.v, case[1] .. " " .. case[2])
         assert.same({ case[3] }, r.a, case[1] .. " " .. case[2])
+      end
+      -- Records: an anonymous one as a list of its fields, a composite type's as a table by name.
+      assert.same({ 1, "a", db.null, { 1, 2 }, { true, "2026-12-06" } },
+        assert(conn:query("SELECT row(1, 'a', NULL::int, ARRAY[1, 2], row(true, '2026-12-06'::date)) AS r"))[1].r)
+      assert(conn:exec("CREATE TYPE mood_pair AS (name text, n int, tags text[])"))
+      assert(conn:exec("CREATE TYPE deploy_record AS (host text, pair mood_pair, at timestamptz)"))
+      local sql = [[SELECT row('web1', row('x', 7, ARRAY['a', 'b'])::mood_pair, '2026-12-06 10:00+00')::deploy_record AS d,
+        ARRAY[row('y', NULL, NULL)::mood_pair] AS pairs]]
+      local expected = { host = "web1", pair = { name = "x", n = 7, tags = { "a", "b" } }, at = "2026-12-06T10:00:00Z" }
+      for _, r in ipairs { assert(conn:query(sql))[1], conn:rows(sql)() } do
+        assert.same(expected, r.d)
+        assert.same({ { name = "y", n = db.null, tags = db.null } }, r.pairs)
       end
       conn:close()
     end)

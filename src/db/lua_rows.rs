@@ -78,13 +78,23 @@ unsafe fn push_cell(state: *mut ffi::lua_State, cell: &Cell) {
         Cell::Float(f) => ffi::lua_pushnumber(state, *f),
         Cell::Text(s) => push_bytes(state, s.as_bytes()),
         Cell::Bytes(b) => push_bytes(state, b),
-        Cell::List(items) => {
+        // Nested at most 32 deep (pg_binary::MOST_NESTED), two slots a level.
+        Cell::List(items) if ffi::lua_checkstack(state, 2) != 0 => {
             ffi::lua_createtable(state, items.len().min(c_int::MAX as usize) as c_int, 0);
             for (i, item) in items.iter().enumerate() {
                 push_cell(state, item);
                 ffi::lua_rawseti(state, -2, (i + 1) as _);
             }
         }
+        Cell::Record(fields) if ffi::lua_checkstack(state, 2) != 0 => {
+            ffi::lua_createtable(state, 0, fields.len().min(c_int::MAX as usize) as c_int);
+            for (name, value) in fields {
+                push_bytes(state, name.as_bytes());
+                push_cell(state, value);
+                ffi::lua_rawset(state, -3);
+            }
+        }
+        Cell::List(_) | Cell::Record(_) => push_null(state),
     }
 }
 

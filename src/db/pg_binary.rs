@@ -6,9 +6,20 @@
 
 use super::value::{float4, numeric, pg_infinity_of, pg_interval, pg_time, uuid_text, Cell};
 
+/// How deep arrays and records nest within one value, at most.
+pub(super) const MOST_NESTED: usize = 32;
+
 /// A value of the type `oid` (its binary form, None for NULL), or why essh cannot read it.
 pub fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
+    nested(oid, b, 0)
+}
+
+/// A value `depth` arrays or records deep within another.
+pub(super) fn nested(oid: u32, b: Option<&[u8]>, depth: usize) -> Result<Cell, String> {
     let Some(b) = b else { return Ok(Cell::Null) };
+    if depth > MOST_NESTED {
+        return Err(format!("arrays or records nested deeper than {MOST_NESTED}"));
+    }
     let mut r = Reader(b);
     let cell = match oid {
         16 => Cell::Bool(r.take(1)?[0] != 0),
@@ -17,8 +28,8 @@ pub fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
         20 => Cell::Int(r.i64()?),
         700 => Cell::Float(float4(f32::from_bits(r.u32()?))),
         701 => Cell::Float(r.f64()?),
-        // text, varchar, bpchar, name, json, xml: their text.
-        25 | 1043 | 1042 | 19 | 114 | 142 => Cell::Text(String::from_utf8_lossy(r.rest()).into_owned()),
+        // text, varchar, bpchar, name, json, xml, unknown: their text.
+        25 | 1043 | 1042 | 19 | 114 | 142 | 705 => Cell::Text(String::from_utf8_lossy(r.rest()).into_owned()),
         // jsonb: a version byte, then its text.
         3802 => {
             r.take(1)?;
@@ -30,9 +41,9 @@ pub fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
         1186 => Cell::Text(pg_interval(r.rest())?),
         1083 => Cell::Text(pg_time(r.i64()?)),
         1266 => Cell::Text(time_with_zone(r.i64()?, r.i32()?)),
-        1082 => Cell::Text(date(r.i32()?)),
-        1114 => Cell::Text(timestamp(r.i64()?, "")?),
-        1184 => Cell::Text(timestamp(r.i64()?, "Z")?),
+        1082 => Cell::Text(date(r.i32()? as i64)),
+        1114 => Cell::Text(timestamp(r.i64()?, "")),
+        1184 => Cell::Text(timestamp(r.i64()?, "Z")),
         869 | 650 => Cell::Text(inet(&mut r)?),
         829 => Cell::Text(mac(r.take(6)?)),
         774 => Cell::Text(mac(r.take(8)?)),
@@ -48,6 +59,21 @@ pub fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
         604 => Cell::Text(format!("({})", points(&mut r)?)),
         628 => Cell::Text(format!("{{{},{},{}}}", float(r.f64()?), float(r.f64()?), float(r.f64()?))),
         718 => Cell::Text(format!("<{},{}>", point(&mut r)?, float(r.f64()?))),
+        // "char", a single byte.
+        18 => Cell::Text(String::from_utf8_lossy(r.rest()).into_owned()),
+        3220 => {
+            let lsn = r.u64()?;
+            Cell::Text(format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff))
+        }
+        27 => Cell::Text(format!("({},{})", r.u32()?, r.u16()?)),
+        // oid, xid, cid
+        26 | 28 | 29 => Cell::Int(r.u32()? as i64),
+        5069 => match r.u64()? {
+            n if n > i64::MAX as u64 => Cell::BigUnsigned(n),
+            n => Cell::Int(n as i64),
+        },
+        2249 => Cell::List(record(r.rest())?.into_iter().map(|(oid, b)| nested(oid, b, depth + 1)).collect::<Result<_, _>>()?),
+        oid if ARRAYS.contains(&oid) => super::pg_array::cells(r.rest(), depth + 1, &nested)?,
         790 => return Err("its text follows the server's locale: cast it in the query (::numeric)".into()),
         _ => {
             if let Some(element) = range_element(oid) {
@@ -71,25 +97,81 @@ pub fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
     Ok(cell)
 }
 
-/// PostgreSQL's epoch: 2000-01-01 00:00:00.
-fn epoch() -> chrono::NaiveDateTime {
-    chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default().and_hms_opt(0, 0, 0).unwrap_or_default()
-}
+/// The array types of the types essh reads, and int2vector and oidvector (arrays in their
+/// binary form): values in a record say only their type.
+const ARRAYS: &[u32] = &[
+    22, 30, 1000, 1001, 1002, 1003, 1005, 1007, 1009, 1010, 1011, 1012, 1014, 1015, 1016, 1017, 1018, 1019, 1020, 1021, 1022,
+    1027, 1028, 1040, 1041, 651, 775, 1115, 1182, 1183, 1185, 1187, 1231, 1270, 1561, 1563, 2951, 199, 3807, 143, 629, 719,
+    3905, 3907, 3909, 3911, 3913, 3927, 3221, 2287,
+];
 
-fn date(days: i32) -> String {
-    match pg_infinity_of(days as i64, i32::MAX as i64, i32::MIN as i64) {
-        Some(word) => word.to_string(),
-        None => (epoch().date() + chrono::Duration::days(days as i64)).to_string(),
+/// A field of a record: its type's OID and its binary form (None for NULL).
+pub type Field<'a> = (u32, Option<&'a [u8]>);
+
+/// A record's fields in their binary form (`record_send`): a count of fields, then each
+/// field's type and value.
+pub fn record(b: &[u8]) -> Result<Vec<Field<'_>>, String> {
+    let mut r = Reader(b);
+    let count = r.i32()?;
+    let mut fields = Vec::with_capacity((count.max(0) as usize).min(r.0.len() / 8));
+    for _ in 0..count {
+        let oid = r.u32()?;
+        fields.push((oid, r.element()?));
     }
+    if !r.0.is_empty() {
+        return Err(format!("{} bytes after a record's fields", r.0.len()));
+    }
+    Ok(fields)
 }
 
-/// A timestamp of `us` microseconds after the epoch, ISO 8601 with `zone` after it.
-fn timestamp(us: i64, zone: &str) -> Result<String, String> {
+/// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
+const EPOCH_DAYS: i64 = 10_957;
+
+/// The proleptic Gregorian year, month and day `days` after 1970-01-01, for any count of days
+/// (PostgreSQL's dates reach years chrono does not).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A date `days` after PostgreSQL's epoch, ISO 8601 (years before 1 AD counted from 0, as
+/// ISO 8601 does, with their sign; years past 9999 with a `+`).
+fn date(days: i64) -> String {
+    if let Some(word) = pg_infinity_of(days, i32::MAX as i64, i32::MIN as i64) {
+        return word.to_string();
+    }
+    let (year, month, day) = civil(days + EPOCH_DAYS);
+    let year = match year {
+        0..=9999 => format!("{year:04}"),
+        y if y < 0 => format!("-{:04}", -y),
+        y => format!("+{y}"),
+    };
+    format!("{year}-{month:02}-{day:02}")
+}
+
+/// A timestamp of `us` microseconds after PostgreSQL's epoch, ISO 8601 (its fraction in
+/// milliseconds or microseconds) with `zone` after it.
+fn timestamp(us: i64, zone: &str) -> String {
     if let Some(word) = pg_infinity_of(us, i64::MAX, i64::MIN) {
-        return Ok(word.to_string());
+        return word.to_string();
     }
-    let t = epoch().checked_add_signed(chrono::Duration::microseconds(us)).ok_or("a timestamp out of range")?;
-    Ok(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string() + zone)
+    const DAY: i64 = 86_400_000_000;
+    let (days, of_day) = (us.div_euclid(DAY), us.rem_euclid(DAY));
+    let (seconds, fraction) = (of_day / 1_000_000, of_day % 1_000_000);
+    let fraction = match fraction {
+        0 => String::new(),
+        f if f % 1000 == 0 => format!(".{:03}", f / 1000),
+        f => format!(".{f:06}"),
+    };
+    format!("{}T{:02}:{:02}:{:02}{fraction}{zone}", date(days), seconds / 3600, seconds / 60 % 60, seconds % 60)
 }
 
 /// A `timetz`: its time, and its zone as seconds west of UTC, written as an ISO 8601 offset.
@@ -281,6 +363,14 @@ impl<'a> Reader<'a> {
         self.take(N)?.try_into().map_err(|_| "a value cut short".to_string())
     }
 
+    fn u16(&mut self) -> Result<u16, String> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
     fn i16(&mut self) -> Result<i16, String> {
         Ok(i16::from_be_bytes(self.array()?))
     }
@@ -320,6 +410,34 @@ mod tests {
             Cell::Text(t) => t,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn writes_dates_of_any_year_as_iso_8601_does() {
+        for days in (-3_000_000..3_000_000).step_by(997) {
+            let expected = (chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap() + chrono::Duration::days(days)).format("%Y-%m-%d").to_string();
+            assert_eq!(date(days), expected, "{days}");
+        }
+        assert_eq!(date(-EPOCH_DAYS), "1970-01-01");
+        assert_eq!(date(-2_451_507), "-4712-01-01");
+        assert_eq!(date(2_145_031_948), "+5874897-12-31");
+        assert_eq!(date(i32::MAX as i64), "infinity");
+        assert_eq!(timestamp(-1, "Z"), "1999-12-31T23:59:59.999999Z");
+        assert_eq!(timestamp(1_500, ""), "2000-01-01T00:00:00.001500");
+        assert_eq!(timestamp(86_400_000_000 + 500_000, ""), "2000-01-02T00:00:00.500");
+        assert_eq!(timestamp(9_223_371_331_199_999_000, ""), "+294276-12-31T23:59:59.999");
+    }
+
+    #[test]
+    fn reads_records_field_by_field() {
+        let fields = [&2i32.to_be_bytes()[..], &23u32.to_be_bytes(), &4i32.to_be_bytes(), &7i32.to_be_bytes(), &25u32.to_be_bytes(), &(-1i32).to_be_bytes()].concat();
+        assert_eq!(scalar(2249, Some(&fields)).unwrap(), Cell::List(vec![Cell::Int(7), Cell::Null]));
+        assert!(record(&fields[..fields.len() - 1]).is_err());
+        let mut deep = fields.clone();
+        for _ in 0..40 {
+            deep = [&1i32.to_be_bytes()[..], &2249u32.to_be_bytes(), &(deep.len() as i32).to_be_bytes(), &deep].concat();
+        }
+        assert!(scalar(2249, Some(&deep)).unwrap_err().contains("deeper than 32"));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! integers stay integers, decimals become strings, dates and times ISO 8601 strings, binary
 //! Lua strings, NULL `db.null`.
 
+#[cfg(feature = "db-mysql")]
+use sqlx::Decode;
 #[cfg(any(feature = "db-mysql", feature = "db-postgres"))]
-use sqlx::{Decode, Row, ValueRef};
+use sqlx::{Row, ValueRef};
 
 /// A bound parameter.
 #[derive(Clone, Debug)]
@@ -39,11 +41,13 @@ pub enum Cell {
     Float(f64),
     Text(String),
     Bytes(Vec<u8>),
-    /// An array's elements (PostgreSQL's).
+    /// An array's elements, or an anonymous record's fields (PostgreSQL's).
     List(Vec<Cell>),
+    /// A composite value's fields, by name (PostgreSQL's).
+    Record(Vec<(String, Cell)>),
 }
 
-#[cfg(any(feature = "db-mysql", feature = "db-postgres"))]
+#[cfg(feature = "db-mysql")]
 fn decoded<'r, DB: sqlx::Database, T: Decode<'r, DB>>(v: <DB as sqlx::Database>::ValueRef<'r>) -> Result<T, String> {
     T::decode(v).map_err(|e| e.to_string())
 }
@@ -132,21 +136,6 @@ fn mysql_temporal(ty: &str, b: &[u8]) -> Result<String, String> {
     Ok(format!("{date}T{:02}:{:02}:{:02}{}{zone}", field(4), field(5), field(6), fraction(us)))
 }
 
-/// PostgreSQL's `infinity` and `-infinity` dates and timestamps (the largest and smallest
-/// binary values), which no calendar type holds: read as those words, as psql shows them.
-#[cfg(feature = "db-postgres")]
-fn pg_infinity(ty: &str, v: &sqlx::postgres::PgValueRef<'_>) -> Option<&'static str> {
-    if v.format() != sqlx::postgres::PgValueFormat::Binary {
-        return None;
-    }
-    let b = v.as_bytes().ok()?;
-    match (ty, b.len()) {
-        ("DATE", 4) => pg_infinity_of(i32::from_be_bytes(b.try_into().ok()?) as i64, i32::MAX as i64, i32::MIN as i64),
-        ("TIMESTAMP" | "TIMESTAMPTZ", 8) => pg_infinity_of(i64::from_be_bytes(b.try_into().ok()?), i64::MAX, i64::MIN),
-        _ => None,
-    }
-}
-
 /// `infinity` for a date or timestamp at `max`, `-infinity` at `min`.
 #[cfg(feature = "db-postgres")]
 pub(super) fn pg_infinity_of(value: i64, max: i64, min: i64) -> Option<&'static str> {
@@ -207,74 +196,60 @@ pub(super) fn pg_time(us: i64) -> String {
 }
 
 #[cfg(feature = "db-postgres")]
-fn iso(t: chrono::NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()
-}
-
-#[cfg(feature = "db-postgres")]
 pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, String> {
-    use sqlx::postgres::Postgres;
-    use sqlx::TypeInfo;
     let v = row.try_get_raw(i).map_err(|e| e.to_string())?;
     if v.is_null() {
         return Ok(Cell::Null);
     }
-    // A domain reads as its base type; an enum's binary form is its label.
-    let mut info = v.type_info().into_owned();
-    while let sqlx::postgres::PgTypeKind::Domain(base) = info.kind() {
-        info = base.clone();
+    if v.format() == sqlx::postgres::PgValueFormat::Text {
+        return Ok(Cell::Text(v.as_str().map_err(|e| e.to_string())?.to_string()));
+    }
+    let info = v.type_info().into_owned();
+    pg_cell(&info, v.as_bytes().map_err(|e| e.to_string())?, 0)
+        .map_err(|why| format!("essh cannot read PostgreSQL's {}: {why}", sqlx::TypeInfo::name(&info)))
+}
+
+/// A value of the type `info` in its binary form, `depth` records deep, or why essh cannot
+/// read it: a domain reads as its base type, an enum as its label, a composite as a table of
+/// its fields by name, an array as a list; the others by their type (see
+/// [`super::pg_binary`]).
+#[cfg(feature = "db-postgres")]
+fn pg_cell(info: &sqlx::postgres::PgTypeInfo, b: &[u8], depth: usize) -> Result<Cell, String> {
+    use sqlx::postgres::PgTypeKind;
+    use sqlx::TypeInfo;
+    let mut info = info;
+    while let PgTypeKind::Domain(base) = info.kind() {
+        info = base;
     }
     match info.kind() {
-        sqlx::postgres::PgTypeKind::Enum(_) => return Ok(Cell::Text(decoded::<Postgres, String>(v)?)),
-        sqlx::postgres::PgTypeKind::Array(_) if v.format() == sqlx::postgres::PgValueFormat::Binary => {
-            let b = v.as_bytes().map_err(|e| e.to_string())?;
-            return super::pg_array::cells(b).map_err(|why| format!("essh cannot read PostgreSQL's {}: {why}", info.name()));
+        PgTypeKind::Enum(_) => Ok(Cell::Text(String::from_utf8_lossy(b).into_owned())),
+        PgTypeKind::Array(element) => {
+            let read = |_: u32, b: Option<&[u8]>, depth: usize| b.map_or(Ok(Cell::Null), |b| pg_cell(element, b, depth));
+            super::pg_array::cells(b, depth, &read)
         }
-        _ => {}
-    }
-    let ty = info.name();
-    if let Some(endless) = pg_infinity(ty, &v) {
-        return Ok(Cell::Text(endless.to_string()));
-    }
-    Ok(match ty {
-        "VOID" => Cell::Null,
-        "BOOL" => Cell::Bool(decoded::<Postgres, bool>(v)?),
-        "INT2" => Cell::Int(decoded::<Postgres, i16>(v)? as i64),
-        "INT4" => Cell::Int(decoded::<Postgres, i32>(v)? as i64),
-        "INT8" => Cell::Int(decoded::<Postgres, i64>(v)?),
-        "OID" => Cell::Int(decoded::<Postgres, sqlx::postgres::types::Oid>(v)?.0 as i64),
-        "FLOAT4" => Cell::Float(float4(decoded::<Postgres, f32>(v)?)),
-        "FLOAT8" => Cell::Float(decoded::<Postgres, f64>(v)?),
-        "NUMERIC" => Cell::Text(numeric(v.as_bytes().map_err(|e| e.to_string())?)?),
-        "BYTEA" => Cell::Bytes(decoded::<Postgres, Vec<u8>>(v)?),
-        "DATE" => Cell::Text(decoded::<Postgres, chrono::NaiveDate>(v)?.to_string()),
-        "TIME" => Cell::Text(pg_time(decoded::<Postgres, i64>(v)?)),
-        "INTERVAL" => Cell::Text(pg_interval(v.as_bytes().map_err(|e| e.to_string())?)?),
-        "TIMESTAMP" => Cell::Text(iso(decoded::<Postgres, chrono::NaiveDateTime>(v)?)),
-        "TIMESTAMPTZ" => Cell::Text(
-            decoded::<Postgres, chrono::DateTime<chrono::Utc>>(v)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        ),
-        "JSON" | "JSONB" => Cell::Text(decoded::<Postgres, serde_json::Value>(v)?.to_string()),
-        "UUID" => {
-            let b = v.as_bytes().map_err(|e| e.to_string())?;
-            Cell::Text(uuid_text(b))
+        PgTypeKind::Composite(names) => {
+            let values = super::pg_binary::record(b)?;
+            if values.len() != names.len() {
+                return Err(format!("{} fields where its type has {}", values.len(), names.len()));
+            }
+            let mut fields = Vec::with_capacity(values.len());
+            for ((name, field), (_, value)) in names.iter().zip(values) {
+                let cell = match value {
+                    None => Cell::Null,
+                    Some(value) if depth < super::pg_binary::MOST_NESTED => pg_cell(field, value, depth + 1)?,
+                    Some(_) => return Err(format!("records nested deeper than {}", super::pg_binary::MOST_NESTED)),
+                };
+                fields.push((name.clone(), cell));
+            }
+            Ok(Cell::Record(fields))
         }
-        _ => match v.format() {
-            sqlx::postgres::PgValueFormat::Text => Cell::Text(v.as_str().map_err(|e| e.to_string())?.to_string()),
-            // TEXT, VARCHAR, BPCHAR, NAME, and types essh does not know: the binary of a text
-            // type is its text.
-            sqlx::postgres::PgValueFormat::Binary => match ty {
-                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" | "citext" | "XML" | "xml" | "UNKNOWN" => {
-                    Cell::Text(decoded::<Postgres, String>(v)?)
-                }
-                other => {
-                    let b = v.as_bytes().map_err(|e| e.to_string())?;
-                    let oid = info.oid().map_or(0, |oid| oid.0);
-                    super::pg_binary::scalar(oid, Some(b)).map_err(|why| format!("essh cannot read PostgreSQL's {other}: {why}"))?
-                }
-            },
+        _ => match info.name() {
+            "VOID" => Ok(Cell::Null),
+            // Text types of extensions, whose type OIDs differ from one database to the next.
+            "CITEXT" | "citext" => Ok(Cell::Text(String::from_utf8_lossy(b).into_owned())),
+            _ => super::pg_binary::nested(info.oid().map_or(0, |oid| oid.0), Some(b), depth),
         },
-    })
+    }
 }
 
 #[cfg(feature = "db-postgres")]
