@@ -1,10 +1,11 @@
-//! PostgreSQL's binary forms (each type's `*_send`), read by type OID: the elements of arrays,
-//! and the built-in types sqlx has no decoder for. Network addresses, bit strings, geometric
-//! values, ranges and multiranges come back as the text PostgreSQL writes for them (range
-//! bounds as essh reads their element type: timestamps in ISO 8601), `timetz` as an ISO 8601
-//! time with its offset.
+//! PostgreSQL's binary forms (each type's `*_send`), read by type OID: every built-in type
+//! essh reads, as a column's value, an array's element or a record's field. Numbers stay
+//! numbers, NUMERIC and JSON come back as the server's text, dates and times as ISO 8601 for
+//! any year PostgreSQL holds; network addresses, bit strings, geometric values, ranges and
+//! multiranges as the text PostgreSQL writes for them (range bounds as essh reads their
+//! element type), `timetz` as an ISO 8601 time with its offset, an anonymous record as a list.
 
-use super::value::{float4, numeric, pg_infinity_of, pg_interval, pg_time, uuid_text, Cell};
+use super::value::{float4, numeric, pg_infinity_of, pg_interval, pg_time, text_or_bytes, uuid_text, Cell};
 
 /// How deep arrays and records nest within one value, at most.
 pub(super) const MOST_NESTED: usize = 32;
@@ -28,12 +29,12 @@ pub(super) fn nested(oid: u32, b: Option<&[u8]>, depth: usize) -> Result<Cell, S
         20 => Cell::Int(r.i64()?),
         700 => Cell::Float(float4(f32::from_bits(r.u32()?))),
         701 => Cell::Float(r.f64()?),
-        // text, varchar, bpchar, name, json, xml, unknown: their text.
-        25 | 1043 | 1042 | 19 | 114 | 142 | 705 => Cell::Text(String::from_utf8_lossy(r.rest()).into_owned()),
+        // text, varchar, bpchar, name, json, xml, unknown, "char": their text.
+        25 | 1043 | 1042 | 19 | 114 | 142 | 705 | 18 => text_or_bytes(r.rest().to_vec()),
         // jsonb: a version byte, then its text.
         3802 => {
             r.take(1)?;
-            Cell::Text(String::from_utf8_lossy(r.rest()).into_owned())
+            text_or_bytes(r.rest().to_vec())
         }
         17 => Cell::Bytes(r.rest().to_vec()),
         1700 => Cell::Text(numeric(r.rest())?),
@@ -59,8 +60,6 @@ pub(super) fn nested(oid: u32, b: Option<&[u8]>, depth: usize) -> Result<Cell, S
         604 => Cell::Text(format!("({})", points(&mut r)?)),
         628 => Cell::Text(format!("{{{},{},{}}}", float(r.f64()?), float(r.f64()?), float(r.f64()?))),
         718 => Cell::Text(format!("<{},{}>", point(&mut r)?, float(r.f64()?))),
-        // "char", a single byte.
-        18 => Cell::Text(String::from_utf8_lossy(r.rest()).into_owned()),
         3220 => {
             let lsn = r.u64()?;
             Cell::Text(format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff))

@@ -52,8 +52,7 @@ fn decoded<'r, DB: sqlx::Database, T: Decode<'r, DB>>(v: <DB as sqlx::Database>:
     T::decode(v).map_err(|e| e.to_string())
 }
 
-#[cfg(any(feature = "db-mysql", feature = "db-sqlite"))]
-fn text_or_bytes(bytes: Vec<u8>) -> Cell {
+pub(super) fn text_or_bytes(bytes: Vec<u8>) -> Cell {
     match String::from_utf8(bytes) {
         Ok(s) => Cell::Text(s),
         Err(e) => Cell::Bytes(e.into_bytes()),
@@ -222,7 +221,7 @@ fn pg_cell(info: &sqlx::postgres::PgTypeInfo, b: &[u8], depth: usize) -> Result<
         info = base;
     }
     match info.kind() {
-        PgTypeKind::Enum(_) => Ok(Cell::Text(String::from_utf8_lossy(b).into_owned())),
+        PgTypeKind::Enum(_) => Ok(text_or_bytes(b.to_vec())),
         PgTypeKind::Array(element) => {
             let read = |_: u32, b: Option<&[u8]>, depth: usize| b.map_or(Ok(Cell::Null), |b| pg_cell(element, b, depth));
             super::pg_array::cells(b, depth, &read)
@@ -246,7 +245,7 @@ fn pg_cell(info: &sqlx::postgres::PgTypeInfo, b: &[u8], depth: usize) -> Result<
         _ => match info.name() {
             "VOID" => Ok(Cell::Null),
             // Text types of extensions, whose type OIDs differ from one database to the next.
-            "CITEXT" | "citext" => Ok(Cell::Text(String::from_utf8_lossy(b).into_owned())),
+            "CITEXT" | "citext" => Ok(text_or_bytes(b.to_vec())),
             _ => super::pg_binary::nested(info.oid().map_or(0, |oid| oid.0), Some(b), depth),
         },
     }
