@@ -31,20 +31,23 @@ for _, sql in ipairs {
   if type(cur) == "userdata" then cur:close() end
 end
 local who = conn:escape(json.encode { user = "bench", machine = "here", pid = 1 })
+-- The database's clock, by which essh's values expire.
+local CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"
 
 local function luasql_set(key, value)
   local k, v, t = conn:escape(key), conn:escape(json.encode(value)), os.time()
   assert(conn:execute("BEGIN"))
-  assert(conn:execute(("INSERT INTO kv (key, value, version, expires, updated, by_whom) VALUES ('%s', '%s', 1, NULL,"
+  assert(conn:execute(("INSERT INTO kv (key, value, version, expires, updated, by_whom) VALUES ('%s', '%s', 1, %s + NULL,"
     .. " %d, '%s') ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = kv.version + 1,"
-    .. " expires = excluded.expires, updated = excluded.updated, by_whom = excluded.by_whom"):format(k, v, t, who)))
+    .. " expires = excluded.expires, updated = excluded.updated, by_whom = excluded.by_whom"):format(k, v, CLOCK, t, who)))
   assert(conn:execute(("INSERT INTO history (key, value, at, by_whom) VALUES ('%s', '%s', %d, '%s')")
     :format(k, v, t, who)))
   assert(conn:execute("COMMIT"))
 end
 
 local function luasql_get(key)
-  local cur = assert(conn:execute(("SELECT value, expires FROM kv WHERE key = '%s'"):format(conn:escape(key))))
+  local cur = assert(conn:execute(("SELECT value FROM kv WHERE key = '%s' AND (expires IS NULL OR expires > %s)")
+    :format(conn:escape(key), CLOCK)))
   local row = cur:fetch({}, "a")
   cur:close()
   return row and json.decode(row.value)
