@@ -221,11 +221,13 @@ describe("aws", function()
         .. "  multipart_chunksize = 5MiB\n  max_concurrent_requests = 2\n"))
       local src = fs.join(dir, "twelve")
       shell.must(("head -c %d /dev/urandom > %s"):format(12 * 1024 * 1024, src))
+      -- (Lua 5.1's and 5.2's assert take only a string as the message.)
       local code = ([[
 local aws = require("essh_native").aws
-local s3 = assert(aws.client("s3", { endpoint = %q, credentials = { AccessKeyId = %q, SecretAccessKey = %q } }))
-print("profile", assert(s3:put("essh-spec", "twelve", nil, { file = %q })).parts)
-print("option", assert(s3:put("essh-spec", "twelve", nil, { file = %q, part_size = 6291456 })).parts)
+local function must(v, err) if not v then error(tostring(err), 2) end return v end
+local s3 = must(aws.client("s3", { endpoint = %q, credentials = { AccessKeyId = %q, SecretAccessKey = %q } }))
+print("profile", must(s3:put("essh-spec", "twelve", nil, { file = %q })).parts)
+print("option", must(s3:put("essh-spec", "twelve", nil, { file = %q, part_size = 6291456 })).parts)
 ]]):format(moto.endpoint, moto.access_key, moto.secret_key, src, src)
       local out, status = child(code, "AWS_CONFIG_FILE=" .. cfg)
       assert.equal(0, status, out)
