@@ -5,10 +5,18 @@
 //! multiranges as the text PostgreSQL writes for them (range bounds as essh reads their
 //! element type), `timetz` as an ISO 8601 time with its offset, an anonymous record as a list.
 
-use super::value::{float4, numeric, pg_infinity_of, pg_interval, pg_time, text_or_bytes, uuid_text, Cell};
+use super::value::{float4, text_or_bytes, Cell};
 
 /// How deep arrays and records nest within one value, at most.
-pub(super) const MOST_NESTED: usize = 32;
+const MOST_NESTED: usize = 32;
+
+/// Refuses a value `depth` arrays or records deep, beyond [`MOST_NESTED`].
+pub(super) fn within_nesting(depth: usize) -> Result<(), String> {
+    if depth > MOST_NESTED {
+        return Err(format!("arrays or records nested deeper than {MOST_NESTED}"));
+    }
+    Ok(())
+}
 
 /// A value of the type `oid` (its binary form, None for NULL), or why essh cannot read it.
 pub fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
@@ -18,9 +26,7 @@ pub fn scalar(oid: u32, b: Option<&[u8]>) -> Result<Cell, String> {
 /// A value `depth` arrays or records deep within another.
 pub(super) fn nested(oid: u32, b: Option<&[u8]>, depth: usize) -> Result<Cell, String> {
     let Some(b) = b else { return Ok(Cell::Null) };
-    if depth > MOST_NESTED {
-        return Err(format!("arrays or records nested deeper than {MOST_NESTED}"));
-    }
+    within_nesting(depth)?;
     let mut r = Reader(b);
     let cell = match oid {
         16 => Cell::Bool(r.take(1)?[0] != 0),
@@ -266,7 +272,7 @@ fn points(r: &mut Reader) -> Result<String, String> {
 
 /// A float as PostgreSQL writes it: the shortest digits that read back as the same value,
 /// in exponent form below 1e-4 and from 1e15 on.
-pub(super) fn float(x: f64) -> String {
+fn float(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
     }
@@ -338,6 +344,121 @@ fn range(element: u32, b: &[u8]) -> Result<String, String> {
         return Err(format!("{} bytes after a range", r.0.len()));
     }
     Ok(format!("{open}{lower},{upper}{close}"))
+}
+
+/// `infinity` for a date or timestamp at `max`, `-infinity` at `min`.
+fn pg_infinity_of(value: i64, max: i64, min: i64) -> Option<&'static str> {
+    match value {
+        v if v == max => Some("infinity"),
+        v if v == min => Some("-infinity"),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's INTERVAL in its binary form (microseconds, days, months) as ISO 8601, as the
+/// server writes it with `intervalstyle = iso_8601` (each part keeps its own sign).
+fn pg_interval(b: &[u8]) -> Result<String, String> {
+    let b: &[u8; 16] = b.try_into().map_err(|_| format!("an interval of {} bytes", b.len()))?;
+    let us = i64::from_be_bytes(b[0..8].try_into().unwrap_or_default());
+    let days = i32::from_be_bytes(b[8..12].try_into().unwrap_or_default());
+    let months = i32::from_be_bytes(b[12..16].try_into().unwrap_or_default());
+    let (hours, minutes) = (us / 3_600_000_000, us / 60_000_000 % 60);
+    let (seconds, fraction) = (us / 1_000_000 % 60, us % 1_000_000);
+    if months == 0 && days == 0 && us == 0 {
+        return Ok("PT0S".to_string());
+    }
+    let mut out = String::from("P");
+    for (n, unit) in [(months as i64 / 12, 'Y'), (months as i64 % 12, 'M'), (days as i64, 'D')] {
+        if n != 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if us != 0 {
+        out.push('T');
+        for (n, unit) in [(hours, 'H'), (minutes, 'M')] {
+            if n != 0 {
+                out.push_str(&format!("{n}{unit}"));
+            }
+        }
+        if seconds != 0 || fraction != 0 {
+            let sign = if seconds < 0 || fraction < 0 { "-" } else { "" };
+            let whole = format!("{sign}{}", seconds.abs());
+            let text = if fraction == 0 { whole } else { format!("{whole}.{:06}", fraction.abs()).trim_end_matches('0').to_string() };
+            out.push_str(&text);
+            out.push('S');
+        }
+    }
+    Ok(out)
+}
+
+/// PostgreSQL's TIME (microseconds since midnight, up to 24:00:00, which no time-of-day type
+/// holds) as text.
+fn pg_time(us: i64) -> String {
+    let (seconds, fraction) = (us / 1_000_000, us % 1_000_000);
+    let text = format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if fraction == 0 {
+        return text;
+    }
+    format!("{text}.{fraction:06}").trim_end_matches('0').to_string()
+}
+
+fn uuid_text(b: &[u8]) -> String {
+    let h = crate::crypto::to_hex(b);
+    if h.len() != 32 {
+        return h;
+    }
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// PostgreSQL's binary NUMERIC as decimal text: ndigits, weight, sign, dscale, then base-10000
+/// digits.
+fn numeric(b: &[u8]) -> Result<String, String> {
+    if b.len() < 8 {
+        return Err("a NUMERIC shorter than its header".into());
+    }
+    let word = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    let (ndigits, weight, sign, dscale) = (word(0) as usize, word(2) as i16 as i32, word(4), word(6) as usize);
+    if sign == 0xC000 {
+        return Ok("NaN".into());
+    }
+    if sign == 0xD000 {
+        return Ok("Infinity".into());
+    }
+    if sign == 0xF000 {
+        return Ok("-Infinity".into());
+    }
+    if b.len() < 8 + 2 * ndigits {
+        return Err("a NUMERIC shorter than its digits".into());
+    }
+    let digits: Vec<u16> = (0..ndigits).map(|k| word(8 + 2 * k)).collect();
+    let mut int = String::new();
+    for k in 0..=weight.max(-1) {
+        let d = digits.get(k as usize).copied().unwrap_or(0);
+        if int.is_empty() {
+            if d != 0 || k == weight {
+                int.push_str(&d.to_string());
+            }
+        } else {
+            int.push_str(&format!("{d:04}"));
+        }
+    }
+    if int.is_empty() {
+        int.push('0');
+    }
+    let mut frac = String::new();
+    let mut k = weight + 1;
+    while frac.len() < dscale {
+        let d = if k < 0 { 0 } else { digits.get(k as usize).copied().unwrap_or(0) };
+        frac.push_str(&format!("{d:04}"));
+        k += 1;
+    }
+    frac.truncate(dscale);
+    let mut out = if sign == 0x4000 { format!("-{int}") } else { int };
+    if dscale > 0 {
+        out.push('.');
+        out.push_str(&frac);
+    }
+    Ok(out)
 }
 
 /// Reads a binary form from its start.
@@ -474,5 +595,50 @@ mod tests {
         assert_eq!(text(4451, &multi), "{[1,2),[1,2)}");
         assert!(scalar(3904, Some(&[0x02, 0, 0, 0, 4, 0, 0])).is_err());
         assert!(scalar(790, Some(&[0; 8])).is_err());
+    }
+
+    #[test]
+    fn writes_postgres_intervals_as_its_iso_8601_style_does() {
+        let interval = |us: i64, days: i32, months: i32| {
+            let mut b = us.to_be_bytes().to_vec();
+            b.extend(days.to_be_bytes());
+            b.extend(months.to_be_bytes());
+            pg_interval(&b).unwrap()
+        };
+        assert_eq!(interval(0, 0, 0), "PT0S");
+        assert_eq!(interval(14_706_789_000, 3, 14), "P1Y2M3DT4H5M6.789S");
+        assert_eq!(interval(-500_000, 0, 0), "PT-0.5S");
+        assert_eq!(interval(-1_000_000, 0, 1), "P1MT-1S");
+        assert_eq!(interval(0, -1, -13), "P-1Y-1M-1D");
+        assert!(pg_interval(&[0; 15]).is_err());
+    }
+
+    #[test]
+    fn reads_postgres_times_up_to_24_hours() {
+        assert_eq!(pg_time(86_400_000_000), "24:00:00");
+        assert_eq!(pg_time(86_399_500_000), "23:59:59.5");
+        assert_eq!(pg_time(0), "00:00:00");
+        assert_eq!(pg_time(1), "00:00:00.000001");
+    }
+
+    fn numeric_of(ndigits: u16, weight: i16, sign: u16, dscale: u16, digits: &[u16]) -> String {
+        let mut b = Vec::new();
+        for w in [ndigits, weight as u16, sign, dscale] {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        for d in digits {
+            b.extend_from_slice(&d.to_be_bytes());
+        }
+        numeric(&b).unwrap()
+    }
+
+    #[test]
+    fn reads_postgres_numerics() {
+        assert_eq!(numeric_of(2, 0, 0, 2, &[12, 3400]), "12.34");
+        assert_eq!(numeric_of(3, 2, 0x4000, 0, &[1, 2345, 6789]), "-123456789");
+        assert_eq!(numeric_of(1, -1, 0, 4, &[5]), "0.0005");
+        assert_eq!(numeric_of(0, 0, 0, 2, &[]), "0.00");
+        assert_eq!(numeric_of(1, 1, 0, 0, &[7]), "70000");
+        assert_eq!(numeric_of(0, 0, 0xC000, 0, &[]), "NaN");
     }
 }

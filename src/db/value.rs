@@ -135,65 +135,6 @@ fn mysql_temporal(ty: &str, b: &[u8]) -> Result<String, String> {
     Ok(format!("{date}T{:02}:{:02}:{:02}{}{zone}", field(4), field(5), field(6), fraction(us)))
 }
 
-/// `infinity` for a date or timestamp at `max`, `-infinity` at `min`.
-#[cfg(feature = "db-postgres")]
-pub(super) fn pg_infinity_of(value: i64, max: i64, min: i64) -> Option<&'static str> {
-    match value {
-        v if v == max => Some("infinity"),
-        v if v == min => Some("-infinity"),
-        _ => None,
-    }
-}
-
-/// PostgreSQL's INTERVAL in its binary form (microseconds, days, months) as ISO 8601, as the
-/// server writes it with `intervalstyle = iso_8601` (each part keeps its own sign).
-#[cfg(feature = "db-postgres")]
-pub(super) fn pg_interval(b: &[u8]) -> Result<String, String> {
-    let b: &[u8; 16] = b.try_into().map_err(|_| format!("an interval of {} bytes", b.len()))?;
-    let us = i64::from_be_bytes(b[0..8].try_into().unwrap_or_default());
-    let days = i32::from_be_bytes(b[8..12].try_into().unwrap_or_default());
-    let months = i32::from_be_bytes(b[12..16].try_into().unwrap_or_default());
-    let (hours, minutes) = (us / 3_600_000_000, us / 60_000_000 % 60);
-    let (seconds, fraction) = (us / 1_000_000 % 60, us % 1_000_000);
-    if months == 0 && days == 0 && us == 0 {
-        return Ok("PT0S".to_string());
-    }
-    let mut out = String::from("P");
-    for (n, unit) in [(months as i64 / 12, 'Y'), (months as i64 % 12, 'M'), (days as i64, 'D')] {
-        if n != 0 {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    if us != 0 {
-        out.push('T');
-        for (n, unit) in [(hours, 'H'), (minutes, 'M')] {
-            if n != 0 {
-                out.push_str(&format!("{n}{unit}"));
-            }
-        }
-        if seconds != 0 || fraction != 0 {
-            let sign = if seconds < 0 || fraction < 0 { "-" } else { "" };
-            let whole = format!("{sign}{}", seconds.abs());
-            let text = if fraction == 0 { whole } else { format!("{whole}.{:06}", fraction.abs()).trim_end_matches('0').to_string() };
-            out.push_str(&text);
-            out.push('S');
-        }
-    }
-    Ok(out)
-}
-
-/// PostgreSQL's TIME (microseconds since midnight, up to 24:00:00, which no time-of-day type
-/// holds) as text.
-#[cfg(feature = "db-postgres")]
-pub(super) fn pg_time(us: i64) -> String {
-    let (seconds, fraction) = (us / 1_000_000, us % 1_000_000);
-    let text = format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
-    if fraction == 0 {
-        return text;
-    }
-    format!("{text}.{fraction:06}").trim_end_matches('0').to_string()
-}
-
 #[cfg(feature = "db-postgres")]
 pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, String> {
     let v = row.try_get_raw(i).map_err(|e| e.to_string())?;
@@ -216,6 +157,7 @@ pub fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell, Stri
 fn pg_cell(info: &sqlx::postgres::PgTypeInfo, b: &[u8], depth: usize) -> Result<Cell, String> {
     use sqlx::postgres::PgTypeKind;
     use sqlx::TypeInfo;
+    super::pg_binary::within_nesting(depth)?;
     let mut info = info;
     while let PgTypeKind::Domain(base) = info.kind() {
         info = base;
@@ -233,12 +175,7 @@ fn pg_cell(info: &sqlx::postgres::PgTypeInfo, b: &[u8], depth: usize) -> Result<
             }
             let mut fields = Vec::with_capacity(values.len());
             for ((name, field), (_, value)) in names.iter().zip(values) {
-                let cell = match value {
-                    None => Cell::Null,
-                    Some(value) if depth < super::pg_binary::MOST_NESTED => pg_cell(field, value, depth + 1)?,
-                    Some(_) => return Err(format!("records nested deeper than {}", super::pg_binary::MOST_NESTED)),
-                };
-                fields.push((name.clone(), cell));
+                fields.push((name.clone(), value.map_or(Ok(Cell::Null), |value| pg_cell(field, value, depth + 1))?));
             }
             Ok(Cell::Record(fields))
         }
@@ -249,66 +186,6 @@ fn pg_cell(info: &sqlx::postgres::PgTypeInfo, b: &[u8], depth: usize) -> Result<
             _ => super::pg_binary::nested(info.oid().map_or(0, |oid| oid.0), Some(b), depth),
         },
     }
-}
-
-#[cfg(feature = "db-postgres")]
-pub(super) fn uuid_text(b: &[u8]) -> String {
-    let h = crate::crypto::to_hex(b);
-    if h.len() != 32 {
-        return h;
-    }
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
-
-/// PostgreSQL's binary NUMERIC as decimal text: ndigits, weight, sign, dscale, then base-10000
-/// digits.
-pub fn numeric(b: &[u8]) -> Result<String, String> {
-    if b.len() < 8 {
-        return Err("a NUMERIC shorter than its header".into());
-    }
-    let word = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-    let (ndigits, weight, sign, dscale) = (word(0) as usize, word(2) as i16 as i32, word(4), word(6) as usize);
-    if sign == 0xC000 {
-        return Ok("NaN".into());
-    }
-    if sign == 0xD000 {
-        return Ok("Infinity".into());
-    }
-    if sign == 0xF000 {
-        return Ok("-Infinity".into());
-    }
-    if b.len() < 8 + 2 * ndigits {
-        return Err("a NUMERIC shorter than its digits".into());
-    }
-    let digits: Vec<u16> = (0..ndigits).map(|k| word(8 + 2 * k)).collect();
-    let mut int = String::new();
-    for k in 0..=weight.max(-1) {
-        let d = digits.get(k as usize).copied().unwrap_or(0);
-        if int.is_empty() {
-            if d != 0 || k == weight {
-                int.push_str(&d.to_string());
-            }
-        } else {
-            int.push_str(&format!("{d:04}"));
-        }
-    }
-    if int.is_empty() {
-        int.push('0');
-    }
-    let mut frac = String::new();
-    let mut k = weight + 1;
-    while frac.len() < dscale {
-        let d = if k < 0 { 0 } else { digits.get(k as usize).copied().unwrap_or(0) };
-        frac.push_str(&format!("{d:04}"));
-        k += 1;
-    }
-    frac.truncate(dscale);
-    let mut out = if sign == 0x4000 { format!("-{int}") } else { int };
-    if dscale > 0 {
-        out.push('.');
-        out.push_str(&frac);
-    }
-    Ok(out)
 }
 
 /// Rows kept as owned cells (a statement run off the Lua thread), at most `limit` of them.
@@ -369,23 +246,6 @@ mod tests {
         assert!(mysql_temporal("DATE", &[]).is_err());
     }
 
-    #[cfg(feature = "db-postgres")]
-    #[test]
-    fn writes_postgres_intervals_as_its_iso_8601_style_does() {
-        let interval = |us: i64, days: i32, months: i32| {
-            let mut b = us.to_be_bytes().to_vec();
-            b.extend(days.to_be_bytes());
-            b.extend(months.to_be_bytes());
-            pg_interval(&b).unwrap()
-        };
-        assert_eq!(interval(0, 0, 0), "PT0S");
-        assert_eq!(interval(14_706_789_000, 3, 14), "P1Y2M3DT4H5M6.789S");
-        assert_eq!(interval(-500_000, 0, 0), "PT-0.5S");
-        assert_eq!(interval(-1_000_000, 0, 1), "P1MT-1S");
-        assert_eq!(interval(0, -1, -13), "P-1Y-1M-1D");
-        assert!(pg_interval(&[0; 15]).is_err());
-    }
-
     #[test]
     fn reads_single_precision_floats_as_the_decimals_servers_write() {
         assert_eq!(float4(0.1), 0.1);
@@ -396,33 +256,5 @@ mod tests {
         assert_eq!(float4(f32::NEG_INFINITY), f64::NEG_INFINITY);
     }
 
-    #[cfg(feature = "db-postgres")]
-    #[test]
-    fn reads_postgres_times_up_to_24_hours() {
-        assert_eq!(pg_time(86_400_000_000), "24:00:00");
-        assert_eq!(pg_time(86_399_500_000), "23:59:59.5");
-        assert_eq!(pg_time(0), "00:00:00");
-        assert_eq!(pg_time(1), "00:00:00.000001");
-    }
 
-    fn numeric_of(ndigits: u16, weight: i16, sign: u16, dscale: u16, digits: &[u16]) -> String {
-        let mut b = Vec::new();
-        for w in [ndigits, weight as u16, sign, dscale] {
-            b.extend_from_slice(&w.to_be_bytes());
-        }
-        for d in digits {
-            b.extend_from_slice(&d.to_be_bytes());
-        }
-        numeric(&b).unwrap()
-    }
-
-    #[test]
-    fn reads_postgres_numerics() {
-        assert_eq!(numeric_of(2, 0, 0, 2, &[12, 3400]), "12.34");
-        assert_eq!(numeric_of(3, 2, 0x4000, 0, &[1, 2345, 6789]), "-123456789");
-        assert_eq!(numeric_of(1, -1, 0, 4, &[5]), "0.0005");
-        assert_eq!(numeric_of(0, 0, 0, 2, &[]), "0.00");
-        assert_eq!(numeric_of(1, 1, 0, 0, &[7]), "70000");
-        assert_eq!(numeric_of(0, 0, 0xC000, 0, &[]), "NaN");
-    }
 }
