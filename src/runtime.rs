@@ -206,12 +206,12 @@ impl Runtime {
     /// `work` of `place`, to be polled while this thread drives the local runtime: shared
     /// work is polled, and dropped, in the shared runtime's context, so that what it spawns
     /// or registers lives there.
-    fn placed<F: Future>(&self, place: Place, work: F) -> InContext<F> {
+    fn placed<F: Future + ?Sized>(&self, place: Place, work: std::pin::Pin<Box<F>>) -> InContext<F> {
         let handle = match place {
             Place::Shared => Some(self.handle().clone()),
             Place::Local => None,
         };
-        InContext { handle, work: Some(Box::pin(work)) }
+        InContext { handle, work: Some(work) }
     }
 
     /// Runs `fut`, work of `place`, to completion on this thread, or returns an `interrupted`
@@ -249,7 +249,7 @@ impl Runtime {
 
     /// Runs `work` to its end on this thread (no task of the scheduler can run meanwhile):
     /// its Lua values, nil and its error, or `RAISE, err` when Ctrl-C stops it.
-    fn run_here<F>(&self, lua: &Lua, place: Place, work: F) -> Result<MultiValue>
+    fn run_here<F>(&self, lua: &Lua, place: Place, work: std::pin::Pin<Box<F>>) -> Result<MultiValue>
     where
         F: Future<Output = Outcome> + Send + 'static,
     {
@@ -382,12 +382,12 @@ pub enum Place {
 
 /// Work polled, and dropped, in the context of `handle`'s runtime when there is one, other
 /// than the runtime driving it (see [`Runtime::placed`]).
-struct InContext<F: Future> {
+struct InContext<F: Future + ?Sized> {
     handle: Option<tokio::runtime::Handle>,
     work: Option<std::pin::Pin<Box<F>>>,
 }
 
-impl<F: Future> Future for InContext<F> {
+impl<F: Future + ?Sized> Future for InContext<F> {
     type Output = F::Output;
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
         let _context = self.handle.as_ref().map(|h| h.enter());
@@ -395,7 +395,7 @@ impl<F: Future> Future for InContext<F> {
     }
 }
 
-impl<F: Future> Drop for InContext<F> {
+impl<F: Future + ?Sized> Drop for InContext<F> {
     fn drop(&mut self) {
         let _context = self.handle.as_ref().map(|h| h.enter());
         self.work = None;
@@ -455,7 +455,7 @@ impl Op {
     }
 
     /// The work, to be polled on the Lua thread while it drives the local runtime.
-    fn driven(&mut self, rt: &Runtime) -> Option<InContext<Work>> {
+    fn driven(&mut self, rt: &Runtime) -> Option<InContext<dyn Future<Output = ()> + Send + 'static>> {
         Some(rt.placed(self.place, self.work.take()?))
     }
     fn take(&self, lua: &Lua) -> Result<MultiValue> {
@@ -635,6 +635,8 @@ pub fn wait_in<Fut>(lua: &Lua, place: Place, work: Fut) -> Result<MultiValue>
 where
     Fut: Future<Output = Outcome> + Send + 'static,
 {
+    // Boxed at once: the work of a statement is kilobytes, moved on every call below.
+    let work = Box::pin(work);
     {
         let rt = get(lua)?;
         if rt.live_tasks.get() == 0 {

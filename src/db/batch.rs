@@ -123,7 +123,7 @@ pub async fn run(on: &mut Tx, sql: &str, rows: Vec<Vec<Param>>, timeout: std::ti
     };
     let mut done = Done::default();
     let Some(shape) = MultiRow::parse(sql, driver) else {
-        let sql = super::statement(driver, sql);
+        let sql = super::statement(driver, sql.to_string());
         for (i, row) in rows.iter().enumerate() {
             let (affected, _) = within(timeout, shown, execute(on, &sql, row)).await.map_err(|e| of_rows(e, i + 1, i + 1))?;
             done.affected += affected;

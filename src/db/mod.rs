@@ -418,10 +418,10 @@ impl mlua::FromLua for Sql {
 }
 
 /// A statement's text for the driver: `?` numbered for PostgreSQL.
-fn statement(driver: Driver, sql: &str) -> String {
+fn statement(driver: Driver, sql: String) -> String {
     match driver {
-        Driver::Postgres => placeholders::number(sql).0,
-        _ => sql.to_string(),
+        Driver::Postgres => placeholders::number(&sql).0,
+        _ => sql,
     }
 }
 
@@ -786,7 +786,7 @@ fn statement_on(lua: &Lua, c: &Connection, pool: Pool, what: What, sql: String, 
     if let Pool::Lite(lite) = &pool {
         return lite::run(lua, lite::Place::Pool(lite.clone()), what, sql, params, c.shown.clone(), c.json.clone());
     }
-    let (shown, timeout, sql, json) = (c.shown.clone(), c.timeout, statement(c.driver, &sql), c.json.clone());
+    let (shown, timeout, sql, json) = (c.shown.clone(), c.timeout, statement(c.driver, sql), c.json.clone());
     wait(lua, async move { json.deliver(answer(&pool, what, &sql, &params, timeout, &shown).await) })
 }
 
@@ -801,7 +801,7 @@ fn on_transaction(lua: &Lua, t: &Transaction, what: What, sql: String, rest: Mul
     wait(lua, async move {
         let mut guard = tx.lock().await;
         let inner = guard.as_mut().ok_or_else(|| over(&shown))?;
-        let sql = statement(driver_of(inner), &sql);
+        let sql = statement(driver_of(inner), sql);
         json.deliver(delivered(within(timeout, &shown, run_on(inner, what, &sql, &params)).await?))
     })
 }
@@ -1042,7 +1042,7 @@ fn stream(lua: &Lua, c: &Connection, pool: Pool, sql: String, params: Vec<Param>
         };
     }
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let task = crate::runtime::spawn_in(lua, crate::runtime::Place::Local, stream_into(pool, statement(c.driver, &sql), params, c.shown.clone(), tx))?;
+    let task = crate::runtime::spawn_in(lua, crate::runtime::Place::Local, stream_into(pool, statement(c.driver, sql), params, c.shown.clone(), tx))?;
     lua.create_userdata(Stream::Channel { rx: Arc::new(tokio::sync::Mutex::new(rx)), task, json: c.json.clone() })?.into_lua_multi(lua)
 }
 
