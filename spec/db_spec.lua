@@ -687,6 +687,75 @@ print(ok, err.kind, runtime.monotonic() - t0 < 10, assert(conn:query("SELECT 1 A
       end
     end)
 
+    -- A transaction's statement that its MariaDB connection has prepared runs on the Lua thread,
+    -- which waits for the reply itself (src/db/direct.rs): each of these runs a statement once to
+    -- prepare it, then again where it runs in place.
+    it("runs a prepared MariaDB statement in place as on the runtime: results, errors, counts", function()
+      local conn = open("mysql")
+      assert(conn:exec("DROP TABLE IF EXISTS in_place"))
+      assert(conn:exec("CREATE TABLE in_place (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20) UNIQUE, n INT)"))
+      assert(conn:exec("DROP PROCEDURE IF EXISTS two_results"))
+      assert(conn:exec("CREATE PROCEDURE two_results() BEGIN SELECT 1 AS one; UPDATE in_place SET n = n + 1; END"))
+      local seen = {}
+      assert(conn:transaction(function(tx)
+        for i = 1, 3 do
+          seen[#seen + 1] = assert(tx:exec("INSERT INTO in_place (name, n) VALUES (?, ?)", "row " .. i, i))
+        end
+        local none, err = tx:exec("INSERT INTO in_place (name, n) VALUES (?, ?)", "row 2", 9)
+        assert.is_nil(none)
+        assert.equal("constraint", err.kind)
+        assert.equal("name", err.details.constraint)
+        none, err = tx:exec("INSERT INTO in_place (name, n) VALUES (?, ?)", "row 4")
+        assert.is_nil(none)
+        assert.equal("invalid", err.kind)
+        assert.matches("the statement takes 2 parameters, 1 given", err.message, 1, true)
+        seen[#seen + 1] = assert(tx:exec("CALL two_results()"))
+        seen[#seen + 1] = assert(tx:exec("CALL two_results()"))
+        seen[#seen + 1] = assert(tx:exec("UPDATE in_place SET n = n * ? WHERE id > ?", 10, 1))
+        seen[#seen + 1] = assert(tx:exec("UPDATE in_place SET n = n * ? WHERE id > ?", 10, 5))
+      end))
+      assert.same({
+        { affected = 1, last_insert_id = 1 }, { affected = 1, last_insert_id = 2 }, { affected = 1, last_insert_id = 3 },
+        { affected = 3 }, { affected = 3 }, { affected = 2 }, { affected = 0 },
+      }, seen)
+      local rows = assert(conn:query("SELECT id, n FROM in_place ORDER BY id"))
+      assert.same({ { id = 1, n = 3 }, { id = 2, n = 40 }, { id = 3, n = 50 } }, { rows[1], rows[2], rows[3], rows[4] })
+      conn:close()
+    end)
+
+    it("ends a MariaDB statement that runs in place at its timeout, and at Ctrl-C", function()
+      local conn = open("mysql", { timeout = 1 })
+      local none, err, waited
+      assert(conn:transaction(function(tx)
+        assert(tx:exec("DO SLEEP(?)", 0))
+        local t0 = runtime.monotonic()
+        none, err = tx:exec("DO SLEEP(?)", 3)
+        waited = runtime.monotonic() - t0
+      end))
+      assert.is_nil(none)
+      assert.equal("timeout", err.kind)
+      assert.is_true(err.retryable)
+      assert.is_true(waited >= 1 and waited < 2, waited)
+      conn:close()
+
+      local code = ([[
+local db = require "essh.db"
+local runtime = require "essh.runtime"
+local conn = assert(db.connect("mysql", %q))
+conn:transaction(function(tx)
+  assert(tx:exec("DO SLEEP(?)", 0))
+  local t0 = runtime.monotonic()
+  local ok, err = pcall(tx.exec, tx, "DO SLEEP(?)", 30)
+  print(ok, err.kind, runtime.monotonic() - t0 < 10)
+  os.exit(0)
+end)
+]]):format(servers.mysql.url)
+      local command, path = lua.script(code)
+      local out = shell.run("(" .. command .. " & pid=$!; sleep 1; kill -INT $pid; wait $pid)")
+      os.remove(path)
+      assert.equal("false\tinterrupted\ttrue\n", out)
+    end)
+
     it("streams a million rows in flat memory", function()
       local s = assert(servers.postgres)
       local code = ([[

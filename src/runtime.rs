@@ -647,6 +647,89 @@ where
     (bridge::wait_mark(), Op::new(lua, place, work)?).into_lua_multi(lua)
 }
 
+/// Work that runs on the Lua thread without the runtime, waiting for a descriptor with
+/// poll(2) (a MySQL statement: src/db/direct.rs): Ctrl-C and the deadline end its waits as
+/// they end a wait on the runtime. SIGINT is caught while this lives.
+pub struct InPlace {
+    _sigint: Option<Handler>,
+    pipe: Option<std::os::fd::RawFd>,
+    generation: u64,
+    deadline: Instant,
+}
+
+/// Why an in-place wait ended without its descriptor being ready: the payload of its
+/// io::Error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    Deadline,
+    Interrupted,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ended::Deadline => "the deadline passed",
+            Ended::Interrupted => "interrupted",
+        })
+    }
+}
+
+impl std::error::Error for Ended {}
+
+/// In-place work of at most `timeout`, or None while a task is alive (work then yields to the
+/// scheduler: [`wait_in`]).
+pub fn in_place(lua: &Lua, timeout: Duration) -> Result<Option<InPlace>> {
+    let rt = get(lua)?;
+    if rt.live_tasks.get() != 0 {
+        return Ok(None);
+    }
+    let pipe = PIPE.fds().map(|(read_end, _)| read_end);
+    let sigint = pipe.and_then(|_| Handler::install(libc::SIGINT, on_sigint));
+    Ok(Some(InPlace { _sigint: sigint, pipe, generation: rt.seen_interrupts.get(), deadline: Instant::now() + timeout }))
+}
+
+impl InPlace {
+    /// Returns when `fd` may be read (or written, when `write`), or fails with an [`Ended`].
+    pub fn wait(&self, fd: std::os::fd::RawFd, write: bool) -> std::io::Result<()> {
+        let events = if write { libc::POLLOUT } else { libc::POLLIN };
+        loop {
+            if INTERRUPTS.load(Ordering::SeqCst) != self.generation {
+                return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, Ended::Interrupted));
+            }
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, Ended::Deadline));
+            }
+            let mut fds = [
+                libc::pollfd { fd, events, revents: 0 },
+                libc::pollfd { fd: self.pipe.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
+            ];
+            let ms = left.as_millis().saturating_add(1).min(i32::MAX as u128) as libc::c_int;
+            // SAFETY: fds is an array of two initialised pollfd; a negative fd is ignored.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+            if ready < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            } else if fds[0].revents != 0 {
+                return Ok(());
+            } else if fds[1].revents != 0 && INTERRUPTS.load(Ordering::SeqCst) == self.generation {
+                // A wake-up an earlier interrupt left in the pipe.
+                let mut buf = [0u8; 64];
+                // SAFETY: reading into a local buffer from the pipe's non-blocking read end.
+                while unsafe { libc::read(fds[1].fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+            }
+        }
+    }
+}
+
+/// What Lua gets when Ctrl-C ended in-place work: `RAISE, err`, as a wait on the runtime.
+pub fn interrupted_in_place(lua: &Lua) -> Result<MultiValue> {
+    get(lua)?.seen_interrupts.set(INTERRUPTS.load(Ordering::SeqCst));
+    (bridge::raise_mark(), Error::new(Kind::Interrupted, "interrupted")).into_lua_multi(lua)
+}
+
 /// Spawns `work` on the runtime `place` of this Lua state.
 pub fn spawn_in<F>(lua: &Lua, place: Place, work: F) -> Result<tokio::task::JoinHandle<F::Output>>
 where
@@ -674,4 +757,50 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     export_waiting(lua, m, "runtime.sleep", |_, seconds: f64| Ok(sleep(duration(seconds, "runtime.sleep")?)))?;
     bridge::export(lua, m, "runtime.monotonic", |_, ()| Ok(monotonic()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    fn in_place_for(timeout: Duration) -> InPlace {
+        let pipe = PIPE.fds().map(|(read_end, _)| read_end);
+        InPlace { _sigint: None, pipe, generation: INTERRUPTS.load(Ordering::SeqCst), deadline: Instant::now() + timeout }
+    }
+
+    fn ended(waited: std::io::Result<()>) -> Option<Ended> {
+        waited.err()?.into_inner()?.downcast::<Ended>().ok().map(|e| *e)
+    }
+
+    // One test: interrupts are process-wide, and another test's would end these waits.
+    #[test]
+    fn an_in_place_wait_ends_when_ready_at_its_deadline_and_at_an_interrupt() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let fd = ours.as_raw_fd();
+        assert!(in_place_for(Duration::from_secs(5)).wait(fd, true).is_ok());
+
+        let started = Instant::now();
+        assert_eq!(ended(in_place_for(Duration::from_millis(200)).wait(fd, false)), Some(Ended::Deadline));
+        assert!(started.elapsed() >= Duration::from_millis(200) && started.elapsed() < Duration::from_secs(2));
+
+        // A wake-up left in the pipe by an interrupt already seen does not end a wait.
+        PIPE.wake(b'!');
+        assert_eq!(ended(in_place_for(Duration::from_millis(200)).wait(fd, false)), Some(Ended::Deadline));
+
+        theirs.write_all(b"x").unwrap();
+        assert!(in_place_for(Duration::from_secs(5)).wait(fd, false).is_ok());
+
+        let place = in_place_for(Duration::from_secs(5));
+        let started = Instant::now();
+        let interrupter = std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            on_sigint(libc::SIGINT);
+        });
+        let (quiet, _peer) = UnixStream::pair().unwrap();
+        assert_eq!(ended(place.wait(quiet.as_raw_fd(), false)), Some(Ended::Interrupted));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        interrupter.join().unwrap();
+    }
 }

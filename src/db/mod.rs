@@ -371,13 +371,16 @@ macro_rules! bind_all {
                 Param::Bool(b) => q.bind(*b),
                 Param::Int(n) => q.bind(*n),
                 Param::Float(f) => q.bind(*f),
-                Param::Text(s) => q.bind(s.clone()),
-                Param::Bytes(b) => q.bind(b.clone()),
+                Param::Text(s) => q.bind(s.as_str()),
+                Param::Bytes(b) => q.bind(b.as_slice()),
             };
         }
         q
     }};
 }
+
+#[cfg(all(feature = "db-mysql", unix))]
+mod direct;
 
 /// A NULL of no declared type, so that PostgreSQL infers the column's.
 #[cfg(feature = "db-postgres")]
@@ -797,6 +800,12 @@ fn on_transaction(lua: &Lua, t: &Transaction, what: What, sql: String, rest: Mul
     #[cfg(feature = "db-sqlite")]
     if t.driver == Driver::Sqlite {
         return lite::run(lua, lite::Place::Tx(tx), what, sql, params, shown, json);
+    }
+    #[cfg(all(feature = "db-mysql", unix))]
+    if matches!(what, What::Exec) && t.driver == Driver::Mysql {
+        if let Some(done) = direct::exec(lua, &tx, &sql, &params, timeout, &shown)? {
+            return Ok(done);
+        }
     }
     wait(lua, async move {
         let mut guard = tx.lock().await;
