@@ -38,7 +38,7 @@ pub fn exec(
         return crate::error::pair::<mlua::Value>(lua, Err(db_error(shown, parameter_count_error(takes, params.len())))).map(Some);
     }
     let Some(place) = crate::runtime::in_place(lua, timeout)? else { return Ok(None) };
-    let mut query = bind_all!(sqlx::query::<sqlx::MySql>(sql), params, None::<&str>);
+    let mut query = super::my_query(sql, params);
     let arguments = match sqlx::Execute::take_arguments(&mut query) {
         Ok(Some(arguments)) => arguments,
         Ok(None) => return Ok(None),

@@ -382,6 +382,14 @@ macro_rules! bind_all {
 #[cfg(all(feature = "db-mysql", unix))]
 mod direct;
 
+/// `sql` with `params` bound for MySQL, their room reserved up front.
+#[cfg(feature = "db-mysql")]
+fn my_query<'q>(sql: &'q str, params: &'q [Param]) -> sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments> {
+    let mut arguments = sqlx::mysql::MySqlArguments::default();
+    sqlx::Arguments::reserve(&mut arguments, params.len(), params.iter().map(Param::size).sum());
+    bind_all!(sqlx::query_with(sql, arguments), params, None::<&str>)
+}
+
 /// A NULL of no declared type, so that PostgreSQL infers the column's.
 #[cfg(feature = "db-postgres")]
 struct UntypedNull;
@@ -573,7 +581,7 @@ async fn fetch_all(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Res
         #[cfg(feature = "db-mysql")]
         Tx::My(t) => {
             let text = my_text(t.conn(), sql, params).await?;
-            Ok(Rows::My(bind_all!(sqlx::query(&text), params, None::<String>).fetch_all(t.conn()).await?))
+            Ok(Rows::My(my_query(&text, params).fetch_all(t.conn()).await?))
         }
         #[cfg(feature = "db-postgres")]
         Tx::Pg(t) => {
@@ -589,7 +597,7 @@ async fn execute(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Resul
     #[cfg(feature = "db-mysql")]
     async fn my(c: &mut sqlx::MySqlConnection, sql: &str, params: &[Param]) -> std::result::Result<(u64, Option<i64>), sqlx::Error> {
         let text = my_text(c, sql, params).await?;
-        let r = bind_all!(sqlx::query(&text), params, None::<String>).execute(c).await?;
+        let r = my_query(&text, params).execute(c).await?;
         Ok((r.rows_affected(), Some(r.last_insert_id() as i64)))
     }
     #[cfg(feature = "db-postgres")]
@@ -679,7 +687,7 @@ async fn stream_into(pool: Pool, sql: String, params: Vec<Param>, shown: String,
     }
     match pool {
         #[cfg(feature = "db-mysql")]
-        Pool::My(ref p) => pump!(p, my_text, None::<String>, Rows::My),
+        Pool::My(ref p) => pump!(p, my_text, None::<&str>, Rows::My),
         #[cfg(feature = "db-postgres")]
         Pool::Pg(ref p) => pump!(p, pg_text, UntypedNull, Rows::Pg),
         // SQLite streams in place (lite::next_batch).
