@@ -21,7 +21,7 @@ PROFILE ?= release
 PROFILE_DIR := $(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 DIST ?= dist
 
-.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-storage bench-db-sqlx bench-db-instructions stress lint generate deps demo fuzz clean rock-build rock-install
+.PHONY: all build install dist rocks test test-rust test-lua bench bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-storage bench-db-sqlx bench-db-pairs bench-db-instructions stress lint generate deps demo fuzz clean rock-build rock-install
 
 all: build
 
@@ -64,7 +64,7 @@ test-lua:
 	@tools/check-no-servers
 
 
-bench: bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-aws bench-db bench-db-sqlx bench-storage bench-startup
+bench: bench-codecs bench-io bench-ssh bench-runner bench-permissions bench-aws bench-db bench-db-pairs bench-db-sqlx bench-storage bench-startup
 
 bench-codecs:
 	@for i in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$i >/dev/null || exit 1; done
@@ -103,6 +103,11 @@ bench-aws:
 bench-db:
 	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
 	lua5.4 bench/db.lua
+
+# Row-at-a-time inserts as interleaved pairs with LuaSQL, the median ratio.
+bench-db-pairs:
+	@$(MAKE) --no-print-directory build LUA=lua5.4 >/dev/null
+	lua5.4 bench/db_pairs.lua
 
 # sqlx alone beside essh and LuaSQL, one insert at a time (as bench-db needs).
 # Needs valgrind (not installed by make deps).
