@@ -10,20 +10,15 @@ local databases = require "support.databases"
 local db = require "essh.db"
 local clock = require("timing").clock
 
+local row_inserts = require "row_inserts"
+
 local PAIRS = tonumber(os.getenv("PAIRS") or "16")
 local INSERTS = 3000
-local INSERT = "INSERT INTO bench VALUES (?, ?, ?)"
 
-local function prepare(exec)
-  exec("DROP TABLE IF EXISTS bench")
-  exec("CREATE TABLE bench (id BIGINT PRIMARY KEY, name VARCHAR(64), score DOUBLE PRECISION)")
-end
-
--- Rows per second of `inserts` (which runs INSERTS of them), after `exec` remade the table.
-local function rate(exec, inserts)
-  prepare(exec)
+-- Rows per second of `side`'s inserts (row_inserts.essh or .luasql) on `conn`.
+local function rate(side, conn)
   local t = clock()
-  inserts()
+  side(conn, INSERTS)
   return INSERTS / (clock() - t)
 end
 
@@ -38,23 +33,8 @@ for _, driver in ipairs { "mysql", "postgres" } do
   local s = driver == "mysql" and databases.mariadb() or databases.postgres()
   local e = assert(db.connect(driver, s.url))
   local l = assert(require("luasql." .. driver)[driver]():connect(s.database, s.user, s.password, "127.0.0.1", s.port))
-  local function essh()
-    return rate(function(sql) assert(e:exec(sql)) end, function()
-      assert(e:transaction(function(tx)
-        for i = 1, INSERTS do assert(tx:exec(INSERT, i, "it's " .. i, i / 3)) end
-      end))
-    end)
-  end
-  local function luasql()
-    return rate(function(sql) assert(l:execute(sql)) end, function()
-      l:setautocommit(false)
-      for i = 1, INSERTS do
-        assert(l:execute(("INSERT INTO bench VALUES (%d, '%s', %.17g)"):format(i, l:escape("it's " .. i), i / 3)))
-      end
-      l:commit()
-      l:setautocommit(true)
-    end)
-  end
+  local function essh() return rate(row_inserts.essh, e) end
+  local function luasql() return rate(row_inserts.luasql, l) end
   local ours, theirs, ratios = {}, {}, {}
   for pair = 1, PAIRS do
     local a, b

@@ -8,15 +8,11 @@ package.cpath = "build/lua54/?.so;" .. package.cpath
 local databases = require "support.databases"
 local db = require "essh.db"
 local clock = require("timing").clock
+local row_inserts = require "row_inserts"
 
 local RUNS = tonumber(os.getenv("BENCH_RUNS") or "3")
 local INSERTS = 10000
 local SQLX = os.getenv("SQLX_INSERTS") or "target/release/examples/sqlx_inserts"
-
-local function prepare(exec)
-  exec("DROP TABLE IF EXISTS bench")
-  exec("CREATE TABLE bench (id BIGINT PRIMARY KEY, name VARCHAR(64), score DOUBLE PRECISION)")
-end
 
 -- Rows per second and CPU microseconds per statement of fn, the best of RUNS.
 local function measure(fn)
@@ -47,21 +43,8 @@ for _, driver in ipairs { "mysql", "postgres" } do
   local s = driver == "mysql" and databases.mariadb() or databases.postgres()
   local e = assert(db.connect(driver, s.url))
   local l = assert(require("luasql." .. driver)[driver]():connect(s.database, s.user, s.password, "127.0.0.1", s.port))
-  local essh = table.pack(measure(function()
-    prepare(function(sql) assert(e:exec(sql)) end)
-    assert(e:transaction(function(tx)
-      for i = 1, INSERTS do assert(tx:exec("INSERT INTO bench VALUES (?, ?, ?)", i, "it's " .. i, i / 3)) end
-    end))
-  end))
-  local luasql = table.pack(measure(function()
-    prepare(function(sql) assert(l:execute(sql)) end)
-    l:setautocommit(false)
-    for i = 1, INSERTS do
-      assert(l:execute(("INSERT INTO bench VALUES (%d, '%s', %.17g)"):format(i, l:escape("it's " .. i), i / 3)))
-    end
-    l:commit()
-    l:setautocommit(true)
-  end))
+  local essh = table.pack(measure(function() row_inserts.essh(e, INSERTS) end))
+  local luasql = table.pack(measure(function() row_inserts.luasql(l, INSERTS) end))
   local multi = table.pack(sqlx(driver, s.url, "multi"))
   local current = table.pack(sqlx(driver, s.url, "current"))
   local function cell(r) return ("%6.0f (%3.0f us) %.2fx"):format(r[1], r[2], r[1] / luasql[1]) end

@@ -10,7 +10,8 @@ use std::time::Duration;
 use mlua::{IntoLuaMulti, Lua, MultiValue, Result};
 
 use super::value::Param;
-use super::{db_error, lua_rows, over, parameter_count_error, timed_out, Tx, MOST_PARAMETERS, SMALLEST_PACKET_LIMIT};
+use super::{db_error, lua_rows, my_statement_size, over, parameter_count_error, timed_out, Tx, MOST_PARAMETERS, SMALLEST_PACKET_LIMIT};
+use crate::error::Error;
 use crate::runtime::{Ended, InPlace};
 
 /// What Lua gets for the statement, or None when it is to run on the runtime.
@@ -22,27 +23,28 @@ pub fn exec(
     timeout: Duration,
     shown: &str,
 ) -> Result<Option<MultiValue>> {
-    if params.len() > MOST_PARAMETERS || sql.len() + params.iter().map(|p| p.size() + 9).sum::<usize>() > SMALLEST_PACKET_LIMIT {
+    if params.len() > MOST_PARAMETERS || my_statement_size(sql, params) > SMALLEST_PACKET_LIMIT {
         return Ok(None);
     }
+    let failed = |e: Error| crate::error::pair::<mlua::Value>(lua, Err(e)).map(Some);
     // Held elsewhere only by a wait of the runtime, which is not running now.
     let Ok(mut guard) = tx.try_lock() else { return Ok(None) };
     let conn = match guard.as_mut() {
         Some(Tx::My(loan)) => loan.conn(),
         #[allow(unreachable_patterns)]
         Some(_) => return Ok(None),
-        None => return crate::error::pair::<mlua::Value>(lua, Err(over(shown))).map(Some),
+        None => return failed(over(shown)),
     };
     let Some(takes) = conn.prepared_parameters(sql) else { return Ok(None) };
     if takes != params.len() {
-        return crate::error::pair::<mlua::Value>(lua, Err(db_error(shown, parameter_count_error(takes, params.len())))).map(Some);
+        return failed(db_error(shown, parameter_count_error(takes, params.len())));
     }
     let Some(place) = crate::runtime::in_place(lua, timeout)? else { return Ok(None) };
     let mut query = super::my_query(sql, params);
     let arguments = match sqlx::Execute::take_arguments(&mut query) {
         Ok(Some(arguments)) => arguments,
         Ok(None) => return Ok(None),
-        Err(e) => return crate::error::pair::<mlua::Value>(lua, Err(db_error(shown, sqlx::Error::Encode(e)))).map(Some),
+        Err(e) => return failed(db_error(shown, sqlx::Error::Encode(e))),
     };
     let ran = conn.execute_waiting(sql, &arguments, &mut |fd, write| InPlace::wait(&place, fd, write));
     drop(place);
@@ -53,8 +55,8 @@ pub fn exec(
         }
         Ok(None) => Ok(None),
         Err(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Interrupted) => crate::runtime::interrupted_in_place(lua).map(Some),
-        Err(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Deadline) => crate::error::pair::<mlua::Value>(lua, Err(timed_out(shown))).map(Some),
-        Err(e) => crate::error::pair::<mlua::Value>(lua, Err(db_error(shown, e))).map(Some),
+        Err(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Deadline) => failed(timed_out(shown)),
+        Err(e) => failed(db_error(shown, e)),
     }
 }
 

@@ -518,7 +518,7 @@ async fn my_text<'a>(c: &mut sqlx::MySqlConnection, sql: &'a str, params: &[Para
     }
     // A statement beyond the server's max_allowed_packet is not read: the server closes the
     // connection. Its limit is asked only for a statement that could reach the smallest default.
-    let size = sql.len() + params.iter().map(|p| p.size() + 9).sum::<usize>();
+    let size = my_statement_size(sql, params);
     if size > SMALLEST_PACKET_LIMIT {
         let most: i64 = sqlx::query_scalar("SELECT CAST(@@max_allowed_packet AS SIGNED)").fetch_one(&mut *c).await?;
         if size as i64 > most {
@@ -534,6 +534,12 @@ async fn my_text<'a>(c: &mut sqlx::MySqlConnection, sql: &'a str, params: &[Para
 /// The smallest max_allowed_packet a server has by default (MySQL 5.7's 4 MiB).
 #[cfg(feature = "db-mysql")]
 const SMALLEST_PACKET_LIMIT: usize = 4 << 20;
+
+/// About the bytes a MySQL statement and its parameters take on the wire.
+#[cfg(feature = "db-mysql")]
+fn my_statement_size(sql: &str, params: &[Param]) -> usize {
+    sql.len() + params.iter().map(|p| p.size() + 9).sum::<usize>()
+}
 
 /// The text PostgreSQL runs for `sql` with `params`: `sql` itself when the connection's
 /// prepared statement of it takes the values' types (sqlx keeps one statement a text, typed by
