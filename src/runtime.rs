@@ -218,7 +218,7 @@ impl Runtime {
     /// error when Ctrl-C arrives first. Only called from the Lua thread, which never runs
     /// inside a runtime.
     fn block_on<F: Future>(&self, place: Place, fut: F) -> std::result::Result<F::Output, Error> {
-        let _guard = PIPE.fds().and_then(|_| Handler::install(libc::SIGINT, on_sigint));
+        let _guard = catch_sigint();
         // The local runtime's work (databases) writes to sockets only, with MSG_NOSIGNAL.
         let _sigpipe = (place == Place::Shared).then(SigpipeBlocked::new);
         let generation = self.seen_interrupts.get();
@@ -229,7 +229,7 @@ impl Runtime {
             };
             tokio::select! {
                 biased;
-                _ = interrupted(interrupts, generation) => Err(Error::new(Kind::Interrupted, "interrupted")),
+                _ = interrupted(interrupts, generation) => Err(interrupted_error()),
                 out = fut => Ok(out),
             }
         });
@@ -327,6 +327,23 @@ extern "C" fn on_sigint(_: libc::c_int) {
     PIPE.wake(b'!');
 }
 
+/// Catches SIGINT into the self-pipe until dropped (None when the pipe cannot be made).
+fn catch_sigint() -> Option<Handler> {
+    PIPE.fds().and_then(|_| Handler::install(libc::SIGINT, on_sigint))
+}
+
+/// Empties the self-pipe's non-blocking read end `fd` of the wake-ups it holds.
+fn drain(fd: std::os::fd::RawFd) {
+    let mut buf = [0u8; 64];
+    // SAFETY: reading into a local buffer from a non-blocking descriptor the pipe keeps open.
+    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+/// The error of work that Ctrl-C ended.
+fn interrupted_error() -> Error {
+    Error::new(Kind::Interrupted, "interrupted")
+}
+
 async fn interrupted(pipe: Option<&AsyncFd<OwnedFd>>, generation: u64) {
     let Some(pipe) = pipe else { return std::future::pending().await };
     loop {
@@ -334,9 +351,7 @@ async fn interrupted(pipe: Option<&AsyncFd<OwnedFd>>, generation: u64) {
             return;
         }
         let Ok(mut ready) = pipe.readable().await else { return std::future::pending().await };
-        let mut buf = [0u8; 64];
-        // SAFETY: reading into a local buffer from a descriptor we own.
-        while unsafe { libc::read(pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        drain(pipe.as_raw_fd());
         ready.clear_ready();
     }
 }
@@ -684,8 +699,7 @@ pub fn in_place(lua: &Lua, timeout: Duration) -> Result<Option<InPlace>> {
         return Ok(None);
     }
     let pipe = PIPE.fds().map(|(read_end, _)| read_end);
-    let sigint = pipe.and_then(|_| Handler::install(libc::SIGINT, on_sigint));
-    Ok(Some(InPlace { _sigint: sigint, pipe, generation: rt.seen_interrupts.get(), deadline: Instant::now() + timeout }))
+    Ok(Some(InPlace { _sigint: catch_sigint(), pipe, generation: rt.seen_interrupts.get(), deadline: Instant::now() + timeout }))
 }
 
 impl InPlace {
@@ -716,9 +730,7 @@ impl InPlace {
                 return Ok(());
             } else if fds[1].revents != 0 && INTERRUPTS.load(Ordering::SeqCst) == self.generation {
                 // A wake-up an earlier interrupt left in the pipe.
-                let mut buf = [0u8; 64];
-                // SAFETY: reading into a local buffer from the pipe's non-blocking read end.
-                while unsafe { libc::read(fds[1].fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+                drain(fds[1].fd);
             }
         }
     }
@@ -727,7 +739,7 @@ impl InPlace {
 /// What Lua gets when Ctrl-C ended in-place work: `RAISE, err`, as a wait on the runtime.
 pub fn interrupted_in_place(lua: &Lua) -> Result<MultiValue> {
     get(lua)?.seen_interrupts.set(INTERRUPTS.load(Ordering::SeqCst));
-    (bridge::raise_mark(), Error::new(Kind::Interrupted, "interrupted")).into_lua_multi(lua)
+    (bridge::raise_mark(), interrupted_error()).into_lua_multi(lua)
 }
 
 /// Spawns `work` on the runtime `place` of this Lua state.

@@ -35,7 +35,7 @@ pub fn exec(
         Some(_) => return Ok(None),
         None => return failed(over(shown)),
     };
-    let Some(takes) = conn.prepared_parameters(sql) else { return Ok(None) };
+    let Some((statement, takes)) = conn.prepared(sql) else { return Ok(None) };
     if takes != params.len() {
         return failed(db_error(shown, parameter_count_error(takes, params.len())));
     }
@@ -46,7 +46,7 @@ pub fn exec(
         Ok(None) => return Ok(None),
         Err(e) => return failed(db_error(shown, sqlx::Error::Encode(e))),
     };
-    let ran = conn.execute_waiting(sql, &arguments, &mut |fd, write| InPlace::wait(&place, fd, write));
+    let ran = conn.execute_waiting(statement, &arguments, &mut |fd, write| InPlace::wait(&place, fd, write));
     drop(place);
     match ran {
         Ok(Some(done)) => {

@@ -15,23 +15,22 @@ use crate::protocol::{Capabilities, Packet};
 use crate::{MySqlArguments, MySqlDatabaseError, MySqlQueryResult};
 
 impl MySqlConnection {
-    /// The number of parameters the server counted in `sql`, when the connection holds its
-    /// prepared statement.
-    pub fn prepared_parameters(&mut self, sql: &str) -> Option<usize> {
-        self.inner.cache_statement.get_mut(sql).map(|(_, metadata)| metadata.parameters)
+    /// The id of `sql`'s prepared statement and the number of parameters the server counted
+    /// in it, when the connection's statement cache holds it.
+    pub fn prepared(&mut self, sql: &str) -> Option<(u32, usize)> {
+        self.inner.cache_statement.get_mut(sql).map(|(id, metadata)| (*id, metadata.parameters))
     }
 
-    /// Executes `sql` with `arguments` when the connection holds its prepared statement
-    /// already, waiting for the socket with `wait`; the statement's results as `execute`
+    /// Executes the prepared statement `id` (from [`Self::prepared`]) with `arguments`, waiting
+    /// for the socket with `wait`; the statement's results as `execute`
     /// gives them (rows affected summed, the last result's insert id; rows read and dropped).
     ///
     /// `Ok(None)`, with nothing sent, when this path does not apply: a TLS connection (its
-    /// descriptor's readiness is not its bytes'), a statement not prepared yet, or work of the
-    /// connection still in flight. An error of `wait` comes back as an I/O error and leaves a
+    /// descriptor's readiness is not its bytes'), or work of the connection still in flight. An error of `wait` comes back as an I/O error and leaves a
     /// reply half read: the connection is then good only for closing.
     pub fn execute_waiting(
         &mut self,
-        sql: &str,
+        id: u32,
         arguments: &MySqlArguments,
         wait: &mut Waiter<'_>,
     ) -> Result<Option<MySqlQueryResult>, Error> {
@@ -43,9 +42,6 @@ impl MySqlConnection {
         {
             return Ok(None);
         }
-        let Some(&mut (id, _)) = self.inner.cache_statement.get_mut(sql) else {
-            return Ok(None);
-        };
 
         let stream = &mut self.inner.stream;
         stream.waiting.push_back(Waiting::Result);
