@@ -756,6 +756,88 @@ end)
       assert.equal("false\tinterrupted\ttrue\n", out)
     end)
 
+    it("runs a prepared PostgreSQL statement in place as on the runtime: results, errors, counts", function()
+      local conn = open("postgres")
+      assert(conn:exec("DROP TABLE IF EXISTS in_place"))
+      assert(conn:exec("CREATE TABLE in_place (id SERIAL PRIMARY KEY, name VARCHAR(20) CONSTRAINT in_place_name UNIQUE, n INT)"))
+      local seen = {}
+      assert(conn:transaction(function(tx)
+        for i = 1, 3 do
+          seen[#seen + 1] = assert(tx:exec("INSERT INTO in_place (name, n) VALUES (?, ?)", "row " .. i, i))
+        end
+        seen[#seen + 1] = assert(tx:exec("INSERT INTO in_place (name, n) VALUES (?, ?)", "row 4", nil))
+        local none, err = tx:exec("INSERT INTO in_place (name, n) VALUES (?, ?)", "row 5")
+        assert.is_nil(none)
+        assert.equal("invalid", err.kind)
+        assert.matches("the statement takes 2 parameters, 1 given", err.message, 1, true)
+        -- Rows a statement returns are read and dropped.
+        for i = 5, 6 do
+          seen[#seen + 1] = assert(tx:exec("INSERT INTO in_place (name, n) VALUES (?, ?) RETURNING id, name", "row " .. i, i))
+        end
+        seen[#seen + 1] = assert(tx:exec("UPDATE in_place SET n = n * ? WHERE id > ?", 10, 1))
+        seen[#seen + 1] = assert(tx:exec("UPDATE in_place SET n = n * ? WHERE id > ?", 10, 5))
+        -- A value of another type than the prepared statement takes runs a statement of its own.
+        seen[#seen + 1] = assert(tx:exec("UPDATE in_place SET n = n * ? WHERE id > ?", 0.5, 5))
+      end))
+      assert.same({
+        { affected = 1 }, { affected = 1 }, { affected = 1 }, { affected = 1 }, { affected = 1 }, { affected = 1 },
+        { affected = 5 }, { affected = 1 }, { affected = 1 },
+      }, seen)
+      local rows = assert(conn:query("SELECT id, n FROM in_place ORDER BY id"))
+      assert.same({ { id = 1, n = 1 }, { id = 2, n = 20 }, { id = 3, n = 30 }, { id = 4, n = db.null },
+        { id = 5, n = 50 }, { id = 6, n = 300 } }, { rows[1], rows[2], rows[3], rows[4], rows[5], rows[6] })
+
+      -- The server's error ends the statement; the transaction rolls back and the connection goes on.
+      local none, err, after
+      local ok = conn:transaction(function(tx)
+        assert(tx:exec("INSERT INTO in_place (name, n) VALUES (?, ?)", "row 7", 7))
+        none, err = tx:exec("INSERT INTO in_place (name, n) VALUES (?, ?)", "row 2", 9)
+        after = select(2, tx:exec("INSERT INTO in_place (name, n) VALUES (?, ?)", "row 8", 8))
+        error("roll back")
+      end)
+      assert.is_nil(ok)
+      assert.is_nil(none)
+      assert.equal("constraint", err.kind)
+      assert.equal("in_place_name", err.details.constraint)
+      assert.matches("aborted", after.message)
+      assert.equal(6, assert(conn:query("SELECT count(*) AS n FROM in_place"))[1].n)
+      conn:close()
+    end)
+
+    it("ends a PostgreSQL statement that runs in place at its timeout, and at Ctrl-C", function()
+      local conn = open("postgres", { timeout = 1 })
+      local none, err, waited
+      conn:transaction(function(tx)
+        assert(tx:exec("SELECT pg_sleep(?)", 0))
+        local t0 = runtime.monotonic()
+        none, err = tx:exec("SELECT pg_sleep(?)", 3)
+        waited = runtime.monotonic() - t0
+      end)
+      assert.is_nil(none)
+      assert.equal("timeout", err.kind)
+      assert.is_true(err.retryable)
+      assert.is_true(waited >= 1 and waited < 2, waited)
+      assert.equal(1, assert(conn:query("SELECT 1 AS one"))[1].one)
+      conn:close()
+
+      local code = ([[
+local db = require "essh.db"
+local runtime = require "essh.runtime"
+local conn = assert(db.connect("postgres", %q))
+conn:transaction(function(tx)
+  assert(tx:exec("SELECT pg_sleep(?)", 0))
+  local t0 = runtime.monotonic()
+  local ok, err = pcall(tx.exec, tx, "SELECT pg_sleep(?)", 30)
+  print(ok, err.kind, runtime.monotonic() - t0 < 10)
+  os.exit(0)
+end)
+]]):format(servers.postgres.url)
+      local command, path = lua.script(code)
+      local out = shell.run("(" .. command .. " & pid=$!; sleep 1; kill -INT $pid; wait $pid)")
+      os.remove(path)
+      assert.equal("false\tinterrupted\ttrue\n", out)
+    end)
+
     it("streams a million rows in flat memory", function()
       local s = assert(servers.postgres)
       local code = ([[

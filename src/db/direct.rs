@@ -1,18 +1,24 @@
-//! A transaction's `exec` on MySQL and MariaDB in plain code, run where it is called: the Lua
-//! thread sends the prepared statement and waits for the reply itself, with poll(2) (Ctrl-C and
-//! the statement's timeout end the wait as they end one on the runtime), so that a statement
-//! costs no future and no turn of the runtime. Everything else takes the runtime: a task's
-//! statements (they yield), a statement the connection has not prepared yet (its first run),
-//! TLS connections, and parameters near the smallest packet limit (their size is checked).
+//! A transaction's `exec` on MySQL, MariaDB and PostgreSQL in plain code, run where it is
+//! called: the Lua thread sends the prepared statement and waits for the reply itself, with
+//! poll(2) (Ctrl-C and the statement's timeout end the wait as they end one on the runtime),
+//! so that a statement costs no future and no turn of the runtime. Everything else takes the
+//! runtime: a task's statements (they yield), a statement the connection has not prepared yet
+//! (its first run), TLS connections, PostgreSQL values of other types than the prepared
+//! statement takes, and MySQL parameters near the smallest packet limit (their size is
+//! checked).
 
 use std::time::Duration;
 
 use mlua::{IntoLuaMulti, Lua, MultiValue, Result};
 
 use super::value::Param;
-use super::{db_error, lua_rows, my_statement_size, over, parameter_count_error, timed_out, Tx, MOST_PARAMETERS, SMALLEST_PACKET_LIMIT};
+use super::{db_error, lua_rows, over, parameter_count_error, timed_out, Tx, MOST_PARAMETERS};
 use crate::error::Error;
 use crate::runtime::{Ended, InPlace};
+
+/// What a statement run in place did: rows affected and the last insert id, or the driver's
+/// error; None when it is to run on the runtime instead (nothing was sent).
+type Ran = Option<std::result::Result<(u64, Option<i64>), sqlx::Error>>;
 
 /// What Lua gets for the statement, or None when it is to run on the runtime.
 pub fn exec(
@@ -23,41 +29,72 @@ pub fn exec(
     timeout: Duration,
     shown: &str,
 ) -> Result<Option<MultiValue>> {
-    if params.len() > MOST_PARAMETERS || my_statement_size(sql, params) > SMALLEST_PACKET_LIMIT {
+    if params.len() > MOST_PARAMETERS {
         return Ok(None);
     }
     let failed = |e: Error| crate::error::pair::<mlua::Value>(lua, Err(e)).map(Some);
     // Held elsewhere only by a wait of the runtime, which is not running now.
     let Ok(mut guard) = tx.try_lock() else { return Ok(None) };
-    let conn = match guard.as_mut() {
-        Some(Tx::My(loan)) => loan.conn(),
+    let Some(place) = crate::runtime::in_place(lua, timeout)? else { return Ok(None) };
+    let ran = match guard.as_mut() {
+        #[cfg(feature = "db-mysql")]
+        Some(Tx::My(loan)) => my(loan.conn(), sql, params, &place),
+        #[cfg(feature = "db-postgres")]
+        Some(Tx::Pg(loan)) => pg(loan.conn(), sql, params, &place),
         #[allow(unreachable_patterns)]
-        Some(_) => return Ok(None),
+        Some(_) => None,
         None => return failed(over(shown)),
     };
-    let Some((statement, takes)) = conn.prepared(sql) else { return Ok(None) };
-    if takes != params.len() {
-        return failed(db_error(shown, parameter_count_error(takes, params.len())));
-    }
-    let Some(place) = crate::runtime::in_place(lua, timeout)? else { return Ok(None) };
-    let mut query = super::my_query(sql, params);
-    let arguments = match sqlx::Execute::take_arguments(&mut query) {
-        Ok(Some(arguments)) => arguments,
-        Ok(None) => return Ok(None),
-        Err(e) => return failed(db_error(shown, sqlx::Error::Encode(e))),
-    };
-    let ran = conn.execute_waiting(statement, &arguments, &mut |fd, write| InPlace::wait(&place, fd, write));
     drop(place);
     match ran {
-        Ok(Some(done)) => {
-            let result = lua_rows::exec_result(lua, done.rows_affected(), Some(done.last_insert_id() as i64))?;
-            Ok(Some(result.into_lua_multi(lua)?))
+        None => Ok(None),
+        Some(Ok((affected, last_insert_id))) => {
+            Ok(Some(lua_rows::exec_result(lua, affected, last_insert_id)?.into_lua_multi(lua)?))
         }
-        Ok(None) => Ok(None),
-        Err(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Interrupted) => crate::runtime::interrupted_in_place(lua).map(Some),
-        Err(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Deadline) => failed(timed_out(shown)),
-        Err(e) => failed(db_error(shown, e)),
+        Some(Err(sqlx::Error::Io(e))) if ended(&e) == Some(&Ended::Interrupted) => crate::runtime::interrupted_in_place(lua).map(Some),
+        Some(Err(sqlx::Error::Io(e))) if ended(&e) == Some(&Ended::Deadline) => failed(timed_out(shown)),
+        Some(Err(e)) => failed(db_error(shown, e)),
     }
+}
+
+/// A MySQL statement in place, once the connection has prepared `sql`.
+#[cfg(feature = "db-mysql")]
+fn my(conn: &mut sqlx::MySqlConnection, sql: &str, params: &[Param], place: &InPlace) -> Ran {
+    if super::my_statement_size(sql, params) > super::SMALLEST_PACKET_LIMIT {
+        return None;
+    }
+    let (statement, takes) = conn.prepared(sql)?;
+    if takes != params.len() {
+        return Some(Err(parameter_count_error(takes, params.len())));
+    }
+    let mut query = super::my_query(sql, params);
+    let arguments = match sqlx::Execute::take_arguments(&mut query) {
+        Ok(arguments) => arguments?,
+        Err(e) => return Some(Err(sqlx::Error::Encode(e))),
+    };
+    let done = conn.execute_waiting(statement, &arguments, &mut |fd, write| InPlace::wait(place, fd, write)).transpose()?;
+    Some(done.map(|done| (done.rows_affected(), Some(done.last_insert_id() as i64))))
+}
+
+/// A PostgreSQL statement in place, once the connection has prepared `sql` (its `?` numbered)
+/// for parameters of the types `params` have.
+#[cfg(feature = "db-postgres")]
+fn pg(conn: &mut sqlx::PgConnection, sql: &str, params: &[Param], place: &InPlace) -> Ran {
+    let sql = super::placeholders::number(sql).0;
+    let (statement, wanted) = conn.prepared(&sql)?;
+    if wanted.len() != params.len() {
+        return Some(Err(parameter_count_error(wanted.len(), params.len())));
+    }
+    if !super::pg_fits(wanted, params) {
+        return None;
+    }
+    let mut query = super::pg_query(&sql, params);
+    let arguments = match sqlx::Execute::take_arguments(&mut query) {
+        Ok(arguments) => arguments?,
+        Err(e) => return Some(Err(sqlx::Error::Encode(e))),
+    };
+    let done = conn.execute_waiting(statement, &arguments, &mut |fd, write| InPlace::wait(place, fd, write)).transpose()?;
+    Some(done.map(|done| (done.rows_affected(), None)))
 }
 
 /// Why an in-place wait ended, when it did.

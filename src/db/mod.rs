@@ -379,7 +379,7 @@ macro_rules! bind_all {
     }};
 }
 
-#[cfg(all(feature = "db-mysql", unix))]
+#[cfg(all(any(feature = "db-mysql", feature = "db-postgres"), unix))]
 mod direct;
 
 /// `sql` with `params` bound for MySQL, their room reserved up front.
@@ -388,6 +388,14 @@ fn my_query<'q>(sql: &'q str, params: &'q [Param]) -> sqlx::query::Query<'q, sql
     let mut arguments = sqlx::mysql::MySqlArguments::default();
     sqlx::Arguments::reserve(&mut arguments, params.len(), params.iter().map(Param::size).sum());
     bind_all!(sqlx::query_with(sql, arguments), params, None::<&str>)
+}
+
+/// `sql` with `params` bound for PostgreSQL, their room reserved up front.
+#[cfg(feature = "db-postgres")]
+fn pg_query<'q>(sql: &'q str, params: &'q [Param]) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let mut arguments = sqlx::postgres::PgArguments::default();
+    sqlx::Arguments::reserve(&mut arguments, params.len(), params.iter().map(|p| p.size() + 4).sum());
+    bind_all!(sqlx::query_with(sql, arguments), params, UntypedNull)
 }
 
 /// A NULL of no declared type, so that PostgreSQL infers the column's.
@@ -558,7 +566,7 @@ async fn pg_text<'a>(c: &mut sqlx::PgConnection, sql: &'a str, params: &[Param])
             if wanted.len() != params.len() {
                 return Err(parameter_count_error(wanted.len(), params.len()));
             }
-            wanted.iter().zip(params.iter().zip(&types)).all(|(w, (p, t))| matches!(p, Param::Null) || w == t)
+            pg_fits(wanted, params)
         }
         _ => true,
     };
@@ -567,6 +575,13 @@ async fn pg_text<'a>(c: &mut sqlx::PgConnection, sql: &'a str, params: &[Param])
     }
     let names: Vec<&str> = params.iter().zip(&types).map(|(p, t)| if matches!(p, Param::Null) { "unknown" } else { sqlx::TypeInfo::name(t) }).collect();
     Ok(Cow::Owned(format!("{sql}\n-- essh: parameters {}", names.join(", "))))
+}
+
+/// Whether a prepared statement that takes parameters of the types `wanted` reads `params` as
+/// they are (a NULL fits any type).
+#[cfg(feature = "db-postgres")]
+fn pg_fits(wanted: &[sqlx::postgres::PgTypeInfo], params: &[Param]) -> bool {
+    wanted.iter().zip(params).all(|(w, p)| matches!(p, Param::Null) || *w == pg_type(p))
 }
 
 /// The type PostgreSQL is told a parameter has (NULL: none, the server infers it).
@@ -592,7 +607,7 @@ async fn fetch_all(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Res
         #[cfg(feature = "db-postgres")]
         Tx::Pg(t) => {
             let text = pg_text(t.conn(), sql, params).await?;
-            Ok(Rows::Pg(bind_all!(sqlx::query(&text), params, UntypedNull).fetch_all(t.conn()).await?))
+            Ok(Rows::Pg(pg_query(&text, params).fetch_all(t.conn()).await?))
         }
         #[allow(unreachable_patterns)]
         _ => Err(sqlx::Error::Configuration("SQLite runs in place".into())),
@@ -609,7 +624,7 @@ async fn execute(on: &mut Tx, sql: &str, params: &[Param]) -> std::result::Resul
     #[cfg(feature = "db-postgres")]
     async fn pg(c: &mut sqlx::PgConnection, sql: &str, params: &[Param]) -> std::result::Result<(u64, Option<i64>), sqlx::Error> {
         let text = pg_text(c, sql, params).await?;
-        Ok((bind_all!(sqlx::query(&text), params, UntypedNull).execute(c).await?.rows_affected(), None))
+        Ok((pg_query(&text, params).execute(c).await?.rows_affected(), None))
     }
     match on {
         #[cfg(feature = "db-mysql")]
@@ -815,8 +830,8 @@ fn on_transaction(lua: &Lua, t: &Transaction, what: What, sql: String, rest: Mul
     if t.driver == Driver::Sqlite {
         return lite::run(lua, lite::Place::Tx(tx), what, sql, params, shown, json);
     }
-    #[cfg(all(feature = "db-mysql", unix))]
-    if matches!(what, What::Exec) && t.driver == Driver::Mysql {
+    #[cfg(all(any(feature = "db-mysql", feature = "db-postgres"), unix))]
+    if matches!(what, What::Exec) {
         if let Some(done) = direct::exec(lua, &tx, &sql, &params, timeout, &shown)? {
             return Ok(done);
         }

@@ -3,6 +3,8 @@
 //! (`$1`), placeholders counted, and [`code`], the scanner both stand on. A statement that
 //! already uses `$n` keeps its numbers.
 
+use std::fmt::Write;
+
 use super::target::Driver;
 
 /// What the scanner meets outside literals and comments.
@@ -26,6 +28,10 @@ pub fn code(sql: &str, driver: Driver) -> impl Iterator<Item = Code> + '_ {
     std::iter::from_fn(move || loop {
         if i >= b.len() {
             return None;
+        }
+        if !matches!(b[i], b'\'' | b'"' | b'`' | b'[' | b'#' | b'-' | b'/' | b'*' | b'$') {
+            i += 1;
+            return Some(Code::Byte(i - 1));
         }
         let next = b.get(i + 1).copied();
         let after_word = i > 0 && is_word_byte(b[i - 1]);
@@ -69,19 +75,25 @@ pub fn code(sql: &str, driver: Driver) -> impl Iterator<Item = Code> + '_ {
 /// The statement with `?` numbered for PostgreSQL, and how many there were.
 pub fn number(sql: &str) -> (String, usize) {
     let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    let mut start = 0;
-    for c in code(sql, Driver::Postgres) {
-        match c {
-            Code::Numbered { .. } => return (sql.to_string(), 0),
-            Code::Byte(i) if sql.as_bytes()[i] == b'?' => {
-                out.push_str(&sql[start..i]);
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-                start = i + 1;
+    let (mut n, mut start) = (0, 0);
+    let mut mark = |i: usize, out: &mut String| {
+        out.push_str(&sql[start..i]);
+        n += 1;
+        let _ = write!(out, "${n}");
+        start = i + 1;
+    };
+    // Without quotes, comments or `$`, every `?` is a placeholder.
+    if !sql.bytes().any(|c| matches!(c, b'\'' | b'"' | b'-' | b'/' | b'$')) {
+        for (i, _) in sql.match_indices('?') {
+            mark(i, &mut out);
+        }
+    } else {
+        for c in code(sql, Driver::Postgres) {
+            match c {
+                Code::Numbered { .. } => return (sql.to_string(), 0),
+                Code::Byte(i) if sql.as_bytes()[i] == b'?' => mark(i, &mut out),
+                Code::Byte(_) => {}
             }
-            Code::Byte(_) => {}
         }
     }
     out.push_str(&sql[start..]);
@@ -205,6 +217,18 @@ mod tests {
         let (sql, n) = number("SELECT '?', \"a?\", $$ ? $$, $t$ ? $t$ FROM t WHERE a = ? AND b = ? -- ?\n/* ? */ OR c = ?");
         assert_eq!(n, 3);
         assert_eq!(sql, "SELECT '?', \"a?\", $$ ? $$, $t$ ? $t$ FROM t WHERE a = $1 AND b = $2 -- ?\n/* ? */ OR c = $3");
+    }
+
+    #[test]
+    fn numbers_every_mark_of_plain_sql_as_the_scanner_does() {
+        let sql = format!("INSERT INTO t VALUES ({})", vec!["?"; 12].join(", "));
+        let (numbered, n) = number(&sql);
+        assert_eq!(n, 12);
+        assert_eq!(numbered, format!("INSERT INTO t VALUES ({})", (1..=12).map(|k| format!("${k}")).collect::<Vec<_>>().join(", ")));
+        // The same text through the scanner (a comment sends it there) numbers alike.
+        assert_eq!(number(&format!("{sql} /* */")).0, format!("{numbered} /* */"));
+        assert_eq!(number("SELECT 1"), ("SELECT 1".to_string(), 0));
+        assert_eq!(number("?"), ("$1".to_string(), 1));
     }
 
     #[test]

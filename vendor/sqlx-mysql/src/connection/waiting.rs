@@ -51,6 +51,8 @@ impl MySqlConnection {
             arguments,
         })?;
         stream.socket.flush_waiting(wait)?;
+        // No reply can have come yet: waiting first saves a read that would find nothing.
+        stream.socket.wait_readable(wait)?;
 
         let mut done = MySqlQueryResult::default();
         loop {

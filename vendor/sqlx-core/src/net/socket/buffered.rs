@@ -89,8 +89,38 @@ impl<S: Socket> BufferedSocket<S> {
     /// essh: [`Self::read_buffered`] without a runtime: `wait(fd, false)` returns when the
     /// socket may have bytes (or fails, and so does this).
     #[cfg(unix)]
-    #[allow(unsafe_code)]
     pub fn read_buffered_waiting(&mut self, len: usize, wait: &mut Waiter<'_>) -> Result<BytesMut, Error> {
+        self.try_read_waiting(
+            |buf| {
+                Ok(if buf.len() < len {
+                    ControlFlow::Continue(len)
+                } else {
+                    ControlFlow::Break(buf.split_to(len))
+                })
+            },
+            wait,
+        )
+    }
+
+    /// essh: [`Self::try_read`] without a runtime, waiting for the socket with `wait`.
+    #[cfg(unix)]
+    pub fn try_read_waiting<F, R>(&mut self, mut try_read: F, wait: &mut Waiter<'_>) -> Result<R, Error>
+    where
+        F: FnMut(&mut BytesMut) -> Result<ControlFlow<R, usize>, Error>,
+    {
+        loop {
+            let read_len = match try_read(&mut self.read_buf.read)? {
+                ControlFlow::Continue(read_len) => read_len,
+                ControlFlow::Break(ret) => return Ok(ret),
+            };
+            self.fill_waiting(read_len, wait)?;
+        }
+    }
+
+    /// Reads until `len` bytes are buffered, waiting for the socket with `wait`.
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    fn fill_waiting(&mut self, len: usize, wait: &mut Waiter<'_>) -> Result<(), Error> {
         let fd = self.raw_fd().ok_or_else(not_waitable)?;
         while self.read_buf.read.len() < len {
             self.read_buf.reserve(len - self.read_buf.read.len());
@@ -116,7 +146,16 @@ impl<S: Socket> BufferedSocket<S> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(self.read_buf.read.split_to(len))
+        Ok(())
+    }
+
+    /// essh: returns when the socket may have bytes to read, or bytes are buffered already.
+    #[cfg(unix)]
+    pub fn wait_readable(&mut self, wait: &mut Waiter<'_>) -> io::Result<()> {
+        match self.read_buf.read.is_empty() {
+            true => wait(self.raw_fd().ok_or_else(not_waitable)?, false),
+            false => Ok(()),
+        }
     }
 
     /// essh: [`Self::flush`] without a runtime: `wait(fd, true)` returns when the socket may
