@@ -938,6 +938,15 @@ print(n, bytes)
       assert.is_true(row.ssl)
       assert.equal("127.0.0.1/32", row.client)
       conn:close()
+      -- Without TLS, a transaction's prepared statement runs in place (src/db/direct.rs) while
+      -- the runtime's workers carry the tunnel.
+      local plain = assert(db.connect("postgres", pg.url .. "?sslmode=disable", { via = session, timeout = 5 }))
+      local seen = {}
+      assert(plain:transaction(function(tx)
+        for i = 1, 3 do seen[i] = assert(tx:exec("SELECT generate_series(1, ?)", i)).affected end
+      end))
+      assert.same({ 1, 2, 3 }, seen)
+      plain:close()
       session:close()
     end)
 
