@@ -723,39 +723,6 @@ print(ok, err.kind, runtime.monotonic() - t0 < 10, assert(conn:query("SELECT 1 A
       conn:close()
     end)
 
-    it("ends a MariaDB statement that runs in place at its timeout, and at Ctrl-C", function()
-      local conn = open("mysql", { timeout = 1 })
-      local none, err, waited
-      assert(conn:transaction(function(tx)
-        assert(tx:exec("DO SLEEP(?)", 0))
-        local t0 = runtime.monotonic()
-        none, err = tx:exec("DO SLEEP(?)", 3)
-        waited = runtime.monotonic() - t0
-      end))
-      assert.is_nil(none)
-      assert.equal("timeout", err.kind)
-      assert.is_true(err.retryable)
-      assert.is_true(waited >= 1 and waited < 2, waited)
-      conn:close()
-
-      local code = ([[
-local db = require "essh.db"
-local runtime = require "essh.runtime"
-local conn = assert(db.connect("mysql", %q))
-conn:transaction(function(tx)
-  assert(tx:exec("DO SLEEP(?)", 0))
-  local t0 = runtime.monotonic()
-  local ok, err = pcall(tx.exec, tx, "DO SLEEP(?)", 30)
-  print(ok, err.kind, runtime.monotonic() - t0 < 10)
-  os.exit(0)
-end)
-]]):format(servers.mysql.url)
-      local command, path = lua.script(code)
-      local out = shell.run("(" .. command .. " & pid=$!; sleep 1; kill -INT $pid; wait $pid)")
-      os.remove(path)
-      assert.equal("false\tinterrupted\ttrue\n", out)
-    end)
-
     it("runs a prepared PostgreSQL statement in place as on the runtime: results, errors, counts", function()
       local conn = open("postgres")
       assert(conn:exec("DROP TABLE IF EXISTS in_place"))
@@ -804,38 +771,41 @@ end)
       conn:close()
     end)
 
-    it("ends a PostgreSQL statement that runs in place at its timeout, and at Ctrl-C", function()
-      local conn = open("postgres", { timeout = 1 })
-      local none, err, waited
-      conn:transaction(function(tx)
-        assert(tx:exec("SELECT pg_sleep(?)", 0))
-        local t0 = runtime.monotonic()
-        none, err = tx:exec("SELECT pg_sleep(?)", 3)
-        waited = runtime.monotonic() - t0
-      end)
-      assert.is_nil(none)
-      assert.equal("timeout", err.kind)
-      assert.is_true(err.retryable)
-      assert.is_true(waited >= 1 and waited < 2, waited)
-      assert.equal(1, assert(conn:query("SELECT 1 AS one"))[1].one)
-      conn:close()
+    it("ends a statement that runs in place at its timeout, and at Ctrl-C", function()
+      for _, driver in ipairs { "mysql", "postgres" } do
+        local sleep = driver == "mysql" and "DO SLEEP(?)" or "SELECT pg_sleep(?)"
+        local conn = open(driver, { timeout = 1 })
+        local none, err, waited
+        conn:transaction(function(tx)
+          assert(tx:exec(sleep, 0))
+          local t0 = runtime.monotonic()
+          none, err = tx:exec(sleep, 3)
+          waited = runtime.monotonic() - t0
+        end)
+        assert.is_nil(none, driver)
+        assert.equal("timeout", err.kind, driver)
+        assert.is_true(err.retryable, driver)
+        assert.is_true(waited >= 1 and waited < 2, driver .. " " .. waited)
+        assert.equal(1, assert(conn:query("SELECT 1 AS one"))[1].one, driver)
+        conn:close()
 
-      local code = ([[
+        local code = ([[
 local db = require "essh.db"
 local runtime = require "essh.runtime"
-local conn = assert(db.connect("postgres", %q))
+local conn = assert(db.connect(%q, %q))
 conn:transaction(function(tx)
-  assert(tx:exec("SELECT pg_sleep(?)", 0))
+  assert(tx:exec(%q, 0))
   local t0 = runtime.monotonic()
-  local ok, err = pcall(tx.exec, tx, "SELECT pg_sleep(?)", 30)
+  local ok, err = pcall(tx.exec, tx, %q, 30)
   print(ok, err.kind, runtime.monotonic() - t0 < 10)
   os.exit(0)
 end)
-]]):format(servers.postgres.url)
-      local command, path = lua.script(code)
-      local out = shell.run("(" .. command .. " & pid=$!; sleep 1; kill -INT $pid; wait $pid)")
-      os.remove(path)
-      assert.equal("false\tinterrupted\ttrue\n", out)
+]]):format(driver, servers[driver].url, sleep, sleep)
+        local command, path = lua.script(code)
+        local out = shell.run("(" .. command .. " & pid=$!; sleep 1; kill -INT $pid; wait $pid)")
+        os.remove(path)
+        assert.equal("false\tinterrupted\ttrue\n", out, driver)
+      end
     end)
 
     it("streams a million rows in flat memory", function()
