@@ -345,6 +345,11 @@ describe("db", function()
         assert.is_false(ok)
         assert.matches("bad argument #2 to 'connection:exec_many' (row 2: a list of parameters expected, got string)",
           misuse, 1, true)
+        -- A row's value that no server takes names its place in the row.
+        local bad, unbindable = pcall(conn.exec_many, conn, "INSERT INTO items (id, name) VALUES (?, ?)",
+          { { 6003, "a" }, { 6004, print } })
+        assert.is_false(bad)
+        assert.matches("db: parameter 2 is a function: bind strings, numbers, booleans, nil or db.null", unbindable, 1, true)
         -- A row's n, when given, is its length: anything else than a count is refused.
         for n, shown in pairs { ["1"] = "string", [-1] = "-1", [1.5] = "1.5" } do
           local fine, wrong_n = pcall(conn.exec_many, conn, "INSERT INTO items (id) VALUES (?)", { { 1, n = n } })

@@ -3,7 +3,7 @@
 //! once per row. SQLite runs once per row in place (lite.rs), where a statement costs no
 //! round trip.
 
-use mlua::{Lua, MultiValue, Result, Table, Value};
+use mlua::{Lua, Result, Table, Value};
 
 use super::multi_row::{Marks, MultiRow};
 use super::value::Param;
@@ -21,6 +21,7 @@ const MAX_BYTES: usize = 1 << 20;
 /// as table.pack does). Raises when the list holds something else than rows.
 pub fn rows_of(lua: &Lua, name: &str, list: &Table) -> Result<Vec<Vec<Param>>> {
     let mut rows = Vec::with_capacity(list.raw_len());
+    let (null, n_key) = (crate::luavalue::null(), lua.create_string("n")?);
     for (i, row) in list.sequence_values::<Value>().enumerate() {
         let row = match row? {
             Value::Table(t) => t,
@@ -32,7 +33,7 @@ pub fn rows_of(lua: &Lua, name: &str, list: &Table) -> Result<Vec<Vec<Param>>> {
                 )))
             }
         };
-        let n = match row.raw_get::<Value>("n")? {
+        let n = match row.raw_get::<Value>(&n_key)? {
             Value::Nil => row.raw_len(),
             Value::Integer(n) if n >= 0 => n as usize,
             Value::Number(n) if n >= 0.0 && n.fract() == 0.0 && n < 1e15 => n as usize,
@@ -48,8 +49,7 @@ pub fn rows_of(lua: &Lua, name: &str, list: &Table) -> Result<Vec<Vec<Param>>> {
                 )));
             }
         };
-        let values: MultiValue = (1..=n).map(|k| row.raw_get::<Value>(k)).collect::<Result<_>>()?;
-        rows.push(super::params(lua, values)?);
+        rows.push((1..=n).map(|k| super::param(lua, &null, k, row.raw_get::<Value>(k)?)).collect::<Result<_>>()?);
     }
     Ok(rows)
 }

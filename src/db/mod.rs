@@ -310,35 +310,33 @@ fn timed_out(shown: &str) -> Error {
 /// Parameters from Lua values (essh.secret values revealed).
 fn params(lua: &Lua, args: MultiValue) -> Result<Vec<Param>> {
     let null = crate::luavalue::null();
-    let mut out = Vec::with_capacity(args.len());
-    for (i, v) in args.into_iter().enumerate() {
-        out.push(match v {
-            Value::Nil => Param::Null,
-            v if v == null => Param::Null,
-            Value::Boolean(b) => Param::Bool(b),
-            Value::Integer(n) => Param::Int(n),
-            Value::Number(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 && cfg!(not(any(feature = "lua53", feature = "lua54"))) => Param::Int(f as i64),
-            Value::Number(f) => Param::Float(f),
-            Value::String(s) => match std::str::from_utf8(&s.as_bytes()) {
-                Ok(text) => Param::Text(text.to_string()),
-                Err(_) => Param::Bytes(s.as_bytes().to_vec()),
-            },
-            Value::Table(t) if is_secret(&t) => {
-                match crate::luavalue::reveal(lua, t)? {
-                    Value::String(s) => Param::Text(s.to_str()?.to_string()),
-                    other => return Err(mlua::Error::runtime(format!("db: secret parameter {} holds a {}", i + 1, other.type_name()))),
-                }
-            }
-            other => {
-                return Err(mlua::Error::runtime(format!(
-                    "db: parameter {} is a {}: bind strings, numbers, booleans, nil or db.null",
-                    i + 1,
-                    other.type_name()
-                )))
-            }
-        });
-    }
-    Ok(out)
+    args.into_iter().enumerate().map(|(i, v)| param(lua, &null, i + 1, v)).collect()
+}
+
+/// Parameter number `k`, the Lua value `v` (`null` is db.null).
+fn param(lua: &Lua, null: &Value, k: usize, v: Value) -> Result<Param> {
+    Ok(match v {
+        Value::Nil => Param::Null,
+        v if v == *null => Param::Null,
+        Value::Boolean(b) => Param::Bool(b),
+        Value::Integer(n) => Param::Int(n),
+        Value::Number(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 && cfg!(not(any(feature = "lua53", feature = "lua54"))) => Param::Int(f as i64),
+        Value::Number(f) => Param::Float(f),
+        Value::String(s) => match std::str::from_utf8(&s.as_bytes()) {
+            Ok(text) => Param::Text(text.to_string()),
+            Err(_) => Param::Bytes(s.as_bytes().to_vec()),
+        },
+        Value::Table(t) if is_secret(&t) => match crate::luavalue::reveal(lua, t)? {
+            Value::String(s) => Param::Text(s.to_str()?.to_string()),
+            other => return Err(mlua::Error::runtime(format!("db: secret parameter {k} holds a {}", other.type_name()))),
+        },
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "db: parameter {k} is a {}: bind strings, numbers, booleans, nil or db.null",
+                other.type_name()
+            )))
+        }
+    })
 }
 
 /// Rows read from a server as sqlx read them, decoded as they become Lua tables.
