@@ -49,7 +49,11 @@ pub fn rows_of(lua: &Lua, name: &str, list: &Table) -> Result<Vec<Vec<Param>>> {
                 )));
             }
         };
-        rows.push((1..=n).map(|k| super::param(lua, &null, k, row.raw_get::<Value>(k)?)).collect::<Result<_>>()?);
+        let mut params = Vec::with_capacity(n);
+        for k in 1..=n {
+            params.push(super::param(lua, &null, k, row.raw_get::<Value>(k)?)?);
+        }
+        rows.push(params);
     }
     Ok(rows)
 }

@@ -310,7 +310,11 @@ fn timed_out(shown: &str) -> Error {
 /// Parameters from Lua values (essh.secret values revealed).
 fn params(lua: &Lua, args: MultiValue) -> Result<Vec<Param>> {
     let null = crate::luavalue::null();
-    args.into_iter().enumerate().map(|(i, v)| param(lua, &null, i + 1, v)).collect()
+    let mut out = Vec::with_capacity(args.len());
+    for (i, v) in args.into_iter().enumerate() {
+        out.push(param(lua, &null, i + 1, v)?);
+    }
+    Ok(out)
 }
 
 /// Parameter number `k`, the Lua value `v` (`null` is db.null).
