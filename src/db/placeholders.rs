@@ -3,8 +3,6 @@
 //! (`$1`), placeholders counted, and [`code`], the scanner both stand on. A statement that
 //! already uses `$n` keeps its numbers.
 
-use std::fmt::Write;
-
 use super::target::Driver;
 
 /// What the scanner meets outside literals and comments.
@@ -79,7 +77,8 @@ pub fn number(sql: &str) -> (String, usize) {
     let mut mark = |i: usize, out: &mut String| {
         out.push_str(&sql[start..i]);
         n += 1;
-        let _ = write!(out, "${n}");
+        out.push('$');
+        push_decimal(out, n);
         start = i + 1;
     };
     // Without quotes, comments or `$`, every `?` is a placeholder.
@@ -98,6 +97,14 @@ pub fn number(sql: &str) -> (String, usize) {
     }
     out.push_str(&sql[start..]);
     (out, n)
+}
+
+/// Appends `n` in decimal digits.
+fn push_decimal(out: &mut String, n: usize) {
+    if n >= 10 {
+        push_decimal(out, n / 10);
+    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// How many parameters a server's statement takes: its `?`, or its highest `$n` when it
