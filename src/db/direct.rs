@@ -16,9 +16,9 @@ use super::{db_error, lua_rows, over, parameter_count_error, timed_out, Tx, MOST
 use crate::error::Error;
 use crate::runtime::{Ended, InPlace};
 
-/// What a statement run in place did: rows affected and the last insert id, or the driver's
-/// error; None when it is to run on the runtime instead (nothing was sent).
-type Ran = Option<std::result::Result<(u64, Option<i64>), sqlx::Error>>;
+/// What a statement run in place did: rows affected and the last insert id, or None when it is
+/// to run on the runtime instead (nothing was sent); or the driver's error.
+type Ran = std::result::Result<Option<(u64, Option<i64>)>, sqlx::Error>;
 
 /// What Lua gets for the statement, or None when it is to run on the runtime.
 pub fn exec(
@@ -42,18 +42,18 @@ pub fn exec(
         #[cfg(feature = "db-postgres")]
         Some(Tx::Pg(loan)) => pg(loan.conn(), sql, params, &place),
         #[allow(unreachable_patterns)]
-        Some(_) => None,
+        Some(_) => Ok(None),
         None => return failed(over(shown)),
     };
     drop(place);
     match ran {
-        None => Ok(None),
-        Some(Ok((affected, last_insert_id))) => {
+        Ok(None) => Ok(None),
+        Ok(Some((affected, last_insert_id))) => {
             Ok(Some(lua_rows::exec_result(lua, affected, last_insert_id)?.into_lua_multi(lua)?))
         }
-        Some(Err(sqlx::Error::Io(e))) if ended(&e) == Some(&Ended::Interrupted) => crate::runtime::interrupted_in_place(lua).map(Some),
-        Some(Err(sqlx::Error::Io(e))) if ended(&e) == Some(&Ended::Deadline) => failed(timed_out(shown)),
-        Some(Err(e)) => failed(db_error(shown, e)),
+        Err(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Interrupted) => crate::runtime::interrupted_in_place(lua).map(Some),
+        Err(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Deadline) => failed(timed_out(shown)),
+        Err(e) => failed(db_error(shown, e)),
     }
 }
 
@@ -61,19 +61,15 @@ pub fn exec(
 #[cfg(feature = "db-mysql")]
 fn my(conn: &mut sqlx::MySqlConnection, sql: &str, params: &[Param], place: &InPlace) -> Ran {
     if super::my_statement_size(sql, params) > super::SMALLEST_PACKET_LIMIT {
-        return None;
+        return Ok(None);
     }
-    let (statement, takes) = conn.prepared(sql)?;
+    let Some((statement, takes)) = conn.prepared(sql) else { return Ok(None) };
     if takes != params.len() {
-        return Some(Err(parameter_count_error(takes, params.len())));
+        return Err(parameter_count_error(takes, params.len()));
     }
-    let mut query = super::my_query(sql, params);
-    let arguments = match sqlx::Execute::take_arguments(&mut query) {
-        Ok(arguments) => arguments?,
-        Err(e) => return Some(Err(sqlx::Error::Encode(e))),
-    };
-    let done = conn.execute_waiting(statement, &arguments, &mut |fd, write| InPlace::wait(place, fd, write)).transpose()?;
-    Some(done.map(|done| (done.rows_affected(), Some(done.last_insert_id() as i64))))
+    let Some(arguments) = arguments(super::my_query(sql, params))? else { return Ok(None) };
+    let done = conn.execute_waiting(statement, &arguments, &mut |fd, write| InPlace::wait(place, fd, write))?;
+    Ok(done.map(|done| (done.rows_affected(), Some(done.last_insert_id() as i64))))
 }
 
 /// A PostgreSQL statement in place, once the connection has prepared `sql` (its `?` numbered)
@@ -81,20 +77,27 @@ fn my(conn: &mut sqlx::MySqlConnection, sql: &str, params: &[Param], place: &InP
 #[cfg(feature = "db-postgres")]
 fn pg(conn: &mut sqlx::PgConnection, sql: &str, params: &[Param], place: &InPlace) -> Ran {
     let sql = super::placeholders::number(sql).0;
-    let (statement, wanted) = conn.prepared(&sql)?;
+    let Some((statement, wanted)) = conn.prepared(&sql) else { return Ok(None) };
     if wanted.len() != params.len() {
-        return Some(Err(parameter_count_error(wanted.len(), params.len())));
+        return Err(parameter_count_error(wanted.len(), params.len()));
     }
     if !super::pg_fits(wanted, params) {
-        return None;
+        return Ok(None);
     }
-    let mut query = super::pg_query(&sql, params);
-    let arguments = match sqlx::Execute::take_arguments(&mut query) {
-        Ok(arguments) => arguments?,
-        Err(e) => return Some(Err(sqlx::Error::Encode(e))),
-    };
-    let done = conn.execute_waiting(statement, &arguments, &mut |fd, write| InPlace::wait(place, fd, write)).transpose()?;
-    Some(done.map(|done| (done.rows_affected(), None)))
+    let Some(arguments) = arguments(super::pg_query(&sql, params))? else { return Ok(None) };
+    let done = conn.execute_waiting(statement, &arguments, &mut |fd, write| InPlace::wait(place, fd, write))?;
+    Ok(done.map(|done| (done.rows_affected(), None)))
+}
+
+/// The arguments bound into `query` (None when it holds none), or the error of a value that
+/// could not be encoded.
+fn arguments<'q, DB: sqlx::Database>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+) -> std::result::Result<Option<<DB as sqlx::Database>::Arguments<'q>>, sqlx::Error>
+where
+    <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+{
+    sqlx::Execute::take_arguments(&mut query).map_err(sqlx::Error::Encode)
 }
 
 /// Why an in-place wait ended, when it did.

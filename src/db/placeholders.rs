@@ -27,7 +27,7 @@ pub fn code(sql: &str, driver: Driver) -> impl Iterator<Item = Code> + '_ {
         if i >= b.len() {
             return None;
         }
-        if !matches!(b[i], b'\'' | b'"' | b'`' | b'[' | b'#' | b'-' | b'/' | b'*' | b'$') {
+        if !special(b[i]) {
             i += 1;
             return Some(Code::Byte(i - 1));
         }
@@ -70,6 +70,12 @@ pub fn code(sql: &str, driver: Driver) -> impl Iterator<Item = Code> + '_ {
     })
 }
 
+/// Whether `c` may open a quoted run, a comment or a `$` item for some driver (or close
+/// MySQL's executable comment): the only bytes the scanner looks at twice.
+fn special(c: u8) -> bool {
+    matches!(c, b'\'' | b'"' | b'`' | b'[' | b'#' | b'-' | b'/' | b'*' | b'$')
+}
+
 /// The statement with `?` numbered for PostgreSQL, and how many there were.
 pub fn number(sql: &str) -> (String, usize) {
     let mut out = String::with_capacity(sql.len() + 8);
@@ -82,7 +88,7 @@ pub fn number(sql: &str) -> (String, usize) {
         start = i + 1;
     };
     // Without quotes, comments or `$`, every `?` is a placeholder.
-    if !sql.bytes().any(|c| matches!(c, b'\'' | b'"' | b'-' | b'/' | b'$')) {
+    if !sql.bytes().any(special) {
         for (i, _) in sql.match_indices('?') {
             mark(i, &mut out);
         }
