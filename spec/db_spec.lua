@@ -776,6 +776,82 @@ print(ok, err.kind, runtime.monotonic() - t0 < 10, assert(conn:query("SELECT 1 A
       conn:close()
     end)
 
+    -- tx:exec answers plain calls from the C stack (src/db/entry.rs) and hands the rest to the
+    -- function every other method goes through: both read the same values the same way.
+    it("reads a transaction's exec arguments alike on its short way and its full one", function()
+      local secret = require("essh").secret("kept secret")
+      local big = math.floor(2 ^ 60)
+      for _, driver in ipairs { "mysql", "postgres" } do
+        local conn = open(driver)
+        assert(conn:exec("DROP TABLE IF EXISTS entry"))
+        assert(conn:exec("CREATE TABLE entry (id INT PRIMARY KEY, big BIGINT, f DOUBLE PRECISION, flag BOOLEAN, t TEXT)"))
+        local insert = "INSERT INTO entry VALUES (?, ?, ?, ?, ?)"
+        local kept, errors = nil, {}
+        assert(conn:transaction(function(tx)
+          kept = tx
+          for id = 1, 2 do assert(tx:exec(insert, id, big, 2.5, true, "it's ?")) end
+          assert(tx:exec(insert, 3, -big, -0.0, false, secret))
+          assert(tx:exec(insert, 4, nil, 0.25, db.null, nil))
+          errors.table = select(2, pcall(tx.exec, tx, insert, 5, {}, 1, true, "x"))
+          errors.receiver = select(2, pcall(tx.exec, conn, "SELECT 1"))
+          errors.nul = select(2, pcall(tx.exec, tx, "SELECT 1\0"))
+        end))
+        assert.matches("parameter 2 is a table", errors.table, 1, true)
+        assert.matches("calling 'transaction:exec' on bad self", errors.receiver, 1, true)
+        assert.matches("SQL without NUL bytes expected", errors.nul, 1, true)
+        local none, err = kept:exec(insert, 6, 1, 1, true, "late")
+        assert.is_nil(none)
+        assert.matches("transaction", err.message)
+        local rows = assert(conn:query("SELECT id, big, f, flag, t FROM entry ORDER BY id"))
+        local function as_read(n) return integers and n or ("%.0f"):format(n) end
+        assert.same({
+          { id = 1, big = as_read(big), f = 2.5, flag = true, t = "it's ?" },
+          { id = 2, big = as_read(big), f = 2.5, flag = true, t = "it's ?" },
+          { id = 3, big = as_read(-big), f = 0, flag = false, t = "kept secret" },
+          { id = 4, big = db.null, f = 0.25, flag = db.null, t = db.null },
+        }, rows and { rows[1], rows[2], rows[3], rows[4] }, driver)
+        assert.equal(4, #rows, driver)
+        -- Inside tasks the full function runs each statement on the runtime, and the task waits.
+        local function task(first)
+          return function()
+            return assert(conn:transaction(function(tx)
+              local affected = 0
+              for id = first, first + 4 do affected = affected + assert(tx:exec(insert, id, id, 0, true, "task")).affected end
+              return affected
+            end))
+          end
+        end
+        local done = runtime.parallel({ task(10), task(20) })
+        assert.same({ 5, 5 }, { done[1][1], done[2][1] }, driver)
+        assert.equal(10, assert(conn:query("SELECT count(*) AS n FROM entry WHERE t = 'task'"))[1].n, driver)
+        conn:close()
+      end
+      -- The entry's job for an error it cannot describe itself cannot be forged from Lua.
+      -- The entry is a C function among the upvalues of the method's wrappers, its fourth true.
+      local function entry_in(fn, depth)
+        for i = 1, 8 do
+          local name, value = debug.getupvalue(fn, i)
+          if name == nil then return nil end
+          if type(value) == "function" then
+            if select(2, debug.getupvalue(value, 4)) == true then return value end
+            local found = depth > 0 and entry_in(value, depth - 1)
+            if found then return found end
+          end
+        end
+      end
+      local entry = entry_in(debug.getregistry()["essh_native.db.Transaction"].exec, 3)
+      if not entry then
+        assert.is_true(_VERSION == "Lua 5.1" and jit == nil, "Lua 5.1 alone hides a C function's upvalues")
+        return
+      end
+      local settle = select(2, debug.getupvalue(entry, 3))
+      assert.equal("function", type(settle))
+      -- A native function's error comes back marked, for its caller to raise.
+      local said = {}
+      for _, v in ipairs { pcall(settle, db.null) } do said[#said + 1] = tostring(v) end
+      assert.matches("not a job of transaction:exec's", table.concat(said, " "), 1, true)
+    end)
+
     it("ends a statement that runs in place at its timeout, and at Ctrl-C", function()
       for _, driver in ipairs { "mysql", "postgres" } do
         local sleep = driver == "mysql" and "DO SLEEP(?)" or "SELECT pg_sleep(?)"

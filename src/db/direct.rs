@@ -20,6 +20,16 @@ use crate::runtime::{Ended, InPlace};
 /// to run on the runtime instead (nothing was sent); or the driver's error.
 type Ran = std::result::Result<Option<(u64, Option<i64>)>, sqlx::Error>;
 
+/// What a statement run in place came to.
+pub enum Outcome {
+    /// Rows affected and the last insert id.
+    Done(u64, Option<i64>),
+    /// The transaction had ended.
+    Over,
+    /// The driver's error, an interrupted or expired wait among them.
+    Failed(sqlx::Error),
+}
+
 /// What Lua gets for the statement, or None when it is to run on the runtime.
 pub fn exec(
     lua: &Lua,
@@ -29,10 +39,21 @@ pub fn exec(
     timeout: Duration,
     shown: &str,
 ) -> Result<Option<MultiValue>> {
+    run(lua, tx, sql, params, timeout)?.map(|outcome| deliver(lua, outcome, shown)).transpose()
+}
+
+/// Runs the statement in place, or returns None when it is to run on the runtime (nothing was
+/// sent).
+pub fn run(
+    lua: &Lua,
+    tx: &tokio::sync::Mutex<Option<Tx>>,
+    sql: &str,
+    params: &[Param],
+    timeout: Duration,
+) -> Result<Option<Outcome>> {
     if params.len() > MOST_PARAMETERS {
         return Ok(None);
     }
-    let failed = |e: Error| crate::error::pair::<mlua::Value>(lua, Err(e)).map(Some);
     // Held elsewhere only by a wait of the runtime, which is not running now.
     let Ok(mut guard) = tx.try_lock() else { return Ok(None) };
     let Some(place) = crate::runtime::in_place(lua, timeout)? else { return Ok(None) };
@@ -43,17 +64,24 @@ pub fn exec(
         Some(Tx::Pg(loan)) => pg(loan.conn(), sql, params, &place),
         #[allow(unreachable_patterns)]
         Some(_) => Ok(None),
-        None => return failed(over(shown)),
+        None => return Ok(Some(Outcome::Over)),
     };
-    drop(place);
-    match ran {
-        Ok(None) => Ok(None),
-        Ok(Some((affected, last_insert_id))) => {
-            Ok(Some(lua_rows::exec_result(lua, affected, last_insert_id)?.into_lua_multi(lua)?))
-        }
-        Err(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Interrupted) => crate::runtime::interrupted_in_place(lua).map(Some),
-        Err(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Deadline) => failed(timed_out(shown)),
-        Err(e) => failed(db_error(shown, e)),
+    Ok(match ran {
+        Ok(None) => None,
+        Ok(Some((affected, last_insert_id))) => Some(Outcome::Done(affected, last_insert_id)),
+        Err(e) => Some(Outcome::Failed(e)),
+    })
+}
+
+/// What Lua gets for `outcome`: the result table, or nil and the error (an interrupt raises).
+pub fn deliver(lua: &Lua, outcome: Outcome, shown: &str) -> Result<MultiValue> {
+    let failed = |e: Error| crate::error::pair::<mlua::Value>(lua, Err(e));
+    match outcome {
+        Outcome::Done(affected, last_insert_id) => lua_rows::exec_result(lua, affected, last_insert_id)?.into_lua_multi(lua),
+        Outcome::Over => failed(over(shown)),
+        Outcome::Failed(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Interrupted) => crate::runtime::interrupted_in_place(lua),
+        Outcome::Failed(sqlx::Error::Io(e)) if ended(&e) == Some(&Ended::Deadline) => failed(timed_out(shown)),
+        Outcome::Failed(e) => failed(db_error(shown, e)),
     }
 }
 

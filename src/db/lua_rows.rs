@@ -36,19 +36,18 @@ unsafe fn push_integer(state: *mut ffi::lua_State, n: i64) {
 /// An exec's result, `{ affected = n, last_insert_id = id }` (an id of 0 is none), made in one
 /// protected call (a table filled through mlua takes one per field).
 pub fn exec_result(lua: &Lua, affected: u64, last_insert_id: Option<i64>) -> Result<Table> {
-    let last_insert_id = last_insert_id.filter(|id| *id != 0);
-    // SAFETY: the closure pushes one table and sets two fields of it, within exec_raw's
-    // protected call.
-    unsafe {
-        lua.exec_raw((), |state| {
-            ffi::lua_createtable(state, 0, 2);
-            push_integer(state, affected as i64);
-            ffi::lua_setfield(state, -2, c"affected".as_ptr());
-            if let Some(id) = last_insert_id {
-                push_integer(state, id);
-                ffi::lua_setfield(state, -2, c"last_insert_id".as_ptr());
-            }
-        })
+    // SAFETY: push_exec_result pushes one table, within exec_raw's protected call.
+    unsafe { lua.exec_raw((), |state| push_exec_result(state, affected, last_insert_id)) }
+}
+
+/// Pushes an exec's result table (see [`exec_result`]); it raises only when memory runs out.
+pub unsafe fn push_exec_result(state: *mut ffi::lua_State, affected: u64, last_insert_id: Option<i64>) {
+    ffi::lua_createtable(state, 0, 2);
+    push_integer(state, affected as i64);
+    ffi::lua_setfield(state, -2, c"affected".as_ptr());
+    if let Some(id) = last_insert_id.filter(|id| *id != 0) {
+        push_integer(state, id);
+        ffi::lua_setfield(state, -2, c"last_insert_id".as_ptr());
     }
 }
 

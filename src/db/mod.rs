@@ -218,6 +218,23 @@ pub struct Transaction {
     resource: String,
     timeout: Duration,
     json: JsonColumns,
+    /// The address of its userdata while the direct entry of exec knows it (0: unknown).
+    key: std::cell::Cell<usize>,
+}
+
+/// `t` as Lua userdata, known to the direct entry of exec where there is one.
+fn transaction_userdata(lua: &Lua, t: Transaction) -> Result<mlua::AnyUserData> {
+    #[cfg(all(any(feature = "db-mysql", feature = "db-postgres"), unix))]
+    return entry::userdata(lua, t);
+    #[cfg(not(all(any(feature = "db-mysql", feature = "db-postgres"), unix)))]
+    lua.create_userdata(t)
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        #[cfg(all(any(feature = "db-mysql", feature = "db-postgres"), unix))]
+        entry::forget(self.key.get());
+    }
 }
 
 impl UserData for Transaction {
@@ -326,10 +343,7 @@ fn param(lua: &Lua, null: &Value, k: usize, v: Value) -> Result<Param> {
         Value::Integer(n) => Param::Int(n),
         Value::Number(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 && cfg!(not(any(feature = "lua53", feature = "lua54"))) => Param::Int(f as i64),
         Value::Number(f) => Param::Float(f),
-        Value::String(s) => match std::str::from_utf8(&s.as_bytes()) {
-            Ok(text) => Param::Text(text.to_string()),
-            Err(_) => Param::Bytes(s.as_bytes().to_vec()),
-        },
+        Value::String(s) => string_param(&s.as_bytes()),
         Value::Table(t) if is_secret(&t) => match crate::luavalue::reveal(lua, t)? {
             Value::String(s) => Param::Text(s.to_str()?.to_string()),
             other => return Err(mlua::Error::runtime(format!("db: secret parameter {k} holds a {}", other.type_name()))),
@@ -341,6 +355,14 @@ fn param(lua: &Lua, null: &Value, k: usize, v: Value) -> Result<Param> {
             )))
         }
     })
+}
+
+/// A Lua string as a parameter: text when it is UTF-8, bytes otherwise.
+fn string_param(s: &[u8]) -> Param {
+    match std::str::from_utf8(s) {
+        Ok(text) => Param::Text(text.to_string()),
+        Err(_) => Param::Bytes(s.to_vec()),
+    }
 }
 
 /// Rows read from a server as sqlx read them, decoded as they become Lua tables.
@@ -383,6 +405,8 @@ macro_rules! bind_all {
 
 #[cfg(all(any(feature = "db-mysql", feature = "db-postgres"), unix))]
 mod direct;
+#[cfg(all(any(feature = "db-mysql", feature = "db-postgres"), unix))]
+mod entry;
 
 /// `sql` with `params` bound for MySQL, their room reserved up front.
 #[cfg(feature = "db-mysql")]
@@ -428,7 +452,7 @@ struct Sql(String);
 impl mlua::FromLua for Sql {
     fn from_lua(value: Value, lua: &Lua) -> Result<Sql> {
         let text = <String as mlua::FromLua>::from_lua(value, lua)?;
-        match text.bytes().position(|b| b == 0) {
+        match nul_at(&text) {
             Some(at) => Err(mlua::Error::runtime(format!(
                 "SQL without NUL bytes expected, got one at byte {} (bind such text as a parameter)",
                 at + 1
@@ -436,6 +460,11 @@ impl mlua::FromLua for Sql {
             None => Ok(Sql(text)),
         }
     }
+}
+
+/// Where a statement holds a NUL byte, if it does.
+fn nul_at(sql: &str) -> Option<usize> {
+    sql.bytes().position(|b| b == 0)
 }
 
 /// A statement's text for the driver: `?` numbered for PostgreSQL.
@@ -895,11 +924,17 @@ fn connection_index(lua: &Lua) -> Result<Table> {
 
 fn transaction_index(lua: &Lua) -> Result<Table> {
     bridge::method_table(lua, "essh_native.db.Transaction", |lua, m| {
-        for (name, what) in [("transaction:query", What::Query), ("transaction:exec", What::Exec)] {
-            bridge::export(lua, m, name, move |lua, (t, sql, rest): (UserDataRef<Transaction>, Sql, MultiValue)| {
-                on_transaction(lua, &t, what, sql.0, rest)
-            })?;
+        bridge::export(lua, m, "transaction:query", |lua, (t, sql, rest): (UserDataRef<Transaction>, Sql, MultiValue)| {
+            on_transaction(lua, &t, What::Query, sql.0, rest)
+        })?;
+        let exec = |lua: &Lua, (t, sql, rest): (UserDataRef<Transaction>, Sql, MultiValue)| on_transaction(lua, &t, What::Exec, sql.0, rest);
+        #[cfg(all(any(feature = "db-mysql", feature = "db-postgres"), unix))]
+        {
+            let direct = bridge::direct::Entry { entry: entry::exec_entry, body: None, settle: Some(entry::settle), waits: true };
+            bridge::direct::export_direct(lua, m, "transaction:exec", direct, exec)?;
         }
+        #[cfg(not(all(any(feature = "db-mysql", feature = "db-postgres"), unix)))]
+        bridge::export(lua, m, "transaction:exec", exec)?;
         bridge::export(lua, m, "transaction:exec_many", |lua, (t, Sql(sql), list): (UserDataRef<Transaction>, Sql, Table)| {
             let rows = batch::rows_of(lua, "transaction:exec_many", &list)?;
             if let Err(e) = server_counts(t.driver, &sql, &rows, &t.shown) {
@@ -1156,7 +1191,15 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
         bridge::function(lua, "connection:transaction", |lua, c: UserDataRef<Connection>| {
             let (pool, shown, resource, timeout, driver, json) = (c.pool(), c.shown.clone(), c.resource.clone(), c.timeout, c.driver, c.json.clone());
             let named = shown.clone();
-            let made = move |begun: Tx| Transaction { tx: Arc::new(tokio::sync::Mutex::new(Some(begun))), driver, shown: named, resource, timeout, json };
+            let made = move |begun: Tx| Transaction {
+                tx: Arc::new(tokio::sync::Mutex::new(Some(begun))),
+                driver,
+                shown: named,
+                resource,
+                timeout,
+                json,
+                key: Default::default(),
+            };
             #[cfg(feature = "db-sqlite")]
             if let Ok(Pool::Lite(lite)) = &pool {
                 return crate::error::pair(lua, lite::begin(lite).map(made));
@@ -1164,7 +1207,7 @@ fn internals(lua: &Lua, native: &Table) -> Result<()> {
             wait(lua, async move {
                 let pool = pool?;
                 let tx = made(within(timeout, &shown, begin(&pool)).await?);
-                deliver(move |lua| lua.create_userdata(tx))
+                deliver(move |lua| transaction_userdata(lua, tx))
             })
         })?,
     )?;

@@ -18,7 +18,7 @@ use std::os::raw::{c_int, c_void};
 
 use mlua::{ffi, Lua, Result, Table, Value};
 
-use crate::bridge::direct::{self, export_direct, Direct};
+use crate::bridge::direct::{self, export_direct, Direct, Entry};
 use crate::bridge::{Class, ModuleDef, TypeDef};
 use crate::error::{self, Error};
 use crate::luavalue::*;
@@ -126,7 +126,8 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
     m.raw_set("null", null())?;
     m.raw_set("empty_array", empty_array())?;
     m.raw_set("array_mt", array_mt(lua)?)?;
-    export_direct(lua, m, "json.encode", encode_entry, encode_body, |lua, (value, opts): (Value, Option<Table>)| {
+    let entry = Entry { entry: encode_entry, body: Some(encode_body), settle: None, waits: false };
+    export_direct(lua, m, "json.encode", entry, |lua, (value, opts): (Value, Option<Table>)| {
         let opts = EncodeOptions::from_lua(opts.as_ref())?;
         let result = encode_with(lua, value, &opts, |text| lua.create_string(text))?;
         error::pair(lua, result)
@@ -135,8 +136,7 @@ fn build(lua: &Lua, m: &Table) -> Result<()> {
         lua,
         m,
         "json.decode",
-        decode_entry,
-        decode_body,
+        Entry { entry: decode_entry, body: Some(decode_body), settle: None, waits: false },
         |lua, (text, opts): (mlua::LuaString, Option<Table>)| {
             let opts = DecodeOptions::from_lua(opts.as_ref())?;
             let result = decode(lua, &text.as_bytes(), &opts)?;
