@@ -3,7 +3,7 @@
 -- file both open: rows per second of a 100,000-row select (read to the last row) and of 10,000 inserts
 -- in one transaction (bound parameters for essh, as one exec_many and as a tx:exec per row;
 -- LuaSQL has no parameters, so its statements are escaped and formatted, as LuaSQL code does).
--- Best of BENCH_RUNS (default 3).
+-- Best of BENCH_RUNS (default 3), the sides of each figure run in turn.
 package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;" .. package.path
 package.cpath = "build/lua54/?.so;" .. package.cpath
 local databases = require "support.databases"
@@ -12,7 +12,7 @@ local db = require "essh.db"
 local RUNS = tonumber(os.getenv("BENCH_RUNS") or "3")
 local ROWS, INSERTS = 100000, 10000
 
-local best = require("timing").best
+local best_of_each = require("timing").best_of_each
 
 local servers = { mysql = databases.mariadb(), postgres = databases.postgres() }
 
@@ -46,40 +46,34 @@ for _, driver in ipairs { "mysql", "postgres", "sqlite" } do
     for i = 1, ROWS do assert(tx:exec("INSERT INTO bench VALUES (?, ?, ?)", i, "name-" .. i, i / 7)) end
   end))
   local select_sql = "SELECT id, name, score FROM bench"
-  local essh_select = best(function()
-    local n = 0
-    for _ in e:rows(select_sql) do n = n + 1 end
-    assert(n == ROWS)
-  end)
-  local luasql_conn_for_select = l
-  local luasql_select = best(function()
-    local cur = assert(luasql_conn_for_select:execute(select_sql))
-    local n, row = 0, {}
-    while cur:fetch(row, "a") do n = n + 1 end
-    cur:close()
-    assert(n == ROWS)
-  end)
-  -- LuaSQL handing out a fresh table per row, as essh's rows do (reported beside the ratio).
-  local luasql_fresh_select = best(function()
-    local cur = assert(luasql_conn_for_select:execute(select_sql))
-    local n = 0
-    while cur:fetch({}, "a") do n = n + 1 end
-    cur:close()
-    assert(n == ROWS)
-  end)
-  local essh_insert = best(function()
+  local essh_select, luasql_select, luasql_fresh_select = best_of_each {
+    function()
+      local n = 0
+      for _ in e:rows(select_sql) do n = n + 1 end
+      assert(n == ROWS)
+    end,
+    function()
+      local cur = assert(l:execute(select_sql))
+      local n, row = 0, {}
+      while cur:fetch(row, "a") do n = n + 1 end
+      cur:close()
+      assert(n == ROWS)
+    end,
+    -- LuaSQL handing out a fresh table per row, as essh's rows do (reported beside the ratio).
+    function()
+      local cur = assert(l:execute(select_sql))
+      local n = 0
+      while cur:fetch({}, "a") do n = n + 1 end
+      cur:close()
+      assert(n == ROWS)
+    end,
+  }
+  local essh_insert, luasql_insert = best_of_each { function()
     prepare(e, e_exec)
     assert(e:transaction(function(tx)
       for i = 1, INSERTS do assert(tx:exec("INSERT INTO bench VALUES (?, ?, ?)", i, "it's " .. i, i / 3)) end
     end))
-  end)
-  local essh_batch = best(function()
-    prepare(e, e_exec)
-    local rows = {}
-    for i = 1, INSERTS do rows[i] = { i, "it's " .. i, i / 3 } end
-    assert(e:exec_many("INSERT INTO bench VALUES (?, ?, ?)", rows))
-  end)
-  local luasql_insert = best(function()
+  end, function()
     prepare(l, l_exec)
     l:setautocommit(false)
     for i = 1, INSERTS do
@@ -87,9 +81,15 @@ for _, driver in ipairs { "mysql", "postgres", "sqlite" } do
     end
     l:commit()
     l:setautocommit(true)
-  end)
+  end }
+  local essh_batch, luasql_batch = best_of_each { function()
+    prepare(e, e_exec)
+    local rows = {}
+    for i = 1, INSERTS do rows[i] = { i, "it's " .. i, i / 3 } end
+    assert(e:exec_many("INSERT INTO bench VALUES (?, ?, ?)", rows))
+  end,
   -- LuaSQL's own way to a batch: multi-row INSERT statements of 1,000 escaped rows each.
-  local luasql_batch = best(function()
+  function()
     prepare(l, l_exec)
     l:setautocommit(false)
     for first = 1, INSERTS, 1000 do
@@ -101,7 +101,7 @@ for _, driver in ipairs { "mysql", "postgres", "sqlite" } do
     end
     l:commit()
     l:setautocommit(true)
-  end)
+  end }
   print(("%-9s select %7d rows/s essh %9.0f LuaSQL %9.0f  %.2fx (LuaSQL, a table per row: %9.0f)"):format(driver, ROWS,
     ROWS / essh_select, ROWS / luasql_select, luasql_select / essh_select, ROWS / luasql_fresh_select))
   print(("%-9s insert %7d rows/s a row at a time: essh tx:exec %8.0f LuaSQL %8.0f  %.2fx"

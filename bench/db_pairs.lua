@@ -1,9 +1,11 @@
--- make bench-db-pairs: row-at-a-time inserts, essh's tx:exec against LuaSQL's formatted INSERT,
--- timed as interleaved pairs rather than best of N: each pair runs 3,000 inserts in one
--- transaction on each side (essh first in odd pairs, LuaSQL first in even ones), and the figure
--- is the median of the pairs' ratios, which a machine whose speed drifts over minutes moves
--- far less than a ratio of two best-of-N taken minutes apart. PAIRS pairs (default 16) on
--- MariaDB and PostgreSQL, which it starts on loopback; Lua 5.4.
+-- make bench-db-pairs: the two figures of bench/db.lua that sit nearest LuaSQL's, timed as
+-- interleaved pairs rather than best of N: row-at-a-time inserts (essh's tx:exec against
+-- LuaSQL's formatted INSERT, 3,000 in one transaction a side) and the 100,000-row select (essh's
+-- rows loop against LuaSQL's fetch into one reused table). Each pair runs both sides, essh
+-- first in odd pairs and LuaSQL first in even ones, and the figure is the median of the pairs'
+-- ratios, which a machine whose speed drifts over minutes moves far less than a ratio of two
+-- best-of-N taken minutes apart. PAIRS pairs (default 16) of each on MariaDB and PostgreSQL,
+-- which it starts on loopback; Lua 5.4.
 package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;" .. package.path
 package.cpath = "build/lua54/?.so;" .. package.cpath
 local databases = require "support.databases"
@@ -14,13 +16,8 @@ local row_inserts = require "row_inserts"
 
 local PAIRS = tonumber(os.getenv("PAIRS") or "16")
 local INSERTS = 3000
-
--- Rows per second of `side`'s inserts (row_inserts.essh or .luasql) on `conn`.
-local function rate(side, conn)
-  local t = clock()
-  side(conn, INSERTS)
-  return INSERTS / (clock() - t)
-end
+local ROWS = 100000
+local SELECT = "SELECT id, name, score FROM bench"
 
 local function median(list)
   local sorted = { table.unpack(list) }
@@ -28,13 +25,15 @@ local function median(list)
   return sorted[(#sorted + 1) // 2]
 end
 
-print(("row-at-a-time inserts, %d pairs of %d in one transaction, Lua 5.4; medians"):format(PAIRS, INSERTS))
-for _, driver in ipairs { "mysql", "postgres" } do
-  local s = driver == "mysql" and databases.mariadb() or databases.postgres()
-  local e = assert(db.connect(driver, s.url))
-  local l = assert(require("luasql." .. driver)[driver]():connect(s.database, s.user, s.password, "127.0.0.1", s.port))
-  local function essh() return rate(row_inserts.essh, e) end
-  local function luasql() return rate(row_inserts.luasql, l) end
+-- Rows per second of `run()`, which handles `count` rows.
+local function rate(run, count)
+  local t = clock()
+  run()
+  return count / (clock() - t)
+end
+
+-- The medians of PAIRS pairs of essh() and luasql() (rows per second each).
+local function pairs_of(essh, luasql)
   local ours, theirs, ratios = {}, {}, {}
   for pair = 1, PAIRS do
     local a, b
@@ -48,8 +47,41 @@ for _, driver in ipairs { "mysql", "postgres" } do
     ours[pair], theirs[pair], ratios[pair] = a, b, a / b
   end
   table.sort(ratios)
-  print(("%-8s essh %6.0f rows/s  LuaSQL %6.0f rows/s  ratio %.2fx (pairs %.2f-%.2f)")
-    :format(driver, median(ours), median(theirs), median(ratios), ratios[1], ratios[#ratios]))
+  return median(ours), median(theirs), median(ratios), ratios[1], ratios[#ratios]
+end
+
+local function report(driver, what, ...)
+  print(("%-8s %-8s essh %8.0f rows/s  LuaSQL %8.0f rows/s  ratio %.2fx (pairs %.2f-%.2f)"):format(driver, what, ...))
+end
+
+print(("%d pairs, Lua 5.4; medians: row-at-a-time inserts (%d in one transaction), a %d-row select")
+  :format(PAIRS, INSERTS, ROWS))
+for _, driver in ipairs { "mysql", "postgres" } do
+  local s = driver == "mysql" and databases.mariadb() or databases.postgres()
+  local e = assert(db.connect(driver, s.url))
+  local l = assert(require("luasql." .. driver)[driver]():connect(s.database, s.user, s.password, "127.0.0.1", s.port))
+  report(driver, "inserts", pairs_of(function() return rate(function() row_inserts.essh(e, INSERTS) end, INSERTS) end,
+    function() return rate(function() row_inserts.luasql(l, INSERTS) end, INSERTS) end))
+
+  local rows = {}
+  for i = 1, ROWS do rows[i] = { i, "name-" .. i, i / 7 } end
+  row_inserts.prepare(function(sql) assert(e:exec(sql)) end)
+  assert(e:exec_many("INSERT INTO bench VALUES (?, ?, ?)", rows))
+  report(driver, "select", pairs_of(function()
+    return rate(function()
+      local n = 0
+      for _ in e:rows(SELECT) do n = n + 1 end
+      assert(n == ROWS)
+    end, ROWS)
+  end, function()
+    return rate(function()
+      local cur = assert(l:execute(SELECT))
+      local n, row = 0, {}
+      while cur:fetch(row, "a") do n = n + 1 end
+      cur:close()
+      assert(n == ROWS)
+    end, ROWS)
+  end))
   e:close()
   l:close()
   s.stop()
