@@ -13,6 +13,7 @@ local RUNS = tonumber(os.getenv("BENCH_RUNS") or "3")
 local ROWS, INSERTS = 100000, 10000
 
 local best_of_each = require("timing").best_of_each
+local row_selects = require "row_selects"
 
 local servers = { mysql = databases.mariadb(), postgres = databases.postgres() }
 
@@ -47,18 +48,8 @@ for _, driver in ipairs { "mysql", "postgres", "sqlite" } do
   end))
   local select_sql = "SELECT id, name, score FROM bench"
   local essh_select, luasql_select, luasql_fresh_select = best_of_each {
-    function()
-      local n = 0
-      for _ in e:rows(select_sql) do n = n + 1 end
-      assert(n == ROWS)
-    end,
-    function()
-      local cur = assert(l:execute(select_sql))
-      local n, row = 0, {}
-      while cur:fetch(row, "a") do n = n + 1 end
-      cur:close()
-      assert(n == ROWS)
-    end,
+    function() row_selects.essh(e, select_sql, ROWS) end,
+    function() row_selects.luasql(l, select_sql, ROWS) end,
     -- LuaSQL handing out a fresh table per row, as essh's rows do (reported beside the ratio).
     function()
       local cur = assert(l:execute(select_sql))

@@ -13,6 +13,7 @@ local db = require "essh.db"
 local clock = require("timing").clock
 
 local row_inserts = require "row_inserts"
+local row_selects = require "row_selects"
 
 local PAIRS = tonumber(os.getenv("PAIRS") or "16")
 local INSERTS = 3000
@@ -67,21 +68,8 @@ for _, driver in ipairs { "mysql", "postgres" } do
   for i = 1, ROWS do rows[i] = { i, "name-" .. i, i / 7 } end
   row_inserts.prepare(function(sql) assert(e:exec(sql)) end)
   assert(e:exec_many("INSERT INTO bench VALUES (?, ?, ?)", rows))
-  report(driver, "select", pairs_of(function()
-    return rate(function()
-      local n = 0
-      for _ in e:rows(SELECT) do n = n + 1 end
-      assert(n == ROWS)
-    end, ROWS)
-  end, function()
-    return rate(function()
-      local cur = assert(l:execute(SELECT))
-      local n, row = 0, {}
-      while cur:fetch(row, "a") do n = n + 1 end
-      cur:close()
-      assert(n == ROWS)
-    end, ROWS)
-  end))
+  report(driver, "select", pairs_of(function() return rate(function() row_selects.essh(e, SELECT, ROWS) end, ROWS) end,
+    function() return rate(function() row_selects.luasql(l, SELECT, ROWS) end, ROWS) end))
   e:close()
   l:close()
   s.stop()

@@ -70,11 +70,7 @@ unsafe extern "C-unwind" fn unless_open_entry(state: *mut ffi::lua_State) -> c_i
     if catch_unwind(AssertUnwindSafe(|| super::guard::is_open(lua))).unwrap_or(false) {
         return 0;
     }
-    let nargs = ffi::lua_gettop(state);
-    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
-    ffi::lua_insert(state, 1);
-    ffi::lua_call(state, nargs, 1);
-    1
+    call_upvalue(state, 1)
 }
 
 /// How an entry point's own attempt at a call ended.
@@ -158,7 +154,8 @@ pub unsafe fn call_settle(state: *mut ffi::lua_State, job: *mut std::ffi::c_void
     call_upvalue(state, 3)
 }
 
-/// Calls upvalue `n` with everything on the stack and returns its results (see [`call_full`]).
+/// Calls upvalue `n` with everything on the stack and returns its results (see [`call_full`]);
+/// a closure without upvalue 4 is not called through the trampoline.
 unsafe fn call_upvalue(state: *mut ffi::lua_State, n: c_int) -> c_int {
     let nargs = ffi::lua_gettop(state);
     ffi::lua_pushvalue(state, ffi::lua_upvalueindex(n));

@@ -17,7 +17,7 @@ use mlua::{ffi, AnyUserData, LightUserData, Lua, MultiValue, Result, Value};
 
 use super::direct::{self as in_place, Outcome};
 use super::value::Param;
-use super::{lua_rows, nul_at, param, string_param, Driver, Transaction, Tx};
+use super::{lua_rows, nul_at, param, string_param, Driver, Transaction, Tx, EXACT_IN_A_DOUBLE};
 use crate::bridge::direct::{self, Direct};
 
 /// What the entry needs of a transaction.
@@ -153,5 +153,5 @@ unsafe fn number_at(state: *mut ffi::lua_State, i: c_int) -> Option<Value> {
         });
     }
     let n = ffi::lua_tonumber(state, i);
-    (n.fract() != 0.0 || n.abs() < 9.007_199_254_740_992e15).then_some(Value::Number(n))
+    (n.fract() != 0.0 || n.abs() < EXACT_IN_A_DOUBLE).then_some(Value::Number(n))
 }

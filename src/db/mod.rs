@@ -341,7 +341,7 @@ fn param(lua: &Lua, null: &Value, k: usize, v: Value) -> Result<Param> {
         v if v == *null => Param::Null,
         Value::Boolean(b) => Param::Bool(b),
         Value::Integer(n) => Param::Int(n),
-        Value::Number(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 && cfg!(not(any(feature = "lua53", feature = "lua54"))) => Param::Int(f as i64),
+        Value::Number(f) if f.fract() == 0.0 && f.abs() < EXACT_IN_A_DOUBLE && cfg!(not(any(feature = "lua53", feature = "lua54"))) => Param::Int(f as i64),
         Value::Number(f) => Param::Float(f),
         Value::String(s) => string_param(&s.as_bytes()),
         Value::Table(t) if is_secret(&t) => match crate::luavalue::reveal(lua, t)? {
@@ -356,6 +356,10 @@ fn param(lua: &Lua, null: &Value, k: usize, v: Value) -> Result<Param> {
         }
     })
 }
+
+/// 2^53: whole numbers below it are exact in a double, so a Lua number on 5.1 and LuaJIT binds
+/// as an integer.
+const EXACT_IN_A_DOUBLE: f64 = 9_007_199_254_740_992.0;
 
 /// A Lua string as a parameter: text when it is UTF-8, bytes otherwise.
 fn string_param(s: &[u8]) -> Param {
