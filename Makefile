@@ -150,8 +150,9 @@ demo:
 	tools/luarocks-for $(LUA) --tree $(TREE)/$(LUA) make rockspec/essh-scm-1.rockspec >/dev/null
 	eval "$$(tools/luarocks-for $(LUA) --tree $(TREE)/$(LUA) path)" && $(LUA) examples/demo.lua
 
-fuzz:
+fuzz: build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} $(CARGO) test --release --locked --features lua54,vendored --lib fuzz_tests -- --nocapture
+	ESSH_FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} ESSH_FUZZ_CASES=$${FUZZ_CASES:-100000} $(LUA) spec/run.lua spec/dsl_fuzz_spec.lua
 
 clean:
 	rm -rf build target

@@ -62,6 +62,16 @@ describe("DSL checks", function()
       { 'driver "d" { template = 5 }', 'driver d: template must be a template %(a string%) or a function, got 5' },
       { 'driver "d" { template = "x", [1] = 1 }', "driver d: unexpected number key" },
       { 'driver "d" { color = "x" }', "driver d: a template %(or essh v3's engine%) is required" },
+      -- Go parses a template's calls with it; gotmpl alone finds a missing function only when it runs.
+      { 'task "t" { prefix = "[{{ host.name }}]", script = "true" }', 'esshconfig.lua:2: task t: prefix must be a Go '
+        .. 'template that parses %(template: prefix:1:5: function "host" not defined%), got "%[{{ host.name }}%]"' },
+      { 'task "t" { prefix = "{{ if }}", script = "true" }', 'task t: prefix must be a Go template that parses %(template: '
+        .. 'prefix:1:9: empty command%)' },
+      { 'driver "d" { engine = "{{range .Scripts}}{{.code | Quote}}{{end}}" }', 'esshconfig.lua:2: driver d: its engine '
+        .. 'does not parse: template: driver d:1:29: function "Quote" not defined' },
+      { [[driver "d" { engine = '{{HostnameAlignString " "}}' }]], 'function "HostnameAlignString" not defined' },
+      { 'driver "d" { template = "{% if x %}{{ script }}" }', 'esshconfig.lua:2: driver d: its template does not parse: '
+        .. 'driver d:1: {%% if %%} is never closed' },
       { 'task "t" { driver = "nosuch", script = "true" }', "task t: no driver named nosuch" },
       { 'group { Port = "x", host "a" {} }', 'group: Port must be an integer from 1 to 65535, got "x"' },
       { 'group { 5 }', 'group: members must be hosts, tasks, drivers or groups, got 5' },
@@ -93,7 +103,8 @@ group { User = "deploy", Port = "2222", IdentityFile = { "~/.ssh/a", "~/.ssh/b" 
   host "web2" { Hostname = 10, ForwardAgent = true, ConnectTimeout = "5" },
 }
 task "t" { targets = { "web" }, filters = "production", parallel = 10, on_failure = 30, timeout = 0.5,
-  env = { A = "x", B = 2 }, args = { "a", 1 }, prefix = "{{ host.name }} ", script = { "echo 1", "echo 2" } }
+  env = { A = "x", B = 2 }, args = { "a", 1 }, prefix = "{{ .Host.Name }}{{ HostnameAlignString \" \" }}",
+  script = { "echo 1", "echo 2" } }
 task "u" { parallel = true, prefix = false, script = function() end, prepare = function() end, stdin = true }
 driver "d" { template = "{{ script }}" }
 ]]))

@@ -11,6 +11,13 @@ local gotemplate_Options = {}
 ---@class essh_native.gotemplate
 local gotemplate = {}
 
+--- Parses a Go text/template as render would, a call of a function it does not have included; true, or nil and an error naming the template's line.
+---@param text string
+---@param options? gotemplate.Options
+---@return boolean? ok
+---@return essh.Error? err
+function gotemplate.check(text, options) end
+
 --- Executes a Go text/template with data (tables with items 1..n are lists, other tables maps); the rendered text, or nil and an error naming the template's line.
 ---@param text string
 ---@param data any

@@ -5,6 +5,8 @@ local registry_of = require "essh.registry"
 local host_of = require "essh.host"
 local query = require "essh.query"
 local check = require "essh.check"
+local template = require "essh.template"
+local gotemplate = require("essh_native").gotemplate
 
 local M = {}
 
@@ -42,6 +44,15 @@ local function set_driver_field(d, key, value, at)
   if key == "template" or key == "engine" then
     check.field(at, what, key, check.either("a template (a string) or a function",
       function(v) return type(v) == "string" end, check.func), value)
+    if type(value) == "string" then
+      local ok, err
+      if key == "template" then
+        ok, err = pcall(template.compile, value, what)
+      else
+        ok, err = gotemplate.check(value, { name = what })
+      end
+      if not ok then error(("%s: %s: its %s does not parse: %s"):format(at, what, key, tostring(err)), 0) end
+    end
   elseif key == "override" then
     check.field(at, what, key, check.boolean, value)
   end

@@ -4,6 +4,7 @@
 --- `{ code = ..., description = ... }` entries, functions returning those, called when the
 --- script is set) or a Lua function of the task context.
 local check = require "essh.check"
+local gotemplate = require("essh_native").gotemplate
 
 local M = {}
 
@@ -19,7 +20,13 @@ local CHECKS = {
   backend = check.one_of { "remote", "local" },
   parallel = check.either("true, false or a whole number above 0", check.boolean,
     function(v) return type(v) == "number" and v >= 1 and v % 1 == 0 end),
-  prefix = check.either("true, false or a prefix template (a string)", check.boolean, check.text),
+  prefix = function(v)
+    if type(v) == "boolean" then return true end
+    if not check.text(v) then return false, "true, false or a prefix template (a string without control characters)" end
+    local ok, err = gotemplate.check(v, { name = "prefix", align = 0 })
+    if ok then return true end
+    return false, ("a Go template that parses (%s)"):format(tostring(err))
+  end,
   privileged = check.boolean, user = check.name, pty = check.boolean,
   env = check.map_of(check.name, function(v) return type(v) == "string" or type(v) == "number" end,
     "a table of variable names to strings or numbers"),
