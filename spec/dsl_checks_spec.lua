@@ -110,6 +110,29 @@ driver "d" { template = "{{ script }}" }
 ]]))
   end)
 
+  it("names the definition's file:line when a template fails on a run's data", function()
+    local runner = require "essh.runner"
+    local registry = assert(load([[
+task "p" { prefix = "{{ index .Task.Args 3 }}", script = "true" }
+driver "go" { engine = "{{ index .Task.Args 2 }}" }
+driver "lua" { template = "{{ host.name.x.y }}" }
+task "g" { driver = "go", script = "true" }
+task "l" { driver = "lua", script = "true" }
+]]))
+    local quiet = { write = function() end }
+    local expected = {
+      p = "esshconfig.lua:1: task p: its prefix: template: prefix of task p: execution error: ",
+      g = "esshconfig.lua:2: template: driver go: execution error: ",
+      l = "esshconfig.lua:3: driver lua:1: attempt to index ",
+    }
+    for name, message in pairs(expected) do
+      local ok, err = pcall(runner.run, registry, registry:get("task", name), { dry_run = true, stdout = quiet,
+        stderr = quiet })
+      assert.is_false(ok, name)
+      assert.truthy(tostring(err):find(message, 1, true), tostring(err))
+    end
+  end)
+
   it("defines and lists 10,000 hosts, tagged, and keeps the tag index right when tags change", function()
     local dsl = dsl_of.new()
     local t0 = runtime.monotonic()

@@ -122,7 +122,7 @@ function M.render(driver, task, host, context)
     SSHConfigPath = context.ssh_config, GOOS = "linux", GOARCH = "amd64", Executable = "essh" }
   local text, err = gotemplate.render(M.engine_text(driver), data,
     { name = "driver " .. driver.name, templates = { ENVIRONMENT, FUNCTIONS } })
-  if not text then error(err, 0) end
+  if not text then error(("%s: %s"):format(rawget(driver, "_where") or "?", tostring(err)), 0) end
   return text
 end
 
@@ -133,7 +133,7 @@ function M.prefix(template, task, host, hosts)
   for _, h in ipairs(hosts) do width = math.max(width, #h.name) end
   local text, err = gotemplate.render(template, { Host = M.host(host), Task = M.task(task) },
     { name = "prefix of task " .. task.name, align = width - #host.name })
-  if not text then error(err, 0) end
+  if not text then error(("%s: task %s: its prefix: %s"):format(rawget(task, "_where") or "?", task.name, tostring(err)), 0) end
   return text
 end
 

@@ -84,7 +84,10 @@ function M.render(registry, task, host, args, cache)
   local vars = { vars = M.variables(task, host, args), script = script, scripts = entries, host = host, task = task,
     props = task.props or {} }
   if type(text) == "function" then return text(vars) end
-  return template.render(text, vars, "driver " .. (task.driver or "default"))
+  local ok, rendered = pcall(template.render, text, vars, "driver " .. (task.driver or "default"))
+  if ok then return rendered end
+  if driver then error(("%s: %s"):format(rawget(driver, "_where") or "?", tostring(rendered)), 0) end
+  error(rendered, 0)
 end
 
 -- Runs the script on bash when the host has it, else sh; the script goes over stdin.
