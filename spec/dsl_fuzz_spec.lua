@@ -85,6 +85,12 @@ end
 
 local function quiet() return { write = function() end } end
 
+-- `err` names the config's file:line, and no line of essh's own.
+local function assert_config_error(err, context)
+  assert.matches("esshconfig%.lua:%d+: ", err, nil, false, context)
+  assert.is_nil(err:find("lua/essh/", 1, true), "an error from inside essh: " .. context)
+end
+
 describe("the DSL under random definitions", function()
   it(("fails only with config errors naming file:line (seed %d, %d configs)"):format(SEED, CASES), function()
     math.randomseed(SEED)
@@ -112,16 +118,12 @@ describe("the DSL under random definitions", function()
         end)
         -- What fails only with the run's data (a template's index out of range) is a config error too.
         if not cli_ok then
-          assert.matches("esshconfig%.lua:%d+: ", tostring(cli_err), nil, false, ("case %d: listing, printing or a "
-            .. "dry run raised %s:\n%s"):format(case, tostring(cli_err), text))
-          assert.is_nil(tostring(cli_err):find("lua/essh/", 1, true), ("case %d: an error from inside essh: %s\n%s")
-            :format(case, tostring(cli_err), text))
+          assert_config_error(tostring(cli_err), ("case %d: listing, printing or a dry run raised %s:\n%s"):format(case,
+            tostring(cli_err), text))
         end
       else
         refused = refused + 1
-        assert.matches("esshconfig%.lua:%d+: ", err, nil, false, ("case %d:\n%s"):format(case, text))
-        assert.is_nil(err:find("lua/essh/", 1, true), ("case %d: an error from inside essh: %s\n%s"):format(case,
-          err, text))
+        assert_config_error(err, ("case %d:\n%s"):format(case, text))
       end
     end
     fs.remove(dir, { recursive = true })

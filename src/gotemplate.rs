@@ -184,8 +184,8 @@ pub fn parse(text: &str, name: &str, align: Option<usize>) -> error::Result<Temp
     let known = |f: &str| BUILTINS.contains(&f) || functions.contains_key(f);
     for tree in template.templates().into_iter().filter_map(|t| template.lookup(t)) {
         if let Some((pos, function)) = first_unknown_in_list(tree, &known) {
-            let line_start = text[..pos.offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
-            let col = text[line_start..pos.offset.min(text.len())].chars().count() + 1;
+            let before = text.get(..pos.offset).unwrap_or(text);
+            let col = before.rsplit('\n').next().map_or(0, |line| line.chars().count()) + 1;
             return Err(Error::invalid(
                 TemplateError::Parse {
                     name: Some(name.to_string()),
